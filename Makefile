@@ -12,12 +12,17 @@
 #     deliberately broken cores that the simulator must catch
 
 BUILD    ?= build
+PG_CONFIG ?= pg_config
+PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+PG_PKGLIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 CC       ?= cc
 OPT      ?= -O2
 PURE_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -D_POSIX_C_SOURCE=200809L \
 	-Iinclude $(if $(BUG),-D$(BUG)) $(if $(SAN),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
 PURE_LDFLAGS = $(if $(SAN),-fsanitize=address,undefined)
+# Standalone programs that touch storage get CRC-32C from PostgreSQL's libpgport.
+PGPORT_LIBS = -L$(PG_PKGLIBDIR) -lpgport
 
 CORE_SRCS    := $(wildcard src/core/*.c)
 STORAGE_SRCS := $(wildcard src/storage/*.c)
@@ -36,6 +41,12 @@ $(BUILD)/%.o: %.c $(wildcard include/pgraft/*.h src/core/*.h src/storage/*.h tes
 	@mkdir -p $(dir $@)
 	$(CC) $(PURE_CFLAGS) -c $< -o $@
 
+# The one src/pg file built for standalone programs: it needs PostgreSQL's
+# headers (and is not part of the pure layers).
+$(BUILD)/src/pg/crc32c.o: src/pg/crc32c.c include/pgraft/crc32c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PURE_CFLAGS) -I$(PG_INCLUDEDIR_SERVER) -c $< -o $@
+
 $(BUILD)/libpgr_core.a: $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
@@ -47,15 +58,18 @@ $(BUILD)/libpgr_storage.a: $(STORAGE_OBJS)
 $(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_core.a
 	$(CC) $(PURE_LDFLAGS) -o $@ $^
 
-$(BUILD)/test_%: $(BUILD)/test/unit/test_%.o $(BUILD)/test/unit/harness.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a
-	$(CC) $(PURE_LDFLAGS) -o $@ $^
+$(BUILD)/test_%: $(BUILD)/test/unit/test_%.o $(BUILD)/test/unit/harness.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
+	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
 
-$(BUILD)/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a
-	$(CC) $(PURE_LDFLAGS) -o $@ $^
+$(BUILD)/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
+	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
 
 # Run every unit test binary; each prints "N passed, M failed".
 check-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+# Further rules of one concern each (storage tool, fuzzers, ...).
+include $(wildcard mk/*.mk)
 
 check-sim: $(BUILD)/raft-sim
 	$(BUILD)/raft-sim --seeds 1-200 --nodes 3
