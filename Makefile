@@ -17,10 +17,11 @@ PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
 PG_PKGLIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 CC       ?= cc
 OPT      ?= -O2
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 PURE_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -D_POSIX_C_SOURCE=200809L \
-	-Iinclude $(if $(BUG),-D$(BUG)) $(if $(SAN),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
-PURE_LDFLAGS = $(if $(SAN),-fsanitize=address,undefined)
+	-Iinclude $(if $(BUG),-D$(BUG)) $(if $(SAN),$(SANFLAGS))
+PURE_LDFLAGS = $(if $(SAN),$(SANFLAGS))
 # Standalone programs that touch storage get CRC-32C from PostgreSQL's libpgport.
 PGPORT_LIBS = -L$(PG_PKGLIBDIR) -lpgport
 
