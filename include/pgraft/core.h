@@ -279,10 +279,12 @@ struct pgr_msg
 	uint64_t	from;
 	uint64_t	to;
 	uint64_t	term;			/* sender's term (PRE_VOTE: proposed term) */
-	uint64_t	log_term;		/* APP: prev term; VOTE: last term; APP_RESP reject: hint term */
-	uint64_t	index;			/* APP: prev index; VOTE: last index; APP_RESP: match/hint */
+	uint64_t	log_term;		/* APP: prev term; VOTE: last term; APP_RESP reject: term at reject_hint */
+	uint64_t	index;			/* APP: prev index; VOTE: last index; APP_RESP: matched
+								 * index, or on reject the prev index rejected */
 	uint64_t	commit;			/* leader's commit (APP, HEARTBEAT) */
 	uint64_t	context;		/* read-index context / heartbeat read sequence */
+	uint64_t	reject_hint;	/* APP_RESP reject: follower's guess of the match (<= its last index) */
 	bool		reject;
 	bool		force;			/* VOTE/PRE_VOTE: leadership transfer, skip lease check */
 	uint32_t	n_entries;
