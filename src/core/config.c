@@ -17,6 +17,13 @@
  *			context_len bytes
  * At least one member is a voter.  Nothing may follow the last member.
  *
+ * A change request (PGR_ENTRY_CONF_CHANGE, only inside a forwarded MsgProp):
+ *		u8	 version (1)
+ *		u8	 type (enum pgr_conf_change_type)
+ *		u64	 node_id (> 0)
+ *		u16	 context_len (<= PGR_MAX_CONTEXT)
+ *		context_len bytes
+ *
  * src/core/config.c
  *
  *-------------------------------------------------------------------------
@@ -26,6 +33,7 @@
 #include "pgraft/core.h"
 
 #include "codec.h"
+#include "raft.h"
 
 #define PGR_CONFIG_VERSION 1
 
@@ -40,8 +48,8 @@ pgr_config_encoded_size(const struct pgr_config *conf)
 }
 
 /* The invariants of struct pgr_config; both encode and decode enforce them. */
-static bool
-config_valid(const struct pgr_config *conf)
+bool
+pgr_config_valid(const struct pgr_config *conf)
 {
 	uint32_t	voters = 0;
 
@@ -69,7 +77,7 @@ pgr_config_encode(const struct pgr_config *conf, uint8_t *buf, size_t cap,
 {
 	struct pgr_writer w = {buf, cap, 0, true};
 
-	if (!config_valid(conf))
+	if (!pgr_config_valid(conf))
 		return PGR_EINVAL;
 	pgr_w_u8(&w, PGR_CONFIG_VERSION);
 	pgr_w_u32(&w, conf->n_members);
@@ -117,7 +125,7 @@ pgr_config_decode(const uint8_t *buf, size_t len, struct pgr_config *out)
 		if (m->context_len > 0)
 			memcpy(m->context, ctx, m->context_len);
 	}
-	if (r.pos != len || !config_valid(out))
+	if (r.pos != len || !pgr_config_valid(out))
 		return PGR_ECORRUPT;
 	return PGR_OK;
 }
@@ -233,5 +241,48 @@ pgr_config_apply(const struct pgr_config *in, const struct pgr_conf_change *cc,
 			return PGR_EINVAL;
 	}
 	*out = next;
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_conf_change_encode(const struct pgr_conf_change *cc, uint8_t *buf, size_t cap,
+					   size_t *len_out)
+{
+	struct pgr_writer w = {buf, cap, 0, true};
+
+	if (cc->node_id == PGR_NONE || cc->context_len > PGR_MAX_CONTEXT ||
+		cc->type > PGR_CC_REMOVE)
+		return PGR_EINVAL;
+	pgr_w_u8(&w, PGR_CONFIG_VERSION);
+	pgr_w_u8(&w, (uint8_t) cc->type);
+	pgr_w_u64(&w, cc->node_id);
+	pgr_w_u16(&w, (uint16_t) cc->context_len);
+	pgr_w_bytes(&w, cc->context, cc->context_len);
+	if (!w.ok)
+		return PGR_ETOOBIG;
+	*len_out = w.len;
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_conf_change_decode(const uint8_t *buf, size_t len, struct pgr_conf_change *out)
+{
+	struct pgr_reader r = {buf, len, 0, true};
+	const uint8_t *ctx;
+
+	if (buf == NULL || pgr_r_u8(&r) != PGR_CONFIG_VERSION)
+		return PGR_ECORRUPT;
+	memset(out, 0, sizeof(*out));
+	out->type = pgr_r_u8(&r);
+	out->node_id = pgr_r_u64(&r);
+	out->context_len = pgr_r_u16(&r);
+	if (!r.ok || out->type > PGR_CC_REMOVE || out->node_id == PGR_NONE ||
+		out->context_len > PGR_MAX_CONTEXT)
+		return PGR_ECORRUPT;
+	ctx = pgr_r_bytes(&r, out->context_len);
+	if (ctx == NULL || r.pos != len)
+		return PGR_ECORRUPT;
+	if (out->context_len > 0)
+		memcpy(out->context, ctx, out->context_len);
 	return PGR_OK;
 }

@@ -1,0 +1,932 @@
+/*-------------------------------------------------------------------------
+ *
+ * node.c
+ *		Node lifecycle, role transitions, the term rules applied to every
+ *		message, dispatch, and the ready/advance cycle.
+ *
+ * The public contract is at the top of include/pgraft/core.h.  Role changes:
+ *	follower -> pre-candidate	election timeout, PreVote on (election.c)
+ *	pre-candidate -> candidate	a majority would vote for us in term + 1
+ *	follower -> candidate		election timeout without PreVote, or TimeoutNow
+ *	candidate -> leader			a majority voted for us in this term
+ *	any -> follower				a higher term, a leader of our term, a lost
+ *								election, a failed quorum check, or our own
+ *								removal committed
+ *
+ * src/core/node.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <string.h>
+
+#include "raft.h"
+
+/* splitmix64: small, fast, and good enough to spread election timeouts. */
+static uint64_t
+prng_next(uint64_t *state)
+{
+	uint64_t	z = (*state += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/* Raft 5.2: a fresh timeout drawn uniformly from [T, 2T). */
+void
+pgr_reset_randomized_timeout(struct pgr_node *node)
+{
+	uint32_t	t = node->opts.election_tick;
+
+	node->randomized_election_timeout = t + (uint32_t) (prng_next(&node->prng) % t);
+}
+
+bool
+pgr_past_election_timeout(const struct pgr_node *node)
+{
+	return node->election_elapsed >= node->randomized_election_timeout;
+}
+
+/* Only voters of the latest configuration may campaign. */
+bool
+pgr_promotable(const struct pgr_node *node)
+{
+	const struct pgr_member *m = pgr_config_find(&node->config, node->id);
+
+	return m != NULL && m->role == PGR_MEMBER_VOTER;
+}
+
+struct pgr_progress *
+pgr_progress_of(const struct pgr_node *node, uint64_t id)
+{
+	for (uint32_t i = 0; i < node->n_prs; i++)
+		if (node->prs[i].id == id)
+			return &node->prs[i];
+	return NULL;
+}
+
+static void
+progress_free_all(struct pgr_node *node)
+{
+	for (uint32_t i = 0; i < node->n_prs; i++)
+		pgr_mem_free(&node->alloc, node->prs[i].inflight);
+	node->n_prs = 0;
+}
+
+/* Queue a message.  from and (for term-carrying types) term are filled in. */
+enum pgr_err
+pgr_send(struct pgr_node *node, const struct pgr_msg *msg)
+{
+	struct pgr_msg *m;
+
+	if (node->n_msgs == node->cap_msgs)
+	{
+		size_t		ncap = node->cap_msgs ? node->cap_msgs * 2 : 16;
+		struct pgr_msg *nm = pgr_mem_realloc(&node->alloc, node->msgs,
+											 node->cap_msgs * sizeof(struct pgr_msg),
+											 ncap * sizeof(struct pgr_msg));
+
+		if (nm == NULL)
+			return PGR_ENOMEM;
+		node->msgs = nm;
+		node->cap_msgs = ncap;
+	}
+	m = &node->msgs[node->n_msgs++];
+	*m = *msg;
+	m->from = node->id;
+	if (m->term == 0 && m->type != PGR_MSG_PROP && m->type != PGR_MSG_READ_INDEX &&
+		m->type != PGR_MSG_TRANSFER_LEADER)
+		m->term = node->term;
+	return PGR_OK;
+}
+
+/* Timers and per-term state shared by every role change. */
+static void
+reset(struct pgr_node *node, uint64_t term)
+{
+	if (node->term != term)
+	{
+		node->term = term;
+		node->vote = PGR_NONE;
+	}
+	node->lead = PGR_NONE;
+	node->election_elapsed = 0;
+	node->heartbeat_elapsed = 0;
+	pgr_reset_randomized_timeout(node);
+	node->lead_transferee = PGR_NONE;
+	node->n_votes = 0;
+}
+
+void
+pgr_become_follower(struct pgr_node *node, uint64_t term, uint64_t lead)
+{
+	if (node->role == PGR_ROLE_LEADER)
+	{
+		/* Reads we were confirming can no longer be confirmed by us. */
+		(void) pgr_reads_fail_all(node);
+		progress_free_all(node);
+	}
+	reset(node, term);
+	node->role = PGR_ROLE_FOLLOWER;
+	node->lead = lead;
+}
+
+void
+pgr_become_pre_candidate(struct pgr_node *node)
+{
+	/* No term change and no vote: PreVote must not disturb anyone. */
+	node->role = PGR_ROLE_PRE_CANDIDATE;
+	node->lead = PGR_NONE;
+	node->n_votes = 0;
+	node->election_elapsed = 0;
+	pgr_reset_randomized_timeout(node);
+}
+
+enum pgr_err
+pgr_become_candidate(struct pgr_node *node)
+{
+	reset(node, node->term + 1);
+	node->vote = node->id;
+	node->role = PGR_ROLE_CANDIDATE;
+	return PGR_OK;
+}
+
+/*
+ * Raft 5.2/5.4.2: the new leader resets every follower's progress and
+ * appends an empty entry of its term, the only way older entries can become
+ * committed (Figure 8).
+ */
+enum pgr_err
+pgr_become_leader(struct pgr_node *node)
+{
+	struct pgr_entry noop;
+	enum pgr_err err;
+
+	reset(node, node->term);
+	node->role = PGR_ROLE_LEADER;
+	node->lead = node->id;
+	err = pgr_progress_reset_all(node);
+	if (err != PGR_OK)
+		return err;
+	memset(&noop, 0, sizeof(noop));
+	noop.term = node->term;
+	noop.index = pgr_log_last_index(&node->log) + 1;
+	noop.type = PGR_ENTRY_NORMAL;
+	err = pgr_append_entries(node, &noop, 1);
+	if (err != PGR_OK)
+		return err;
+	return pgr_bcast_append(node);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Creation                                                               */
+/* ---------------------------------------------------------------------- */
+
+static bool
+allocator_valid(const struct pgr_allocator *a)
+{
+	return a->alloc != NULL && a->realloc != NULL && a->free != NULL;
+}
+
+/* Check restored state before building anything from it. */
+static enum pgr_err
+restore_valid(const struct pgr_restore *rs, uint64_t *last_index_out)
+{
+	uint64_t	snap_index = rs->snapshot ? rs->snapshot->meta.index : 0;
+	uint64_t	snap_term = rs->snapshot ? rs->snapshot->meta.term : 0;
+	uint64_t	prev_term = snap_term;
+
+	if (rs->snapshot != NULL)
+	{
+		if (snap_index == 0 || snap_term == 0 ||
+			(rs->snapshot->len > 0 && rs->snapshot->data == NULL) ||
+			!pgr_config_valid(&rs->snapshot->meta.config))
+			return PGR_ECORRUPT;
+	}
+	if (rs->n_entries > 0 && rs->entries == NULL)
+		return PGR_ECORRUPT;
+	for (size_t i = 0; i < rs->n_entries; i++)
+	{
+		const struct pgr_entry *e = &rs->entries[i];
+
+		if (e->index != snap_index + 1 + i || e->term < prev_term || e->term == 0)
+			return PGR_ECORRUPT;
+		if (e->type != PGR_ENTRY_NORMAL && e->type != PGR_ENTRY_CONFIG)
+			return PGR_ECORRUPT;
+		if (e->len > 0 && e->data == NULL)
+			return PGR_ECORRUPT;
+		if (e->type == PGR_ENTRY_CONFIG)
+		{
+			struct pgr_config c;
+
+			if (pgr_config_decode(e->data, e->len, &c) != PGR_OK)
+				return PGR_ECORRUPT;
+		}
+		prev_term = e->term;
+	}
+	if (prev_term > rs->hs.term)
+		return PGR_ECORRUPT;	/* we stored entries of a term we never saw */
+	*last_index_out = snap_index + rs->n_entries;
+	if (rs->applied > *last_index_out || rs->applied < snap_index)
+		return PGR_ECORRUPT;
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_node_new(const struct pgr_options *opts, const struct pgr_restore *rs,
+			 struct pgr_node **out)
+{
+	struct pgr_node *node;
+	struct pgr_restore empty;
+	uint64_t	last_index;
+	enum pgr_err err;
+
+	*out = NULL;
+	if (opts == NULL || opts->id == PGR_NONE || opts->heartbeat_tick == 0 ||
+		opts->election_tick <= opts->heartbeat_tick || !allocator_valid(&opts->alloc))
+		return PGR_EINVAL;
+	if (rs == NULL)
+	{
+		memset(&empty, 0, sizeof(empty));
+		rs = &empty;
+	}
+	err = restore_valid(rs, &last_index);
+	if (err != PGR_OK)
+		return err;
+
+	node = pgr_mem_alloc(&opts->alloc, sizeof(*node));
+	if (node == NULL)
+		return PGR_ENOMEM;
+	memset(node, 0, sizeof(*node));
+	node->opts = *opts;
+	node->alloc = opts->alloc;
+	if (node->opts.max_msg_bytes == 0)
+		node->opts.max_msg_bytes = 1024 * 1024;
+	if (node->opts.max_inflight == 0)
+		node->opts.max_inflight = 256;
+	if (node->opts.max_entry_bytes == 0)
+		node->opts.max_entry_bytes = 64 * 1024 * 1024;
+	node->id = opts->id;
+	node->prng = opts->seed;
+	node->arena.alloc = &node->alloc;
+	node->garbage.alloc = &node->alloc;
+	node->log.alloc = &node->alloc;
+	node->log.garbage = &node->garbage;
+
+	node->prs = pgr_mem_alloc(&node->alloc, PGR_MAX_MEMBERS * sizeof(struct pgr_progress));
+	if (node->prs == NULL)
+	{
+		pgr_node_free(node);
+		return PGR_ENOMEM;
+	}
+
+	if (rs->snapshot != NULL)
+	{
+		node->snapshot.meta = rs->snapshot->meta;
+		node->snapshot.len = rs->snapshot->len;
+		if (rs->snapshot->len > 0)
+		{
+			node->snapshot.data = pgr_mem_alloc(&node->alloc, rs->snapshot->len);
+			if (node->snapshot.data == NULL)
+			{
+				pgr_node_free(node);
+				return PGR_ENOMEM;
+			}
+			memcpy(node->snapshot.data, rs->snapshot->data, rs->snapshot->len);
+		}
+		node->log.snap_index = rs->snapshot->meta.index;
+		node->log.snap_term = rs->snapshot->meta.term;
+	}
+	err = pgr_log_append(&node->log, rs->entries, rs->n_entries);
+	if (err != PGR_OK)
+	{
+		pgr_node_free(node);
+		return err;
+	}
+	node->log.stable = last_index;
+	node->log.applied = rs->applied;
+	/*
+	 * The commit index may have been written lazily: what the application
+	 * applied was committed, and nothing past our log can be.
+	 */
+	node->log.committed = rs->hs.commit;
+	if (node->log.committed < rs->applied)
+		node->log.committed = rs->applied;
+	if (node->log.committed < node->log.snap_index)
+		node->log.committed = node->log.snap_index;
+	if (node->log.committed > last_index)
+		node->log.committed = last_index;
+
+	node->term = rs->hs.term;
+	node->vote = rs->hs.vote;
+	node->prev_hs.term = node->term;
+	node->prev_hs.vote = node->vote;
+	node->prev_hs.commit = node->log.committed;
+	err = pgr_config_changed(node);	/* find the latest configuration */
+	if (err != PGR_OK)
+	{
+		pgr_node_free(node);
+		return err;
+	}
+	pgr_become_follower(node, node->term, PGR_NONE);
+	*out = node;
+	return PGR_OK;
+}
+
+void
+pgr_node_free(struct pgr_node *node)
+{
+	if (node == NULL)
+		return;
+	progress_free_all(node);
+	pgr_mem_free(&node->alloc, node->prs);
+	pgr_log_free(&node->log);
+	pgr_mem_free(&node->alloc, node->snapshot.data);
+	pgr_mem_free(&node->alloc, node->msgs);
+	pgr_mem_free(&node->alloc, node->reads);
+	pgr_mem_free(&node->alloc, node->done_reads);
+	pgr_arena_reset(&node->arena);
+	pgr_arena_reset(&node->arena);	/* the second frees the kept chunk */
+	pgr_garbage_collect(&node->garbage);
+	pgr_mem_free(&node->alloc, node->garbage.ptrs);
+	pgr_mem_free(&node->alloc, node);
+}
+
+enum pgr_err
+pgr_node_bootstrap(struct pgr_node *node, const struct pgr_config *conf)
+{
+	struct pgr_entry e;
+	uint8_t		buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
+	size_t		len;
+	enum pgr_err err;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	if (node->term != 0 || pgr_log_last_index(&node->log) != 0)
+		return PGR_ESTATE;
+	err = pgr_config_encode(conf, buf, sizeof(buf), &len);
+	if (err != PGR_OK)
+		return err;
+	memset(&e, 0, sizeof(e));
+	e.term = 1;
+	e.index = 1;
+	e.type = PGR_ENTRY_CONFIG;
+	e.len = (uint32_t) len;
+	e.data = buf;
+	err = pgr_log_append(&node->log, &e, 1);
+	if (err != PGR_OK)
+		return err;
+	node->term = 1;
+	node->log.committed = 1;
+	return pgr_config_changed(node);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Driving                                                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Dissertation 4.2.2: a leader that is not part of the latest configuration
+ * steps down once that configuration is committed.
+ */
+static void
+check_removed_leader(struct pgr_node *node)
+{
+	if (node->role == PGR_ROLE_LEADER && !pgr_promotable(node) &&
+		node->config_index <= node->log.committed)
+		pgr_become_follower(node, node->term, PGR_NONE);
+}
+
+static enum pgr_err
+tick_leader(struct pgr_node *node)
+{
+	enum pgr_err err = PGR_OK;
+
+	node->heartbeat_elapsed++;
+	node->election_elapsed++;
+	for (uint32_t i = 0; i < node->n_prs; i++)
+	{
+		struct pgr_progress *pr = &node->prs[i];
+
+		pr->contact_elapsed++;
+		/* A snapshot that was lost without a report: try again. */
+		if (pr->state == PGR_PROGRESS_SNAPSHOT &&
+			++pr->snapshot_elapsed >= node->opts.election_tick)
+			pgr_progress_become_probe(pr);
+	}
+
+	if (node->election_elapsed >= node->opts.election_tick)
+	{
+		node->election_elapsed = 0;
+		if (!node->opts.disable_check_quorum && !pgr_quorum_active(node))
+		{
+			/* CheckQuorum: we may be partitioned away; let a majority elect. */
+			pgr_become_follower(node, node->term, PGR_NONE);
+			return PGR_OK;
+		}
+		for (uint32_t i = 0; i < node->n_prs; i++)
+			if (node->prs[i].id != node->id)
+				node->prs[i].recent_active = false;
+		/* A transfer that did not finish within an election timeout is off. */
+		node->lead_transferee = PGR_NONE;
+	}
+	if (node->heartbeat_elapsed >= node->opts.heartbeat_tick)
+	{
+		node->heartbeat_elapsed = 0;
+		err = pgr_bcast_heartbeat(node, node->read_seq);
+	}
+	return err;
+}
+
+enum pgr_err
+pgr_node_tick(struct pgr_node *node)
+{
+	if (node->in_ready)
+		return PGR_ESTATE;
+	if (node->role == PGR_ROLE_LEADER)
+		return tick_leader(node);
+	node->election_elapsed++;
+	if (pgr_promotable(node) && pgr_past_election_timeout(node))
+	{
+		node->election_elapsed = 0;
+		return pgr_hup(node, false);
+	}
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_node_campaign(struct pgr_node *node)
+{
+	if (node->in_ready)
+		return PGR_ESTATE;
+	return pgr_hup(node, false);
+}
+
+/* Shape checks that need no state: what any message of its type must satisfy. */
+static enum pgr_err
+msg_well_formed(const struct pgr_node *node, const struct pgr_msg *m)
+{
+	if (m->type == 0 || m->type > PGR_MSG_TYPE_MAX)
+		return PGR_EBADMSG;
+	if (m->from == PGR_NONE || m->from == node->id || m->to != node->id)
+		return PGR_EBADMSG;
+	if (m->n_entries > 0 && (m->entries == NULL ||
+							 (m->type != PGR_MSG_APP && m->type != PGR_MSG_PROP)))
+		return PGR_EBADMSG;
+	if ((m->snapshot != NULL) != (m->type == PGR_MSG_SNAP))
+		return PGR_EBADMSG;
+	switch (m->type)
+	{
+		case PGR_MSG_PROP:
+		case PGR_MSG_READ_INDEX:
+		case PGR_MSG_TRANSFER_LEADER:
+			return PGR_OK;		/* term-less requests */
+		default:
+			return m->term == 0 ? PGR_EBADMSG : PGR_OK;
+	}
+}
+
+/*
+ * The term rules every message goes through first (Raft 5.1), with the
+ * PreVote and CheckQuorum refinements.  Returns PGR_OK to go on to the
+ * type-specific handling, or a code to stop with.
+ */
+static enum pgr_err
+step_term(struct pgr_node *node, const struct pgr_msg *m)
+{
+	if (m->type == PGR_MSG_PROP || m->type == PGR_MSG_READ_INDEX ||
+		m->type == PGR_MSG_TRANSFER_LEADER)
+		return PGR_OK;
+
+	if (m->term > node->term)
+	{
+		if (m->type == PGR_MSG_VOTE || m->type == PGR_MSG_PRE_VOTE)
+		{
+			bool		in_lease = !node->opts.disable_check_quorum &&
+				node->lead != PGR_NONE &&
+				node->election_elapsed < node->opts.election_tick;
+
+			/*
+			 * We heard from a live leader less than an election timeout ago:
+			 * a (pre-)candidate that could not hear it must not disrupt it,
+			 * unless the leader itself asked for this election (transfer).
+			 */
+			if (in_lease && !m->force)
+				return PGR_EIGNORED;
+		}
+		if (m->type == PGR_MSG_PRE_VOTE)
+			return PGR_OK;		/* a pre-vote never changes our term */
+		if (m->type == PGR_MSG_PRE_VOTE_RESP && !m->reject)
+			return PGR_OK;		/* a grant for the term we would campaign in */
+		if (m->type == PGR_MSG_APP || m->type == PGR_MSG_HEARTBEAT ||
+			m->type == PGR_MSG_SNAP)
+			pgr_become_follower(node, m->term, m->from);
+		else
+			pgr_become_follower(node, m->term, PGR_NONE);
+		return PGR_OK;
+	}
+	if (m->term < node->term)
+	{
+		if ((!node->opts.disable_check_quorum || !node->opts.disable_pre_vote) &&
+			(m->type == PGR_MSG_HEARTBEAT || m->type == PGR_MSG_APP))
+		{
+			/*
+			 * A stale leader: tell it our term so it steps down.  Without
+			 * this, a node whose higher term came from a failed pre-vote-less
+			 * election, or that CheckQuorum keeps ignoring, could wedge.
+			 */
+			struct pgr_msg r = {.type = PGR_MSG_APP_RESP, .to = m->from};
+
+			return pgr_send(node, &r) == PGR_OK ? PGR_EIGNORED : PGR_ENOMEM;
+		}
+		if (m->type == PGR_MSG_PRE_VOTE)
+		{
+			struct pgr_msg r = {.type = PGR_MSG_PRE_VOTE_RESP, .to = m->from, .reject = true};
+
+			return pgr_send(node, &r) == PGR_OK ? PGR_EIGNORED : PGR_ENOMEM;
+		}
+		return PGR_EIGNORED;
+	}
+	return PGR_OK;
+}
+
+static enum pgr_err
+step_leader(struct pgr_node *node, const struct pgr_msg *m)
+{
+	switch (m->type)
+	{
+		case PGR_MSG_APP_RESP:
+			return pgr_handle_append_response(node, m);
+		case PGR_MSG_HEARTBEAT_RESP:
+			return pgr_handle_heartbeat_response(node, m);
+		case PGR_MSG_PROP:
+			{
+				enum pgr_err err = PGR_OK;
+
+				if (pgr_progress_of(node, m->from) == NULL)
+					return PGR_EUNKNOWN_NODE;
+				for (uint32_t i = 0; i < m->n_entries && err == PGR_OK; i++)
+				{
+					const struct pgr_entry *e = &m->entries[i];
+
+					if (e->len > 0 && e->data == NULL)
+						return PGR_EBADMSG;
+					if (e->type == PGR_ENTRY_CONF_CHANGE)
+					{
+						struct pgr_conf_change cc;
+						uint64_t	idx;
+
+						if (pgr_conf_change_decode(e->data, e->len, &cc) != PGR_OK)
+							return PGR_EBADMSG;
+						err = pgr_leader_conf_change(node, &cc, &idx);
+					}
+					else if (e->type == PGR_ENTRY_NORMAL)
+					{
+						uint64_t	idx;
+
+						err = pgr_node_propose(node, e->data, e->len, &idx);
+					}
+					else
+						return PGR_EBADMSG;
+				}
+				return err;
+			}
+		case PGR_MSG_READ_INDEX:
+			if (pgr_progress_of(node, m->from) == NULL)
+				return PGR_EUNKNOWN_NODE;
+			return pgr_leader_read_index(node, m->from, m->context);
+		case PGR_MSG_TRANSFER_LEADER:
+			if (pgr_progress_of(node, m->from) == NULL)
+				return PGR_EUNKNOWN_NODE;
+			return pgr_node_transfer_leadership(node, m->index);
+		case PGR_MSG_VOTE:
+		case PGR_MSG_PRE_VOTE:
+			return pgr_handle_vote_request(node, m);
+		default:
+			/* another leader in our term is impossible; stale responses are harmless */
+			return PGR_EIGNORED;
+	}
+}
+
+static enum pgr_err
+step_candidate(struct pgr_node *node, const struct pgr_msg *m)
+{
+	switch (m->type)
+	{
+		case PGR_MSG_APP:
+		case PGR_MSG_HEARTBEAT:
+		case PGR_MSG_SNAP:
+			/* Raft 5.2: a leader of our term exists; go back to following it. */
+			pgr_become_follower(node, m->term, m->from);
+			if (m->type == PGR_MSG_APP)
+				return pgr_handle_append(node, m);
+			if (m->type == PGR_MSG_HEARTBEAT)
+				return pgr_handle_heartbeat(node, m);
+			return pgr_handle_snapshot(node, m);
+		case PGR_MSG_VOTE:
+		case PGR_MSG_PRE_VOTE:
+			return pgr_handle_vote_request(node, m);
+		case PGR_MSG_VOTE_RESP:
+		case PGR_MSG_PRE_VOTE_RESP:
+			return pgr_handle_vote_response(node, m);
+		default:
+			return PGR_EIGNORED;
+	}
+}
+
+static enum pgr_err
+step_follower(struct pgr_node *node, const struct pgr_msg *m)
+{
+	switch (m->type)
+	{
+		case PGR_MSG_APP:
+			node->election_elapsed = 0;
+			node->lead = m->from;
+			return pgr_handle_append(node, m);
+		case PGR_MSG_HEARTBEAT:
+			node->election_elapsed = 0;
+			node->lead = m->from;
+			return pgr_handle_heartbeat(node, m);
+		case PGR_MSG_SNAP:
+			node->election_elapsed = 0;
+			node->lead = m->from;
+			return pgr_handle_snapshot(node, m);
+		case PGR_MSG_VOTE:
+		case PGR_MSG_PRE_VOTE:
+			return pgr_handle_vote_request(node, m);
+		case PGR_MSG_TIMEOUT_NOW:
+			/* Leadership transfer: campaign now, skipping PreVote and leases. */
+			if (!pgr_promotable(node))
+				return PGR_EIGNORED;
+			return pgr_hup(node, true);
+		case PGR_MSG_READ_INDEX_RESP:
+			return pgr_read_done(node, m->context, m->index, m->reject);
+		default:
+			return PGR_EIGNORED;
+	}
+}
+
+enum pgr_err
+pgr_node_step(struct pgr_node *node, const struct pgr_msg *m)
+{
+	enum pgr_err err;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	if (m == NULL)
+		return PGR_EINVAL;
+	err = msg_well_formed(node, m);
+	if (err != PGR_OK)
+		return err;
+	node->msgs_stepped++;
+	err = step_term(node, m);
+	if (err != PGR_OK)
+		return err;
+	switch (node->role)
+	{
+		case PGR_ROLE_LEADER:
+			err = step_leader(node, m);
+			break;
+		case PGR_ROLE_CANDIDATE:
+		case PGR_ROLE_PRE_CANDIDATE:
+			err = step_candidate(node, m);
+			break;
+		case PGR_ROLE_FOLLOWER:
+			err = step_follower(node, m);
+			break;
+	}
+	check_removed_leader(node);
+	return err;
+}
+
+enum pgr_err
+pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer)
+{
+	if (node->in_ready)
+		return PGR_ESTATE;
+	if (node->role == PGR_ROLE_LEADER)
+	{
+		struct pgr_progress *pr = pgr_progress_of(node, peer);
+
+		if (pr == NULL || pr->id == node->id)
+			return PGR_EUNKNOWN_NODE;
+		/* Whatever was in flight is probably lost: probe again. */
+		if (pr->state == PGR_PROGRESS_REPLICATE)
+			pgr_progress_become_probe(pr);
+		return PGR_OK;
+	}
+	if (node->role == PGR_ROLE_FOLLOWER && peer != PGR_NONE && peer == node->lead)
+	{
+		/*
+		 * Our leader's connection dropped.  Forget it (so we stop defending
+		 * its lease against other nodes' pre-votes) and pre-vote at once; if
+		 * the leader is in fact alive the pre-vote fails and disturbs nobody.
+		 */
+		node->lead = PGR_NONE;
+		if (pgr_promotable(node))
+			return pgr_hup(node, false);
+		return PGR_OK;
+	}
+	return PGR_EIGNORED;
+}
+
+enum pgr_err
+pgr_node_report_snapshot(struct pgr_node *node, uint64_t peer, bool ok)
+{
+	struct pgr_progress *pr;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	if (node->role != PGR_ROLE_LEADER)
+		return PGR_ENOTLEADER;
+	pr = pgr_progress_of(node, peer);
+	if (pr == NULL)
+		return PGR_EUNKNOWN_NODE;
+	if (pr->state != PGR_PROGRESS_SNAPSHOT)
+		return PGR_EIGNORED;
+	/*
+	 * Either way go back to probing, paused until the next heartbeat
+	 * response: on success probing resumes after the snapshot, on failure
+	 * after the follower's match (and resends the snapshot if still needed).
+	 */
+	if (!ok)
+		pr->pending_snapshot = 0;
+	pgr_progress_become_probe(pr);
+	pr->probe_sent = true;
+	return PGR_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ready / advance                                                        */
+/* ---------------------------------------------------------------------- */
+
+static struct pgr_hard_state
+current_hs(const struct pgr_node *node)
+{
+	struct pgr_hard_state hs;
+
+	hs.term = node->term;
+	hs.vote = node->vote;
+#ifdef PGR_BUG_FORGET_VOTE
+	/* Deliberately broken build: the vote never reaches the disk. */
+	hs.vote = PGR_NONE;
+#endif
+	hs.commit = node->log.committed;
+	return hs;
+}
+
+static bool
+hs_equal(const struct pgr_hard_state *a, const struct pgr_hard_state *b)
+{
+	return a->term == b->term && a->vote == b->vote && a->commit == b->commit;
+}
+
+bool
+pgr_node_has_ready(const struct pgr_node *node)
+{
+	struct pgr_hard_state hs = current_hs(node);
+
+	return node->snapshot_unstable ||
+		pgr_log_last_index(&node->log) > node->log.stable ||
+		!hs_equal(&hs, &node->prev_hs) ||
+		node->n_msgs > 0 ||
+		node->log.committed > node->log.applied ||
+		node->n_done_reads > 0;
+}
+
+enum pgr_err
+pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd)
+{
+	struct pgr_log *log = &node->log;
+	uint64_t	last = pgr_log_last_index(log);
+	uint64_t	apply_to;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	memset(rd, 0, sizeof(*rd));
+	if (node->snapshot_unstable)
+		rd->snapshot = &node->snapshot;
+	if (last > log->stable)
+	{
+		rd->entries = pgr_log_at(log, log->stable + 1);
+		rd->n_entries = (size_t) (last - log->stable);
+	}
+	rd->hs = current_hs(node);
+	rd->has_hard_state = !hs_equal(&rd->hs, &node->prev_hs);
+	rd->must_sync = rd->snapshot != NULL || rd->n_entries > 0 ||
+		rd->hs.term != node->prev_hs.term || rd->hs.vote != node->prev_hs.vote;
+	rd->msgs = node->msgs;
+	rd->n_msgs = node->n_msgs;
+
+	apply_to = log->applied;
+	if (log->committed > log->applied)
+	{
+		uint64_t	budget = node->opts.max_apply_bytes;
+		uint64_t	used = 0;
+
+		rd->committed = pgr_log_at(log, log->applied + 1);
+		while (apply_to < log->committed)
+		{
+			uint32_t	len = pgr_log_at(log, apply_to + 1)->len;
+
+			if (budget != 0 && apply_to > log->applied && used + len > budget)
+				break;
+			used += len;
+			apply_to++;
+		}
+		rd->n_committed = (size_t) (apply_to - log->applied);
+	}
+	rd->reads = node->done_reads;
+	rd->n_reads = node->n_done_reads;
+
+	node->ready_stable = last;
+	node->ready_applied = apply_to;
+	node->in_ready = true;
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_node_advance(struct pgr_node *node)
+{
+	if (!node->in_ready)
+		return PGR_ESTATE;
+	node->log.stable = node->ready_stable;
+	node->log.applied = node->ready_applied;
+	node->prev_hs = current_hs(node);
+	node->snapshot_unstable = false;
+	node->n_msgs = 0;
+	node->n_done_reads = 0;
+	pgr_arena_reset(&node->arena);
+	pgr_garbage_collect(&node->garbage);
+	node->in_ready = false;
+	return PGR_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Observation                                                            */
+/* ---------------------------------------------------------------------- */
+
+void
+pgr_node_status(const struct pgr_node *node, struct pgr_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = node->id;
+	out->term = node->term;
+	out->vote = node->vote;
+	out->leader = node->lead;
+	out->role = node->role;
+	out->first_index = pgr_log_first_index(&node->log);
+	out->last_index = pgr_log_last_index(&node->log);
+	out->commit = node->log.committed;
+	out->applied = node->log.applied;
+	out->snapshot_index = node->log.snap_index;
+	out->snapshot_term = node->log.snap_term;
+	out->config_index = node->config_index;
+	out->lead_transferee = node->lead_transferee;
+	out->msgs_stepped = node->msgs_stepped;
+	out->heartbeats_sent = node->heartbeats_sent;
+	out->elections_started = node->elections_started;
+}
+
+const struct pgr_config *
+pgr_node_config(const struct pgr_node *node)
+{
+	return &node->config;
+}
+
+enum pgr_err
+pgr_node_term_at(const struct pgr_node *node, uint64_t index, uint64_t *term_out)
+{
+	return pgr_log_term(&node->log, index, term_out);
+}
+
+enum pgr_err
+pgr_node_entry_at(const struct pgr_node *node, uint64_t index, const struct pgr_entry **out)
+{
+	if (index <= node->log.snap_index)
+		return PGR_ECOMPACTED;
+	if (index > pgr_log_last_index(&node->log))
+		return PGR_EUNAVAILABLE;
+	*out = pgr_log_at(&node->log, index);
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_node_progress(const struct pgr_node *node, uint64_t id, struct pgr_progress_info *out)
+{
+	const struct pgr_progress *pr;
+
+	if (node->role != PGR_ROLE_LEADER)
+		return PGR_ENOTLEADER;
+	pr = pgr_progress_of(node, id);
+	if (pr == NULL)
+		return PGR_ENOENT;
+	out->id = pr->id;
+	out->match = pr->match;
+	out->next = pr->next;
+	out->state = pr->state;
+	out->recent_active = pr->recent_active;
+	out->inflight = pr->inflight_count;
+	out->ticks_since_contact = pr->contact_elapsed;
+	return PGR_OK;
+}
