@@ -345,8 +345,16 @@ pgr_node_free(struct pgr_node *node)
 	pgr_mem_free(&node->alloc, node->msgs);
 	pgr_mem_free(&node->alloc, node->reads);
 	pgr_mem_free(&node->alloc, node->done_reads);
+	/*
+	 * pgr_arena_reset keeps one standard chunk for the next batch, and a
+	 * second reset keeps that same chunk again (it is still the standard
+	 * size), so calling it twice leaked 64 kB per node that ever sent an
+	 * append.  After the reset at most the kept chunk remains, alone at the
+	 * head, and it is a block of its own from the allocator: free it.
+	 */
 	pgr_arena_reset(&node->arena);
-	pgr_arena_reset(&node->arena);	/* the second frees the kept chunk */
+	pgr_mem_free(&node->alloc, node->arena.head);
+	node->arena.head = NULL;
 	pgr_garbage_collect(&node->garbage);
 	pgr_mem_free(&node->alloc, node->garbage.ptrs);
 	pgr_mem_free(&node->alloc, node);
