@@ -180,8 +180,8 @@ tu_snapshot_ok(const struct pgr_snapshot *s, uint64_t index, uint64_t term, size
 /* memfs                                                                  */
 /* ---------------------------------------------------------------------- */
 
-#define MEMFS_MAX_INODES 512
-#define MEMFS_MAX_NAMES 256
+#define MEMFS_MAX_INODES 1024
+#define MEMFS_MAX_NAMES 1024
 #define MEMFS_MAX_FDS 64
 #define MEMFS_DIR_FD 1000
 
