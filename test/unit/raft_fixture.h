@@ -285,7 +285,7 @@ fx_msg_free(struct pgr_msg *m)
 	m->snapshot = NULL;
 }
 
-/* One ready batch, deep-copied; messages sorted by (to, type). */
+/* One ready batch, deep-copied; messages stably sorted by (to, type). */
 struct fx_batch
 {
 	bool		has_snapshot;
@@ -361,7 +361,19 @@ fx_ready(struct pgr_node *n)
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			fx_msg_dup(&b->msgs[i], &rd.msgs[i]);
 		b->n_msgs = rd.n_msgs;
-		qsort(b->msgs, b->n_msgs, sizeof(struct pgr_msg), fx_msg_cmp);
+		/* stable: messages to one peer keep their order */
+		for (size_t i = 1; i < b->n_msgs; i++)
+		{
+			struct pgr_msg v = b->msgs[i];
+			size_t		j = i;
+
+			while (j > 0 && fx_msg_cmp(&b->msgs[j - 1], &v) > 0)
+			{
+				b->msgs[j] = b->msgs[j - 1];
+				j--;
+			}
+			b->msgs[j] = v;
+		}
 	}
 	b->committed = fx_entries_dup(rd.committed, rd.n_committed);
 	b->n_committed = rd.n_committed;
@@ -506,7 +518,35 @@ struct fx_net
 	size_t		cap;
 	uint64_t	delivered;
 	uint64_t	delivered_app;	/* MsgApp delivered (round-trip counting) */
+	uint64_t	snap_msgs;		/* MsgSnap sent */
+	/* what each node's ready batches handed out */
+	uint32_t	snapshots_installed[FX_MAX_NET];
+	struct pgr_read_state reads[FX_MAX_NET][16];
+	uint32_t	n_reads[FX_MAX_NET];
+	/* a call returned PGR_ENOMEM: the node is left alone until freed */
+	bool		dead[FX_MAX_NET];
+	uint32_t	n_enomem;
 };
+
+/* Note an error from a call on node id; PGR_ENOMEM retires the node. */
+static inline enum pgr_err
+fx_net_note(struct fx_net *net, uint64_t id, enum pgr_err err)
+{
+	if (err == PGR_ENOMEM && id < FX_MAX_NET)
+	{
+		net->dead[id] = true;
+		net->n_enomem++;
+	}
+	return err;
+}
+
+static inline struct pgr_node *
+fx_net_node(const struct fx_net *net, uint64_t id)
+{
+	if (id >= FX_MAX_NET || net->dead[id])
+		return NULL;
+	return net->nodes[id];
+}
 
 static inline void
 fx_net_init(struct fx_net *net)
@@ -552,15 +592,23 @@ fx_net_collect(struct fx_net *net)
 {
 	for (int i = 1; i < FX_MAX_NET; i++)
 	{
-		struct pgr_node *nd = net->nodes[i];
+		struct pgr_node *nd = fx_net_node(net, (uint64_t) i);
 		struct pgr_ready rd;
 
 		if (nd == NULL || !pgr_node_has_ready(nd))
 			continue;
 		if (pgr_node_ready(nd, &rd) != PGR_OK)
 			continue;
+		if (rd.snapshot != NULL)
+			net->snapshots_installed[i]++;
+		for (size_t k = 0; k < rd.n_reads && net->n_reads[i] < 16; k++)
+			net->reads[i][net->n_reads[i]++] = rd.reads[k];
 		for (size_t k = 0; k < rd.n_msgs; k++)
+		{
+			if (rd.msgs[k].type == PGR_MSG_SNAP)
+				net->snap_msgs++;
 			fx_net_push(net, &rd.msgs[k]);
+		}
 		(void) pgr_node_advance(nd);
 	}
 }
@@ -574,10 +622,10 @@ fx_net_deliver_one(struct fx_net *net)
 	if (net->head == net->n)
 		return false;
 	m = net->q[net->head++];
-	if (m.to < FX_MAX_NET && net->nodes[m.to] != NULL &&
+	if (fx_net_node(net, m.to) != NULL &&
 		!(m.from < FX_MAX_NET && net->cut[m.from][m.to]))
 	{
-		(void) pgr_node_step(net->nodes[m.to], &m);
+		(void) fx_net_note(net, m.to, pgr_node_step(net->nodes[m.to], &m));
 		net->delivered++;
 		if (m.type == PGR_MSG_APP)
 			net->delivered_app++;
@@ -621,8 +669,8 @@ static inline void
 fx_net_tick(struct fx_net *net)
 {
 	for (int i = 1; i < FX_MAX_NET; i++)
-		if (net->nodes[i] != NULL)
-			(void) pgr_node_tick(net->nodes[i]);
+		if (fx_net_node(net, (uint64_t) i) != NULL)
+			(void) fx_net_note(net, (uint64_t) i, pgr_node_tick(net->nodes[i]));
 	fx_net_run(net);
 }
 
@@ -634,13 +682,29 @@ fx_net_leader(const struct fx_net *net)
 	uint64_t	term = 0;
 
 	for (int i = 1; i < FX_MAX_NET; i++)
-		if (net->nodes[i] != NULL && net->nodes[i]->role == PGR_ROLE_LEADER &&
+		if (fx_net_node(net, (uint64_t) i) != NULL &&
+			net->nodes[i]->role == PGR_ROLE_LEADER &&
 			net->nodes[i]->term >= term)
 		{
 			lead = (uint64_t) i;
 			term = net->nodes[i]->term;
 		}
 	return lead;
+}
+
+/* Tick until some node leads (at most max ticks); its id, or 0. */
+static inline uint64_t
+fx_net_elect(struct fx_net *net, int max)
+{
+	for (int i = 0; i < max; i++)
+	{
+		uint64_t	lead = fx_net_leader(net);
+
+		if (lead != 0)
+			return lead;
+		fx_net_tick(net);
+	}
+	return fx_net_leader(net);
 }
 
 /* A network of n voters 1..n, each with the bootstrapped log. */
