@@ -1,0 +1,9 @@
+# pgraft_dump: the storage layer's operator tool (like pg_waldump /
+# pg_controldata).  Built standalone like the tests, so it reads a pgraft
+# directory without a server.
+#   make BUILD=build build/pgraft_dump && build/pgraft_dump --verify DIR
+.PHONY: pgraft-dump
+pgraft-dump: $(BUILD)/pgraft_dump
+
+$(BUILD)/pgraft_dump: $(BUILD)/src/bin/pgraft_dump.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
+	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
