@@ -52,9 +52,11 @@ static int
 fail(const char *dir, const struct pgr_storage_error *err)
 {
 	fprintf(stderr, "pgraft_dump: error: %s\n", err->msg);
-	if (err->code == PGR_STORAGE_ECORRUPT)
-		fprintf(stderr, "pgraft_dump: storage in \"%s\" is corrupt (%s%s at offset %" PRIu64 ")\n",
-				dir, err->path, err->has_offset ? "" : ", no", err->offset);
+	if (err->code == PGR_STORAGE_ECORRUPT && err->has_offset)
+		fprintf(stderr, "pgraft_dump: storage in \"%s\" is corrupt: file \"%s\", offset %" PRIu64 "\n",
+				dir, err->path, err->offset);
+	else if (err->code == PGR_STORAGE_ECORRUPT)
+		fprintf(stderr, "pgraft_dump: storage in \"%s\" is corrupt: file \"%s\"\n", dir, err->path);
 	return 1;
 }
 
