@@ -96,8 +96,8 @@ pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame,
 			 pgr_get_u16(buf + 6) != 0)
 		return PGR_WIRE_FRAME_BAD;
 
-	if ((uint64_t) body_len > (uint64_t) max_frame - PGR_WIRE_HEADER_SIZE ||
-		max_frame < PGR_WIRE_HEADER_SIZE)
+	if (max_frame < PGR_WIRE_HEADER_SIZE ||
+		(uint64_t) body_len > (uint64_t) (max_frame - PGR_WIRE_HEADER_SIZE))
 		return PGR_WIRE_FRAME_TOO_BIG;
 	out->len = PGR_WIRE_HEADER_SIZE + (size_t) body_len;
 	return len >= out->len ? PGR_WIRE_FRAME_READY : PGR_WIRE_NEED_MORE;
@@ -176,11 +176,13 @@ pgr_wire_handshake_init(struct pgr_wire_handshake *hs, uint64_t node_id,
 						const uint8_t cluster_id[PGR_WIRE_CLUSTER_ID_LEN],
 						const char *name)
 {
-	size_t		len;
+	size_t		len = 0;
 
 	if (name == NULL || cluster_id == NULL)
 		return PGR_EINVAL;
-	len = strnlen(name, PGR_WIRE_CLUSTER_NAME_MAX + 1);
+	/* Bounded: name need not be terminated within the limit. */
+	while (len <= PGR_WIRE_CLUSTER_NAME_MAX && name[len] != '\0')
+		len++;
 	if (node_id == PGR_NONE || !cluster_name_valid(name, len))
 		return PGR_EINVAL;
 	memset(hs, 0, sizeof(*hs));

@@ -138,7 +138,8 @@ check_handshake(const uint8_t *frame, size_t len)
 		res != PGR_WIRE_HS_OTHER_CLUSTER && res != PGR_WIRE_HS_SELF &&
 		res != PGR_WIRE_HS_OTHER_NODE)
 		__builtin_trap();
-	if (strlen(peer.cluster_name) != peer.name_len)
+	if (strlen(peer.cluster_name) != peer.name_len ||
+		(peer.version != PGR_WIRE_VERSION && res != PGR_WIRE_HS_OTHER_VERSION))
 		__builtin_trap();
 	/* Only our own version is canonical: others may carry trailing fields. */
 	if (peer.version == PGR_WIRE_VERSION &&
@@ -195,6 +196,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(p, data, n);
 		if (pgr_wire_frame_check(n ? p : NULL, n, 0, &fr) == PGR_WIRE_FRAME_READY &&
 			fr.len > n)
+			__builtin_trap();
+		/* The limit used before the handshake holds too. */
+		if (pgr_wire_frame_check(n ? p : NULL, n, PGR_WIRE_HANDSHAKE_MAX_FRAME,
+								 &fr) == PGR_WIRE_FRAME_READY &&
+			(fr.len > n || fr.len > PGR_WIRE_HANDSHAKE_MAX_FRAME))
 			__builtin_trap();
 		free(p);
 	}
