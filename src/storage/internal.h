@@ -146,16 +146,16 @@ void		pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term,
 bool		pgr_all_zero(const uint8_t *p, uint64_t len);
 
 /* log.c: the list of segments */
-enum pgr_storage_err pgr_log_recover(struct pgr_storage *st);
-enum pgr_storage_err pgr_log_append(struct pgr_storage *st,
+enum pgr_storage_err pgr_slog_recover(struct pgr_storage *st);
+enum pgr_storage_err pgr_slog_append(struct pgr_storage *st,
 									const struct pgr_entry *entries, size_t n);
-enum pgr_storage_err pgr_log_truncate(struct pgr_storage *st, uint64_t index);
-enum pgr_storage_err pgr_log_drop_prefix(struct pgr_storage *st, uint64_t index);
-enum pgr_storage_err pgr_log_discard(struct pgr_storage *st);
-enum pgr_storage_err pgr_log_walk_segment(struct pgr_storage *st, size_t i,
+enum pgr_storage_err pgr_slog_truncate(struct pgr_storage *st, uint64_t index);
+enum pgr_storage_err pgr_slog_drop_prefix(struct pgr_storage *st, uint64_t index);
+enum pgr_storage_err pgr_slog_discard(struct pgr_storage *st);
+enum pgr_storage_err pgr_slog_walk_segment(struct pgr_storage *st, size_t i,
 										  pgr_record_cb cb, void *arg);
-enum pgr_storage_err pgr_log_sync(struct pgr_storage *st);
-void		pgr_log_close(struct pgr_storage *st);
+enum pgr_storage_err pgr_slog_sync(struct pgr_storage *st);
+void		pgr_slog_close(struct pgr_storage *st);
 
 /* hardstate.c */
 enum pgr_storage_err pgr_hs_init(struct pgr_storage *st);

@@ -213,7 +213,7 @@ log_cut_tail(struct pgr_storage *st, const char *name, uint64_t from, uint64_t l
  * discarding the old log.
  */
 enum pgr_storage_err
-pgr_log_recover(struct pgr_storage *st)
+pgr_slog_recover(struct pgr_storage *st)
 {
 	struct name_list names = {NULL, 0, 0, false};
 	struct term_at at = {st->snap.index, false, 0};
@@ -321,7 +321,7 @@ pgr_log_recover(struct pgr_storage *st)
 	{
 		/* The whole log is covered: leftovers of an install or compaction. */
 		if (!st->read_only)
-			return pgr_log_drop_prefix(st, base);
+			return pgr_slog_drop_prefix(st, base);
 		return PGR_STORAGE_OK;
 	}
 	if (st->has_snap && at.found && at.term != st->snap.term)
@@ -331,15 +331,15 @@ pgr_log_recover(struct pgr_storage *st)
 			return PGR_STORAGE_OK;
 		e = log_open_tail(st);
 		if (e == PGR_STORAGE_OK)
-			e = pgr_log_truncate(st, base + 1);
+			e = pgr_slog_truncate(st, base + 1);
 		if (e == PGR_STORAGE_OK)
-			e = pgr_log_drop_prefix(st, base);
+			e = pgr_slog_drop_prefix(st, base);
 		return e;
 	}
 	st->last_index = st->segs[st->n_segs - 1].last;
 	st->last_term = st->segs[st->n_segs - 1].last_term;
 	if (!st->read_only && st->has_snap)
-		e = pgr_log_drop_prefix(st, base);
+		e = pgr_slog_drop_prefix(st, base);
 	if (e == PGR_STORAGE_OK)
 		e = log_open_tail(st);
 	return e;
@@ -374,7 +374,7 @@ find_index_cb(void *arg, uint64_t offset, const struct pgr_entry *e)
  * newest first; the kept part of the last one stays, the rest is zeroed.
  */
 enum pgr_storage_err
-pgr_log_truncate(struct pgr_storage *st, uint64_t index)
+pgr_slog_truncate(struct pgr_storage *st, uint64_t index)
 {
 	enum pgr_storage_err e = PGR_STORAGE_OK;
 
@@ -520,7 +520,7 @@ log_flush(struct pgr_storage *st, size_t len, uint64_t last, uint64_t last_term)
  * newest segment, rolling over to new segments as they fill up.
  */
 enum pgr_storage_err
-pgr_log_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t n)
+pgr_slog_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t n)
 {
 	size_t		pending = 0;
 	enum pgr_storage_err e;
@@ -571,7 +571,7 @@ pgr_log_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t n
  * durable snapshot covers them).  A failure leaves a contiguous log.
  */
 enum pgr_storage_err
-pgr_log_drop_prefix(struct pgr_storage *st, uint64_t index)
+pgr_slog_drop_prefix(struct pgr_storage *st, uint64_t index)
 {
 	size_t		k = 0;
 	enum pgr_storage_err e = PGR_STORAGE_OK;
@@ -592,7 +592,7 @@ pgr_log_drop_prefix(struct pgr_storage *st, uint64_t index)
 
 /* Delete the whole log, newest first (an install needs a prefix to remain). */
 enum pgr_storage_err
-pgr_log_discard(struct pgr_storage *st)
+pgr_slog_discard(struct pgr_storage *st)
 {
 	log_close_tail(st);
 	while (st->n_segs > 0)
@@ -609,7 +609,7 @@ pgr_log_discard(struct pgr_storage *st)
 }
 
 enum pgr_storage_err
-pgr_log_sync(struct pgr_storage *st)
+pgr_slog_sync(struct pgr_storage *st)
 {
 	enum pgr_storage_err e = PGR_STORAGE_OK;
 
@@ -629,7 +629,7 @@ pgr_log_sync(struct pgr_storage *st)
  * segment (or the torn tail a read-only open left in place) is an error.
  */
 enum pgr_storage_err
-pgr_log_walk_segment(struct pgr_storage *st, size_t i, pgr_record_cb cb, void *arg)
+pgr_slog_walk_segment(struct pgr_storage *st, size_t i, pgr_record_cb cb, void *arg)
 {
 	struct pgr_scan sc;
 	uint64_t	len;
@@ -646,7 +646,7 @@ pgr_log_walk_segment(struct pgr_storage *st, size_t i, pgr_record_cb cb, void *a
 }
 
 void
-pgr_log_close(struct pgr_storage *st)
+pgr_slog_close(struct pgr_storage *st)
 {
 	log_close_tail(st);
 }

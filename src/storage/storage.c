@@ -372,7 +372,7 @@ pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
 	if (e == PGR_STORAGE_OK)
 		e = pgr_snap_recover(st);
 	if (e == PGR_STORAGE_OK)
-		e = pgr_log_recover(st);
+		e = pgr_slog_recover(st);
 	if (e == PGR_STORAGE_OK && st->dir_dirty && !st->read_only)
 		e = pgr_st_sync_dir(st);
 	if (e != PGR_STORAGE_OK)
@@ -397,7 +397,7 @@ pgr_storage_close(struct pgr_storage *st)
 {
 	if (st == NULL)
 		return;
-	pgr_log_close(st);
+	pgr_slog_close(st);
 	if (st->hs_fd >= 0)
 		st->vfs->close(st->vfs_ctx, st->hs_fd);
 	free(st->segs);
@@ -566,7 +566,7 @@ pgr_storage_install_snapshot(struct pgr_storage *st, const struct pgr_snapshot *
 	if (e == PGR_STORAGE_OK)
 		e = pgr_snap_write(st, snap);
 	if (e == PGR_STORAGE_OK)
-		e = pgr_log_discard(st);
+		e = pgr_slog_discard(st);
 	return e;
 }
 
@@ -597,7 +597,7 @@ pgr_storage_compact(struct pgr_storage *st, uint64_t index)
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
 							"cannot drop the log up to index %" PRIu64 ": no durable snapshot covers it",
 							index);
-	return pgr_log_drop_prefix(st, index);
+	return pgr_slog_drop_prefix(st, index);
 }
 
 enum pgr_storage_err
@@ -628,7 +628,7 @@ pgr_storage_append(struct pgr_storage *st, const struct pgr_entry *entries, size
 							first, min_index - 1, st->last_index);
 	if (first <= st->last_index)
 	{
-		e = pgr_log_truncate(st, first);
+		e = pgr_slog_truncate(st, first);
 		if (e != PGR_STORAGE_OK)
 			return e;
 	}
@@ -636,7 +636,7 @@ pgr_storage_append(struct pgr_storage *st, const struct pgr_entry *entries, size
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
 							"entry %" PRIu64 " has term %" PRIu64 ", below the previous entry's term %" PRIu64,
 							first, entries[0].term, st->last_term);
-	return pgr_log_append(st, entries, n);
+	return pgr_slog_append(st, entries, n);
 }
 
 enum pgr_storage_err
@@ -667,7 +667,7 @@ pgr_storage_sync(struct pgr_storage *st)
 	if (e == PGR_STORAGE_OK)
 		e = pgr_hs_sync(st);
 	if (e == PGR_STORAGE_OK)
-		e = pgr_log_sync(st);
+		e = pgr_slog_sync(st);
 	return e;
 }
 
@@ -765,7 +765,7 @@ pgr_storage_walk(struct pgr_storage *st, pgr_storage_entry_cb cb, void *arg)
 	for (size_t i = 0; e == PGR_STORAGE_OK && i < st->n_segs && !wc.stopped; i++)
 	{
 		wc.file = st->segs[i].name;
-		e = pgr_log_walk_segment(st, i, walk_cb, &wc);
+		e = pgr_slog_walk_segment(st, i, walk_cb, &wc);
 	}
 	return e;
 }
