@@ -45,6 +45,7 @@
 #define SIM_MAX_IDS 24
 #define SIM_MAX_MEMBERS 7		/* members in one configuration */
 #define SIM_NODE_NONE 0
+#define SIM_MAX_BACKLOG 64		/* uncommitted entries clients tolerate */
 
 /* ---------------------------------------------------------------------- */
 /* PRNG (splitmix64): tiny, fast, and good enough for fault injection      */

@@ -104,9 +104,19 @@ sim_op_propose(struct sim_cluster *c, uint32_t count)
 	const uint8_t *data[8];
 	uint32_t	lens[8];
 	uint64_t	index = 0;
+	struct pgr_status s;
 	enum pgr_err err;
 
 	if (sn == NULL)
+		return;
+
+	/*
+	 * Clients wait for their requests instead of piling up an unbounded
+	 * uncommitted backlog on one leader: with one small entry per message
+	 * that backlog alone could outlast the liveness bound.
+	 */
+	pgr_node_status(sn->node, &s);
+	if (s.last_index > s.commit + SIM_MAX_BACKLOG)
 		return;
 	for (uint32_t i = 0; i < count; i++)
 	{
@@ -419,7 +429,7 @@ sim_on_new_leader(struct sim_cluster *c, struct sim_node *sn)
 {
 	if (!c->chaos || !sim_rng_chance(&c->rng, c->p.leader_crash_ppm))
 		return;
-	if (sim_rng_chance(&c->rng, 500000))
+	if (sim_rng_chance(&c->rng, c->storm ? 800000 : 500000))
 	{
 		/* Called between persist and send of its first batch: dies there. */
 		sn->midcrash = SIM_MIDCRASH_NEXT_SEND;
