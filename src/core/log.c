@@ -137,36 +137,39 @@ pgr_log_append(struct pgr_log *log, const struct pgr_entry *ents, size_t n)
 	return PGR_OK;
 }
 
+/*
+ * Dropping an entry parks its payload on the garbage list (a queued message
+ * may point to it).  If the list cannot grow, the entry is left in the log
+ * and PGR_ENOMEM returned: the payload stays owned by the log, so the node
+ * the caller then throws away frees it (dropping the pointer instead leaked
+ * it, and freeing it at once could leave a queued message dangling).
+ */
 enum pgr_err
 pgr_log_truncate(struct pgr_log *log, uint64_t from)
 {
-	enum pgr_err err = PGR_OK;
-
 	while (pgr_log_last_index(log) >= from && log->n > 0)
 	{
 		struct pgr_entry *e = &log->ents[log->start + log->n - 1];
 
 		if (pgr_garbage_add(log->garbage, e->data) != PGR_OK)
-			err = PGR_ENOMEM;
+			return PGR_ENOMEM;
 		e->data = NULL;
 		log->n--;
 	}
 	if (log->stable > pgr_log_last_index(log))
 		log->stable = pgr_log_last_index(log);
-	return err;
+	return PGR_OK;
 }
 
 enum pgr_err
 pgr_log_compact(struct pgr_log *log, uint64_t index, uint64_t term)
 {
-	enum pgr_err err = PGR_OK;
-
 	while (log->snap_index < index && log->n > 0)
 	{
 		struct pgr_entry *e = &log->ents[log->start];
 
 		if (pgr_garbage_add(log->garbage, e->data) != PGR_OK)
-			err = PGR_ENOMEM;
+			return PGR_ENOMEM;	/* see pgr_log_truncate */
 		e->data = NULL;
 		log->start++;
 		log->n--;
@@ -176,7 +179,7 @@ pgr_log_compact(struct pgr_log *log, uint64_t index, uint64_t term)
 	log->snap_term = term;
 	if (log->n == 0)
 		log->start = 0;
-	return err;
+	return PGR_OK;
 }
 
 enum pgr_err
@@ -184,6 +187,8 @@ pgr_log_restore(struct pgr_log *log, uint64_t index, uint64_t term)
 {
 	enum pgr_err err = pgr_log_truncate(log, pgr_log_first_index(log));
 
+	if (err != PGR_OK)
+		return err;				/* entries left in place; keep start valid */
 	log->start = 0;
 	log->snap_index = index;
 	log->snap_term = term;
