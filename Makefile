@@ -33,7 +33,9 @@ SIM_SRCS     := $(wildcard test/sim/*.c)
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/%,$(filter-out test/unit/harness.c,$(wildcard test/unit/test_*.c)))
 BENCHES      := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
-.DEFAULT_GOAL := all-pure
+.DEFAULT_GOAL := everything
+.PHONY: everything
+everything: all-pure all
 .PHONY: all-pure check-unit check-sim bench-core
 
 all-pure: $(BUILD)/raft-sim $(UNIT_TESTS) $(BENCHES)
@@ -46,7 +48,7 @@ $(BUILD)/%.o: %.c $(wildcard include/pgraft/*.h src/core/*.h src/storage/*.h tes
 # headers (and is not part of the pure layers).
 $(BUILD)/src/pg/crc32c.o: src/pg/crc32c.c include/pgraft/crc32c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PURE_CFLAGS) -I$(PG_INCLUDEDIR_SERVER) -c $< -o $@
+	$(CC) $(PURE_CFLAGS) -Wno-ignored-attributes -I$(PG_INCLUDEDIR_SERVER) -c $< -o $@
 
 $(BUILD)/libpgr_core.a: $(CORE_OBJS)
 	@rm -f $@
@@ -74,3 +76,24 @@ include $(wildcard mk/*.mk)
 
 check-sim: $(BUILD)/raft-sim
 	$(BUILD)/raft-sim --seeds 1-200 --nodes 3
+
+# ---------------------------------------------------------------------------
+# The extension, built by PGXS: the glue in src/pg plus the pure layers
+# compiled again with the server's flags.
+# ---------------------------------------------------------------------------
+MODULE_big = pgraft
+EXTENSION  = pgraft
+DATA       = pgraft--1.0.sql
+PGFILEDESC = "pgraft - Raft consensus for PostgreSQL"
+PURE_OBJS  = $(patsubst %.c,%.o,$(CORE_SRCS) $(STORAGE_SRCS))
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/pg/*.c)) $(PURE_OBJS)
+PG_CPPFLAGS = -Iinclude
+REGRESS    = pgraft
+TAP_TESTS  = 1
+EXTRA_CLEAN = build build-*
+
+# The pure layers are C11 with declarations where they are first needed.
+$(PURE_OBJS): CFLAGS += -Wno-declaration-after-statement
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

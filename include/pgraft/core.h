@@ -367,9 +367,11 @@ enum pgr_err pgr_node_campaign(struct pgr_node *node);
 
 /*
  * The transport saw the connection to peer drop.  A follower whose leader
- * this is forgets the leader and starts a pre-vote at once; PreVote keeps a
- * false alarm from disturbing a live leader.  A leader marks the peer for
- * probing.  Anything else ignores it.
+ * this is forgets the leader and starts a pre-vote after a random delay of
+ * at most a quarter of the election timeout (followers that noticed together
+ * must not split the vote); PreVote keeps a false alarm from disturbing a
+ * live leader.  A leader marks the peer for probing.  Anything else ignores
+ * it.
  */
 enum pgr_err pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer);
 

@@ -1,0 +1,157 @@
+/* pgraft--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pgraft" to load this file. \quit
+
+-- Cluster management
+
+CREATE FUNCTION pgraft_init()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_init'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_add_node(node_id integer, address text, port integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_add_node'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_remove_node(node_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_remove_node'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pgraft_transfer_leadership(node_id integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_transfer_leadership'
+LANGUAGE C VOLATILE STRICT;
+
+-- Status
+
+CREATE FUNCTION pgraft_get_cluster_status(
+	OUT node_id integer,
+	OUT current_term bigint,
+	OUT leader_id bigint,
+	OUT state text,
+	OUT num_nodes integer,
+	OUT messages_processed bigint,
+	OUT heartbeats_sent bigint,
+	OUT elections_triggered bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgraft_get_cluster_status'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_is_leader()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_is_leader'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_is_leader(cluster_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_is_leader_of'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pgraft_get_leader()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_get_leader'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_get_term()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_get_term'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_get_nodes(
+	OUT node_id integer,
+	OUT address text,
+	OUT port integer,
+	OUT is_leader boolean,
+	OUT role text,
+	OUT match_index bigint,
+	OUT last_contact_ms bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_get_nodes'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_get_worker_state()
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgraft_get_worker_state'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_get_queue_status(
+	OUT queue_length integer,
+	OUT queue_capacity integer,
+	OUT requests_processed bigint,
+	OUT requests_failed bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgraft_get_queue_status'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_set_debug(enabled boolean)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_set_debug'
+LANGUAGE C VOLATILE STRICT;
+
+-- The replicated log
+
+CREATE FUNCTION pgraft_log_append(term bigint, data text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_log_append'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_log_commit(index bigint, timeout_ms integer DEFAULT 10000)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_log_commit'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pgraft_log_apply(index bigint, timeout_ms integer DEFAULT 10000)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_log_apply'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pgraft_log_get_stats(
+	OUT log_size bigint,
+	OUT first_index bigint,
+	OUT last_index bigint,
+	OUT commit_index bigint,
+	OUT last_applied bigint,
+	OUT snapshot_index bigint,
+	OUT snapshot_term bigint,
+	OUT entries_appended bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgraft_log_get_stats'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_log_get_replication_status(
+	OUT node_id integer,
+	OUT match_index bigint,
+	OUT next_index bigint,
+	OUT state text,
+	OUT lag bigint,
+	OUT last_contact_ms bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_log_get_replication_status'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_log_sync_with_leader(timeout_ms integer DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_log_sync_with_leader'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION pgraft_log_get_entries(
+	from_index bigint,
+	max_count integer,
+	OUT index bigint,
+	OUT term bigint,
+	OUT type text,
+	OUT data text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_log_get_entries'
+LANGUAGE C VOLATILE STRICT;
+
+-- Functions that change the cluster or write to the log are not for PUBLIC.
+REVOKE EXECUTE ON FUNCTION pgraft_init() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgraft_add_node(integer, text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgraft_remove_node(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgraft_transfer_leadership(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgraft_set_debug(boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgraft_log_append(bigint, text) FROM PUBLIC;

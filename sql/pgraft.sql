@@ -1,0 +1,86 @@
+--
+-- pgraft on a single node: the shape of every function and every bad-input
+-- error.  The server runs with shared_preload_libraries = 'pgraft' and a
+-- fresh pgraft state (see scripts/test-all).
+--
+CREATE EXTENSION pgraft;
+
+-- Before pgraft_init(): no cluster yet, nothing to lead.
+SELECT pgraft_get_worker_state();
+SELECT pgraft_is_leader(), pgraft_get_leader(), pgraft_get_term();
+SELECT node_id, current_term, leader_id, state, num_nodes FROM pgraft_get_cluster_status();
+SELECT count(*) FROM pgraft_get_nodes();
+SELECT pgraft_log_append(0, 'too early');
+SELECT pgraft_add_node(2, '127.0.0.1', 7102);
+
+-- Found a one-node cluster: this node is the leader at once.
+SELECT pgraft_init();
+SELECT pgraft_init();  -- a second time changes nothing
+SELECT pgraft_is_leader(), pgraft_get_leader(), pgraft_get_term();
+SELECT pgraft_is_leader('pgraft_regress'), pgraft_is_leader('another_cluster');
+SELECT node_id, current_term, leader_id, state, num_nodes,
+       messages_processed >= 0 AS counted, elections_triggered >= 1 AS elected
+  FROM pgraft_get_cluster_status();
+SELECT node_id, address, port, is_leader, role FROM pgraft_get_nodes();
+
+-- The log: appends return their index once committed; entries read back.
+SELECT pgraft_log_append(0, 'first');
+SELECT pgraft_log_append(NULL, 'second');
+SELECT pgraft_log_append(pgraft_get_term(), 'fenced by the current term');
+SELECT pgraft_log_append(pgraft_get_term() + 1, 'wrong term');
+SELECT pgraft_log_commit(4), pgraft_log_apply(4);
+SELECT pgraft_log_commit(1000, 100);
+SELECT pgraft_log_sync_with_leader() >= 5 AS synced;
+SELECT * FROM pgraft_log_get_entries(1, 100);
+SELECT * FROM pgraft_log_get_entries(4, 1);
+SELECT log_size, first_index, last_index, commit_index, last_applied, entries_appended
+  FROM pgraft_log_get_stats();
+SELECT count(*) FROM pgraft_log_get_replication_status();
+SELECT length(data) FROM pgraft_log_get_entries(pgraft_log_append(0, repeat('x', 100000)), 1);
+
+-- Debugging can be switched at run time.
+SELECT pgraft_set_debug(true);
+SELECT pgraft_set_debug(false);
+SELECT queue_capacity, queue_length FROM pgraft_get_queue_status();
+
+-- Bad input: clear errors, nothing done.
+SELECT pgraft_log_append(0, NULL);
+SELECT pgraft_log_append(-1, 'negative term');
+SELECT pgraft_log_append(0, repeat('x', 1048577));
+SELECT pgraft_log_commit(0);
+SELECT pgraft_log_commit(1, -5);
+SELECT pgraft_log_apply(-3);
+SELECT * FROM pgraft_log_get_entries(0, 10);
+SELECT * FROM pgraft_log_get_entries(1, -1);
+SELECT pgraft_add_node(NULL, '127.0.0.1', 7102);
+SELECT pgraft_add_node(2, NULL, 7102);
+SELECT pgraft_add_node(0, '127.0.0.1', 7102);
+SELECT pgraft_add_node(-4, '127.0.0.1', 7102);
+SELECT pgraft_add_node(2, '', 7102);
+SELECT pgraft_add_node(2, 'bad host name!', 7102);
+SELECT pgraft_add_node(2, '127.0.0.1', 0);
+SELECT pgraft_add_node(2, '127.0.0.1', 70000);
+SELECT pgraft_add_node(1, '127.0.0.1', 7999);       -- our own id, another address
+SELECT pgraft_add_node(1, '127.0.0.1', 7101);       -- ourselves again: harmless
+SELECT pgraft_add_node(2, '127.0.0.1', 7101);       -- our own address, another id
+SELECT pgraft_add_node(2, '127.0.0.1', 7199);       -- nobody listens there
+SELECT pgraft_remove_node(0);
+SELECT pgraft_remove_node(42);
+SELECT pgraft_remove_node(1);                       -- the last voter
+SELECT pgraft_transfer_leadership(42);
+
+-- Still one healthy node, and nothing above changed the log.
+SELECT pgraft_is_leader(), (SELECT count(*) FROM pgraft_get_nodes()) AS nodes;
+SELECT last_index = commit_index AS all_committed FROM pgraft_log_get_stats();
+
+-- Only privileged roles may change the cluster or write to the log.
+CREATE ROLE pgraft_regress_user;
+SET ROLE pgraft_regress_user;
+SELECT pgraft_log_append(0, 'not allowed');
+SELECT pgraft_init();
+SELECT pgraft_add_node(2, '127.0.0.1', 7102);
+SELECT pgraft_remove_node(2);
+SELECT pgraft_set_debug(true);
+SELECT pgraft_is_leader();                          -- reading is allowed
+RESET ROLE;
+DROP ROLE pgraft_regress_user;

@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgraft.c
+ *		Module entry point: settings, shared memory, and the background
+ *		worker's registration.
+ *
+ * pgraft must be loaded through shared_preload_libraries: it needs shared
+ * memory and a background worker, both of which exist only if requested
+ * while the postmaster starts.
+ *
+ * src/pg/pgraft.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "pgraft.h"
+#include "pgraft/wire.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+int			pgraft_node_id = 1;
+char	   *pgraft_address = NULL;
+int			pgraft_port = 7001;
+char	   *pgraft_cluster_name = NULL;
+int			pgraft_heartbeat_interval = 100;
+int			pgraft_election_timeout = 1000;
+bool		pgraft_worker_enabled = true;
+bool		pgraft_debug_enabled = false;
+int			pgraft_health_period_ms = 5000;
+int			pgraft_snapshot_threshold = 1000;
+int			pgraft_max_log_entries = 10000;
+char	   *pgraft_data_directory = NULL;
+int			pgraft_max_entry_size = 1024 * 1024;
+
+PgraftShared *pgraft_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static bool
+check_cluster_name(char **newval, void **extra, GucSource source)
+{
+	size_t		len = *newval ? strlen(*newval) : 0;
+
+	if (len == 0 || len > PGR_WIRE_CLUSTER_NAME_MAX)
+	{
+		GUC_check_errdetail("pgraft.cluster_name must be 1 to %d bytes long.",
+							PGR_WIRE_CLUSTER_NAME_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((*newval)[i] < 0x21 || (*newval)[i] > 0x7e)
+		{
+			GUC_check_errdetail("pgraft.cluster_name may contain only printable ASCII characters without spaces.");
+			return false;
+		}
+	return true;
+}
+
+static bool
+check_address(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		strlen(*newval) > PGRAFT_HOST_MAX)
+	{
+		GUC_check_errdetail("pgraft.address must be a host name or IP address of at most %d bytes.",
+							PGRAFT_HOST_MAX);
+		return false;
+	}
+	return true;
+}
+
+static void
+pgraft_define_settings(void)
+{
+	DefineCustomIntVariable("pgraft.node_id",
+							"This node's id in the Raft cluster.",
+							"Unique within the cluster and never reused.",
+							&pgraft_node_id, 1, 1, INT_MAX,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.address",
+							   "Address the Raft transport listens on and that peers use to reach this node.",
+							   NULL,
+							   &pgraft_address, "127.0.0.1",
+							   PGC_POSTMASTER, 0, check_address, NULL, NULL);
+	DefineCustomIntVariable("pgraft.port",
+							"TCP port of the Raft transport.",
+							"Must differ from PostgreSQL's own port.",
+							&pgraft_port, 7001, 1, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.cluster_name",
+							   "Name of the Raft cluster; peers with another name are refused.",
+							   NULL,
+							   &pgraft_cluster_name, "pgraft",
+							   PGC_POSTMASTER, 0, check_cluster_name, NULL, NULL);
+	DefineCustomIntVariable("pgraft.heartbeat_interval",
+							"Interval between the leader's heartbeats.",
+							NULL,
+							&pgraft_heartbeat_interval, 100, 10, 60000,
+							PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.election_timeout",
+							"Time without hearing from a leader before a follower starts an election.",
+							"Each timeout is drawn at random between this value and twice it. Must be at least twice pgraft.heartbeat_interval.",
+							&pgraft_election_timeout, 1000, 20, 600000,
+							PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgraft.worker_enabled",
+							 "Starts the pgraft background worker.",
+							 NULL,
+							 &pgraft_worker_enabled, true,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgraft.debug_enabled",
+							 "Logs Raft events (elections, membership, connections) at LOG level.",
+							 NULL,
+							 &pgraft_debug_enabled, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.health_period_ms",
+							"Interval of the worker's health check: peer connections and a status line when debugging.",
+							NULL,
+							&pgraft_health_period_ms, 5000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.snapshot_threshold",
+							"Applied entries between two snapshots of the log.",
+							NULL,
+							&pgraft_snapshot_threshold, 1000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.max_log_entries",
+							"Entries kept in the log after compaction (for catching up and reading back).",
+							NULL,
+							&pgraft_max_log_entries, 10000, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.data_directory",
+							   "Directory of this node's Raft state; empty means pgraft under the data directory.",
+							   NULL,
+							   &pgraft_data_directory, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.max_entry_size",
+							"Largest payload pgraft_log_append accepts.",
+							NULL,
+							&pgraft_max_entry_size, 1024 * 1024, 1, 64 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pgraft");
+}
+
+const char *
+pgraft_state_dir(void)
+{
+	static char path[MAXPGPATH];
+
+	if (pgraft_data_directory != NULL && pgraft_data_directory[0] != '\0')
+		strlcpy(path, pgraft_data_directory, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%s/pgraft", DataDir);
+	return path;
+}
+
+Size
+pgraft_shmem_size(void)
+{
+	return MAXALIGN(sizeof(PgraftShared));
+}
+
+static void
+pgraft_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(pgraft_shmem_size());
+	RequestNamedLWLockTranche("pgraft", 1);
+}
+
+static void
+pgraft_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	pgraft_shmem_init();
+}
+
+void
+pgraft_shmem_init(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pgraft_shared = ShmemInitStruct("pgraft", pgraft_shmem_size(), &found);
+	if (!found)
+	{
+		memset(pgraft_shared, 0, sizeof(PgraftShared));
+		pgraft_shared->lock = &(GetNamedLWLockTranche("pgraft"))->lock;
+		ConditionVariableInit(&pgraft_shared->progress_cv);
+		pgraft_shared->worker_state = PGRAFT_WORKER_STOPPED;
+		pgraft_shared->debug = pgraft_debug_enabled;
+		pgraft_shared->node_id = pgraft_node_id;
+		pgraft_shared->next_request_id = 1;
+		for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
+		{
+			pgraft_shared->slots[i].state = PGRAFT_SLOT_FREE;
+			pgraft_shared->slots[i].dsm = DSM_HANDLE_INVALID;
+			ConditionVariableInit(&pgraft_shared->slots[i].cv);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+pgraft_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	/*
+	 * No database connection: all Raft state lives in pgraft's own files, so
+	 * the worker starts with the postmaster and runs on hot standbys too.
+	 */
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgraft");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "PgraftWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pgraft worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pgraft worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgraft must be loaded via shared_preload_libraries"),
+				 errhint("Add pgraft to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	pgraft_define_settings();
+
+	if (pgraft_port == PostPortNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgraft.port must differ from the server's port"),
+				 errdetail("Both are set to %d.", pgraft_port),
+				 errhint("Choose another TCP port for pgraft.port, the Raft transport.")));
+	if (pgraft_election_timeout < 2 * pgraft_heartbeat_interval)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgraft.election_timeout must be at least twice pgraft.heartbeat_interval"),
+				 errdetail("pgraft.election_timeout is %d ms, pgraft.heartbeat_interval is %d ms.",
+						   pgraft_election_timeout, pgraft_heartbeat_interval)));
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pgraft_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pgraft_shmem_startup;
+
+	if (pgraft_worker_enabled)
+		pgraft_register_worker();
+}

@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *		The request queue between SQL backends and the pgraft worker.
+ *
+ * A request lives in a shared-memory slot: FREE -> FILLING (a backend writes
+ * the arguments) -> PENDING (the worker's latch is set) -> ACTIVE (the
+ * worker took it) -> DONE (answered; the backend reads and frees it).  A
+ * backend that is cancelled or times out while waiting marks its slot
+ * ABANDONED, and the worker frees it when it answers.  Payloads larger than
+ * the inline buffer travel in a DSM segment the backend creates; the worker
+ * copies them out as soon as it takes the request.
+ *
+ * src/pg/queue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "pgraft.h"
+
+/* Backend-local: the segments of the request in progress (one at a time). */
+static dsm_segment *payload_seg = NULL;
+
+static void
+check_loaded(void)
+{
+	if (pgraft_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgraft is not loaded"),
+				 errhint("Add pgraft to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+PgraftRequest *
+pgraft_request_begin(PgraftRequestType type)
+{
+	PgraftRequest *req = NULL;
+	PgraftWorkerState ws;
+
+	check_loaded();
+	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	ws = pgraft_shared->worker_state;
+	if (ws == PGRAFT_WORKER_RUNNING)
+	{
+		for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
+			if (pgraft_shared->slots[i].state == PGRAFT_SLOT_FREE)
+			{
+				req = &pgraft_shared->slots[i];
+				req->state = PGRAFT_SLOT_FILLING;
+				req->type = type;
+				req->id = pgraft_shared->next_request_id++;
+				break;
+			}
+	}
+	LWLockRelease(pgraft_shared->lock);
+
+	if (ws != PGRAFT_WORKER_RUNNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the pgraft worker is not running"),
+				 errhint("Check pgraft_get_worker_state(), pgraft.worker_enabled and the server log.")));
+	if (req == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("pgraft request queue is full"),
+				 errdetail("All %d request slots are in use.", PGRAFT_QUEUE_SLOTS),
+				 errhint("Retry, or use fewer concurrent sessions writing through pgraft.")));
+
+	req->arg_node_id = 0;
+	req->arg_host[0] = '\0';
+	req->arg_port = 0;
+	req->arg_term = 0;
+	req->arg_index = 0;
+	req->arg_count = 0;
+	req->payload_len = 0;
+	req->dsm = DSM_HANDLE_INVALID;
+	req->dsm_size = 0;
+	req->result = PGRAFT_RES_OK;
+	req->result_sqlstate = 0;
+	req->result_msg[0] = req->result_detail[0] = req->result_hint[0] = '\0';
+	req->result_index = 0;
+	req->result_count = 0;
+	payload_seg = NULL;
+	return req;
+}
+
+/* Abandon a slot we took (error before or while waiting). */
+static void
+abandon(PgraftRequest *req)
+{
+	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	switch (req->state)
+	{
+		case PGRAFT_SLOT_FILLING:
+		case PGRAFT_SLOT_PENDING:
+		case PGRAFT_SLOT_DONE:
+			req->state = PGRAFT_SLOT_FREE;
+			break;
+		case PGRAFT_SLOT_ACTIVE:
+			req->state = PGRAFT_SLOT_ABANDONED;
+			break;
+		default:
+			break;
+	}
+	LWLockRelease(pgraft_shared->lock);
+}
+
+void
+pgraft_request_set_payload(PgraftRequest *req, const char *data, uint32 len)
+{
+	req->payload_len = len;
+	if (len <= PGRAFT_INLINE_PAYLOAD)
+	{
+		memcpy(req->inline_payload, data, len);
+		return;
+	}
+	PG_TRY();
+	{
+		payload_seg = dsm_create(len, 0);
+		memcpy(dsm_segment_address(payload_seg), data, len);
+		req->dsm = dsm_segment_handle(payload_seg);
+		req->dsm_size = len;
+	}
+	PG_CATCH();
+	{
+		abandon(req);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+dsm_segment *
+pgraft_request_reply_segment(PgraftRequest *req, Size size)
+{
+	dsm_segment *seg = NULL;
+
+	PG_TRY();
+	{
+		seg = dsm_create(size, 0);
+		req->dsm = dsm_segment_handle(seg);
+		req->dsm_size = size;
+	}
+	PG_CATCH();
+	{
+		abandon(req);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return seg;
+}
+
+void
+pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
+{
+	PgraftResult result;
+	int			sqlstate;
+	char		msg[PGRAFT_MSG_MAX];
+	char		detail[PGRAFT_MSG_MAX];
+	char		hint[PGRAFT_MSG_MAX];
+	Latch	   *latch;
+
+	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	req->state = PGRAFT_SLOT_PENDING;
+	latch = pgraft_shared->worker_latch;
+	LWLockRelease(pgraft_shared->lock);
+	if (latch != NULL)
+		SetLatch(latch);
+
+	PG_TRY();
+	{
+		ConditionVariablePrepareToSleep(&req->cv);
+		for (;;)
+		{
+			PgraftSlotState st;
+
+			LWLockAcquire(pgraft_shared->lock, LW_SHARED);
+			st = req->state;
+			LWLockRelease(pgraft_shared->lock);
+			if (st == PGRAFT_SLOT_DONE)
+				break;
+			/* timed, so a lost wakeup costs a second, not a hang */
+			ConditionVariableTimedSleep(&req->cv, 1000, PGRAFT_WAIT_EVENT_REQUEST);
+		}
+		ConditionVariableCancelSleep();
+	}
+	PG_CATCH();
+	{
+		ConditionVariableCancelSleep();
+		abandon(req);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	result = req->result;
+	sqlstate = req->result_sqlstate;
+	strlcpy(msg, req->result_msg, sizeof(msg));
+	strlcpy(detail, req->result_detail, sizeof(detail));
+	strlcpy(hint, req->result_hint, sizeof(hint));
+	if (reply != NULL)
+	{
+		reply->index = req->result_index;
+		reply->count = req->result_count;
+	}
+	req->state = PGRAFT_SLOT_FREE;
+	LWLockRelease(pgraft_shared->lock);
+
+	if (payload_seg != NULL)
+	{
+		dsm_detach(payload_seg);
+		payload_seg = NULL;
+	}
+	if (result != PGRAFT_RES_OK)
+		ereport(ERROR,
+				(errcode(sqlstate ? sqlstate : ERRCODE_INTERNAL_ERROR),
+				 errmsg("%s", msg),
+				 detail[0] ? errdetail("%s", detail) : 0,
+				 hint[0] ? errhint("%s", hint) : 0));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Worker side                                                            */
+/* ---------------------------------------------------------------------- */
+
+int
+pgraft_request_take(int *slots, int max)
+{
+	int			n = 0;
+
+	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < PGRAFT_QUEUE_SLOTS && n < max; i++)
+		if (pgraft_shared->slots[i].state == PGRAFT_SLOT_PENDING)
+		{
+			pgraft_shared->slots[i].state = PGRAFT_SLOT_ACTIVE;
+			slots[n++] = i;
+		}
+	LWLockRelease(pgraft_shared->lock);
+	return n;
+}
+
+void
+pgraft_request_finish(int slot, PgraftResult res, int sqlstate, const char *msg,
+					  const char *detail, const char *hint, uint64 index, uint32 count)
+{
+	PgraftRequest *req = &pgraft_shared->slots[slot];
+
+	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	if (res == PGRAFT_RES_OK)
+		pgraft_shared->requests_processed++;
+	else
+		pgraft_shared->requests_failed++;
+	if (req->state == PGRAFT_SLOT_ABANDONED)
+		req->state = PGRAFT_SLOT_FREE;
+	else if (req->state == PGRAFT_SLOT_ACTIVE)
+	{
+		req->result = res;
+		req->result_sqlstate = sqlstate;
+		strlcpy(req->result_msg, msg ? msg : "", sizeof(req->result_msg));
+		strlcpy(req->result_detail, detail ? detail : "", sizeof(req->result_detail));
+		strlcpy(req->result_hint, hint ? hint : "", sizeof(req->result_hint));
+		req->result_index = index;
+		req->result_count = count;
+		req->state = PGRAFT_SLOT_DONE;
+	}
+	LWLockRelease(pgraft_shared->lock);
+	ConditionVariableBroadcast(&req->cv);
+}
+
+/* A new worker: requests the previous one took can no longer be answered. */
+void
+pgraft_request_fail_active(const char *msg)
+{
+	for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
+	{
+		PgraftSlotState st;
+
+		LWLockAcquire(pgraft_shared->lock, LW_SHARED);
+		st = pgraft_shared->slots[i].state;
+		LWLockRelease(pgraft_shared->lock);
+		if (st == PGRAFT_SLOT_ACTIVE || st == PGRAFT_SLOT_ABANDONED)
+			pgraft_request_finish(i, PGRAFT_RES_ERROR, ERRCODE_CONNECTION_FAILURE,
+								  msg, "The outcome of the request is unknown.",
+								  "Check with pgraft_log_get_entries() whether it took effect.",
+								  0, 0);
+	}
+}
+
+bool
+pgraft_wait_for(pgraft_cond_fn cond, void *arg, int timeout_ms)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	bool		ok;
+
+	check_loaded();
+	ConditionVariablePrepareToSleep(&pgraft_shared->progress_cv);
+	for (;;)
+	{
+		long		left = 1000;
+
+		if (cond(arg))
+		{
+			ok = true;
+			break;
+		}
+		if (timeout_ms >= 0)
+		{
+			long		elapsed = (long) ((GetCurrentTimestamp() - start) / 1000);
+
+			if (elapsed >= timeout_ms)
+			{
+				ok = false;
+				break;
+			}
+			left = Min(left, timeout_ms - elapsed);
+		}
+		ConditionVariableTimedSleep(&pgraft_shared->progress_cv, left,
+									PGRAFT_WAIT_EVENT_REQUEST);
+	}
+	ConditionVariableCancelSleep();
+	return ok;
+}

@@ -1,0 +1,950 @@
+/*-------------------------------------------------------------------------
+ *
+ * transport.c
+ *		Non-blocking TCP between pgraft nodes (see transport.h).
+ *
+ * Everything that arrives is hostile until checked: until a connection has
+ * sent an acceptable handshake, frames larger than a handshake are refused;
+ * a connection that sends garbage or oversized frames is closed; one that
+ * sends nothing is closed after a timeout.  Memory per connection is bounded
+ * by the largest frame plus the largest snapshot being reassembled, and the
+ * send queue per peer by PGRAFT_SEND_QUEUE_MAX (messages beyond it are
+ * dropped, which Raft tolerates).
+ *
+ * src/pg/transport.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "pgraft.h"
+#include "transport.h"
+
+#define PGRAFT_MAX_CONNS			128
+#define PGRAFT_SEND_QUEUE_MAX		((size_t) 128 * 1024 * 1024)
+#define PGRAFT_SNAP_CHUNK			((size_t) 1024 * 1024)
+#define PGRAFT_MAX_SNAPSHOT			((uint64) 1024 * 1024 * 1024)
+#define PGRAFT_HANDSHAKE_TIMEOUT_MS 10000
+#define PGRAFT_CONNECT_TIMEOUT_MS	5000
+#define PGRAFT_BACKOFF_MIN_MS		50
+#define PGRAFT_BACKOFF_MAX_MS		2000
+#define PGRAFT_READ_BUDGET			((size_t) 4 * 1024 * 1024)
+
+typedef enum ConnState
+{
+	CONN_CONNECTING,			/* outgoing: connect() in progress */
+	CONN_HANDSHAKING,			/* waiting for the peer's handshake */
+	CONN_ESTABLISHED,
+	CONN_CLOSING				/* flush what is queued, then close */
+} ConnState;
+
+typedef struct Conn
+{
+	bool		in_use;
+	pgsocket	sock;
+	bool		outgoing;
+	ConnState	state;
+	uint64		peer_id;		/* dialled id, or learned from the handshake */
+	bool		is_probe;
+	int			probe_tag;
+	TimestampTz since;			/* for timeouts */
+	uint8	   *rbuf;
+	size_t		rlen;
+	size_t		rcap;
+	uint8	   *wbuf;
+	size_t		woff;
+	size_t		wlen;
+	size_t		wcap;
+	struct pgr_wire_snap_assembler snap;
+	int			wait_pos;		/* position in the wait event set */
+	uint32		wait_events;
+} Conn;
+
+typedef struct Peer
+{
+	uint64		id;
+	char		host[256];
+	int			port;
+	int			conn;			/* outgoing connection index, or -1 */
+	TimestampTz retry_at;
+	int			backoff_ms;
+} Peer;
+
+static const PgraftTransportCallbacks *callbacks;
+static const struct pgr_allocator *wire_alloc;
+static MemoryContext transport_cxt;
+static pgsocket listen_sock = PGINVALID_SOCKET;
+static Conn conns[PGRAFT_MAX_CONNS];
+static Peer peers[PGR_MAX_MEMBERS];
+static int	n_peers;
+static struct pgr_wire_handshake our_hs;
+static WaitEventSet *wait_set;
+static bool wait_set_dirty = true;
+static int	adopting_conn = -1;	/* the connection whose peer we may adopt */
+
+static void conn_close(int ci, bool report);
+
+/* ---------------------------------------------------------------------- */
+/* Buffers                                                                */
+/* ---------------------------------------------------------------------- */
+
+static void
+buf_reserve(uint8 **buf, size_t *cap, size_t need)
+{
+	size_t		ncap;
+
+	if (need <= *cap)
+		return;
+	ncap = *cap ? *cap : 8192;
+	while (ncap < need)
+		ncap *= 2;
+	if (*buf == NULL)
+		*buf = MemoryContextAllocHuge(transport_cxt, ncap);
+	else
+		*buf = repalloc_huge(*buf, ncap);
+	*cap = ncap;
+}
+
+/* Append n bytes of room to c's send queue; returns where to write. */
+static uint8 *
+wbuf_append(Conn *c, size_t n)
+{
+	uint8	   *p;
+
+	if (c->woff > 0 && c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	else if (c->woff > 0 && c->woff >= c->wcap / 2)
+	{
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	buf_reserve(&c->wbuf, &c->wcap, c->wlen + n);
+	p = c->wbuf + c->wlen;
+	c->wlen += n;
+	return p;
+}
+
+static void
+queue_handshake(Conn *c)
+{
+	uint8		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t		len;
+
+	if (pgr_wire_encode_handshake(&our_hs, buf, sizeof(buf), &len) != PGR_OK)
+		elog(ERROR, "pgraft: could not encode handshake");
+	memcpy(wbuf_append(c, len), buf, len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connections                                                            */
+/* ---------------------------------------------------------------------- */
+
+static int
+conn_alloc(pgsocket sock, bool outgoing)
+{
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (!conns[i].in_use)
+		{
+			Conn	   *c = &conns[i];
+
+			memset(c, 0, sizeof(*c));
+			c->in_use = true;
+			c->sock = sock;
+			c->outgoing = outgoing;
+			c->since = GetCurrentTimestamp();
+			c->wait_pos = -1;
+			pgr_wire_snap_assembler_init(&c->snap, wire_alloc, PGRAFT_MAX_SNAPSHOT);
+			wait_set_dirty = true;
+			return i;
+		}
+	return -1;
+}
+
+static void
+conn_close(int ci, bool report)
+{
+	Conn	   *c = &conns[ci];
+	uint64		peer = c->peer_id;
+	bool		was_established = c->state == CONN_ESTABLISHED;
+
+	if (!c->in_use)
+		return;
+	closesocket(c->sock);
+	pgr_wire_snap_assembler_reset(&c->snap);
+	if (c->rbuf)
+		pfree(c->rbuf);
+	if (c->wbuf)
+		pfree(c->wbuf);
+	if (c->is_probe && callbacks->on_probe_done && report)
+		callbacks->on_probe_done(c->probe_tag, "connection closed before the handshake completed", NULL);
+	for (int i = 0; i < n_peers; i++)
+		if (peers[i].conn == ci)
+		{
+			peers[i].conn = -1;
+			peers[i].retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															peers[i].backoff_ms);
+			peers[i].backoff_ms = Min(peers[i].backoff_ms * 2, PGRAFT_BACKOFF_MAX_MS);
+		}
+	memset(c, 0, sizeof(*c));
+	c->sock = PGINVALID_SOCKET;
+	wait_set_dirty = true;
+	/* An established peer going away is how we notice a dead leader early. */
+	if (report && was_established && peer != PGR_NONE && !c->is_probe)
+		callbacks->on_peer_lost(peer);
+}
+
+static void
+set_socket_options(pgsocket sock)
+{
+	int			one = 1;
+
+	(void) setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void) setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (!pg_set_noblock(sock))
+		elog(ERROR, "pgraft: could not set socket to non-blocking mode: %m");
+}
+
+/* Start dialling host:port; returns the connection index or -1. */
+static int
+dial(const char *host, int port, uint64 expected_id)
+{
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	char		portstr[16];
+	pgsocket	sock;
+	int			rc;
+	int			ci;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0 || res == NULL)
+	{
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: could not resolve \"%s\": %s", host, gai_strerror(rc))));
+		if (res)
+			freeaddrinfo(res);
+		return -1;
+	}
+	sock = socket(res->ai_family, SOCK_STREAM, 0);
+	if (sock == PGINVALID_SOCKET)
+	{
+		freeaddrinfo(res);
+		ereport(LOG, (errmsg("pgraft: could not create socket: %m")));
+		return -1;
+	}
+	set_socket_options(sock);
+	rc = connect(sock, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (rc < 0 && errno != EINPROGRESS && errno != EINTR)
+	{
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: could not connect to node " UINT64_FORMAT " at %s:%d: %m",
+						expected_id, host, port)));
+		closesocket(sock);
+		return -1;
+	}
+	ci = conn_alloc(sock, true);
+	if (ci < 0)
+	{
+		closesocket(sock);
+		return -1;
+	}
+	conns[ci].state = CONN_CONNECTING;
+	conns[ci].peer_id = expected_id;
+	queue_handshake(&conns[ci]);
+	return ci;
+}
+
+static Peer *
+peer_find(uint64 id)
+{
+	for (int i = 0; i < n_peers; i++)
+		if (peers[i].id == id)
+			return &peers[i];
+	return NULL;
+}
+
+/* The outgoing connection to p, dialling if it is time to. */
+static Conn *
+peer_conn(Peer *p)
+{
+	if (p->conn >= 0)
+		return &conns[p->conn];
+	if (GetCurrentTimestamp() < p->retry_at)
+		return NULL;
+	p->conn = dial(p->host, p->port, p->id);
+	if (p->conn < 0)
+	{
+		p->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), p->backoff_ms);
+		p->backoff_ms = Min(p->backoff_ms * 2, PGRAFT_BACKOFF_MAX_MS);
+		return NULL;
+	}
+	return &conns[p->conn];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Setup                                                                  */
+/* ---------------------------------------------------------------------- */
+
+void
+pgraft_transport_init(const PgraftTransportCallbacks *cb, const struct pgr_allocator *alloc)
+{
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	char		portstr[16];
+	int			one = 1;
+	int			rc;
+
+	callbacks = cb;
+	wire_alloc = alloc;
+	transport_cxt = AllocSetContextCreate(TopMemoryContext, "pgraft transport",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		conns[i].sock = PGINVALID_SOCKET;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", pgraft_port);
+	rc = getaddrinfo(pgraft_address, portstr, &hints, &res);
+	if (rc != 0 || res == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("pgraft: could not resolve pgraft.address \"%s\": %s",
+						pgraft_address, gai_strerror(rc))));
+	listen_sock = socket(res->ai_family, SOCK_STREAM, 0);
+	if (listen_sock == PGINVALID_SOCKET)
+		ereport(FATAL, (errmsg("pgraft: could not create listening socket: %m")));
+	(void) setsockopt(listen_sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(listen_sock, res->ai_addr, res->ai_addrlen) < 0)
+		ereport(FATAL,
+				(errcode_for_socket_access(),
+				 errmsg("pgraft: could not bind the Raft transport to %s:%d: %m",
+						pgraft_address, pgraft_port),
+				 errhint("Is another server or another pgraft node using pgraft.port %d?",
+						 pgraft_port)));
+	freeaddrinfo(res);
+	if (listen(listen_sock, 64) < 0)
+		ereport(FATAL, (errmsg("pgraft: could not listen on %s:%d: %m",
+							   pgraft_address, pgraft_port)));
+	if (!pg_set_noblock(listen_sock))
+		ereport(FATAL, (errmsg("pgraft: could not set listening socket non-blocking: %m")));
+	wait_set_dirty = true;
+}
+
+void
+pgraft_transport_shutdown(void)
+{
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (conns[i].in_use)
+			conn_close(i, false);
+	if (listen_sock != PGINVALID_SOCKET)
+		closesocket(listen_sock);
+	listen_sock = PGINVALID_SOCKET;
+}
+
+void
+pgraft_transport_set_identity(uint64 node_id, const uint8 *cluster_id, const char *cluster_name)
+{
+	if (pgr_wire_handshake_init(&our_hs, node_id, cluster_id, cluster_name) != PGR_OK)
+		elog(ERROR, "pgraft: invalid handshake identity");
+	/*
+	 * Connections made under the old identity must start over, except the
+	 * one whose handshake made us adopt a cluster: it goes on.
+	 */
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (conns[i].in_use && !conns[i].is_probe && i != adopting_conn)
+			conn_close(i, false);
+}
+
+void
+pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n)
+{
+	Peer		next[PGR_MAX_MEMBERS];
+	int			nn = 0;
+
+	for (int i = 0; i < n && nn < PGR_MAX_MEMBERS; i++)
+	{
+		Peer	   *old = peer_find(addrs[i].id);
+
+		if (old != NULL && old->port == addrs[i].port &&
+			strcmp(old->host, addrs[i].host) == 0)
+		{
+			next[nn] = *old;
+			old->conn = -1;		/* moved */
+		}
+		else
+		{
+			memset(&next[nn], 0, sizeof(Peer));
+			next[nn].id = addrs[i].id;
+			strlcpy(next[nn].host, addrs[i].host, sizeof(next[nn].host));
+			next[nn].port = addrs[i].port;
+			next[nn].conn = -1;
+			next[nn].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
+		}
+		nn++;
+	}
+	/* Peers no longer members (or moved): drop their connections. */
+	for (int i = 0; i < n_peers; i++)
+		if (peers[i].conn >= 0)
+		{
+			int			ci = peers[i].conn;
+
+			peers[i].conn = -1;
+			conn_close(ci, false);
+		}
+	memcpy(peers, next, nn * sizeof(Peer));
+	n_peers = nn;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sending                                                                */
+/* ---------------------------------------------------------------------- */
+
+static bool
+queue_room(Conn *c, size_t n)
+{
+	return (c->wlen - c->woff) + n <= PGRAFT_SEND_QUEUE_MAX;
+}
+
+/* An established connection the peer dialled to us, or NULL. */
+static Conn *
+incoming_conn(uint64 peer)
+{
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (conns[i].in_use && !conns[i].outgoing && conns[i].peer_id == peer &&
+			conns[i].state == CONN_ESTABLISHED)
+			return &conns[i];
+	return NULL;
+}
+
+/*
+ * Where to send to a peer: our own connection to it; failing that, the one
+ * it dialled to us (a node that has just joined does not know the others'
+ * addresses until the log tells it, but must answer the leader at once).
+ */
+static Conn *
+route(uint64 to)
+{
+	Peer	   *p = peer_find(to);
+	Conn	   *c = NULL;
+
+	if (p != NULL && p->conn >= 0 && conns[p->conn].state == CONN_ESTABLISHED)
+		return &conns[p->conn];
+	c = incoming_conn(to);
+	if (c != NULL)
+		return c;
+	return p != NULL ? peer_conn(p) : NULL;
+}
+
+bool
+pgraft_transport_send(const struct pgr_msg *msg)
+{
+	Conn	   *c = route(msg->to);
+	size_t		len;
+
+	if (c == NULL || c->state == CONN_CLOSING)
+		return false;
+
+	if (msg->type != PGR_MSG_SNAP)
+	{
+		if (pgr_wire_msg_size(msg, &len) != PGR_OK || !queue_room(c, len))
+			return false;
+		if (pgr_wire_encode_msg(msg, wbuf_append(c, len), len, &len) != PGR_OK)
+			elog(ERROR, "pgraft: could not encode %s", pgr_msg_type_name(msg->type));
+		return true;
+	}
+	/* Snapshots travel in chunks, each its own frame. */
+	{
+		uint64		offset = 0;
+
+		if (!queue_room(c, msg->snapshot->len + 4096))
+			return false;
+		for (;;)
+		{
+			struct pgr_wire_snap_chunk chunk;
+
+			if (pgr_wire_snap_chunk_next(msg, offset, PGRAFT_SNAP_CHUNK, &chunk) != PGR_OK ||
+				pgr_wire_snap_chunk_size(&chunk, &len) != PGR_OK ||
+				pgr_wire_encode_snap_chunk(&chunk, wbuf_append(c, len), len, &len) != PGR_OK)
+				elog(ERROR, "pgraft: could not encode a snapshot chunk");
+			offset = chunk.offset + chunk.len;
+			if (offset >= msg->snapshot->len)
+				break;
+		}
+	}
+	return true;
+}
+
+/* Write what we can; false if the connection failed (and was closed). */
+static bool
+conn_flush(int ci)
+{
+	Conn	   *c = &conns[ci];
+
+	while (c->woff < c->wlen)
+	{
+		ssize_t		n = send(c->sock, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+
+		if (n > 0)
+		{
+			c->woff += n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return true;
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: connection to node " UINT64_FORMAT " failed: %m", c->peer_id)));
+		conn_close(ci, true);
+		return false;
+	}
+	c->woff = c->wlen = 0;
+	if (c->state == CONN_CLOSING)
+	{
+		conn_close(ci, false);
+		return false;
+	}
+	return true;
+}
+
+void
+pgraft_transport_flush(void)
+{
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (conns[i].in_use && conns[i].state != CONN_CONNECTING && conns[i].wlen > conns[i].woff)
+			(void) conn_flush(i);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Receiving                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Refuse a peer: say who we are (so it can log why), then close. */
+static void
+refuse(int ci)
+{
+	conns[ci].state = CONN_CLOSING;
+	if (!conns[ci].outgoing)
+		queue_handshake(&conns[ci]);
+}
+
+static void
+handle_handshake(int ci, const uint8 *frame, size_t len)
+{
+	Conn	   *c = &conns[ci];
+	struct pgr_wire_handshake hs;
+	enum pgr_wire_hs_result res;
+
+	if (pgr_wire_decode_handshake(frame, len, &hs) != PGR_OK)
+	{
+		ereport(LOG, (errmsg("pgraft: closing a connection that sent a malformed handshake")));
+		conn_close(ci, false);
+		return;
+	}
+	res = pgr_wire_handshake_compare(&our_hs, &hs, c->outgoing ? c->peer_id : PGR_NONE);
+	if (res == PGR_WIRE_HS_OTHER_CLUSTER && !c->outgoing &&
+		strcmp(hs.cluster_name, our_hs.cluster_name) == 0)
+	{
+		bool		adopted;
+
+		adopting_conn = ci;
+		adopted = callbacks->on_foreign_cluster(&hs);
+		adopting_conn = -1;
+		if (adopted)
+			res = pgr_wire_handshake_compare(&our_hs, &hs, PGR_NONE);
+	}
+	if (res != PGR_WIRE_HS_OK)
+	{
+		char		detail[PGRAFT_MSG_MAX];
+
+		if (res == PGR_WIRE_HS_OTHER_VERSION)
+			snprintf(detail, sizeof(detail), "It speaks pgraft protocol version %d; this node speaks %d.",
+					 hs.version, PGR_WIRE_VERSION);
+		else if (res == PGR_WIRE_HS_OTHER_CLUSTER)
+			snprintf(detail, sizeof(detail), "It belongs to cluster \"%s\" with another cluster id, and holds data of its own.",
+					 hs.cluster_name);
+		else
+			snprintf(detail, sizeof(detail), "It says it is node " UINT64_FORMAT ".", hs.node_id);
+		if (c->is_probe)
+		{
+			callbacks->on_probe_done(c->probe_tag, pgr_wire_hs_result_str(res), detail);
+			c->is_probe = false;
+		}
+		else
+			ereport(LOG,
+					(errmsg("pgraft: refusing connection %s node " UINT64_FORMAT ": %s",
+							c->outgoing ? "to" : "from",
+							c->outgoing ? c->peer_id : hs.node_id,
+							pgr_wire_hs_result_str(res)),
+					 errdetail("%s", detail)));
+		refuse(ci);
+		return;
+	}
+	if (c->outgoing)
+	{
+		c->state = CONN_ESTABLISHED;
+		for (int i = 0; i < n_peers; i++)
+			if (peers[i].conn == ci)
+				peers[i].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
+		if (c->is_probe)
+		{
+			callbacks->on_probe_done(c->probe_tag, NULL, NULL);
+			c->is_probe = false;
+			conn_close(ci, false);
+		}
+		return;
+	}
+	c->peer_id = hs.node_id;
+	c->state = CONN_ESTABLISHED;
+	queue_handshake(c);
+	ereport(PGRAFT_DEBUG_LEVEL(),
+			(errmsg("pgraft: accepted connection from node " UINT64_FORMAT, hs.node_id)));
+}
+
+static void
+deliver(int ci, const struct pgr_msg *m)
+{
+	/* A peer speaks only for itself, and only to us. */
+	if (m->from != conns[ci].peer_id)
+	{
+		ereport(LOG,
+				(errmsg("pgraft: closing connection from node " UINT64_FORMAT ": it sent a message as node " UINT64_FORMAT,
+						conns[ci].peer_id, m->from)));
+		conn_close(ci, false);
+		return;
+	}
+	callbacks->on_message(m);
+}
+
+/* One complete frame; false if the connection was closed. */
+static bool
+handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
+{
+	Conn	   *c = &conns[ci];
+
+	if (c->state != CONN_ESTABLISHED)
+	{
+		if (f->kind != PGR_WIRE_KIND_HANDSHAKE)
+		{
+			ereport(LOG, (errmsg("pgraft: closing a connection that did not start with a handshake")));
+			conn_close(ci, false);
+			return false;
+		}
+		handle_handshake(ci, frame, f->len);
+		return conns[ci].in_use && conns[ci].state == CONN_ESTABLISHED;
+	}
+	switch (f->kind)
+	{
+		case PGR_WIRE_KIND_MSG:
+			{
+				struct pgr_msg m;
+				enum pgr_err err = pgr_wire_decode_msg(frame, f->len, wire_alloc, &m);
+
+				if (err != PGR_OK)
+				{
+					ereport(LOG,
+							(errmsg("pgraft: closing connection from node " UINT64_FORMAT ": %s",
+									c->peer_id, pgr_strerror(err))));
+					conn_close(ci, false);
+					return false;
+				}
+				deliver(ci, &m);
+				pgr_wire_msg_free(wire_alloc, &m);
+				return conns[ci].in_use;
+			}
+		case PGR_WIRE_KIND_SNAP_CHUNK:
+			{
+				struct pgr_msg m;
+				bool		complete = false;
+				enum pgr_err err = pgr_wire_snap_assembler_add(&c->snap, frame, f->len,
+															   &m, &complete);
+
+				if (err != PGR_OK)
+				{
+					ereport(LOG,
+							(errmsg("pgraft: closing connection from node " UINT64_FORMAT ": bad snapshot chunk: %s",
+									c->peer_id, pgr_strerror(err))));
+					conn_close(ci, false);
+					return false;
+				}
+				if (complete)
+				{
+					deliver(ci, &m);
+					pgr_wire_msg_free(wire_alloc, &m);
+				}
+				return conns[ci].in_use;
+			}
+		default:
+			ereport(LOG, (errmsg("pgraft: closing connection from node " UINT64_FORMAT ": unexpected frame",
+								 c->peer_id)));
+			conn_close(ci, false);
+			return false;
+	}
+}
+
+static void
+conn_read(int ci)
+{
+	Conn	   *c = &conns[ci];
+	size_t		budget = PGRAFT_READ_BUDGET;
+	size_t		pos = 0;
+
+	while (budget > 0)
+	{
+		ssize_t		n;
+
+		buf_reserve(&c->rbuf, &c->rcap, c->rlen + 65536);
+		n = recv(c->sock, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+		if (n > 0)
+		{
+			c->rlen += n;
+			budget = (size_t) n >= budget ? 0 : budget - n;
+			continue;
+		}
+		if (n == 0)
+		{
+			ereport(PGRAFT_DEBUG_LEVEL(),
+					(errmsg("pgraft: node " UINT64_FORMAT " closed its connection", c->peer_id)));
+			conn_close(ci, true);
+			return;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			break;
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: connection with node " UINT64_FORMAT " failed: %m", c->peer_id)));
+		conn_close(ci, true);
+		return;
+	}
+
+	for (;;)
+	{
+		struct pgr_wire_frame f;
+		size_t		max = c->state == CONN_ESTABLISHED ? PGR_WIRE_MAX_FRAME :
+			PGR_WIRE_HANDSHAKE_MAX_FRAME;
+		enum pgr_wire_frame_status st = pgr_wire_frame_check(c->rbuf + pos, c->rlen - pos,
+															 max, &f);
+
+		if (st == PGR_WIRE_NEED_MORE)
+			break;
+		if (st != PGR_WIRE_FRAME_READY)
+		{
+			ereport(LOG,
+					(errmsg("pgraft: closing connection %s node " UINT64_FORMAT ": %s",
+							c->outgoing ? "to" : "from", c->peer_id,
+							pgr_wire_frame_status_name(st))));
+			conn_close(ci, false);
+			return;
+		}
+		if (!handle_frame(ci, c->rbuf + pos, &f))
+		{
+			if (!conns[ci].in_use)
+				return;
+			pos += f.len;
+			break;
+		}
+		pos += f.len;
+	}
+	if (pos > 0)
+	{
+		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+		c->rlen -= pos;
+	}
+}
+
+static void
+accept_all(void)
+{
+	for (;;)
+	{
+		pgsocket	sock = accept(listen_sock, NULL, NULL);
+		int			ci;
+
+		if (sock == PGINVALID_SOCKET)
+			return;
+		set_socket_options(sock);
+		ci = conn_alloc(sock, false);
+		if (ci < 0)
+		{
+			ereport(LOG, (errmsg("pgraft: too many connections; refusing a new one")));
+			closesocket(sock);
+			continue;
+		}
+		conns[ci].state = CONN_HANDSHAKING;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Probes and timers                                                      */
+/* ---------------------------------------------------------------------- */
+
+void
+pgraft_transport_probe(const char *host, int port, uint64 expected_id, int tag)
+{
+	int			ci = dial(host, port, expected_id);
+
+	if (ci < 0)
+	{
+		callbacks->on_probe_done(tag, "could not connect", NULL);
+		return;
+	}
+	conns[ci].is_probe = true;
+	conns[ci].probe_tag = tag;
+}
+
+void
+pgraft_transport_tick(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+	{
+		Conn	   *c = &conns[i];
+		long		age;
+
+		if (!c->in_use || c->state == CONN_ESTABLISHED)
+			continue;
+		age = (long) ((now - c->since) / 1000);
+		if ((c->state == CONN_CONNECTING && age > PGRAFT_CONNECT_TIMEOUT_MS) ||
+			(c->state == CONN_HANDSHAKING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
+			(c->state == CONN_CLOSING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS))
+		{
+			if (c->is_probe)
+			{
+				callbacks->on_probe_done(c->probe_tag, "timed out", NULL);
+				c->is_probe = false;
+			}
+			else if (!c->outgoing && c->state == CONN_HANDSHAKING)
+				ereport(LOG, (errmsg("pgraft: closing a connection that sent no handshake")));
+			conn_close(i, false);
+		}
+	}
+	/* Keep a connection to every peer, so its loss can be noticed. */
+	for (int i = 0; i < n_peers; i++)
+		if (peers[i].conn < 0)
+			(void) peer_conn(&peers[i]);
+}
+
+bool
+pgraft_transport_connected(uint64 peer)
+{
+	Peer	   *p = peer_find(peer);
+
+	return p != NULL && p->conn >= 0 && conns[p->conn].state == CONN_ESTABLISHED;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The wait event set                                                     */
+/* ---------------------------------------------------------------------- */
+
+static uint32
+conn_wants(const Conn *c)
+{
+	if (c->state == CONN_CONNECTING)
+		return WL_SOCKET_WRITEABLE;
+	return WL_SOCKET_READABLE | (c->wlen > c->woff ? WL_SOCKET_WRITEABLE : 0);
+}
+
+WaitEventSet *
+pgraft_transport_wait_set(void)
+{
+	if (wait_set_dirty || wait_set == NULL)
+	{
+		int			n = 3;
+
+		if (wait_set != NULL)
+			FreeWaitEventSet(wait_set);
+		for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+			if (conns[i].in_use)
+				n++;
+		wait_set = pgraft_create_wait_event_set(n);
+		AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		if (listen_sock != PGINVALID_SOCKET)
+			AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, listen_sock, NULL, NULL);
+		for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+			if (conns[i].in_use)
+			{
+				conns[i].wait_events = conn_wants(&conns[i]);
+				conns[i].wait_pos = AddWaitEventToSet(wait_set, conns[i].wait_events,
+													  conns[i].sock, NULL, &conns[i]);
+			}
+		wait_set_dirty = false;
+		return wait_set;
+	}
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (conns[i].in_use && conns[i].wait_pos >= 0)
+		{
+			uint32		want = conn_wants(&conns[i]);
+
+			if (want != conns[i].wait_events)
+			{
+				ModifyWaitEvent(wait_set, conns[i].wait_pos, want, NULL);
+				conns[i].wait_events = want;
+			}
+		}
+	return wait_set;
+}
+
+void
+pgraft_transport_handle_event(const WaitEvent *ev)
+{
+	Conn	   *c;
+	int			ci;
+
+	if (ev->fd == listen_sock && ev->user_data == NULL)
+	{
+		accept_all();
+		return;
+	}
+	c = (Conn *) ev->user_data;
+	if (c == NULL || !c->in_use || c->sock != ev->fd)
+		return;					/* closed earlier in this round */
+	ci = (int) (c - conns);
+	if (c->state == CONN_CONNECTING)
+	{
+		int			err = 0;
+		socklen_t	len = sizeof(err);
+
+		if (getsockopt(c->sock, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0)
+		{
+			errno = err;
+			ereport(PGRAFT_DEBUG_LEVEL(),
+					(errmsg("pgraft: could not connect to node " UINT64_FORMAT ": %m", c->peer_id)));
+			if (c->is_probe)
+			{
+				callbacks->on_probe_done(c->probe_tag, "could not connect", strerror(err));
+				c->is_probe = false;
+			}
+			conn_close(ci, false);
+			return;
+		}
+		c->state = CONN_HANDSHAKING;
+		c->since = GetCurrentTimestamp();
+	}
+	if (ev->events & WL_SOCKET_WRITEABLE)
+	{
+		if (!conn_flush(ci))
+			return;
+	}
+	if (ev->events & WL_SOCKET_READABLE)
+		conn_read(ci);
+}
