@@ -495,6 +495,43 @@ msg_well_formed(const struct pgr_node *node, const struct pgr_msg *m)
 }
 
 /*
+ * Content checks that must pass before the term rules run: step_term and the
+ * role handlers act on a message (adopt its term, take its sender as
+ * leader) before the type-specific handler looks at the rest, so a
+ * malformed append or snapshot of a higher term used to move our term and
+ * only then be rejected.  Contract point 5: a malformed message is rejected
+ * with PGR_EBADMSG and leaves the node unchanged.  The handlers keep their
+ * own checks.
+ */
+static enum pgr_err
+msg_content_valid(const struct pgr_node *node, const struct pgr_msg *m)
+{
+	const struct pgr_snapshot *s = m->snapshot;
+
+	switch (m->type)
+	{
+		case PGR_MSG_APP:
+			return pgr_validate_entries(node, m);
+		case PGR_MSG_SNAP:
+			if (s->meta.index == 0 || s->meta.term == 0 || s->meta.term > m->term ||
+				(s->len > 0 && s->data == NULL) || !pgr_config_valid(&s->meta.config))
+				return PGR_EBADMSG;
+			return PGR_OK;
+		case PGR_MSG_HEARTBEAT:
+			/*
+			 * A leader of our term or a newer one caps the commit index at
+			 * what we acknowledged, which we still have.  (A stale leader's
+			 * may not, and goes on to be told our term.)
+			 */
+			if (m->term >= node->term && m->commit > pgr_log_last_index(&node->log))
+				return PGR_EBADMSG;
+			return PGR_OK;
+		default:
+			return PGR_OK;
+	}
+}
+
+/*
  * The term rules every message goes through first (Raft 5.1), with the
  * PreVote and CheckQuorum refinements.  Returns PGR_OK to go on to the
  * type-specific handling, or a code to stop with.
@@ -684,6 +721,8 @@ pgr_node_step(struct pgr_node *node, const struct pgr_msg *m)
 	if (m == NULL)
 		return PGR_EINVAL;
 	err = msg_well_formed(node, m);
+	if (err == PGR_OK)
+		err = msg_content_valid(node, m);
 	if (err != PGR_OK)
 		return err;
 	node->msgs_stepped++;
@@ -727,12 +766,23 @@ pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer)
 	{
 		/*
 		 * Our leader's connection dropped.  Forget it (so we stop defending
-		 * its lease against other nodes' pre-votes) and pre-vote at once; if
-		 * the leader is in fact alive the pre-vote fails and disturbs nobody.
+		 * its lease against other nodes' pre-votes) and pre-vote soon; if the
+		 * leader is in fact alive the pre-vote fails and disturbs nobody.
+		 * "Soon" is a random delay of up to a quarter of the election
+		 * timeout: the other followers noticed at the same moment, and
+		 * campaigning all at once would split the vote.
 		 */
+		uint32_t	spread = node->opts.election_tick / 4 > 1 ?
+			node->opts.election_tick / 4 : 1;
+		uint32_t	delay = (uint32_t) (prng_next(&node->prng) % spread);
+
 		node->lead = PGR_NONE;
-		if (pgr_promotable(node))
+		if (!pgr_promotable(node))
+			return PGR_OK;
+		if (delay == 0)
 			return pgr_hup(node, false);
+		node->election_elapsed = node->randomized_election_timeout > delay ?
+			node->randomized_election_timeout - delay : 0;
 		return PGR_OK;
 	}
 	return PGR_EIGNORED;
