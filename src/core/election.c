@@ -141,8 +141,20 @@ pgr_handle_vote_response(struct pgr_node *node, const struct pgr_msg *m)
 {
 	bool		pre = m->type == PGR_MSG_PRE_VOTE_RESP;
 
+	const struct pgr_member *mb = pgr_config_find(&node->config, m->from);
+
 	if (pre != (node->role == PGR_ROLE_PRE_CANDIDATE))
 		return PGR_EIGNORED;	/* an answer to an election we are not running */
+	/*
+	 * Only voters' answers are recorded.  The tally skipped other senders,
+	 * but recording them let answers from up to PGR_MAX_MEMBERS strangers
+	 * fill the table, after which the real voters' grants were dropped and
+	 * the election could not be won.
+	 */
+	if (mb == NULL)
+		return PGR_EUNKNOWN_NODE;
+	if (mb->role != PGR_MEMBER_VOTER)
+		return PGR_EIGNORED;
 	if (pre && !m->reject && m->term != node->term + 1)
 		return PGR_EIGNORED;	/* a grant for some other pre-election */
 	record_vote(node, m->from, !m->reject);
