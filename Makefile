@@ -97,3 +97,10 @@ $(PURE_OBJS): CFLAGS += -Wno-declaration-after-statement
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# pgraft_dump is installed with the extension, next to pg_waldump.
+all-pure: $(BUILD)/pgraft_dump
+install: install-pgraft-dump
+.PHONY: install-pgraft-dump
+install-pgraft-dump: $(BUILD)/pgraft_dump
+	$(INSTALL_PROGRAM) $(BUILD)/pgraft_dump '$(DESTDIR)$(bindir)/pgraft_dump'

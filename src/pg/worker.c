@@ -988,6 +988,28 @@ handle_read_index(int slot)
 	op->term = s.term;
 }
 
+/* A configuration entry as text: "1=host:port voter, 2=host:port learner". */
+static uint32
+render_config(const struct pgr_entry *e, char *buf, size_t size)
+{
+	struct pgr_config conf;
+	size_t		used = 0;
+
+	buf[0] = '\0';
+	if (pgr_config_decode(e->data, e->len, &conf) != PGR_OK)
+		return 0;
+	for (uint32 i = 0; i < conf.n_members && used < size; i++)
+	{
+		const struct pgr_member *m = &conf.members[i];
+
+		used += snprintf(buf + used, size - used, "%s" UINT64_FORMAT "=%.*s %s",
+						 i > 0 ? ", " : "", m->id, (int) m->context_len,
+						 (const char *) m->context,
+						 m->role == PGR_MEMBER_VOTER ? "voter" : "learner");
+	}
+	return (uint32) Min(used, size - 1);
+}
+
 /* Copy committed entries into the backend's reply segment. */
 static void
 handle_get_entries(int slot)
@@ -999,6 +1021,7 @@ handle_get_entries(int slot)
 	uint32		count = 0;
 	struct pgr_status s;
 	uint64		i;
+	char		text[PGR_MAX_MEMBERS * (PGR_MAX_CONTEXT + 32)];
 
 	if (seg == NULL)
 	{
@@ -1022,7 +1045,11 @@ handle_get_entries(int slot)
 		data = e->data;
 		len = e->len;
 		if (e->type == PGR_ENTRY_CONFIG)
+		{
 			type = 'c';
+			len = render_config(e, text, sizeof(text));
+			data = (const uint8 *) text;
+		}
 		else if (e->len == 0)
 			type = 'n';
 		else if (pgraft_envelope_read(e->data, e->len, &env))
