@@ -226,8 +226,19 @@ restore_valid(const struct pgr_restore *rs, uint64_t *last_index_out)
 	}
 	if (prev_term > rs->hs.term)
 		return PGR_ECORRUPT;	/* we stored entries of a term we never saw */
+	if (rs->hs.term == 0 && rs->hs.vote != PGR_NONE)
+		return PGR_ECORRUPT;	/* nobody campaigns in term 0 */
 	*last_index_out = snap_index + rs->n_entries;
 	if (rs->applied > *last_index_out || rs->applied < snap_index)
+		return PGR_ECORRUPT;
+	/*
+	 * The hard state is stored after the entries it covers, and a commit
+	 * index never exceeds the log (truncation stops above it), so a commit
+	 * past the stored log means committed entries were lost: refuse, as the
+	 * header promises, rather than silently lower it and let this node
+	 * vote as if it never had them.
+	 */
+	if (rs->hs.commit > *last_index_out)
 		return PGR_ECORRUPT;
 	return PGR_OK;
 }
