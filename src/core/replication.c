@@ -232,15 +232,19 @@ pgr_handle_append_response(struct pgr_node *node, const struct pgr_msg *m)
 
 	if (pr == NULL)
 		return PGR_EUNKNOWN_NODE;
+	/*
+	 * Reject impossible answers before counting them as signs of life: a
+	 * malformed message must leave the node unchanged (contract point 5),
+	 * and CheckQuorum must not be kept happy by garbage.
+	 */
+	if (m->reject ? m->reject_hint > m->index : m->index > last)
+		return PGR_EBADMSG;
 	pr->recent_active = true;
 	pr->contact_elapsed = 0;
 
 	if (m->reject)
 	{
 		uint64_t	hint = m->reject_hint;
-
-		if (hint > m->index)
-			return PGR_EBADMSG;
 		/*
 		 * The follower's hint says where its log may agree with ours, and
 		 * the term there; skip every entry of ours with a larger term at
@@ -257,8 +261,6 @@ pgr_handle_append_response(struct pgr_node *node, const struct pgr_msg *m)
 		return PGR_OK;
 	}
 
-	if (m->index > last)
-		return PGR_EBADMSG;		/* acknowledges entries we never had */
 	{
 		bool		was_paused = pgr_progress_is_paused(pr);
 
