@@ -47,12 +47,38 @@ pgr_past_election_timeout(const struct pgr_node *node)
 	return node->election_elapsed >= node->randomized_election_timeout;
 }
 
-/* Only voters of the latest configuration may campaign. */
+/* Are we a voter in the latest configuration (the one in force)? */
 bool
-pgr_promotable(const struct pgr_node *node)
+pgr_is_voter(const struct pgr_node *node)
 {
 	const struct pgr_member *m = pgr_config_find(&node->config, node->id);
 
+	return m != NULL && m->role == PGR_MEMBER_VOTER;
+}
+
+/*
+ * May we campaign?  Voters of the latest configuration may.  So may a node
+ * that the latest configuration removes while that removal is not yet
+ * committed, if it is a voter of the committed configuration: it may hold
+ * the only up-to-date copy of the removal (a leader that removed itself and
+ * then crashed), and the remaining voters, whose logs are behind, cannot be
+ * elected without its vote, which the up-to-date check refuses.  Campaigning
+ * counts the latest configuration's voters, so if it wins it leads without
+ * counting itself, commits the removal and steps down (dissertation 4.2.2).
+ */
+bool
+pgr_promotable(const struct pgr_node *node)
+{
+	struct pgr_config committed;
+	const struct pgr_member *m;
+
+	if (pgr_is_voter(node))
+		return true;
+	if (node->config_index <= node->log.committed)
+		return false;
+	if (pgr_config_at(node, node->log.committed, &committed) != PGR_OK)
+		return false;
+	m = pgr_config_find(&committed, node->id);
 	return m != NULL && m->role == PGR_MEMBER_VOTER;
 }
 
@@ -411,7 +437,7 @@ pgr_node_bootstrap(struct pgr_node *node, const struct pgr_config *conf)
 static void
 check_removed_leader(struct pgr_node *node)
 {
-	if (node->role == PGR_ROLE_LEADER && !pgr_promotable(node) &&
+	if (node->role == PGR_ROLE_LEADER && !pgr_is_voter(node) &&
 		node->config_index <= node->log.committed)
 		pgr_become_follower(node, node->term, PGR_NONE);
 }
@@ -465,7 +491,7 @@ pgr_node_tick(struct pgr_node *node)
 	if (node->role == PGR_ROLE_LEADER)
 		return tick_leader(node);
 	node->election_elapsed++;
-	if (pgr_promotable(node) && pgr_past_election_timeout(node))
+	if (pgr_past_election_timeout(node) && pgr_promotable(node))
 	{
 		node->election_elapsed = 0;
 		return pgr_hup(node, false);

@@ -52,7 +52,7 @@ leader_accepts(const struct pgr_node *node)
 {
 	if (node->lead_transferee != PGR_NONE)
 		return PGR_EBUSY;		/* Raft 3.10: stop accepting during a transfer */
-	if (!pgr_promotable(node))
+	if (!pgr_is_voter(node))
 		return PGR_EBUSY;		/* we are being removed */
 	return PGR_OK;
 }
@@ -141,7 +141,7 @@ pgr_node_propose_conf_change(struct pgr_node *node, const struct pgr_conf_change
 		len32 = (uint32_t) len;
 		return forward(node, PGR_ENTRY_CONF_CHANGE, &p, &len32, 1);
 	}
-	if (!pgr_promotable(node))
+	if (!pgr_is_voter(node))
 		return PGR_EBUSY;
 	err = pgr_leader_conf_change(node, cc, &idx);
 	if (err == PGR_OK && index_out != NULL)

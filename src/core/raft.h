@@ -294,6 +294,7 @@ void		pgr_become_pre_candidate(struct pgr_node *node);
 enum pgr_err pgr_become_leader(struct pgr_node *node);
 enum pgr_err pgr_send(struct pgr_node *node, const struct pgr_msg *msg);
 void		pgr_reset_randomized_timeout(struct pgr_node *node);
+bool		pgr_is_voter(const struct pgr_node *node);
 bool		pgr_promotable(const struct pgr_node *node);
 struct pgr_progress *pgr_progress_of(const struct pgr_node *node, uint64_t id);
 bool		pgr_past_election_timeout(const struct pgr_node *node);
