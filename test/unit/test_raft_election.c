@@ -436,6 +436,31 @@ test_term_never_goes_backwards(void)
 	}
 }
 
+/*
+ * The transport reports the connection to our leader dropped: forget it
+ * and pre-vote at once.  Being a pre-vote, a false alarm moves no term.
+ * Reports about other nodes change nothing.
+ */
+static void
+test_unreachable_leader_triggers_a_pre_vote(void)
+{
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
+	struct fx_batch *b;
+
+	CHECK(n != NULL);
+	CHECK_EQ(fx_heartbeat_from(n, 2, 2), PGR_OK);
+	CHECK_EQ(pgr_node_report_unreachable(n, 3), PGR_EIGNORED);
+	CHECK_EQ(fx_status(n).leader, 2);
+	CHECK(!pgr_node_has_ready(n));
+	CHECK_EQ(pgr_node_report_unreachable(n, 2), PGR_OK);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_PRE_CANDIDATE);
+	CHECK_EQ(fx_status(n).leader, PGR_NONE);
+	CHECK_EQ(fx_status(n).term, 2);
+	b = fx_ready(n);
+	CHECK_EQ(fx_count(b, PGR_MSG_PRE_VOTE, 0), 2);
+	CHECK(!b->has_hard_state);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_election_timeouts_depend_only_on_the_seed),
 	TEST(test_pre_candidate_does_not_bump_its_term),
@@ -448,6 +473,7 @@ static const struct test_case cases[] = {
 	TEST(test_leader_with_a_live_majority_keeps_leading),
 	TEST(test_restarted_node_does_not_vote_twice_in_a_term),
 	TEST(test_term_never_goes_backwards),
+	TEST(test_unreachable_leader_triggers_a_pre_vote),
 };
 
 FX_MAIN(cases)
