@@ -737,11 +737,18 @@ step_follower(struct pgr_node *node, const struct pgr_msg *m)
 		case PGR_MSG_PRE_VOTE:
 			return pgr_handle_vote_request(node, m);
 		case PGR_MSG_TIMEOUT_NOW:
-			/* Leadership transfer: campaign now, skipping PreVote and leases. */
-			if (!pgr_promotable(node))
+			/*
+			 * Leadership transfer: campaign now, skipping PreVote and
+			 * leases.  Only our leader may ask: from anyone else this would
+			 * let one message depose a healthy leader.
+			 */
+			if (!pgr_promotable(node) || m->from != node->lead)
 				return PGR_EIGNORED;
 			return pgr_hup(node, true);
 		case PGR_MSG_READ_INDEX_RESP:
+			/* Our reads went to our leader; nobody else can answer them. */
+			if (m->from != node->lead)
+				return PGR_EIGNORED;
 			return pgr_read_done(node, m->context, m->index, m->reject);
 		default:
 			return PGR_EIGNORED;
