@@ -317,6 +317,13 @@ pgr_handle_heartbeat_response(struct pgr_node *node, const struct pgr_msg *m)
 
 	if (pr == NULL)
 		return PGR_EUNKNOWN_NODE;
+	/*
+	 * A heartbeat answer echoes the read sequence of the heartbeat; one of
+	 * a round we never started is impossible, and recording it would let
+	 * it confirm that future round's reads without a real quorum.
+	 */
+	if (m->context > node->read_seq)
+		return PGR_EBADMSG;
 	pr->recent_active = true;
 	pr->contact_elapsed = 0;
 	pr->probe_sent = false;
