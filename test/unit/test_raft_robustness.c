@@ -296,6 +296,69 @@ test_candidate_ignores_votes_from_strangers(void)
 	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
 }
 
+/*
+ * A heartbeat answer can only echo a read round the leader started; one
+ * that claims a later round must not count, or a single bogus message
+ * would confirm, long after, a read the leader can no longer vouch for
+ * (dissertation 6.4: the round must start after the read arrives).
+ */
+static void
+test_heartbeat_answer_for_a_future_read_round_is_rejected(void)
+{
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
+	struct pgr_msg r;
+	struct fx_batch *b;
+
+	CHECK(n != NULL);
+	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
+	r = fx_msg(PGR_MSG_HEARTBEAT_RESP, 2, 1, n->term);
+	r.context = 1000;
+	CHECK(rejected(n, &r, PGR_EBADMSG, "echo of a read round never started"));
+	/* a read now needs a real answer from node 2 or 3 */
+	CHECK_EQ(pgr_node_read_index(n, 5), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(b->n_reads, 0);
+	r.context = 0;
+	CHECK_EQ(pgr_node_step(n, &r), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(b->n_reads, 0);
+}
+
+/*
+ * Only our leader may answer our forwarded reads or tell us to campaign
+ * at once; the same messages from anyone else are ignored.
+ */
+static void
+test_follower_ignores_read_answers_and_timeout_now_from_others(void)
+{
+	struct pgr_node *n = hostile_follower();
+	struct pgr_msg m;
+	struct fx_batch *b;
+
+	CHECK(n != NULL);
+	m = fx_msg(PGR_MSG_READ_INDEX_RESP, 3, 1, 2);
+	m.context = 7;
+	m.index = 2;
+	CHECK(rejected(n, &m, PGR_EIGNORED, "read answer from a node that is not the leader"));
+	m = fx_msg(PGR_MSG_TIMEOUT_NOW, 3, 1, 2);
+	CHECK(rejected(n, &m, PGR_EIGNORED, "TimeoutNow from a node that is not the leader"));
+	m = fx_msg(PGR_MSG_TIMEOUT_NOW, 9, 1, 2);
+	CHECK(rejected(n, &m, PGR_EIGNORED, "TimeoutNow from a stranger"));
+
+	/* from the leader both work */
+	m = fx_msg(PGR_MSG_READ_INDEX_RESP, 2, 1, 2);
+	m.context = 7;
+	m.index = 2;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(b->n_reads, 1);
+	CHECK_EQ(b->reads[0].index, 2);
+	m = fx_msg(PGR_MSG_TIMEOUT_NOW, 2, 1, 2);
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_CANDIDATE);
+	CHECK_EQ(fx_status(n).term, 3);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Misuse by the caller                                                   */
 /* ---------------------------------------------------------------------- */
@@ -767,6 +830,8 @@ static const struct test_case cases[] = {
 	TEST(test_malformed_messages_are_rejected_without_effect),
 	TEST(test_leader_rejects_impossible_responses_and_strangers),
 	TEST(test_candidate_ignores_votes_from_strangers),
+	TEST(test_heartbeat_answer_for_a_future_read_round_is_rejected),
+	TEST(test_follower_ignores_read_answers_and_timeout_now_from_others),
 	TEST(test_ready_and_advance_misuse_returns_estate),
 	TEST(test_node_new_rejects_invalid_options),
 	TEST(test_node_new_rejects_inconsistent_restored_state),
