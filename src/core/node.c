@@ -554,6 +554,17 @@ msg_content_valid(const struct pgr_node *node, const struct pgr_msg *m)
 				(s->len > 0 && s->data == NULL) || !pgr_config_valid(&s->meta.config))
 				return PGR_EBADMSG;
 			return PGR_OK;
+		case PGR_MSG_VOTE:
+		case PGR_MSG_PRE_VOTE:
+			/*
+			 * A candidate's last entry is of its term at most (a pre-vote's
+			 * term is the one it would campaign in, above its last entry's
+			 * term too); otherwise the up-to-date check would hand our vote,
+			 * and our term, to an impossible log.
+			 */
+			if (m->log_term > m->term)
+				return PGR_EBADMSG;
+			return PGR_OK;
 		case PGR_MSG_HEARTBEAT:
 			/*
 			 * A leader of our term or a newer one caps the commit index at
