@@ -377,10 +377,11 @@ test_transfer_to_a_learner_or_a_stranger_is_refused(void)
 	b = fx_ready(n);
 	CHECK_EQ(fx_count(b, PGR_MSG_TIMEOUT_NOW, 0), 0);
 
-	/* a learner that gets TimeoutNow anyway does not campaign */
+	/* a learner that gets TimeoutNow from its leader anyway does not campaign */
 	o.id = 3;
 	n = fx_node_log(&o, &c, 2, PGR_NONE, 1, &t, 1);
 	CHECK(n != NULL);
+	CHECK_EQ(fx_heartbeat_from(n, 1, 2), PGR_OK);
 	{
 		struct pgr_msg m = fx_msg(PGR_MSG_TIMEOUT_NOW, 1, 3, 2);
 

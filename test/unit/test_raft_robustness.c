@@ -176,6 +176,15 @@ test_malformed_messages_are_rejected_without_effect(void)
 		m.commit = 3;
 		CHECK(rejected(n, &m, PGR_EBADMSG, "heartbeat commit past the log"));
 
+		/* a candidate's last entry cannot be of a term after its own */
+		m = fx_msg(PGR_MSG_VOTE, 3, 1, term + 1);
+		m.index = 2;
+		m.log_term = term + 2;
+		m.force = true;			/* past the lease, to reach the vote rules */
+		CHECK(rejected(n, &m, PGR_EBADMSG, "vote request with a last term above its term"));
+		m.type = PGR_MSG_PRE_VOTE;
+		CHECK(rejected(n, &m, PGR_EBADMSG, "pre-vote request with a last term above its term"));
+
 		/* snapshots */
 		m = fx_msg(PGR_MSG_SNAP, 2, 1, term);
 		CHECK(rejected(n, &m, PGR_EBADMSG, "MsgSnap without a snapshot"));
