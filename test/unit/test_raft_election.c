@@ -461,6 +461,34 @@ test_unreachable_leader_triggers_a_pre_vote(void)
 	CHECK(!b->has_hard_state);
 }
 
+/* A voter's repeated grant (a duplicated message) counts once. */
+static void
+test_duplicate_vote_grants_count_once(void)
+{
+	struct pgr_options o = fx_opts(1, 10, 1);
+	struct pgr_node *n;
+	struct pgr_msg m;
+
+	o.disable_pre_vote = true;
+	n = fx_node_opts(&o, 5);
+	CHECK(n != NULL);
+	CHECK_EQ(pgr_node_campaign(n), PGR_OK);
+	m = fx_msg(PGR_MSG_VOTE_RESP, 2, 1, n->term);
+	for (int i = 0; i < 3; i++)
+		(void) pgr_node_step(n, &m);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_CANDIDATE);
+	/* a voter that first refused and then grants is still a refusal */
+	m.from = 3;
+	m.reject = true;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	m.reject = false;
+	(void) pgr_node_step(n, &m);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_CANDIDATE);
+	m.from = 4;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_election_timeouts_depend_only_on_the_seed),
 	TEST(test_pre_candidate_does_not_bump_its_term),
@@ -474,6 +502,7 @@ static const struct test_case cases[] = {
 	TEST(test_restarted_node_does_not_vote_twice_in_a_term),
 	TEST(test_term_never_goes_backwards),
 	TEST(test_unreachable_leader_triggers_a_pre_vote),
+	TEST(test_duplicate_vote_grants_count_once),
 };
 
 FX_MAIN(cases)
