@@ -22,7 +22,7 @@
  *		net.c		the in-flight message queue and partitions
  *		checker.c	the invariants
  *		workload.c	client operations and fault injection
- *		trace.c		the PRNG, hashing, the counting allocator and tracing
+ *		trace.c		hashing, the counting allocator, tracing and failures
  *
  * test/sim/sim.h
  *

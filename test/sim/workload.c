@@ -406,6 +406,10 @@ sim_fault(struct sim_cluster *c)
 				uint64_t	b = sim_rng_range(&c->rng, 1, c->next_id - 1);
 				uint64_t	until = c->now + sim_rng_range(&c->rng, 50, c->p.partition_max_ms);
 
+				if (a == b)
+					b = a % (c->next_id - 1) + 1;
+				if (a == b)
+					break;		/* a single-node cluster has no link */
 				sim_block(c, a, b, until);
 				sim_trace(c, "ONE-WAY drop n%" PRIu64 " -> n%" PRIu64 " until %" PRIu64,
 						  a, b, until);
