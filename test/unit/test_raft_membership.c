@@ -441,6 +441,46 @@ test_every_node_learns_the_configuration_from_the_log(void)
 	fx_net_free(&net);
 }
 
+/*
+ * Founding a cluster: the configuration becomes entry 1 of term 1,
+ * committed, handed out to persist and to apply, and in force at once.
+ */
+static void
+test_bootstrap_writes_the_configuration_as_entry_one(void)
+{
+	struct pgr_options o = fx_opts(1, 10, 1);
+	struct pgr_node *n = NULL;
+	struct pgr_config c;
+	struct pgr_config bad;
+	struct pgr_config back;
+	struct fx_batch *b;
+
+	CHECK_EQ(pgr_node_new(&o, NULL, &n), PGR_OK);
+	fx_register(n);
+	fx_conf(&bad, 0, 1);
+	CHECK_EQ(pgr_node_bootstrap(n, &bad), PGR_EINVAL);
+	CHECK_EQ(fx_status(n).last_index, 0);
+	CHECK_EQ(fx_status(n).term, 0);
+	fx_conf(&c, 3, 1);
+	CHECK_EQ(pgr_node_bootstrap(n, &c), PGR_OK);
+	CHECK_EQ(fx_status(n).term, 1);
+	CHECK_EQ(fx_status(n).commit, 1);
+	CHECK_EQ(fx_status(n).config_index, 1);
+	CHECK_EQ(pgr_config_voters(pgr_node_config(n)), 3);
+	b = fx_ready(n);
+	CHECK(b->must_sync);
+	CHECK_EQ(b->n_entries, 1);
+	CHECK_EQ(b->entries[0].index, 1);
+	CHECK_EQ(b->entries[0].term, 1);
+	CHECK_EQ(b->entries[0].type, PGR_ENTRY_CONFIG);
+	CHECK_EQ(pgr_config_decode(b->entries[0].data, b->entries[0].len, &back), PGR_OK);
+	CHECK_EQ(back.n_members, 4);
+	CHECK_EQ(b->hs.term, 1);
+	CHECK_EQ(b->hs.commit, 1);
+	CHECK_EQ(b->n_committed, 1);
+	CHECK_EQ(pgr_node_bootstrap(n, &c), PGR_ESTATE);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Configuration encoding                                                 */
 /* ---------------------------------------------------------------------- */
@@ -715,6 +755,7 @@ static const struct test_case cases[] = {
 	TEST(test_follower_forwards_a_membership_change),
 	TEST(test_configuration_follows_append_and_truncation),
 	TEST(test_every_node_learns_the_configuration_from_the_log),
+	TEST(test_bootstrap_writes_the_configuration_as_entry_one),
 	TEST(test_config_encoding_round_trips),
 	TEST(test_config_decoding_rejects_every_malformed_form),
 	TEST(test_config_apply_covers_every_transition_and_error),
