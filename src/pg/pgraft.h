@@ -164,7 +164,6 @@ typedef struct PgraftShared
 	uint64		heartbeats_sent;
 	uint64		elections_started;
 	uint64		entries_appended;	/* application entries applied here */
-	uint64		log_bytes;		/* payload bytes in the in-memory log */
 	int			n_members;
 	PgraftMemberStatus members[PGR_MAX_MEMBERS];
 

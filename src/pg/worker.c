@@ -342,16 +342,8 @@ publish_status(void)
 	struct pgr_status s;
 	const struct pgr_config *conf = pgr_node_config(node);
 	bool		moved;
-	uint64		bytes = 0;
 
 	pgr_node_status(node, &s);
-	for (uint64 i = s.first_index; i <= s.last_index; i++)
-	{
-		const struct pgr_entry *e;
-
-		if (pgr_node_entry_at(node, i, &e) == PGR_OK)
-			bytes += e->len;
-	}
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	moved = pgraft_shared->commit != s.commit || pgraft_shared->applied != s.applied ||
@@ -372,7 +364,6 @@ publish_status(void)
 	pgraft_shared->heartbeats_sent = s.heartbeats_sent;
 	pgraft_shared->elections_started = s.elections_started;
 	pgraft_shared->entries_appended = app_state.entries_appended;
-	pgraft_shared->log_bytes = bytes;
 	pgraft_shared->n_members = conf->n_members;
 	for (uint32 i = 0; i < conf->n_members; i++)
 	{
