@@ -37,7 +37,15 @@
  *		 written lazily (a lost commit index is relearned from the leader).
  *	  b. SEND every message in ready.msgs (in any order; any may be lost).
  *		 Sending before persisting would let a node acknowledge entries or
- *		 grant votes it may forget in a crash.
+ *		 grant votes it may forget in a crash.  The exception: the first
+ *		 ready.n_msgs_early messages may be sent BEFORE step a.  They are a
+ *		 leader's appends, heartbeats and snapshots, which acknowledge
+ *		 nothing, so the leader writes its log while its followers write
+ *		 theirs (dissertation 10.2.1).  That is safe because the leader
+ *		 counts its own copy toward commitment only through answers it steps
+ *		 after this batch, by which time step a is done, and the core offers
+ *		 early messages only when no commit index they carry exceeds what was
+ *		 already durable.
  *	  c. APPLY ready.committed in order, then report ready.reads (each says:
  *		 the read with this context is linearizable once this node has
  *		 applied up to .index).  Entries are applied only after step a, so an
@@ -451,8 +459,9 @@ struct pgr_ready
 	bool		has_hard_state;
 	struct pgr_hard_state hs;	/* persist */
 	bool		must_sync;		/* fsync before sending */
-	const struct pgr_msg *msgs; /* send after persisting */
+	const struct pgr_msg *msgs; /* send after persisting... */
 	size_t		n_msgs;
+	size_t		n_msgs_early;	/* ...but msgs[0 .. n_msgs_early) may go before */
 	const struct pgr_entry *committed;	/* apply in order after persisting */
 	size_t		n_committed;
 	const struct pgr_read_state *reads; /* completed reads */

@@ -894,6 +894,45 @@ hs_equal(const struct pgr_hard_state *a, const struct pgr_hard_state *b)
 	return a->term == b->term && a->vote == b->vote && a->commit == b->commit;
 }
 
+/*
+ * Hand out the outbox with the messages that may be sent before persisting
+ * first (see the contract, step b): a leader's appends, heartbeats and
+ * snapshots, provided the commit index is within what was durable before
+ * this batch (a lone voter commits its new entries at once, and must not
+ * tell a learner about them before they are on its disk).
+ */
+static void
+order_messages(struct pgr_node *node, struct pgr_ready *rd)
+{
+	struct pgr_msg *out;
+	size_t		k = 0;
+
+	rd->msgs = node->msgs;
+	rd->n_msgs = node->n_msgs;
+	rd->n_msgs_early = 0;
+	if (node->role != PGR_ROLE_LEADER || node->n_msgs == 0 ||
+		node->log.committed > node->log.stable)
+		return;
+	out = pgr_arena_alloc(&node->arena, node->n_msgs * sizeof(struct pgr_msg));
+	if (out == NULL)
+		return;					/* all messages after persisting: still correct */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < node->n_msgs; i++)
+		{
+			uint32_t	t = node->msgs[i].type;
+			bool		is_early = t == PGR_MSG_APP || t == PGR_MSG_HEARTBEAT ||
+				t == PGR_MSG_SNAP;
+
+			if (is_early == (pass == 0))
+			{
+				out[k++] = node->msgs[i];
+				if (is_early)
+					rd->n_msgs_early++;
+			}
+		}
+	rd->msgs = out;
+}
+
 bool
 pgr_node_has_ready(const struct pgr_node *node)
 {
@@ -928,8 +967,7 @@ pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd)
 	rd->has_hard_state = !hs_equal(&rd->hs, &node->prev_hs);
 	rd->must_sync = rd->snapshot != NULL || rd->n_entries > 0 ||
 		rd->hs.term != node->prev_hs.term || rd->hs.vote != node->prev_hs.vote;
-	rd->msgs = node->msgs;
-	rd->n_msgs = node->n_msgs;
+	order_messages(node, rd);
 
 	apply_to = log->applied;
 	if (log->committed > log->applied)

@@ -5,8 +5,11 @@
  *
  * THE CONTRACT WITH THE CORE (include/pgraft/core.h), kept by
  * process_ready() for every ready batch, strictly in this order:
+ *	0. a leader's appends and heartbeats the core marks early are sent first,
+ *	   so followers write to disk while the leader does (they acknowledge
+ *	   nothing, and nothing is stepped before step 1 completes);
  *	1. persist: snapshot, entries, hard state, ONE fsync (pgr_storage_persist);
- *	2. send: every message goes to the transport's queues;
+ *	2. send: every other message goes to the transport's queues;
  *	3. apply: committed entries update the members and answer requests;
  *	   completed reads answer read requests;
  *	4. advance.
@@ -594,13 +597,22 @@ process_ready(void)
 
 		check_core(pgr_node_ready(node, &rd), "collecting a ready batch");
 
+		/*
+		 * 0. a leader's appends may leave before its own fsync, so that the
+		 * followers write while it writes (the contract's exception)
+		 */
+		refresh_peers();
+		for (size_t i = 0; i < rd.n_msgs_early; i++)
+			(void) pgraft_transport_send(&rd.msgs[i]);
+		if (rd.n_msgs_early > 0)
+			pgraft_transport_flush();
+
 		/* 1. persist, one fsync */
 		if (pgr_storage_persist(storage, &rd) != PGR_STORAGE_OK)
 			storage_failed("persisting a ready batch");
 
-		/* 2. send (to every member of the configuration as of this batch) */
-		refresh_peers();
-		for (size_t i = 0; i < rd.n_msgs; i++)
+		/* 2. send the rest (to every member of the configuration as of this batch) */
+		for (size_t i = rd.n_msgs_early; i < rd.n_msgs; i++)
 			(void) pgraft_transport_send(&rd.msgs[i]);
 
 		/* 3. apply */
