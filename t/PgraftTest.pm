@@ -45,7 +45,7 @@ our @EXPORT = qw(
   wait_for_leader leader_of followers_of
   poll_until q1 status members wait_for_members
   append entries entry_map wait_for_applied sync_all log_stats
-  kill9_and_wait start_writer stop_writer writer_acks
+  kill9_and_wait start_writer stop_writer writer_acks writer_running
 );
 
 # Deadline of every poll loop, in seconds.
@@ -573,6 +573,10 @@ acknowledgements (as writer_acks).
 
 The entries acknowledged so far: a list of [index, data].
 
+=item writer_running($writer)
+
+Whether the psql session still runs (collecting its output).
+
 =cut
 
 sub start_writer
@@ -607,10 +611,18 @@ END
 	return $w;
 }
 
+sub writer_running
+{
+	my ($w) = @_;
+	return 0 unless $w->{h}->pumpable;
+	eval { $w->{h}->pump_nb };
+	return $w->{h}->pumpable;
+}
+
 sub writer_acks
 {
 	my ($w) = @_;
-	eval { $w->{h}->pump_nb };
+	writer_running($w);
 	my @acks;
 	while ($w->{stderr} =~ /ack (\S+) (\d+)/g)
 	{
@@ -628,8 +640,7 @@ sub stop_writer
 		open(my $fh, '>', $path) or die "could not create $path: $!";
 		close $fh;
 	}
-	my $done = poll_until("writer $w->{name} ends",
-		sub { $w->{h}->pump_nb; return !$w->{h}->pumpable; });
+	my $done = poll_until("writer $w->{name} ends", sub { !writer_running($w) });
 	$w->{h}->kill_kill unless $done;
 	eval { $w->{h}->finish };
 	return writer_acks($w);
