@@ -67,6 +67,12 @@ $(BUILD)/test_%: $(BUILD)/test/unit/test_%.o $(BUILD)/test/unit/harness.o $(BUIL
 $(BUILD)/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
 	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
 
+# The benchmarks' libpq client (bench/cluster-bench).
+all-pure: $(BUILD)/failover_client
+$(BUILD)/failover_client: bench/failover_client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PURE_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+
 # Run every unit test binary; each prints "N passed, M failed".
 check-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

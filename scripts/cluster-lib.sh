@@ -22,8 +22,13 @@ node_start() { as_user pg_ctl -D "$CLUSTER_DIR/n$1" -l "$CLUSTER_DIR/n$1.log" -w
 node_stop() { as_user pg_ctl -D "$CLUSTER_DIR/n$1" -m fast -w stop >/dev/null 2>&1 || true; }
 node_pid() { head -n 1 "$CLUSTER_DIR/n$1/postmaster.pid"; }
 
-# The pgraft worker's pid on node N.
-worker_pid() { sql "$1" -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgraft worker'"; }
+# The pgraft worker's pid on node N: the postmaster's child of that title.
+worker_pid() {
+	local p
+	for p in $(pgrep -P "$(node_pid "$1")"); do
+		grep -q "pgraft worker" "/proc/$p/cmdline" 2>/dev/null && { echo "$p"; return; }
+	done
+}
 
 # Wait until pid is gone for good: PID 1 reaps a killed postmaster only
 # after a second or two, and until then its zombie makes the data directory

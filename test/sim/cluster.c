@@ -10,7 +10,8 @@
  * application state is volatile and restarts from the snapshot, and a hard
  * state written without sync survives a crash only half of the time.
  *
- * Ready batches are executed strictly persist -> send -> apply -> advance,
+ * Ready batches are executed strictly persist -> send -> apply -> advance
+ * (a leader's early messages, which the contract lets go first, excepted),
  * and the checker is consulted at each stage, because each stage is where
  * one of the invariants can first be seen broken.  An armed node crashes
  * between persist and send (after sending a random prefix of its messages),
@@ -521,6 +522,28 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 	sim_trace_ready(c, sn, rd);
 	pgr_node_status(sn->node, &status);
 
+	/*
+	 * A leader's appends and heartbeats may leave before its own fsync (the
+	 * contract's exception to b); an armed node may crash right after them,
+	 * losing the batch they announced.  The commit index they carry is
+	 * already durable (the core offers early messages only then), so it is
+	 * known from the moment they leave.
+	 */
+	if (rd->n_msgs_early > 0)
+		sim_check_leader_commit(c, sn);
+	for (size_t i = 0; i < rd->n_msgs_early; i++)
+	{
+		if (c->contract_checks)
+			sim_check_sent(c, sn, &rd->msgs[i]);
+		sim_net_send(c, &rd->msgs[i]);
+	}
+	if (rd->n_msgs_early > 0 && sn->midcrash == SIM_MIDCRASH_NEXT_SEND &&
+		sim_rng_below(&c->rng, 2) == 0)
+	{
+		sim_node_crash(c, sn, "after sending early, before persisting");
+		return false;
+	}
+
 	/* a. persist */
 	sim_persist(c, sn, rd, status.role == PGR_ROLE_LEADER);
 	sim_check_leader_commit(c, sn);
@@ -535,9 +558,10 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 		(sn->midcrash == SIM_MIDCRASH_AFTER_VOTE && sim_ready_grants_vote(rd)))
 	{
 		crash = true;
-		n_send = (size_t) sim_rng_below(&c->rng, rd->n_msgs + 1);
+		n_send = rd->n_msgs_early +
+			(size_t) sim_rng_below(&c->rng, rd->n_msgs - rd->n_msgs_early + 1);
 	}
-	for (size_t i = 0; i < n_send; i++)
+	for (size_t i = rd->n_msgs_early; i < n_send; i++)
 	{
 		if (c->contract_checks)
 			sim_check_sent(c, sn, &rd->msgs[i]);
