@@ -24,7 +24,11 @@
  * SYNC ORDERING: an update is written to the slot that does NOT hold the
  * newest durable version, with the next sequence number, and fdatasynced by
  * the batch's sync; only then does that slot become the durable one.  Until
- * that sync any number of updates overwrite the same non-durable slot.  So a
+ * that sync any number of updates overwrite the same non-durable slot.  An
+ * update that changes only the commit index is written but not synced on
+ * its own (a lost commit index is relearned from the leader, and a second
+ * fdatasync per batch would double the latency of every commit); it becomes
+ * durable with the next sync that changes the term or the vote.  So a
  * crash at any moment leaves the last durable version intact: a torn write
  * damages only the other slot, and recovery falls back to the older version,
  * which is the newest one that was ever made durable.  (Only damage to a slot
@@ -178,6 +182,7 @@ pgr_hs_load(struct pgr_storage *st)
 		st->hs_slot = 1;
 	st->hs_durable_slot = st->hs_slot;
 	st->hs = hs[st->hs_slot];
+	st->hs_durable = st->hs;
 	st->hs_seq = seq[st->hs_slot];
 	return PGR_STORAGE_OK;
 }
@@ -211,10 +216,18 @@ pgr_hs_sync(struct pgr_storage *st)
 
 	if (!st->hs_dirty)
 		return PGR_STORAGE_OK;
+	/*
+	 * Only the commit index changed: it may be lost in a crash (the node
+	 * relearns it from the leader), so it does not cost a second fdatasync
+	 * per batch.  It becomes durable with the next change of term or vote.
+	 */
+	if (st->hs.term == st->hs_durable.term && st->hs.vote == st->hs_durable.vote)
+		return PGR_STORAGE_OK;
 	e = pgr_st_sync_fd(st, st->hs_fd, PGR_HS_FILE, false);
 	if (e != PGR_STORAGE_OK)
 		return e;
 	st->hs_durable_slot = st->hs_slot;
+	st->hs_durable = st->hs;
 	st->hs_dirty = false;
 	return PGR_STORAGE_OK;
 }

@@ -96,6 +96,7 @@ struct pgr_storage
 	uint64_t	hs_seq;
 	int			hs_slot;		/* slot holding hs */
 	int			hs_durable_slot;
+	struct pgr_hard_state hs_durable;	/* the version in hs_durable_slot */
 	bool		hs_dirty;
 	bool		hs_slot_valid[2];
 

@@ -448,9 +448,14 @@ random_batch(struct pgr_storage *st, struct model *w, struct model *d, uint64_t 
 	}
 	if (must_sync || rnd(10) < 7)
 	{
+		struct pgr_hard_state durable_hs = d->hs;
+
 		if (pgr_storage_sync(st) != PGR_STORAGE_OK)
 			return false;
 		model_copy(d, w);
+		/* A hard state that changed only its commit index is not synced. */
+		if (w->hs.term == durable_hs.term && w->hs.vote == durable_hs.vote)
+			d->hs = durable_hs;
 	}
 	return true;
 }
