@@ -42,6 +42,7 @@
 #define PGRAFT_BACKOFF_MIN_MS		50
 #define PGRAFT_BACKOFF_MAX_MS		2000
 #define PGRAFT_READ_BUDGET			((size_t) 4 * 1024 * 1024)
+#define PGRAFT_IDLE_BUFFER			((size_t) 256 * 1024)	/* kept when empty */
 
 typedef enum ConnState
 {
@@ -518,6 +519,13 @@ conn_flush(int ci)
 		return false;
 	}
 	c->woff = c->wlen = 0;
+	/* A queue that grew while a peer was slow or away gives its memory back. */
+	if (c->wcap > PGRAFT_IDLE_BUFFER)
+	{
+		pfree(c->wbuf);
+		c->wbuf = NULL;
+		c->wcap = 0;
+	}
 	if (c->state == CONN_CLOSING)
 	{
 		conn_close(ci, false);
@@ -767,6 +775,12 @@ conn_read(int ci)
 	{
 		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
 		c->rlen -= pos;
+	}
+	if (c->rlen == 0 && c->rcap > PGRAFT_IDLE_BUFFER)
+	{
+		pfree(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
 	}
 }
 

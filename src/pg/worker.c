@@ -1437,7 +1437,8 @@ PgraftWorkerMain(Datum main_arg)
 		}
 		publish_status();
 
-		timeout = (long) ((next_tick - GetCurrentTimestamp()) / 1000);
+		/* round up: a timeout of 0 for the last partial millisecond would spin */
+		timeout = (long) ((next_tick - GetCurrentTimestamp() + 999) / 1000);
 		if (timeout < 0)
 			timeout = 0;
 		nevents = WaitEventSetWait(pgraft_transport_wait_set(), timeout, events,
