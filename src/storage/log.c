@@ -96,14 +96,20 @@ log_zero_range(struct pgr_storage *st, int fd, const char *name, uint64_t from,
 	if (!pgr_st_reserve(&st->wbuf, &st->wbuf_cap, chunk))
 		return pgr_st_error(&st->err, PGR_STORAGE_ENOMEM, 0, st->dir, -1, "out of memory");
 	memset(st->wbuf, 0, chunk);
-	while (from < to)
+	/*
+	 * From the end backwards: a process killed in the middle leaves a
+	 * prefix of the old records followed by zeros, which recovery reads as
+	 * a valid (shorter) log.  Zeroing forwards would leave a zeroed record
+	 * header followed by old records, which recovery must call corruption.
+	 */
+	while (to > from)
 	{
 		size_t		n = to - from < chunk ? (size_t) (to - from) : chunk;
-		int			rc = st->vfs->pwrite(st->vfs_ctx, fd, st->wbuf, n, from);
+		int			rc = st->vfs->pwrite(st->vfs_ctx, fd, st->wbuf, n, to - n);
 
 		if (rc != 0)
-			return pgr_st_syserr(st, rc, "write", name, (int64_t) from);
-		from += n;
+			return pgr_st_syserr(st, rc, "write", name, (int64_t) (to - n));
+		to -= n;
 	}
 	return pgr_st_sync_fd(st, fd, name, false);
 }
