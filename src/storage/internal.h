@@ -141,6 +141,7 @@ uint64_t	pgr_record_size(uint32_t data_len);
 size_t		pgr_record_encode(uint8_t *buf, const struct pgr_entry *e);
 void		pgr_segment_header_encode(uint8_t *buf, uint64_t first);
 void		pgr_segment_name(char *buf, uint64_t first);
+bool		pgr_parse_hex_name(const char *name, const char *prefix, uint64_t *value);
 bool		pgr_segment_parse_name(const char *name, uint64_t *first);
 void		pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term,
 							 struct pgr_scan *out, pgr_record_cb cb, void *arg);

@@ -140,15 +140,19 @@ pgr_segment_name(char *buf, uint64_t first)
 	snprintf(buf, PGR_NAME_MAX, "log-%016" PRIx64, first);
 }
 
-/* Is name exactly "log-" and 16 lower-case hex digits? */
+/*
+ * Is name exactly prefix followed by 16 lower-case hex digits?  The number
+ * goes to *value.  Segment and snapshot file names both look like that.
+ */
 bool
-pgr_segment_parse_name(const char *name, uint64_t *first)
+pgr_parse_hex_name(const char *name, const char *prefix, uint64_t *value)
 {
+	size_t		plen = strlen(prefix);
 	uint64_t	v = 0;
 
-	if (strncmp(name, "log-", 4) != 0 || strlen(name) != 20)
+	if (strncmp(name, prefix, plen) != 0 || strlen(name) != plen + 16)
 		return false;
-	for (int i = 4; i < 20; i++)
+	for (size_t i = plen; i < plen + 16; i++)
 	{
 		char		c = name[i];
 
@@ -159,8 +163,14 @@ pgr_segment_parse_name(const char *name, uint64_t *first)
 		else
 			return false;
 	}
-	*first = v;
+	*value = v;
 	return true;
+}
+
+bool
+pgr_segment_parse_name(const char *name, uint64_t *first)
+{
+	return pgr_parse_hex_name(name, "log-", first);
 }
 
 bool

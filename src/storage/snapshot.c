@@ -61,25 +61,7 @@ snap_name(char *buf, uint64_t index)
 static bool
 snap_parse_name(const char *name, uint64_t *index)
 {
-	char		check[PGR_NAME_MAX];
-	uint64_t	v = 0;
-
-	if (strncmp(name, "snap-", 5) != 0 || strlen(name) != 21)
-		return false;
-	for (int i = 5; i < 21; i++)
-	{
-		char		c = name[i];
-
-		if (c >= '0' && c <= '9')
-			v = (v << 4) | (uint64_t) (c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = (v << 4) | (uint64_t) (c - 'a' + 10);
-		else
-			return false;
-	}
-	snap_name(check, v);
-	*index = v;
-	return strcmp(check, name) == 0;
+	return pgr_parse_hex_name(name, "snap-", index);
 }
 
 bool
