@@ -7,7 +7,9 @@ PG_BIN=$(pg_config --bindir)
 CLUSTER_USER=${CLUSTER_USER:-postgres}
 CLUSTER_NAME=${CLUSTER_NAME:-pgraft_cluster}
 
-as_user() { runuser -u "$CLUSTER_USER" -- env PATH="$PG_BIN:$PATH" "$@"; }
+# Run a command as CLUSTER_USER, from a directory it can read (the checkout
+# may live where it cannot, e.g. under /root, and initdb needs its cwd).
+as_user() { (cd "$CLUSTER_DIR" && runuser -u "$CLUSTER_USER" -- env PATH="$PG_BIN:$PATH" "$@"); }
 pgport() { echo $((CLUSTER_PG_BASE + $1)); }
 raftport() { echo $((CLUSTER_RAFT_BASE + $1)); }
 
