@@ -1197,7 +1197,35 @@ drive_ops(void)
 				op->next_try = TimestampTzPlusMilliseconds(now, pgraft_election_timeout);
 				if (s.leader == PGR_NONE)
 					break;
-				if (op->kind == OP_REMOVE && op->node_id == s.leader)
+				if (op->kind == OP_REMOVE && op->node_id == (uint64) pgraft_node_id)
+				{
+					/*
+					 * Removing ourselves.  We answer when we apply the
+					 * committed removal, but a leader that has applied it no
+					 * longer replicates to us: if another node led, we would
+					 * never learn the outcome and the call would hang
+					 * forever.  So we commit it as the leader ourselves
+					 * (dissertation 4.2.2: a leader that removes itself
+					 * leads until the entry commits, then steps down and the
+					 * remaining voters elect a successor), asking for
+					 * leadership first if we are a follower.
+					 */
+					if (s.role != PGR_ROLE_LEADER)
+					{
+						(void) check_core(pgr_node_transfer_leadership(node, op->node_id),
+										  "transferring");
+						op->next_try = TimestampTzPlusMilliseconds(now, pgraft_heartbeat_interval);
+						break;
+					}
+					if (best_successor(op->node_id) == PGR_NONE)
+					{
+						op_fail(op, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+								"cannot remove the last voting member", NULL,
+								"Add another node first.");
+						break;
+					}
+				}
+				else if (op->kind == OP_REMOVE && op->node_id == s.leader)
 				{
 					/* Removing the leader: hand leadership to another voter first. */
 					uint64		succ = best_successor(op->node_id);
