@@ -110,7 +110,6 @@ pgraft.port = $raft_port
 pgraft.cluster_name = '$name'
 pgraft.debug_enabled = on
 pgraft.health_period_ms = 60000
-log_min_messages = log
 } . ($opts{conf} // ''));
 	$node->{pgraft_id} = $id;
 	$node->{pgraft_port} = $raft_port;
