@@ -715,6 +715,7 @@ conn_read(int ci)
 	Conn	   *c = &conns[ci];
 	size_t		budget = PGRAFT_READ_BUDGET;
 	size_t		pos = 0;
+	bool		peer_gone = false;
 
 	while (budget > 0)
 	{
@@ -728,19 +729,24 @@ conn_read(int ci)
 			budget = (size_t) n >= budget ? 0 : budget - n;
 			continue;
 		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
 		if (n == 0)
-		{
 			ereport(PGRAFT_DEBUG_LEVEL(),
 					(errmsg("pgraft: node " UINT64_FORMAT " closed its connection", c->peer_id)));
-			conn_close(ci, true);
-			return;
-		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			break;
-		ereport(PGRAFT_DEBUG_LEVEL(),
-				(errmsg("pgraft: connection with node " UINT64_FORMAT " failed: %m", c->peer_id)));
-		conn_close(ci, true);
-		return;
+		else
+			ereport(PGRAFT_DEBUG_LEVEL(),
+					(errmsg("pgraft: connection with node " UINT64_FORMAT " failed: %m", c->peer_id)));
+
+		/*
+		 * Close only after handling the frames that arrived before the end
+		 * of the stream: a peer that refuses us sends its handshake and
+		 * closes at once, and that handshake is what says why (another
+		 * cluster, another version).  Dropping it turned a clear refusal
+		 * into "connection closed before the handshake completed".
+		 */
+		peer_gone = true;
+		break;
 	}
 
 	for (;;)
@@ -775,6 +781,11 @@ conn_read(int ci)
 	{
 		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
 		c->rlen -= pos;
+	}
+	if (peer_gone)
+	{
+		conn_close(ci, true);
+		return;
 	}
 	if (c->rlen == 0 && c->rcap > PGRAFT_IDLE_BUFFER)
 	{
