@@ -78,7 +78,9 @@ ok(defined $new_leader && $new_leader != $leader,
 	'a remaining node leads after the leader was removed');
 wait_for_members(\@three, [ map { $_->{pgraft_id} } @three ]);
 acks_grow("after removing the leader, node $lid");
-is(q1($leader, 'SELECT pgraft_is_leader()'), 'f',
+ok( poll_until(
+		'the removed leader steps down',
+		sub { q1($leader, 'SELECT pgraft_is_leader()') eq 'f' }),
 	'the removed leader no longer leads');
 $leader->stop;
 
