@@ -51,6 +51,7 @@ my %acks_at_kill =
 my $new_leader = wait_for_leader(@survivors);
 ok(defined $new_leader, 'the survivors elect a new leader');
 isnt($new_leader->{pgraft_id}, $leader->{pgraft_id}, 'the new leader is another node');
+is(leader_of(@survivors), $new_leader, 'exactly that node says it leads');
 cmp_ok(q1($new_leader, 'SELECT pgraft_get_term()'), '>', $old_term,
 	'the new leader rules in a higher term');
 
@@ -95,9 +96,7 @@ sub check_acked
 	sync_all(@on);
 	for my $node (@on)
 	{
-		my $map = entry_map($node, 1, $last);
-		my @missing = grep { ($map->{$_} // '') ne $acked{$_} }
-		  sort { $a <=> $b } keys %acked;
+		my @missing = missing_entries($node, \%acked);
 		is_deeply(\@missing, [],
 			"$when: node $node->{pgraft_id} holds every acknowledged entry at its index"
 		) or diag(scalar(@missing) . ' missing, first ' . $missing[0]);

@@ -96,9 +96,7 @@ cmp_ok($after->{snapshot_index}, '>', $before->{last_index},
 cmp_ok($after->{first_index}, '>', $before->{last_index} + 1,
 	'its first_index moved too: the old entries are gone');
 
-my $map = entry_map($lagging, $after->{snapshot_index} + 1, $last);
-my @missing = grep { $_ > $after->{snapshot_index} && ($map->{$_} // '') ne $acked{$_} }
-  sort { $a <=> $b } keys %acked;
+my @missing = missing_entries($lagging, \%acked, $after->{snapshot_index} + 1);
 is_deeply(\@missing, [], 'it holds every acknowledged entry after its snapshot');
 
 my ($ret, $stdout, $stderr) = $lagging->psql('postgres',

@@ -39,7 +39,7 @@ for my $i (1 .. 5)
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('node2');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
-PgraftTest::configure_node($standby, 2);
+configure_node($standby, 2);
 ok(-d $standby->data_dir . '/pgraft', "the base backup copied the primary's pgraft directory");
 $standby->start;
 
@@ -73,8 +73,7 @@ cmp_ok(q1($standby, 'SELECT pgraft_log_sync_with_leader()'), '>=', $last,
 	'the read barrier passes on the standby');
 for my $node ($primary, $standby)
 {
-	my $map = entry_map($node, 1, $last);
-	my @missing = grep { ($map->{$_} // '') ne $acked{$_} } sort { $a <=> $b } keys %acked;
+	my @missing = missing_entries($node, \%acked);
 	is_deeply(\@missing, [], "node $node->{pgraft_id} holds every entry");
 }
 is( q1($standby, "SELECT index, term, type, coalesce(data, '') FROM pgraft_log_get_entries(1, $last)"),

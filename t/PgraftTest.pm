@@ -41,10 +41,10 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(
-  create_node start_node form_cluster init_cluster add_node
+  create_node configure_node form_cluster init_cluster add_node
   wait_for_leader leader_of followers_of
   poll_until q1 status members wait_for_members
-  append entries entry_map wait_for_applied sync_all log_stats
+  append entries entry_map missing_entries wait_for_applied sync_all log_stats
   kill9_and_wait start_writer stop_writer writer_acks writer_running
 );
 
@@ -113,13 +113,6 @@ pgraft.health_period_ms = 60000
 } . ($opts{conf} // ''));
 	$node->{pgraft_id} = $id;
 	$node->{pgraft_port} = $raft_port;
-	return $node;
-}
-
-sub start_node
-{
-	my ($node) = @_;
-	$node->start;
 	return $node;
 }
 
@@ -392,6 +385,11 @@ must not contain '|' or newlines.
 
 The same as a hash index => data, for data entries only.
 
+=item missing_entries($node, \%acked, $from)
+
+The indexes of %acked (index => data) from $from (default 1) on that
+$node does not hold with exactly that data: empty when all are there.
+
 =item wait_for_applied($index, @nodes)
 
 Waits until each node has applied $index (pgraft_log_get_stats()).
@@ -431,6 +429,16 @@ sub entry_map
 		$map{ $e->[0] } = $e->[3] if $e->[2] eq 'data';
 	}
 	return \%map;
+}
+
+sub missing_entries
+{
+	my ($node, $acked, $from) = @_;
+	$from //= 1;
+	my @want = grep { $_ >= $from } sort { $a <=> $b } keys %$acked;
+	return () unless @want;
+	my $map = entry_map($node, $from, $want[-1] - $from + 1);
+	return grep { ($map->{$_} // '') ne $acked->{$_} } @want;
 }
 
 sub log_stats
