@@ -100,6 +100,9 @@ EXTRA_CLEAN = build build-*
 
 # The pure layers are C11 with declarations where they are first needed.
 $(PURE_OBJS): CFLAGS += -Wno-declaration-after-statement
+# PGXS knows no header dependencies: a changed struct must rebuild every
+# object, or one pgraft.so ends up with two layouts of it.
+$(OBJS): $(wildcard include/pgraft/*.h src/pg/*.h src/core/*.h src/storage/*.h)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

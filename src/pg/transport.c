@@ -181,6 +181,7 @@ conn_close(int ci, bool report)
 	Conn	   *c = &conns[ci];
 	uint64		peer = c->peer_id;
 	bool		was_established = c->state == CONN_ESTABLISHED;
+	bool		was_probe = c->is_probe;
 
 	if (!c->in_use)
 		return;
@@ -204,7 +205,7 @@ conn_close(int ci, bool report)
 	c->sock = PGINVALID_SOCKET;
 	wait_set_dirty = true;
 	/* An established peer going away is how we notice a dead leader early. */
-	if (report && was_established && peer != PGR_NONE && !c->is_probe)
+	if (report && was_established && peer != PGR_NONE && !was_probe)
 		callbacks->on_peer_lost(peer);
 }
 
