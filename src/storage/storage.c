@@ -319,6 +319,19 @@ storage_initialize(struct pgr_storage *st, bool dir_exists)
 	return pgr_hs_init(st);
 }
 
+/*
+ * Reading a segment whole needs a buffer as large as the segment (16 MiB by
+ * default); give it back once recovery, loading, a truncation or a walk is
+ * done, so an idle node does not keep it.
+ */
+static void
+release_read_buffer(struct pgr_storage *st)
+{
+	free(st->rbuf);
+	st->rbuf = NULL;
+	st->rbuf_cap = 0;
+}
+
 enum pgr_storage_err
 pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
 				 struct pgr_storage **out, struct pgr_storage_error *err)
@@ -389,6 +402,7 @@ pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
 	if (st->hs.commit > st->last_index)
 		st->hs.commit = st->last_index;
 	*out = st;
+	release_read_buffer(st);
 	return PGR_STORAGE_OK;
 }
 
@@ -515,6 +529,7 @@ pgr_storage_load(struct pgr_storage *st, const struct pgr_allocator *alloc,
 			return e;
 		}
 	}
+	release_read_buffer(st);
 	return PGR_STORAGE_OK;
 }
 
@@ -629,6 +644,7 @@ pgr_storage_append(struct pgr_storage *st, const struct pgr_entry *entries, size
 	if (first <= st->last_index)
 	{
 		e = pgr_slog_truncate(st, first);
+		release_read_buffer(st);
 		if (e != PGR_STORAGE_OK)
 			return e;
 	}
@@ -767,6 +783,7 @@ pgr_storage_walk(struct pgr_storage *st, pgr_storage_entry_cb cb, void *arg)
 		wc.file = st->segs[i].name;
 		e = pgr_slog_walk_segment(st, i, walk_cb, &wc);
 	}
+	release_read_buffer(st);
 	return e;
 }
 
