@@ -140,29 +140,29 @@ pgraft_add_node(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-Datum
-pgraft_remove_node(PG_FUNCTION_ARGS)
+/* A request whose only argument is a node id. */
+static void
+node_request(PgraftRequestType type, int64 id)
 {
-	int64		id = PG_GETARG_INT32(0);
 	PgraftRequest *req;
 
 	check_node_id(id);
-	req = pgraft_request_begin(PGRAFT_REQ_REMOVE_NODE);
+	req = pgraft_request_begin(type);
 	req->arg_node_id = id;
 	pgraft_request_run(req, NULL);
+}
+
+Datum
+pgraft_remove_node(PG_FUNCTION_ARGS)
+{
+	node_request(PGRAFT_REQ_REMOVE_NODE, PG_GETARG_INT32(0));
 	PG_RETURN_BOOL(true);
 }
 
 Datum
 pgraft_transfer_leadership(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT32(0);
-	PgraftRequest *req;
-
-	check_node_id(id);
-	req = pgraft_request_begin(PGRAFT_REQ_TRANSFER);
-	req->arg_node_id = id;
-	pgraft_request_run(req, NULL);
+	node_request(PGRAFT_REQ_TRANSFER, PG_GETARG_INT32(0));
 	PG_RETURN_BOOL(true);
 }
 
