@@ -294,11 +294,17 @@ pgraft_get_worker_state(PG_FUNCTION_ARGS)
 {
 	PgraftWorkerState st;
 	const char *name;
+	char		why[PGRAFT_MSG_MAX];
 
 	require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	st = pgraft_shared->worker_state;
+	strlcpy(why, pgraft_shared->worker_error, sizeof(why));
 	LWLockRelease(pgraft_shared->lock);
+	if (st == PGRAFT_WORKER_FAILED && why[0] != '\0')
+		ereport(NOTICE,
+				(errmsg("the pgraft worker failed: %s", why),
+				 errhint("The postmaster restarts it; the server log has the details.")));
 	switch (st)
 	{
 		case PGRAFT_WORKER_STARTING:
