@@ -237,28 +237,29 @@ pgraft_is_leader_of(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(strcmp(name, pgraft_cluster_name) == 0 && is_leader());
 }
 
-Datum
-pgraft_get_leader(PG_FUNCTION_ARGS)
+/* One published counter, read under the lock: offsetof(PgraftShared, x). */
+static uint64
+shared_u64(size_t offset)
 {
-	uint64		leader;
+	uint64		v;
 
 	require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-	leader = pgraft_shared->leader;
+	v = *(const uint64 *) ((const char *) pgraft_shared + offset);
 	LWLockRelease(pgraft_shared->lock);
-	PG_RETURN_INT64((int64) leader);
+	return v;
+}
+
+Datum
+pgraft_get_leader(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) shared_u64(offsetof(PgraftShared, leader)));
 }
 
 Datum
 pgraft_get_term(PG_FUNCTION_ARGS)
 {
-	uint64		term;
-
-	require_loaded();
-	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-	term = pgraft_shared->term;
-	LWLockRelease(pgraft_shared->lock);
-	PG_RETURN_INT64((int64) term);
+	PG_RETURN_INT64((int64) shared_u64(offsetof(PgraftShared, term)));
 }
 
 Datum
@@ -403,25 +404,13 @@ pgraft_log_append(PG_FUNCTION_ARGS)
 static bool
 committed_reached(void *arg)
 {
-	uint64		index = *(uint64 *) arg;
-	bool		ok;
-
-	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-	ok = pgraft_shared->commit >= index;
-	LWLockRelease(pgraft_shared->lock);
-	return ok;
+	return shared_u64(offsetof(PgraftShared, commit)) >= *(uint64 *) arg;
 }
 
 static bool
 applied_reached(void *arg)
 {
-	uint64		index = *(uint64 *) arg;
-	bool		ok;
-
-	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-	ok = pgraft_shared->applied >= index;
-	LWLockRelease(pgraft_shared->lock);
-	return ok;
+	return shared_u64(offsetof(PgraftShared, applied)) >= *(uint64 *) arg;
 }
 
 static bool
