@@ -74,8 +74,6 @@ enum pgr_storage_err
 	PGR_STORAGE_EFAILED			/* an earlier fsync or write failed; reopen */
 };
 
-/* A short lower-case description of a code, never NULL. */
-const char *pgr_storage_strerror(enum pgr_storage_err code);
 
 #define PGR_STORAGE_PATH_MAX 1024
 #define PGR_STORAGE_MSG_MAX 1400

@@ -74,6 +74,17 @@ check_timeout(int32 ms)
 				 errmsg("timeout_ms must not be negative")));
 }
 
+/* The row type a function returning one record was declared with. */
+static TupleDesc
+row_type(FunctionCallInfo fcinfo)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return tupdesc;
+}
+
 /* Copy of the published status, taken under the lock. */
 static void
 snapshot_status(PgraftShared *out)
@@ -170,22 +181,6 @@ pgraft_transfer_leadership(PG_FUNCTION_ARGS)
 /* Status                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static const char *
-state_name(int role)
-{
-	switch (role)
-	{
-		case PGR_ROLE_LEADER:
-			return "leader";
-		case PGR_ROLE_CANDIDATE:
-			return "candidate";
-		case PGR_ROLE_PRE_CANDIDATE:
-			return "pre-candidate";
-		default:
-			return "follower";
-	}
-}
-
 Datum
 pgraft_get_cluster_status(PG_FUNCTION_ARGS)
 {
@@ -194,14 +189,13 @@ pgraft_get_cluster_status(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	bool		nulls[8] = {0};
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	tupdesc = row_type(fcinfo);
 	snapshot_status(s);
 	values[0] = Int32GetDatum((int32) pgraft_node_id);
 	values[1] = Int64GetDatum((int64) s->term);
 	values[2] = Int64GetDatum((int64) s->leader);
 	values[3] = CStringGetTextDatum(s->worker_state == PGRAFT_WORKER_RUNNING ?
-									state_name(s->role) : "stopped");
+									pgr_role_name(s->role) : "stopped");
 	values[4] = Int32GetDatum(s->n_members);
 	values[5] = Int64GetDatum((int64) s->msgs_processed);
 	values[6] = Int64GetDatum((int64) s->heartbeats_sent);
@@ -334,8 +328,7 @@ pgraft_get_queue_status(PG_FUNCTION_ARGS)
 	uint64		processed;
 	uint64		failed;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	tupdesc = row_type(fcinfo);
 	require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
@@ -454,8 +447,7 @@ pgraft_log_get_stats(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	bool		nulls[8] = {0};
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	tupdesc = row_type(fcinfo);
 	snapshot_status(s);
 	values[0] = Int64GetDatum((int64) (s->last_index - s->first_index + 1));
 	values[1] = Int64GetDatum((int64) s->first_index);
@@ -483,14 +475,13 @@ pgraft_log_get_replication_status(PG_FUNCTION_ARGS)
 		PgraftMemberStatus *m = &s->members[i];
 		Datum		values[6];
 		bool		nulls[6] = {0};
-		static const char *const states[] = {"probe", "replicate", "snapshot"};
 
 		if (m->id == (uint64) pgraft_node_id || m->progress_state < 0)
 			continue;
 		values[0] = Int32GetDatum((int32) m->id);
 		values[1] = Int64GetDatum((int64) m->match);
 		values[2] = Int64GetDatum((int64) m->next);
-		values[3] = CStringGetTextDatum(states[m->progress_state % 3]);
+		values[3] = CStringGetTextDatum(pgr_progress_state_name(m->progress_state));
 		values[4] = Int64GetDatum((int64) (s->last_index > m->match ? s->last_index - m->match : 0));
 		values[5] = Int64GetDatum(m->last_contact_ms);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -45,35 +45,6 @@
 /* Errors                                                                 */
 /* ---------------------------------------------------------------------- */
 
-const char *
-pgr_storage_strerror(enum pgr_storage_err code)
-{
-	switch (code)
-	{
-		case PGR_STORAGE_OK:
-			return "success";
-		case PGR_STORAGE_EINVAL:
-			return "invalid argument";
-		case PGR_STORAGE_ENOMEM:
-			return "out of memory";
-		case PGR_STORAGE_EIO:
-			return "I/O error";
-		case PGR_STORAGE_ENOSPC:
-			return "no space left on device";
-		case PGR_STORAGE_ECORRUPT:
-			return "corrupt storage";
-		case PGR_STORAGE_EVERSION:
-			return "unknown format version";
-		case PGR_STORAGE_ENOTFOUND:
-			return "not a pgraft storage directory";
-		case PGR_STORAGE_EREADONLY:
-			return "storage opened read-only";
-		case PGR_STORAGE_EFAILED:
-			return "storage failed earlier";
-	}
-	return "unknown error";
-}
-
 /*
  * Fill err (which may be NULL) and return code.  offset < 0 means none.
  */
