@@ -91,25 +91,32 @@ static enum pgr_storage_err
 log_zero_range(struct pgr_storage *st, int fd, const char *name, uint64_t from,
 			   uint64_t to)
 {
-	size_t		chunk = 64 * 1024;
+	const uint64_t page = 4096;
 
-	if (!pgr_st_reserve(&st->wbuf, &st->wbuf_cap, chunk))
+	if (!pgr_st_reserve(&st->wbuf, &st->wbuf_cap, (size_t) page))
 		return pgr_st_error(&st->err, PGR_STORAGE_ENOMEM, 0, st->dir, -1, "out of memory");
-	memset(st->wbuf, 0, chunk);
+	memset(st->wbuf, 0, (size_t) page);
 	/*
-	 * From the end backwards: a process killed in the middle leaves a
-	 * prefix of the old records followed by zeros, which recovery reads as
-	 * a valid (shorter) log.  Zeroing forwards would leave a zeroed record
-	 * header followed by old records, which recovery must call corruption.
+	 * From the end backwards, one page-aligned piece at a time: a process
+	 * killed in the middle leaves a prefix of the old records followed by
+	 * zeros, which recovery reads as a valid (shorter) log.  Zeroing
+	 * forwards would leave a zeroed record header followed by old records,
+	 * which recovery must call corruption.  The pieces are single pages
+	 * because a write of several pages is not all-or-nothing: a SIGKILL
+	 * between two of its pages left zeros BEFORE old data (the kill test
+	 * caught it about once in six runs of 220 kills with 64 KiB pieces).
 	 */
 	while (to > from)
 	{
-		size_t		n = to - from < chunk ? (size_t) (to - from) : chunk;
-		int			rc = st->vfs->pwrite(st->vfs_ctx, fd, st->wbuf, n, to - n);
+		uint64_t	start = (to - 1) / page * page;
+		int			rc;
 
+		if (start < from)
+			start = from;
+		rc = st->vfs->pwrite(st->vfs_ctx, fd, st->wbuf, (size_t) (to - start), start);
 		if (rc != 0)
-			return pgr_st_syserr(st, rc, "write", name, (int64_t) (to - n));
-		to -= n;
+			return pgr_st_syserr(st, rc, "write", name, (int64_t) start);
+		to = start;
 	}
 	return pgr_st_sync_fd(st, fd, name, false);
 }
