@@ -1,9 +1,11 @@
 # pgraft: Raft consensus for PostgreSQL.
 #
 # Two worlds share this Makefile:
-#  - the pure layers (src/core, src/storage) with their tests, simulator,
-#    fuzzers and benchmarks, built into $(BUILD)/ WITHOUT the PostgreSQL
-#    include path: that is what proves boundary rule 1 of STYLE.md;
+#  - the pure layers (src/common, src/core, src/storage, src/app) with their tests,
+#    simulator, fuzzers and benchmarks, built into $(BUILD)/ WITHOUT the
+#    PostgreSQL include path and without linking anything of PostgreSQL:
+#    that is what proves boundary rule 1 of STYLE.md.  `make check-unit`
+#    works on a machine with no PostgreSQL package at all;
 #  - the extension (src/pg), built by PGXS when pg_config is available.
 #
 # Variants are separate build directories:
@@ -13,8 +15,7 @@
 
 BUILD    ?= build
 PG_CONFIG ?= pg_config
-PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
-PG_PKGLIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
+HAVE_PG  := $(shell $(PG_CONFIG) --version >/dev/null 2>&1 && echo yes)
 CC       ?= cc
 OPT      ?= -O2
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -22,33 +23,31 @@ PURE_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 	-Wmissing-prototypes -Wpointer-arith -Wvla -D_POSIX_C_SOURCE=200809L \
 	-Iinclude $(if $(BUG),-D$(BUG)) $(if $(SAN),$(SANFLAGS))
 PURE_LDFLAGS = $(if $(SAN),$(SANFLAGS))
-# Standalone programs that touch storage get CRC-32C from PostgreSQL's libpgport.
-PGPORT_LIBS = -L$(PG_PKGLIBDIR) -lpgport
 
+COMMON_SRCS  := $(wildcard src/common/*.c)
 CORE_SRCS    := $(wildcard src/core/*.c)
 STORAGE_SRCS := $(wildcard src/storage/*.c)
+APP_SRCS     := $(wildcard src/app/*.c)
+COMMON_OBJS  := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+APP_OBJS     := $(APP_SRCS:%.c=$(BUILD)/%.o)
 CORE_OBJS    := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 STORAGE_OBJS := $(STORAGE_SRCS:%.c=$(BUILD)/%.o)
 SIM_SRCS     := $(wildcard test/sim/*.c)
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/%,$(filter-out test/unit/harness.c,$(wildcard test/unit/test_*.c)))
-BENCHES      := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
+# bench_crc32c compares with PostgreSQL's CRC-32C, so it needs PostgreSQL.
+BENCHES      := $(patsubst bench/%.c,$(BUILD)/%,$(filter-out bench/bench_crc32c.c,$(wildcard bench/bench_*.c)))
 
 .DEFAULT_GOAL := everything
 .PHONY: everything
-everything: all-pure all
+everything: all-pure $(if $(HAVE_PG),all)
 .PHONY: all-pure check-unit check-sim bench-core
 
 all-pure: $(BUILD)/raft-sim $(UNIT_TESTS) $(BENCHES)
 
-$(BUILD)/%.o: %.c $(wildcard include/pgraft/*.h src/core/*.h src/storage/*.h test/unit/*.h test/sim/*.h)
+PURE_HDRS := $(wildcard include/pgraft/*.h src/common/*.h src/core/*.h src/storage/*.h)
+$(BUILD)/%.o: %.c $(PURE_HDRS) $(wildcard test/unit/*.h test/sim/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PURE_CFLAGS) -c $< -o $@
-
-# The one src/pg file built for standalone programs: it needs PostgreSQL's
-# headers (and is not part of the pure layers).
-$(BUILD)/src/pg/crc32c.o: src/pg/crc32c.c include/pgraft/crc32c.h
-	@mkdir -p $(dir $@)
-	$(CC) $(PURE_CFLAGS) -Wno-ignored-attributes -I$(PG_INCLUDEDIR_SERVER) -c $< -o $@
 
 $(BUILD)/libpgr_core.a: $(CORE_OBJS)
 	@rm -f $@
@@ -58,20 +57,25 @@ $(BUILD)/libpgr_storage.a: $(STORAGE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libpgr_common.a: $(COMMON_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libpgr_app.a: $(APP_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_core.a
 	$(CC) $(PURE_LDFLAGS) -o $@ $^
 
-$(BUILD)/test_%: $(BUILD)/test/unit/test_%.o $(BUILD)/test/unit/harness.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
-	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
+PURE_LIBS := $(BUILD)/libpgr_app.a $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a \
+	$(BUILD)/libpgr_common.a
 
-$(BUILD)/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
-	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
+$(BUILD)/test_%: $(BUILD)/test/unit/test_%.o $(BUILD)/test/unit/harness.o $(PURE_LIBS)
+	$(CC) $(PURE_LDFLAGS) -o $@ $^
 
-# The benchmarks' libpq client (bench/cluster-bench).
-all-pure: $(BUILD)/failover_client
-$(BUILD)/failover_client: bench/failover_client.c
-	@mkdir -p $(dir $@)
-	$(CC) $(PURE_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+$(BUILD)/bench_%: $(BUILD)/bench/bench_%.o $(PURE_LIBS)
+	$(CC) $(PURE_LDFLAGS) -o $@ $^
 
 # Run every unit test binary; each prints "N passed, M failed".
 check-unit: $(UNIT_TESTS)
@@ -85,13 +89,15 @@ check-sim: $(BUILD)/raft-sim
 
 # ---------------------------------------------------------------------------
 # The extension, built by PGXS: the glue in src/pg plus the pure layers
-# compiled again with the server's flags.
+# compiled again with the server's flags.  Without pg_config only the pure
+# targets above exist.
 # ---------------------------------------------------------------------------
+ifeq ($(HAVE_PG),yes)
 MODULE_big = pgraft
 EXTENSION  = pgraft
 DATA       = pgraft--1.0.sql
 PGFILEDESC = "pgraft - Raft consensus for PostgreSQL"
-PURE_OBJS  = $(patsubst %.c,%.o,$(CORE_SRCS) $(STORAGE_SRCS))
+PURE_OBJS  = $(patsubst %.c,%.o,$(COMMON_SRCS) $(CORE_SRCS) $(STORAGE_SRCS) $(APP_SRCS))
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/pg/*.c)) $(PURE_OBJS)
 PG_CPPFLAGS = -Iinclude
 REGRESS    = pgraft
@@ -102,14 +108,30 @@ EXTRA_CLEAN = build build-*
 $(PURE_OBJS): CFLAGS += -Wno-declaration-after-statement
 # PGXS knows no header dependencies: a changed struct must rebuild every
 # object, or one pgraft.so ends up with two layouts of it.
-$(OBJS): $(wildcard include/pgraft/*.h src/pg/*.h src/core/*.h src/storage/*.h)
+$(OBJS): $(PURE_HDRS) $(wildcard src/pg/*.h)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # pgraft_dump is installed with the extension, next to pg_waldump.
-all-pure: $(BUILD)/pgraft_dump
 install: install-pgraft-dump
 .PHONY: install-pgraft-dump
 install-pgraft-dump: $(BUILD)/pgraft_dump
 	$(INSTALL_PROGRAM) $(BUILD)/pgraft_dump '$(DESTDIR)$(bindir)/pgraft_dump'
+
+# The benchmarks that need PostgreSQL: the libpq client of
+# bench/cluster-bench, and the CRC-32C comparison with libpgport's.
+all-pure: $(BUILD)/failover_client $(BUILD)/bench_crc32c
+$(BUILD)/failover_client: bench/failover_client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PURE_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
+
+$(BUILD)/bench_crc32c: bench/bench_crc32c.c $(BUILD)/libpgr_common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(PURE_CFLAGS) -Wno-ignored-attributes -I$(shell $(PG_CONFIG) --includedir-server) -o $@ $< \
+		$(BUILD)/libpgr_common.a -L$(shell $(PG_CONFIG) --pkglibdir) -lpgport
+else
+.PHONY: all install
+all install:
+	@echo "pg_config not found: only the pure layers can be built (make all-pure, make check-unit)" >&2; exit 1
+endif

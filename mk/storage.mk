@@ -5,5 +5,6 @@
 .PHONY: pgraft-dump
 pgraft-dump: $(BUILD)/pgraft_dump
 
-$(BUILD)/pgraft_dump: $(BUILD)/src/bin/pgraft_dump.o $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a $(BUILD)/src/pg/crc32c.o
-	$(CC) $(PURE_LDFLAGS) -o $@ $^ $(PGPORT_LIBS)
+all-pure: $(BUILD)/pgraft_dump
+$(BUILD)/pgraft_dump: $(BUILD)/src/bin/pgraft_dump.o $(PURE_LIBS)
+	$(CC) $(PURE_LDFLAGS) -o $@ $^

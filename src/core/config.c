@@ -32,7 +32,7 @@
 
 #include "pgraft/core.h"
 
-#include "codec.h"
+#include "../common/codec.h"
 #include "raft.h"
 
 #define PGR_CONFIG_VERSION 1

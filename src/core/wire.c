@@ -51,7 +51,7 @@
 #include "pgraft/core.h"
 #include "pgraft/wire.h"
 
-#include "codec.h"
+#include "../common/codec.h"
 #include "wire_internal.h"
 
 static const uint8_t pgr_wire_magic[4] = {'P', 'G', 'R', 'F'};

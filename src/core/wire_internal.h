@@ -14,7 +14,7 @@
 #include "pgraft/core.h"
 #include "pgraft/wire.h"
 
-#include "codec.h"
+#include "../common/codec.h"
 
 /* type u8, flags u8, from/to/term/log_term/index/commit/context u64, n_entries u32 */
 #define PGR_WIRE_MSG_HEADER_SIZE (1 + 1 + 7 * 8 + 4)

@@ -32,7 +32,7 @@
 #include "pgraft/core.h"
 #include "pgraft/wire.h"
 
-#include "codec.h"
+#include "../common/codec.h"
 #include "wire_internal.h"
 
 /* The largest configuration encoding (see config.c). */

@@ -51,7 +51,7 @@
 #include "pgraft/storage.h"
 
 #include "internal.h"
-#include "../core/codec.h"
+#include "../common/codec.h"
 
 #define PGR_HS_MAGIC "PGRAFTHS"
 #define PGR_HS_VERSION 1

@@ -95,7 +95,7 @@
 #include "pgraft/storage.h"
 
 #include "internal.h"
-#include "../core/codec.h"
+#include "../common/codec.h"
 
 #define PGR_SEG_MAGIC "PGRAFTLG"
 

@@ -42,7 +42,7 @@
 #include "pgraft/storage.h"
 
 #include "internal.h"
-#include "../core/codec.h"
+#include "../common/codec.h"
 
 #define PGR_SNAP_MAGIC "PGRAFTSN"
 #define PGR_SNAP_VERSION 1

@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * codec.h
- *		Little-endian integer encoding shared by the core's binary formats
- *		(configurations here, messages in wire.c).
+ *		Little-endian integer encoding shared by the pure layers' binary
+ *		formats: configurations and messages (src/core), log records, hard
+ *		state and snapshot files (src/storage), the entry envelope and the
+ *		application state (src/app).
  *
  * A struct pgr_reader never reads past its end: every get returns false once
  * the input is exhausted and stays failed, so decoders check once at the end
  * or at each step as they prefer.
  *
- * src/core/codec.h
+ * src/common/codec.h
  *
  *-------------------------------------------------------------------------
  */
