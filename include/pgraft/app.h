@@ -1,0 +1,333 @@
+/*-------------------------------------------------------------------------
+ *
+ * app.h
+ *		pgraft's application layer: what the node does with its Raft log,
+ *		and the lifecycle of the calls made to it.  Pure: no PostgreSQL, no
+ *		I/O, no clock (time enters as milliseconds on the caller's clock),
+ *		memory only through the caller's allocator.  The PostgreSQL worker
+ *		and the cluster simulator run exactly this code.
+ *
+ * Three parts:
+ *
+ * THE ENVELOPE (src/app/envelope.c).  Every application entry starts with a
+ * header naming the call that proposed it: origin node, the origin's
+ * incarnation (a random number drawn at each start of its worker) and a
+ * sequence number within that incarnation, and the term it was proposed in.
+ * (origin, incarnation, seq) is unique across restarts, so an entry proposed
+ * by an earlier incarnation can never finish a later incarnation's call.
+ *
+ * THE STATE MACHINE (src/app/state.c).  Applying committed entries in order
+ * (and installing snapshots) maintains struct pgr_app_state: the applied
+ * index and term, the count of entries that count, the membership as
+ * committed, and for each origin a ring of its recently applied calls.  An
+ * application entry COUNTS if it was appended in the term it was proposed in
+ * (a proposal forwarded across a leader change is void, never a silent
+ * late write) and is the first entry of its call (a repeated copy is a
+ * duplicate).  The state is what snapshots carry, so a node that catches up
+ * by snapshot still knows which of its pending calls the snapshot covers.
+ *
+ * THE CALLS (src/app/calls.c).  A call (append, read barrier, add or remove
+ * a member, transfer leadership) lives in a struct pgr_calls from start to
+ * outcome.  The caller's loop drives it:
+ *	  pgr_calls_start()		a request arrived (with its deadline);
+ *	  pgr_calls_drive()		once per wake-up, BEFORE collecting a ready batch:
+ *							propose, re-propose, issue reads, retry steps,
+ *							expire deadlines (this is the only function
+ *							that calls into the Raft node);
+ *	  pgr_app_apply_ready() in the APPLY step of every ready batch: install the
+ *							snapshot, apply the committed entries, report
+ *							completed reads, and resolve the calls they decide;
+ *	  pgr_calls_cancel()	the caller gave up (the call ends, unanswered);
+ *	  pgr_calls_next_done() take the finished calls and answer them.
+ * Every call ends exactly once, with one of
+ *	  OK		it happened (an append: at this index, which holds its data on
+ *				every node for good; a read: this index is safe to read at);
+ *	  FAILED	it did not happen and never will;
+ *	  UNKNOWN	it may or may not have happened (the deadline passed while a
+ *				proposal was still alive).
+ * The simulator (test/sim) checks these promises over thousands of seeds.
+ *
+ * include/pgraft/app.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAFT_APP_H
+#define PGRAFT_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgraft/core.h"
+
+/* ---------------------------------------------------------------------- */
+/* The envelope                                                           */
+/* ---------------------------------------------------------------------- */
+
+#define PGR_ENVELOPE_SIZE 36	/* header bytes before the payload */
+
+/* Who proposed an application entry. */
+struct pgr_call_id
+{
+	uint64_t	origin;			/* proposing node */
+	uint64_t	incarnation;	/* its worker's start, random */
+	uint64_t	seq;			/* call number within the incarnation */
+};
+
+struct pgr_envelope
+{
+	struct pgr_call_id id;
+	uint64_t	term;			/* term it was proposed in */
+	const uint8_t *data;		/* the payload, inside the entry */
+	uint32_t	len;
+};
+
+/* Write the header (PGR_ENVELOPE_SIZE bytes) at buf. */
+void		pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t term);
+
+/* Parse an entry's data; false if it is not an envelope. */
+bool		pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out);
+
+/* ---------------------------------------------------------------------- */
+/* The application state machine                                          */
+/* ---------------------------------------------------------------------- */
+
+#define PGR_APP_RECENT 64		/* calls remembered per origin */
+
+/* A call that counted, and where. */
+struct pgr_app_call
+{
+	uint64_t	incarnation;
+	uint64_t	seq;
+	uint64_t	index;
+};
+
+/*
+ * One origin's recent calls, oldest first in a ring.
+ *
+ *	every counting entry of origin at an index > complete_after is in
+ *	recent[]; so a call proposed when this node had applied A >=
+ *	complete_after, and absent from recent[], has no counting entry at or
+ *	below the applied index.
+ */
+struct pgr_app_session
+{
+	uint64_t	origin;
+	uint64_t	complete_after;
+	uint32_t	head;			/* oldest entry */
+	uint32_t	n;
+	struct pgr_app_call recent[PGR_APP_RECENT];
+};
+
+/*
+ * The state the log builds.  applied and applied_term follow every entry
+ * applied (or the snapshot installed); config is the configuration of the
+ * latest configuration entry at or below applied, i.e. committed.
+ *
+ *	sessions are sorted by origin, at most one per origin; an origin without
+ *	a session (evicted when the table was full, or never recorded) has no
+ *	counting entry at an index > forgotten_upto
+ */
+struct pgr_app_state
+{
+	uint64_t	applied;
+	uint64_t	applied_term;
+	uint64_t	entries_counted;	/* application entries that counted */
+	uint64_t	config_index;
+	struct pgr_config config;
+	uint64_t	forgotten_upto;
+	uint32_t	n_sessions;
+	struct pgr_app_session sessions[PGR_MAX_MEMBERS];
+};
+
+/* What applying one entry made of it. */
+enum pgr_app_verdict
+{
+	PGR_APP_NOOP = 0,			/* a leader's empty entry */
+	PGR_APP_CONFIG,				/* a configuration: now the committed one */
+	PGR_APP_DATA,				/* an application entry that counts */
+	PGR_APP_SUPERSEDED,			/* proposed in another term: void */
+	PGR_APP_DUPLICATE,			/* a repeat of an entry that counted */
+	PGR_APP_FOREIGN				/* data pgraft did not write: ignored */
+};
+
+const char *pgr_app_verdict_name(enum pgr_app_verdict v);
+
+/* An empty state (a node that holds nothing). */
+void		pgr_app_state_init(struct pgr_app_state *st);
+
+/*
+ * Apply one committed entry (e->index must be applied + 1).  Fills *env when
+ * the entry is an envelope (DATA, SUPERSEDED, DUPLICATE).
+ */
+enum pgr_err pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
+						   enum pgr_app_verdict *verdict, struct pgr_envelope *env);
+
+/*
+ * Where call id counted, as far as st can tell:
+ *	PGR_OK			it counted at *index_out;
+ *	PGR_ENOENT		it has no counting entry at or below st->applied, given
+ *					that it was proposed when the proposer had applied
+ *					proposed_at;
+ *	PGR_EUNAVAILABLE	st no longer remembers (the ring moved past it).
+ */
+enum pgr_err pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id,
+							   uint64_t proposed_at, uint64_t *index_out);
+
+/*
+ * The state as snapshot data, and back.  The configuration is not in it:
+ * it travels in the snapshot's metadata, which pgr_app_state_decode takes.
+ * encoded_size is at most PGR_APP_STATE_MAX bytes.
+ */
+#define PGR_APP_STATE_MAX (64 + PGR_MAX_MEMBERS * (24 + PGR_APP_RECENT * 24))
+size_t		pgr_app_state_encoded_size(const struct pgr_app_state *st);
+void		pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_out);
+enum pgr_err pgr_app_state_decode(const uint8_t *buf, uint64_t len,
+								  const struct pgr_snapshot_meta *meta,
+								  struct pgr_app_state *out);
+
+/* ---------------------------------------------------------------------- */
+/* Calls                                                                  */
+/* ---------------------------------------------------------------------- */
+
+#define PGR_CALLS_MAX 256
+
+enum pgr_call_kind
+{
+	PGR_CALL_APPEND = 1,		/* replicate a payload; OK with its index */
+	PGR_CALL_READ,				/* read barrier; OK with an index applied here */
+	PGR_CALL_ADD,				/* add node_id at context as a learner */
+	PGR_CALL_REMOVE,			/* remove node_id */
+	PGR_CALL_TRANSFER			/* make node_id the leader */
+};
+
+enum pgr_call_outcome
+{
+	PGR_CALL_PENDING = 0,
+	PGR_CALL_OK,
+	PGR_CALL_FAILED,
+	PGR_CALL_UNKNOWN
+};
+
+/* Why a call failed or its outcome is unknown. */
+enum pgr_call_reason
+{
+	PGR_CALL_DONE = 0,			/* OK */
+	PGR_CALL_TIMEOUT,			/* the deadline passed */
+	PGR_CALL_TERM_CHANGED,		/* append with a term fence: the term moved on */
+	PGR_CALL_TOO_BIG,			/* payload over the core's limit */
+	PGR_CALL_ALREADY,			/* add: the id or address is taken otherwise */
+	PGR_CALL_NOT_MEMBER,		/* remove/transfer: no such member (voter) */
+	PGR_CALL_LAST_VOTER,		/* remove: it is the only voter */
+	PGR_CALL_REFUSED,			/* the leader refused the change (detail) */
+	PGR_CALL_PROBE_FAILED,		/* add: the node could not be reached or adopted */
+	PGR_CALL_FORGOTTEN			/* snapshot: this node no longer remembers it */
+};
+
+const char *pgr_call_reason_name(enum pgr_call_reason r);
+
+struct pgr_call_spec
+{
+	uint32_t	kind;			/* enum pgr_call_kind */
+	uint64_t	deadline;		/* ms on the caller's clock */
+	/* APPEND: the payload stays valid, unchanged, until the call is done */
+	const uint8_t *payload;
+	uint32_t	len;
+	uint64_t	expect_term;	/* APPEND: 0, or fail unless proposed in this term */
+	/* ADD, REMOVE, TRANSFER */
+	uint64_t	node_id;
+	uint32_t	context_len;	/* ADD: the member's context ("host:port") */
+	uint8_t		context[PGR_MAX_CONTEXT];
+	bool		probe;			/* ADD: wait for pgr_calls_probe_done() first */
+};
+
+struct pgr_call_done
+{
+	uint32_t	tag;
+	uint32_t	kind;
+	enum pgr_call_outcome outcome;
+	enum pgr_call_reason reason;
+	uint64_t	index;			/* OK: the append's index, the read's index,
+								 * the configuration's index */
+	uint64_t	term;			/* TERM_CHANGED: the term it would have had */
+	char		detail[160];	/* REFUSED, PROBE_FAILED: why */
+};
+
+struct pgr_call;				/* one pending call (calls.c) */
+
+struct pgr_calls
+{
+	struct pgr_allocator alloc;
+	uint64_t	origin;
+	uint64_t	incarnation;
+	uint64_t	next_seq;
+	uint32_t	retry_ms;		/* re-issue reads and changes this often */
+	struct pgr_call *calls;		/* PGR_CALLS_MAX of them */
+	uint32_t	n_active;
+	uint32_t	n_done;			/* finished, not yet taken */
+	uint64_t	last_leader;	/* as of the last drive */
+	uint64_t	last_term;
+};
+
+/*
+ * Set up an empty table for node origin, incarnation incarnation (random,
+ * drawn at every start: it is what keeps call ids unique across restarts).
+ * retry_ms: how long to wait for a forwarded read or change before asking
+ * again (an election timeout is right).  PGR_ENOMEM or PGR_OK.
+ */
+enum pgr_err pgr_calls_init(struct pgr_calls *c, const struct pgr_allocator *alloc,
+							uint64_t origin, uint64_t incarnation, uint32_t retry_ms);
+void		pgr_calls_free(struct pgr_calls *c);
+
+/*
+ * A new call under the caller's tag (unique among pending calls).  It does
+ * nothing to the node yet: the next pgr_calls_drive() acts.  PGR_EINVAL
+ * for a bad spec or a tag in use, PGR_EBUSY when the table is full.
+ */
+enum pgr_err pgr_calls_start(struct pgr_calls *c, uint32_t tag,
+							 const struct pgr_call_spec *spec);
+
+/* The caller gave up on tag: the call ends now and is never reported. */
+void		pgr_calls_cancel(struct pgr_calls *c, uint32_t tag);
+
+/* Was anything of tag's call proposed that may still take effect? */
+bool		pgr_calls_in_flight(const struct pgr_calls *c, uint32_t tag);
+
+/* ADD calls waiting for their probe; the caller probes and reports back. */
+bool		pgr_calls_next_probe(struct pgr_calls *c, uint32_t *tag,
+								 const struct pgr_call_spec **spec);
+void		pgr_calls_probe_done(struct pgr_calls *c, uint32_t tag, bool ok,
+								 const char *detail);
+
+/*
+ * Act on the node for every pending call, and end the calls whose deadline
+ * passed.  Must not be called between pgr_node_ready and pgr_node_advance.
+ * Returns PGR_ENOMEM (rebuild the node, as the core's contract says) or
+ * PGR_OK.
+ */
+enum pgr_err pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
+							 const struct pgr_app_state *app, uint64_t now);
+
+/*
+ * The APPLY step of a ready batch (core contract 3c), for the worker and the
+ * simulator alike: install the snapshot (snap_state is rd->snapshot's data,
+ * decoded by the caller with pgr_app_state_decode; NULL when the batch has
+ * no snapshot), apply rd->committed in order, then resolve the calls that
+ * the snapshot, the entries and rd->reads decide.  verdicts, if not NULL,
+ * receives one verdict per committed entry.  An error (PGR_EINVAL: an entry
+ * that does not continue the applied log, or a snapshot state that does
+ * not match the snapshot; PGR_ECORRUPT: a configuration entry that does not
+ * decode) means app no longer follows the log: rebuild from storage.
+ */
+enum pgr_err pgr_app_apply_ready(struct pgr_app_state *app, struct pgr_calls *calls,
+								 const struct pgr_ready *rd,
+								 const struct pgr_app_state *snap_state,
+								 enum pgr_app_verdict *verdicts);
+
+/* Take one finished call; false when there is none. */
+bool		pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out);
+
+/* Pending calls (not yet taken). */
+uint32_t	pgr_calls_pending(const struct pgr_calls *c);
+
+#endif							/* PGRAFT_APP_H */

@@ -1,0 +1,809 @@
+/*-------------------------------------------------------------------------
+ *
+ * calls.c
+ *		The lifecycle of the calls made to a pgraft node (see app.h, THE
+ *		CALLS): from start to exactly one outcome, within the deadline.
+ *
+ * Each kind of call is a small state machine; its steps and the events that
+ * move it are in the transition table below, one line per transition with
+ * the reason for it.  Three rules hold for every kind:
+ *
+ *	1. Nothing is answered from a stale view.  A read or a membership call
+ *	   first passes a read barrier (ReadIndex: the leader confirms, with a
+ *	   quorum, an index covering everything committed when the barrier
+ *	   began) and waits until this node has applied that index; membership
+ *	   is then judged on the COMMITTED configuration (struct pgr_app_state),
+ *	   never on this node's latest, possibly uncommitted or lagging one.
+ *	2. Nothing waits forever.  Every call has a deadline; what is still in
+ *	   flight is re-issued when the leader changes and every retry_ms (a
+ *	   forwarded read or change that a lost message swallowed, while the
+ *	   term stays the same, would otherwise never answer).
+ *	3. Outcomes are exact.  An append is OK only when its own entry counted;
+ *	   FAILED only once no copy of it can ever count (an entry of a later
+ *	   term was applied: terms never go back along the log); otherwise,
+ *	   at the deadline, UNKNOWN.  A membership change that was proposed and
+ *	   not yet seen committed ends UNKNOWN at the deadline, one that never
+ *	   was proposed ends FAILED.
+ *
+ * An append proven void (its term passed without its entry) is proposed
+ * again in the new term, under the same id, unless the caller fenced it to
+ * a term: that is the "re-forward when the leader changes", and it cannot
+ * write twice, because the earlier copy can no longer count and a repeat
+ * of a counted id is a duplicate (state.c).
+ *
+ * src/app/calls.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pgraft/app.h"
+
+/*
+ * Steps.  The transitions (event: from -> to, why):
+ *
+ * APPEND
+ *	drive, leader known:	PROPOSE -> PROPOSED   propose with the envelope
+ *							(the term fence fails it first if the term moved)
+ *	apply, own entry counts: PROPOSED -> done OK
+ *	apply, entry of a later term, or own entry void: PROPOSED -> PROPOSE
+ *							(or FAILED TERM_CHANGED if fenced): no copy
+ *							proposed in the old term can count any more
+ *	snapshot covers it:		PROPOSED -> done OK at the index it recorded;
+ *							-> PROPOSE if the snapshot ends in a later term
+ *							and does not have it; -> UNKNOWN FORGOTTEN if
+ *							the snapshot no longer remembers that far back
+ *	deadline:				PROPOSE -> FAILED TIMEOUT (nothing alive);
+ *							PROPOSED -> UNKNOWN TIMEOUT
+ *
+ * READ (and the barrier of ADD and REMOVE)
+ *	drive, leader known:	BARRIER -> READING    read index issued
+ *	read confirmed:			READING -> APPLYING   wait to apply its index
+ *	read failed, term moved, or retry_ms passed: READING -> BARRIER (again;
+ *							a read has no side effect)
+ *	applied >= read index:	APPLYING -> done OK (READ) or CHANGE (ADD, REMOVE)
+ *	deadline:				FAILED TIMEOUT
+ *
+ * ADD, REMOVE (after the barrier, on the committed configuration)
+ *	CHANGE, goal holds:		-> done OK (added with this address / absent)
+ *	CHANGE, conflict:		-> FAILED (id or address taken, not a member,
+ *							last voter)
+ *	CHANGE, ADD, not probed: -> PROBE: the caller dials the node first
+ *	probe done:				PROBE -> CHANGE, or FAILED PROBE_FAILED
+ *	CHANGE, removing self while not leading: -> TRANSFER to self: a node
+ *							that removes itself must commit its removal as
+ *							leader, or it never learns the outcome (the
+ *							leader stops replicating to it at once)
+ *	CHANGE, propose:		-> CHANGED
+ *	configuration applied that does it: CHANGED -> done OK
+ *	another configuration applied, or retry_ms passed: CHANGED -> BARRIER
+ *							(judge again on fresh committed state)
+ *	deadline:				UNKNOWN TIMEOUT if anything was proposed, else
+ *							FAILED TIMEOUT
+ *
+ * TRANSFER
+ *	drive, leader known:	TRANSFER -> TRANSFERRING   ask for the transfer
+ *	target leads:			-> done OK
+ *	retry_ms passed:		TRANSFERRING -> TRANSFER
+ *	deadline:				FAILED TIMEOUT
+ */
+enum call_step
+{
+	STEP_FREE = 0,
+	STEP_PROPOSE,
+	STEP_PROPOSED,
+	STEP_BARRIER,
+	STEP_READING,
+	STEP_APPLYING,
+	STEP_CHANGE,
+	STEP_PROBE,
+	STEP_PROBING,
+	STEP_CHANGED,
+	STEP_TRANSFER,
+	STEP_TRANSFERRING,
+	STEP_DONE					/* finished, waiting for pgr_calls_next_done */
+};
+
+struct pgr_call
+{
+	enum call_step step;
+	uint32_t	tag;
+	struct pgr_call_spec spec;
+	uint64_t	seq;			/* APPEND: the id's seq; READ: derives ctx */
+	uint64_t	ctx;			/* read index context */
+	uint64_t	term;			/* term of the live proposal, read or transfer */
+	uint64_t	proposed_at;	/* APPEND: applied index when proposed */
+	uint64_t	read_index;
+	uint64_t	retry_at;
+	bool		in_flight;		/* something proposed may still take effect */
+	bool		probed;
+	struct pgr_call_done done;
+};
+
+/* A bijective scramble, so read contexts of two incarnations do not meet. */
+static uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+const char *
+pgr_call_reason_name(enum pgr_call_reason r)
+{
+	switch (r)
+	{
+		case PGR_CALL_DONE:
+			return "done";
+		case PGR_CALL_TIMEOUT:
+			return "timeout";
+		case PGR_CALL_TERM_CHANGED:
+			return "term changed";
+		case PGR_CALL_TOO_BIG:
+			return "too big";
+		case PGR_CALL_ALREADY:
+			return "already taken";
+		case PGR_CALL_NOT_MEMBER:
+			return "not a member";
+		case PGR_CALL_LAST_VOTER:
+			return "last voter";
+		case PGR_CALL_REFUSED:
+			return "refused";
+		case PGR_CALL_PROBE_FAILED:
+			return "probe failed";
+		case PGR_CALL_FORGOTTEN:
+			return "forgotten";
+	}
+	return "unknown";
+}
+
+enum pgr_err
+pgr_calls_init(struct pgr_calls *c, const struct pgr_allocator *alloc,
+			   uint64_t origin, uint64_t incarnation, uint32_t retry_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->alloc = *alloc;
+	c->origin = origin;
+	c->incarnation = incarnation;
+	c->next_seq = 1;
+	c->retry_ms = retry_ms > 0 ? retry_ms : 1;
+	c->calls = alloc->alloc(alloc->ctx, PGR_CALLS_MAX * sizeof(struct pgr_call));
+	if (c->calls == NULL)
+		return PGR_ENOMEM;
+	memset(c->calls, 0, PGR_CALLS_MAX * sizeof(struct pgr_call));
+	return PGR_OK;
+}
+
+void
+pgr_calls_free(struct pgr_calls *c)
+{
+	if (c->calls != NULL)
+		c->alloc.free(c->alloc.ctx, c->calls);
+	c->calls = NULL;
+}
+
+static struct pgr_call *
+call_by_tag(const struct pgr_calls *c, uint32_t tag)
+{
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+		if (c->calls[i].step != STEP_FREE && c->calls[i].tag == tag)
+			return &c->calls[i];
+	return NULL;
+}
+
+static bool
+call_active(const struct pgr_call *k)
+{
+	return k->step != STEP_FREE && k->step != STEP_DONE;
+}
+
+/* End a call with an outcome; it waits in the table to be taken. */
+static void
+finish(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
+	   enum pgr_call_reason reason, uint64_t index)
+{
+	k->done.tag = k->tag;
+	k->done.kind = k->spec.kind;
+	k->done.outcome = outcome;
+	k->done.reason = reason;
+	k->done.index = index;
+	k->step = STEP_DONE;
+	c->n_active--;
+	c->n_done++;
+}
+
+static void
+finish_detail(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
+			  enum pgr_call_reason reason, const char *detail)
+{
+	snprintf(k->done.detail, sizeof(k->done.detail), "%s", detail ? detail : "");
+	finish(c, k, outcome, reason, 0);
+}
+
+enum pgr_err
+pgr_calls_start(struct pgr_calls *c, uint32_t tag, const struct pgr_call_spec *spec)
+{
+	struct pgr_call *k = NULL;
+
+	if (spec->kind < PGR_CALL_APPEND || spec->kind > PGR_CALL_TRANSFER ||
+		call_by_tag(c, tag) != NULL ||
+		(spec->kind == PGR_CALL_APPEND && spec->len > 0 && spec->payload == NULL) ||
+		(spec->kind != PGR_CALL_APPEND && spec->kind != PGR_CALL_READ &&
+		 spec->node_id == PGR_NONE) ||
+		spec->context_len > PGR_MAX_CONTEXT)
+		return PGR_EINVAL;
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+		if (c->calls[i].step == STEP_FREE)
+		{
+			k = &c->calls[i];
+			break;
+		}
+	if (k == NULL)
+		return PGR_EBUSY;
+	memset(k, 0, sizeof(*k));
+	k->tag = tag;
+	k->spec = *spec;
+	k->seq = c->next_seq++;
+	k->ctx = mix64(c->incarnation ^ mix64(k->seq));
+	if (k->ctx == 0)
+		k->ctx = 1;
+	switch (spec->kind)
+	{
+		case PGR_CALL_APPEND:
+			k->step = STEP_PROPOSE;
+			break;
+		case PGR_CALL_TRANSFER:
+			k->step = STEP_TRANSFER;
+			break;
+		default:
+			k->step = STEP_BARRIER;
+			break;
+	}
+	c->n_active++;
+	return PGR_OK;
+}
+
+void
+pgr_calls_cancel(struct pgr_calls *c, uint32_t tag)
+{
+	struct pgr_call *k = call_by_tag(c, tag);
+
+	if (k == NULL)
+		return;
+	if (call_active(k))
+		c->n_active--;
+	else if (k->step == STEP_DONE)
+		c->n_done--;
+	k->step = STEP_FREE;
+}
+
+bool
+pgr_calls_in_flight(const struct pgr_calls *c, uint32_t tag)
+{
+	const struct pgr_call *k = call_by_tag(c, tag);
+
+	return k != NULL && k->in_flight;
+}
+
+bool
+pgr_calls_next_probe(struct pgr_calls *c, uint32_t *tag, const struct pgr_call_spec **spec)
+{
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+		if (c->calls[i].step == STEP_PROBE)
+		{
+			c->calls[i].step = STEP_PROBING;
+			*tag = c->calls[i].tag;
+			*spec = &c->calls[i].spec;
+			return true;
+		}
+	return false;
+}
+
+void
+pgr_calls_probe_done(struct pgr_calls *c, uint32_t tag, bool ok, const char *detail)
+{
+	struct pgr_call *k = call_by_tag(c, tag);
+
+	if (k == NULL || k->step != STEP_PROBING)
+		return;
+	if (!ok)
+	{
+		finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_PROBE_FAILED, detail);
+		return;
+	}
+	k->probed = true;
+	k->step = STEP_CHANGE;
+}
+
+uint32_t
+pgr_calls_pending(const struct pgr_calls *c)
+{
+	return c->n_active + c->n_done;
+}
+
+bool
+pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out)
+{
+	if (c->n_done == 0)
+		return false;
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+		if (c->calls[i].step == STEP_DONE)
+		{
+			*out = c->calls[i].done;
+			c->calls[i].step = STEP_FREE;
+			c->n_done--;
+			return true;
+		}
+	return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Driving: the only place that calls into the node                       */
+/* ---------------------------------------------------------------------- */
+
+static enum pgr_err
+drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
+			 const struct pgr_status *s, const struct pgr_app_state *app)
+{
+	struct pgr_call_id id = {c->origin, c->incarnation, k->seq};
+	uint32_t	len = PGR_ENVELOPE_SIZE + k->spec.len;
+	uint8_t    *buf;
+	uint64_t	index;
+	enum pgr_err err;
+
+	if (k->step != STEP_PROPOSE)
+		return PGR_OK;
+	if (k->spec.expect_term != 0 && s->term != k->spec.expect_term)
+	{
+		k->done.term = s->term;
+		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TERM_CHANGED, 0);
+		return PGR_OK;
+	}
+	if (s->leader == PGR_NONE)
+		return PGR_OK;
+	if (k->spec.len > UINT32_MAX - PGR_ENVELOPE_SIZE)
+	{
+		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
+		return PGR_OK;
+	}
+	buf = c->alloc.alloc(c->alloc.ctx, len);
+	if (buf == NULL)
+		return PGR_ENOMEM;
+	pgr_envelope_write(buf, &id, s->term);
+	if (k->spec.len > 0)
+		memcpy(buf + PGR_ENVELOPE_SIZE, k->spec.payload, k->spec.len);
+	err = pgr_node_propose(node, buf, len, &index);
+	c->alloc.free(c->alloc.ctx, buf);
+	switch (err)
+	{
+		case PGR_OK:
+			k->step = STEP_PROPOSED;
+			k->term = s->term;
+			k->proposed_at = app->applied;
+			k->in_flight = true;
+			return PGR_OK;
+		case PGR_ENOLEADER:
+		case PGR_EBUSY:			/* a transfer in progress: try again */
+			return PGR_OK;
+		case PGR_ETOOBIG:
+			finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
+			return PGR_OK;
+		case PGR_ENOMEM:
+			return PGR_ENOMEM;
+		default:
+			finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
+			return PGR_OK;
+	}
+}
+
+/* The read barrier shared by READ, ADD and REMOVE. */
+static enum pgr_err
+drive_barrier(struct pgr_call *k, struct pgr_node *node, const struct pgr_status *s,
+			  uint64_t retry_ms, uint64_t now)
+{
+	enum pgr_err err;
+
+	if (k->step == STEP_READING && (s->term != k->term || now >= k->retry_at))
+		k->step = STEP_BARRIER;
+	if (k->step != STEP_BARRIER || s->leader == PGR_NONE)
+		return PGR_OK;
+	err = pgr_node_read_index(node, k->ctx);
+	if (err == PGR_OK)
+	{
+		k->step = STEP_READING;
+		k->term = s->term;
+		k->retry_at = now + retry_ms;
+	}
+	return err == PGR_ENOMEM ? PGR_ENOMEM : PGR_OK;
+}
+
+/* ADD: is node_id a member at this address, or is either taken otherwise? */
+static bool
+add_goal(const struct pgr_call_spec *sp, const struct pgr_config *conf,
+		 enum pgr_call_reason *conflict, char *detail, size_t size)
+{
+	*conflict = PGR_CALL_DONE;
+	for (uint32_t i = 0; i < conf->n_members; i++)
+	{
+		const struct pgr_member *m = &conf->members[i];
+		bool		same_ctx = m->context_len == sp->context_len &&
+			memcmp(m->context, sp->context, sp->context_len) == 0;
+
+		if (m->id == sp->node_id && same_ctx)
+			return true;
+		if (m->id == sp->node_id || same_ctx)
+		{
+			*conflict = PGR_CALL_ALREADY;
+			snprintf(detail, size, "node %llu is a member at %.*s",
+					 (unsigned long long) m->id, (int) m->context_len,
+					 (const char *) m->context);
+		}
+	}
+	return false;
+}
+
+/* Does the committed configuration do what the call asks for? */
+static bool
+change_goal(const struct pgr_call *k, const struct pgr_app_state *app)
+{
+	enum pgr_call_reason conflict;
+	char		detail[sizeof(k->done.detail)];
+
+	if (k->spec.kind == PGR_CALL_ADD)
+		return add_goal(&k->spec, &app->config, &conflict, detail, sizeof(detail));
+	return pgr_config_find(&app->config, k->spec.node_id) == NULL;
+}
+
+static enum pgr_err
+drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
+			 const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
+{
+	const struct pgr_config *conf = &app->config;
+	const struct pgr_member *m = pgr_config_find(conf, k->spec.node_id);
+	struct pgr_conf_change cc;
+	uint64_t	index;
+	enum pgr_err err;
+
+	if (k->step == STEP_CHANGED && now >= k->retry_at)
+		k->step = STEP_BARRIER;
+	if (k->step == STEP_TRANSFERRING && (s->leader == c->origin || now >= k->retry_at))
+	{
+		k->step = STEP_CHANGE;
+		k->retry_at = 0;
+	}
+	if (k->step != STEP_CHANGE || now < k->retry_at)
+		return PGR_OK;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.node_id = k->spec.node_id;
+	if (k->spec.kind == PGR_CALL_ADD)
+	{
+		enum pgr_call_reason conflict;
+		char		detail[sizeof(k->done.detail)];
+
+		if (add_goal(&k->spec, conf, &conflict, detail, sizeof(detail)))
+		{
+			finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, app->config_index);
+			return PGR_OK;
+		}
+		if (conflict != PGR_CALL_DONE)
+		{
+			/* our own proposal cannot have caused a conflict: it is final */
+			finish_detail(c, k, PGR_CALL_FAILED, conflict, detail);
+			return PGR_OK;
+		}
+		if (k->spec.probe && !k->probed)
+		{
+			k->step = STEP_PROBE;
+			return PGR_OK;
+		}
+		cc.type = PGR_CC_ADD_LEARNER;
+		cc.context_len = k->spec.context_len;
+		memcpy(cc.context, k->spec.context, k->spec.context_len);
+	}
+	else
+	{
+		if (m == NULL)
+		{
+			if (k->in_flight)
+				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, app->config_index);
+			else
+				finish(c, k, PGR_CALL_FAILED, PGR_CALL_NOT_MEMBER, 0);
+			return PGR_OK;
+		}
+		if (m->role == PGR_MEMBER_VOTER && pgr_config_voters(conf) == 1)
+		{
+			finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
+			return PGR_OK;
+		}
+		if (k->spec.node_id == c->origin && m->role == PGR_MEMBER_VOTER &&
+			s->role != PGR_ROLE_LEADER)
+		{
+			/* removing ourselves: lead first (see the table above) */
+			err = s->leader == PGR_NONE ? PGR_ENOLEADER :
+				pgr_node_transfer_leadership(node, c->origin);
+			if (err == PGR_ENOMEM)
+				return err;
+			k->step = STEP_TRANSFERRING;
+			k->retry_at = now + c->retry_ms;
+			return PGR_OK;
+		}
+		cc.type = PGR_CC_REMOVE;
+	}
+	err = pgr_node_propose_conf_change(node, &cc, &index);
+	switch (err)
+	{
+		case PGR_OK:
+			k->step = STEP_CHANGED;
+			k->in_flight = true;
+			k->retry_at = now + c->retry_ms;
+			return PGR_OK;
+		case PGR_EBUSY:			/* a change or transfer in flight */
+		case PGR_ENOLEADER:
+			k->retry_at = now + c->retry_ms / 8 + 1;
+			return PGR_OK;
+		case PGR_EEXIST:		/* the leader's latest has it: see it committed */
+		case PGR_ENOENT:
+			k->step = STEP_BARRIER;
+			return PGR_OK;
+		case PGR_ENOMEM:
+			return PGR_ENOMEM;
+		case PGR_EINVAL:
+			if (cc.type == PGR_CC_REMOVE)
+			{
+				finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
+				return PGR_OK;
+			}
+			/* fall through */
+		default:
+			finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
+			return PGR_OK;
+	}
+}
+
+static enum pgr_err
+drive_transfer(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
+			   const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
+{
+	const struct pgr_member *m = pgr_config_find(&app->config, k->spec.node_id);
+	enum pgr_err err;
+
+	if (s->leader == k->spec.node_id)
+	{
+		finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, 0);
+		return PGR_OK;
+	}
+	if (k->step == STEP_TRANSFERRING && now >= k->retry_at)
+		k->step = STEP_TRANSFER;
+	if (k->step != STEP_TRANSFER || s->leader == PGR_NONE)
+		return PGR_OK;
+	if (m == NULL || m->role != PGR_MEMBER_VOTER)
+	{
+		finish(c, k, PGR_CALL_FAILED, PGR_CALL_NOT_MEMBER, 0);
+		return PGR_OK;
+	}
+	err = pgr_node_transfer_leadership(node, k->spec.node_id);
+	if (err == PGR_ENOMEM)
+		return err;
+	if (err == PGR_OK)
+	{
+		k->step = STEP_TRANSFERRING;
+		k->retry_at = now + c->retry_ms;
+	}
+	return PGR_OK;
+}
+
+/* APPLYING: the read index has been applied here. */
+static void
+check_applied(struct pgr_calls *c, struct pgr_call *k, const struct pgr_app_state *app)
+{
+	if (k->step != STEP_APPLYING || app->applied < k->read_index)
+		return;
+	if (k->spec.kind == PGR_CALL_READ)
+		finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, k->read_index);
+	else
+	{
+		k->step = STEP_CHANGE;
+		k->retry_at = 0;
+	}
+}
+
+static void
+expire(struct pgr_calls *c, struct pgr_call *k)
+{
+	bool		unknown = k->in_flight &&
+		(k->spec.kind == PGR_CALL_ADD || k->spec.kind == PGR_CALL_REMOVE ||
+		 (k->spec.kind == PGR_CALL_APPEND && k->step == STEP_PROPOSED));
+
+	finish(c, k, unknown ? PGR_CALL_UNKNOWN : PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
+}
+
+enum pgr_err
+pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
+				const struct pgr_app_state *app, uint64_t now)
+{
+	struct pgr_status s;
+
+	pgr_node_status(node, &s);
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	{
+		struct pgr_call *k = &c->calls[i];
+		enum pgr_err err = PGR_OK;
+
+		if (!call_active(k))
+			continue;
+		if (now >= k->spec.deadline)
+		{
+			expire(c, k);
+			continue;
+		}
+		switch (k->spec.kind)
+		{
+			case PGR_CALL_APPEND:
+				err = drive_append(c, k, node, &s, app);
+				break;
+			case PGR_CALL_READ:
+				err = drive_barrier(k, node, &s, c->retry_ms, now);
+				check_applied(c, k, app);
+				break;
+			case PGR_CALL_ADD:
+			case PGR_CALL_REMOVE:
+				err = drive_barrier(k, node, &s, c->retry_ms, now);
+				check_applied(c, k, app);
+				if (err == PGR_OK && call_active(k))
+					err = drive_change(c, k, node, &s, app, now);
+				break;
+			case PGR_CALL_TRANSFER:
+				err = drive_transfer(c, k, node, &s, app, now);
+				break;
+		}
+		if (err != PGR_OK)
+			return err;
+	}
+	c->last_leader = s.leader;
+	c->last_term = s.term;
+	return PGR_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Applying: what committed entries, snapshots and reads decide           */
+/* ---------------------------------------------------------------------- */
+
+/* APPEND: its term is over without its entry; propose again or fail. */
+static void
+append_void(struct pgr_calls *c, struct pgr_call *k)
+{
+	k->in_flight = false;
+	if (k->spec.expect_term != 0)
+	{
+		k->done.term = k->spec.expect_term;
+		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TERM_CHANGED, 0);
+	}
+	else
+		k->step = STEP_PROPOSE;
+}
+
+static void
+on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_entry *e,
+		 enum pgr_app_verdict v, const struct pgr_envelope *env)
+{
+	bool		ours = (v == PGR_APP_DATA || v == PGR_APP_SUPERSEDED) &&
+		env->id.origin == c->origin && env->id.incarnation == c->incarnation;
+
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	{
+		struct pgr_call *k = &c->calls[i];
+
+		if (!call_active(k))
+			continue;
+		if (k->spec.kind == PGR_CALL_APPEND && k->step == STEP_PROPOSED)
+		{
+			if (ours && env->id.seq == k->seq && v == PGR_APP_DATA)
+				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
+			else if (e->term > k->term)
+				append_void(c, k);
+		}
+		else if (v == PGR_APP_CONFIG && k->step == STEP_CHANGED)
+		{
+			/*
+			 * A configuration committed after our proposal: if it does what
+			 * we asked, that is the answer (it is newer than the barrier);
+			 * if not, judge again on fresh committed state.
+			 */
+			if (change_goal(k, app))
+				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
+			else
+				k->step = STEP_BARRIER;
+		}
+		check_applied(c, k, app);
+	}
+}
+
+static void
+on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
+{
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	{
+		struct pgr_call *k = &c->calls[i];
+		struct pgr_call_id id = {c->origin, c->incarnation, k->seq};
+		uint64_t	index;
+		enum pgr_err err;
+
+		if (!call_active(k))
+			continue;
+		if (k->spec.kind != PGR_CALL_APPEND || k->step != STEP_PROPOSED)
+		{
+			if (k->step == STEP_CHANGED)
+				k->step = STEP_BARRIER;
+			check_applied(c, k, app);
+			continue;
+		}
+		err = pgr_app_find_call(app, &id, k->proposed_at, &index);
+		if (err == PGR_OK)
+			finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, index);
+		else if (err == PGR_EUNAVAILABLE)
+			finish(c, k, PGR_CALL_UNKNOWN, PGR_CALL_FORGOTTEN, 0);
+		else if (app->applied_term > k->term)
+			append_void(c, k);
+	}
+}
+
+static void
+on_read(struct pgr_calls *c, const struct pgr_read_state *r, const struct pgr_app_state *app)
+{
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	{
+		struct pgr_call *k = &c->calls[i];
+
+		if (!call_active(k) || k->step != STEP_READING || k->ctx != r->context)
+			continue;
+		if (r->failed)
+			k->step = STEP_BARRIER;
+		else
+		{
+			k->read_index = r->index;
+			k->step = STEP_APPLYING;
+			check_applied(c, k, app);
+		}
+	}
+}
+
+enum pgr_err
+pgr_app_apply_ready(struct pgr_app_state *app, struct pgr_calls *calls,
+					const struct pgr_ready *rd, const struct pgr_app_state *snap_state,
+					enum pgr_app_verdict *verdicts)
+{
+	if (rd->snapshot != NULL)
+	{
+		if (snap_state == NULL || snap_state->applied != rd->snapshot->meta.index)
+			return PGR_EINVAL;
+		*app = *snap_state;
+		if (calls != NULL)
+			on_snapshot(calls, app);
+	}
+	for (size_t i = 0; i < rd->n_committed; i++)
+	{
+		const struct pgr_entry *e = &rd->committed[i];
+		enum pgr_app_verdict v;
+		struct pgr_envelope env;
+		enum pgr_err err;
+
+		memset(&env, 0, sizeof(env));
+		err = pgr_app_apply(app, e, &v, &env);
+		if (err != PGR_OK)
+			return err;
+		if (verdicts != NULL)
+			verdicts[i] = v;
+		if (calls != NULL)
+			on_entry(calls, app, e, v, &env);
+	}
+	if (calls != NULL)
+		for (size_t i = 0; i < rd->n_reads; i++)
+			on_read(calls, &rd->reads[i], app);
+	return PGR_OK;
+}
