@@ -374,14 +374,25 @@ enum pgr_err pgr_node_step(struct pgr_node *node, const struct pgr_msg *msg);
 enum pgr_err pgr_node_campaign(struct pgr_node *node);
 
 /*
- * The transport saw the connection to peer drop.  A follower whose leader
- * this is forgets the leader and starts a pre-vote after a random delay of
- * at most a quarter of the election timeout (followers that noticed together
- * must not split the vote); PreVote keeps a false alarm from disturbing a
- * live leader.  A leader marks the peer for probing.  Anything else ignores
- * it.
+ * The transport saw an established connection with peer break: a WEAK
+ * signal (a TCP reset, a network blip, a restart of the peer's transport).
+ * A leader marks the peer for probing (what was in flight is probably
+ * lost).  A follower ignores it: it keeps its leader and the lease that
+ * protects that leader, because a reset seen by every follower at once
+ * must not depose a leader that still has its quorum.
  */
 enum pgr_err pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer);
+
+/*
+ * A STRONG signal that peer's process is gone (its host refused a new
+ * connection right after the old one broke).  A follower whose leader it
+ * is forgets the leader and starts a pre-vote after a random delay of at
+ * most a quarter of the election timeout (followers that noticed together
+ * must not split the vote); PreVote still protects a leader that is in
+ * fact alive.  A leader treats it as pgr_node_report_unreachable.
+ * Anything else ignores it.
+ */
+enum pgr_err pgr_node_report_peer_down(struct pgr_node *node, uint64_t peer);
 
 /* The transport finished (ok=true) or failed to deliver a snapshot to peer. */
 enum pgr_err pgr_node_report_snapshot(struct pgr_node *node, uint64_t peer, bool ok);

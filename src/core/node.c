@@ -431,15 +431,57 @@ pgr_node_bootstrap(struct pgr_node *node, const struct pgr_config *conf)
 /* ---------------------------------------------------------------------- */
 
 /*
- * Dissertation 4.2.2: a leader that is not part of the latest configuration
- * steps down once that configuration is committed.
+ * The voter to hand leadership to when this leader leaves: one it heard from
+ * within the election timeout (alive), with the longest log, which must
+ * hold at least the configuration entry that removed us (it will be in
+ * every later leader's log anyway); PGR_NONE if there is none.
  */
-static void
+static uint64_t
+removal_successor(const struct pgr_node *node)
+{
+	uint64_t	best = PGR_NONE;
+	uint64_t	best_match = 0;
+
+	for (uint32_t i = 0; i < node->n_prs; i++)
+	{
+		const struct pgr_progress *pr = &node->prs[i];
+
+		if (pr->id == node->id || pr->is_learner || !pr->recent_active ||
+			pr->match < node->config_index)
+			continue;
+		if (best == PGR_NONE || pr->match > best_match)
+		{
+			best = pr->id;
+			best_match = pr->match;
+		}
+	}
+	return best;
+}
+
+/*
+ * Dissertation 4.2.2: a leader that is not part of the latest configuration
+ * steps down once that configuration is committed.  It hands leadership to
+ * the live voter with the longest log (TimeoutNow, the last step of a
+ * transfer), so the cluster does not wait an election timeout for a new
+ * leader; if that voter fails to win, an ordinary election follows.
+ */
+static enum pgr_err
 check_removed_leader(struct pgr_node *node)
 {
-	if (node->role == PGR_ROLE_LEADER && !pgr_is_voter(node) &&
-		node->config_index <= node->log.committed)
-		pgr_become_follower(node, node->term, PGR_NONE);
+	uint64_t	successor;
+
+	if (node->role != PGR_ROLE_LEADER || pgr_is_voter(node) ||
+		node->config_index > node->log.committed)
+		return PGR_OK;
+	successor = removal_successor(node);
+	pgr_become_follower(node, node->term, PGR_NONE);
+	if (successor != PGR_NONE)
+	{
+		struct pgr_msg m = {.type = PGR_MSG_TIMEOUT_NOW, .to = successor};
+
+		return pgr_send(node, &m);
+	}
+	return PGR_OK;
 }
 
 static enum pgr_err
@@ -797,50 +839,60 @@ pgr_node_step(struct pgr_node *node, const struct pgr_msg *m)
 			err = step_follower(node, m);
 			break;
 	}
-	check_removed_leader(node);
+	if (check_removed_leader(node) == PGR_ENOMEM)
+		return PGR_ENOMEM;
 	return err;
 }
 
 enum pgr_err
 pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer)
 {
+	struct pgr_progress *pr;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	if (node->role != PGR_ROLE_LEADER)
+		return PGR_EIGNORED;	/* a follower keeps its leader (and its lease) */
+	pr = pgr_progress_of(node, peer);
+	if (pr == NULL || pr->id == node->id)
+		return PGR_EUNKNOWN_NODE;
+	/* Whatever was in flight is probably lost: probe again. */
+	if (pr->state == PGR_PROGRESS_REPLICATE)
+		pgr_progress_become_probe(pr);
+	return PGR_OK;
+}
+
+enum pgr_err
+pgr_node_report_peer_down(struct pgr_node *node, uint64_t peer)
+{
+	uint32_t	spread;
+	uint32_t	delay;
+
 	if (node->in_ready)
 		return PGR_ESTATE;
 	if (node->role == PGR_ROLE_LEADER)
-	{
-		struct pgr_progress *pr = pgr_progress_of(node, peer);
+		return pgr_node_report_unreachable(node, peer);
+	if (node->role != PGR_ROLE_FOLLOWER || peer == PGR_NONE || peer != node->lead)
+		return PGR_EIGNORED;
 
-		if (pr == NULL || pr->id == node->id)
-			return PGR_EUNKNOWN_NODE;
-		/* Whatever was in flight is probably lost: probe again. */
-		if (pr->state == PGR_PROGRESS_REPLICATE)
-			pgr_progress_become_probe(pr);
+	/*
+	 * Our leader's process is gone.  Forget it (so we stop defending its
+	 * lease against other nodes' pre-votes) and pre-vote soon.  "Soon" is a
+	 * random delay of up to a quarter of the election timeout: the other
+	 * followers noticed at the same moment, and campaigning all at once
+	 * would split the vote.  Were the signal wrong after all, the pre-vote
+	 * would fail against the followers still in the leader's lease.
+	 */
+	spread = node->opts.election_tick / 4 > 1 ? node->opts.election_tick / 4 : 1;
+	delay = (uint32_t) (prng_next(&node->prng) % spread);
+	node->lead = PGR_NONE;
+	if (!pgr_promotable(node))
 		return PGR_OK;
-	}
-	if (node->role == PGR_ROLE_FOLLOWER && peer != PGR_NONE && peer == node->lead)
-	{
-		/*
-		 * Our leader's connection dropped.  Forget it (so we stop defending
-		 * its lease against other nodes' pre-votes) and pre-vote soon; if the
-		 * leader is in fact alive the pre-vote fails and disturbs nobody.
-		 * "Soon" is a random delay of up to a quarter of the election
-		 * timeout: the other followers noticed at the same moment, and
-		 * campaigning all at once would split the vote.
-		 */
-		uint32_t	spread = node->opts.election_tick / 4 > 1 ?
-			node->opts.election_tick / 4 : 1;
-		uint32_t	delay = (uint32_t) (prng_next(&node->prng) % spread);
-
-		node->lead = PGR_NONE;
-		if (!pgr_promotable(node))
-			return PGR_OK;
-		if (delay == 0)
-			return pgr_hup(node, false);
-		node->election_elapsed = node->randomized_election_timeout > delay ?
-			node->randomized_election_timeout - delay : 0;
-		return PGR_OK;
-	}
-	return PGR_EIGNORED;
+	if (delay == 0)
+		return pgr_hup(node, false);
+	node->election_elapsed = node->randomized_election_timeout > delay ?
+		node->randomized_election_timeout - delay : 0;
+	return PGR_OK;
 }
 
 enum pgr_err

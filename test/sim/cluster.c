@@ -344,6 +344,19 @@ sim_node_crash(struct sim_cluster *c, struct sim_node *sn, const char *why)
 			  " c%" PRIu64 " log %" PRIu64 "..%" PRIu64,
 			  sn->id, why, st->hs.term, st->hs.vote, st->hs.commit,
 			  sim_storage_snap_index(st), sim_storage_last(st));
+
+	/*
+	 * Its peers' transports see the connections break, and most redial in
+	 * time to be refused (the process is gone): that is the strong signal
+	 * that makes a follower of a dead leader pre-vote early.
+	 */
+	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
+		if (id != sn->id && c->nodes[id].state == SIM_NODE_UP)
+		{
+			sim_net_report(c, SIM_FLIGHT_RESET, sn->id, id);
+			if (sim_rng_chance(&c->rng, 700000))
+				sim_net_report(c, SIM_FLIGHT_PEER_DOWN, sn->id, id);
+		}
 }
 
 /* Contract point 4: rebuild the node from what step 3a stored. */

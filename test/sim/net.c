@@ -232,20 +232,53 @@ sim_net_heal(struct sim_cluster *c)
 	memset(c->net.blocked_until, 0, sizeof(c->net.blocked_until));
 }
 
+/* A transport's report about peer `about`, reaching node `to` a moment later. */
+void
+sim_net_report(struct sim_cluster *c, enum sim_flight_kind kind, uint64_t about, uint64_t to)
+{
+	struct sim_flight f;
+
+	memset(&f, 0, sizeof(f));
+	f.kind = kind;
+	f.m.from = about;
+	f.m.to = to;
+	f.at = c->now + sim_net_delay(c);
+	sim_heap_push(&c->net, &f);
+}
+
 static void
 sim_net_deliver_status(struct sim_cluster *c, struct sim_flight *f)
 {
 	struct sim_node *sn = sim_node_get(c, f->m.to);
 	enum pgr_err err;
+	const char *what;
 
 	if (sn == NULL || sn->state != SIM_NODE_UP)
 		return;
-	sim_trace(c, "snapshot to n%" PRIu64 " %s: report to n%" PRIu64,
-			  f->m.from, f->m.reject ? "failed" : "done", f->m.to);
 	sn->alloc.armed = c->chaos;
-	err = pgr_node_report_snapshot(sn->node, f->m.from, !f->m.reject);
+	switch (f->kind)
+	{
+		case SIM_FLIGHT_SNAP_STATUS:
+			sim_trace(c, "snapshot to n%" PRIu64 " %s: report to n%" PRIu64,
+					  f->m.from, f->m.reject ? "failed" : "done", f->m.to);
+			err = pgr_node_report_snapshot(sn->node, f->m.from, !f->m.reject);
+			what = "report_snapshot";
+			break;
+		case SIM_FLIGHT_RESET:
+			sim_trace(c, "connection n%" PRIu64 " - n%" PRIu64 " reset: report to n%" PRIu64,
+					  f->m.from, f->m.to, f->m.to);
+			err = pgr_node_report_unreachable(sn->node, f->m.from);
+			what = "report_unreachable";
+			break;
+		default:
+			sim_trace(c, "n%" PRIu64 " refuses connections: report to n%" PRIu64,
+					  f->m.from, f->m.to);
+			err = pgr_node_report_peer_down(sn->node, f->m.from);
+			what = "report_peer_down";
+			break;
+	}
 	sn->alloc.armed = false;
-	sim_node_after_call(c, sn, err, "report_snapshot");
+	sim_node_after_call(c, sn, err, what);
 }
 
 void
@@ -259,7 +292,7 @@ sim_net_deliver_next(struct sim_cluster *c)
 
 	desc[0] = '\0';
 	sim_heap_pop(net, &f);
-	if (f.kind == SIM_FLIGHT_SNAP_STATUS)
+	if (f.kind != SIM_FLIGHT_MSG)
 	{
 		sim_net_deliver_status(c, &f);
 		return;

@@ -222,8 +222,12 @@ struct sim_node
 enum sim_flight_kind
 {
 	SIM_FLIGHT_MSG = 0,			/* a Raft message */
-	SIM_FLIGHT_SNAP_STATUS		/* transport tells m.to whether its snapshot to
+	SIM_FLIGHT_SNAP_STATUS,		/* transport tells m.to whether its snapshot to
 								 * m.from arrived (m.reject = failed) */
+	SIM_FLIGHT_RESET,			/* transport tells m.to its connection with
+								 * m.from broke (the weak signal) */
+	SIM_FLIGHT_PEER_DOWN		/* transport tells m.to that m.from refuses
+								 * connections: its process is gone */
 };
 
 struct sim_flight
@@ -432,6 +436,8 @@ void		sim_net_free(struct sim_net *net);
 void		sim_net_send(struct sim_cluster *c, const struct pgr_msg *m);
 void		sim_net_snap_status(struct sim_cluster *c, uint64_t sender,
 								uint64_t target, bool ok);
+void		sim_net_report(struct sim_cluster *c, enum sim_flight_kind kind,
+						   uint64_t about, uint64_t to);
 bool		sim_net_next_time(const struct sim_net *net, uint64_t *at);
 void		sim_net_deliver_next(struct sim_cluster *c);
 bool		sim_net_blocked(const struct sim_cluster *c, uint64_t from, uint64_t to);

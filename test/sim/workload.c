@@ -344,19 +344,11 @@ sim_partition(struct sim_cluster *c, uint64_t alone)
 	/* The transport notices broken connections; tell some of the nodes. */
 	for (uint64_t a = 1; a < SIM_MAX_IDS; a++)
 	{
-		struct sim_node *sn = &c->nodes[a];
-
-		if (sn->state != SIM_NODE_UP || !sim_rng_chance(&c->rng, 300000))
+		if (c->nodes[a].state != SIM_NODE_UP || !sim_rng_chance(&c->rng, 300000))
 			continue;
-		for (uint64_t b = 1; b < SIM_MAX_IDS && sn->state == SIM_NODE_UP; b++)
-		{
-			enum pgr_err err;
-
-			if (side[a] == side[b] || c->nodes[b].state == SIM_NODE_UNUSED)
-				continue;
-			err = pgr_node_report_unreachable(sn->node, b);
-			sim_node_after_call(c, sn, err, "report unreachable");
-		}
+		for (uint64_t b = 1; b < SIM_MAX_IDS; b++)
+			if (side[a] != side[b] && c->nodes[b].state != SIM_NODE_UNUSED)
+				sim_net_report(c, SIM_FLIGHT_RESET, b, a);
 	}
 }
 

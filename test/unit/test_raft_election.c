@@ -437,24 +437,55 @@ test_term_never_goes_backwards(void)
 }
 
 /*
- * The transport reports the connection to our leader dropped: forget it
- * and pre-vote at once.  Being a pre-vote, a false alarm moves no term.
- * Reports about other nodes change nothing.
+ * A connection reset (the weak signal) leaves a follower with its leader and
+ * its lease: every follower of a leader-side blip sees one at the same
+ * moment, and they must not elect a new leader while the old one still
+ * has its quorum (issue 7, scenario 2: 131 of 200 modelled blips moved
+ * leadership when a reset made followers forget their leader).
  */
 static void
-test_unreachable_leader_triggers_a_pre_vote(void)
+test_connection_reset_keeps_the_leader_and_its_lease(void)
+{
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
+	struct pgr_msg pv = fx_msg(PGR_MSG_PRE_VOTE, 3, 1, 3);
+	struct fx_batch *b;
+
+	CHECK(n != NULL);
+	CHECK_EQ(fx_heartbeat_from(n, 2, 2), PGR_OK);
+	CHECK_EQ(pgr_node_report_unreachable(n, 2), PGR_EIGNORED);
+	CHECK_EQ(fx_status(n).leader, 2);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_FOLLOWER);
+	CHECK(!pgr_node_has_ready(n));
+	/* and a pre-vote from the other follower is still refused by the lease */
+	pv.index = 1;
+	pv.log_term = 1;
+	CHECK_EQ(pgr_node_step(n, &pv), PGR_EIGNORED);
+	b = fx_ready(n);
+	CHECK_EQ(fx_count(b, PGR_MSG_PRE_VOTE_RESP, 0), 0);
+}
+
+/*
+ * The strong signal (the leader's port refused a new connection: its
+ * process is gone): forget it and pre-vote soon.  Being a pre-vote, a false
+ * alarm moves no term.  Reports about other nodes change nothing.
+ */
+static void
+test_leader_down_triggers_a_pre_vote(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct fx_batch *b;
 
 	CHECK(n != NULL);
 	CHECK_EQ(fx_heartbeat_from(n, 2, 2), PGR_OK);
-	CHECK_EQ(pgr_node_report_unreachable(n, 3), PGR_EIGNORED);
+	CHECK_EQ(pgr_node_report_peer_down(n, 3), PGR_EIGNORED);
 	CHECK_EQ(fx_status(n).leader, 2);
 	CHECK(!pgr_node_has_ready(n));
-	CHECK_EQ(pgr_node_report_unreachable(n, 2), PGR_OK);
-	CHECK_EQ(fx_status(n).role, PGR_ROLE_PRE_CANDIDATE);
+	CHECK_EQ(pgr_node_report_peer_down(n, 2), PGR_OK);
 	CHECK_EQ(fx_status(n).leader, PGR_NONE);
+	/* within a quarter of the election timeout */
+	for (int i = 0; i < 3 && fx_status(n).role == PGR_ROLE_FOLLOWER; i++)
+		CHECK_EQ(pgr_node_tick(n), PGR_OK);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_PRE_CANDIDATE);
 	CHECK_EQ(fx_status(n).term, 2);
 	b = fx_ready(n);
 	CHECK_EQ(fx_count(b, PGR_MSG_PRE_VOTE, 0), 2);
@@ -501,7 +532,8 @@ static const struct test_case cases[] = {
 	TEST(test_leader_with_a_live_majority_keeps_leading),
 	TEST(test_restarted_node_does_not_vote_twice_in_a_term),
 	TEST(test_term_never_goes_backwards),
-	TEST(test_unreachable_leader_triggers_a_pre_vote),
+	TEST(test_connection_reset_keeps_the_leader_and_its_lease),
+	TEST(test_leader_down_triggers_a_pre_vote),
 	TEST(test_duplicate_vote_grants_count_once),
 };
 

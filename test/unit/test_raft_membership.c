@@ -208,7 +208,9 @@ test_remove_follower_shrinks_the_quorum(void)
 /*
  * Dissertation 4.2.2: a leader that removes itself manages the cluster
  * until the configuration without it commits (counting only the new
- * configuration's voters), takes no new proposals, then steps down.
+ * configuration's voters), takes no new proposals, then steps down and
+ * hands leadership to a live voter holding the change (TimeoutNow), so the
+ * cluster needs no election timeout to find a new leader.
  */
 static void
 test_removed_leader_leads_until_the_change_commits(void)
@@ -233,6 +235,9 @@ test_removed_leader_leads_until_the_change_commits(void)
 	CHECK_EQ(fx_status(n).commit, idx);
 	CHECK_EQ(fx_status(n).role, PGR_ROLE_FOLLOWER);
 	CHECK_EQ(fx_status(n).leader, PGR_NONE);
+	CHECK_EQ(fx_count(fx_ready(n), PGR_MSG_TIMEOUT_NOW, 0), 1);
+	CHECK(fx_find(&fx_rd, PGR_MSG_TIMEOUT_NOW, 2) != NULL ||
+		  fx_find(&fx_rd, PGR_MSG_TIMEOUT_NOW, 3) != NULL);
 	/* and, not being a voter, never campaigns again */
 	for (int i = 0; i < 50; i++)
 		CHECK_EQ(pgr_node_tick(n), PGR_OK);
