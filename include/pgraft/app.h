@@ -216,7 +216,8 @@ enum pgr_call_reason
 	PGR_CALL_TIMEOUT,			/* the deadline passed */
 	PGR_CALL_TERM_CHANGED,		/* append with a term fence: the term moved on */
 	PGR_CALL_TOO_BIG,			/* payload over the core's limit */
-	PGR_CALL_ALREADY,			/* add: the id or address is taken otherwise */
+	PGR_CALL_ID_TAKEN,			/* add: the id is a member at another address */
+	PGR_CALL_ADDRESS_TAKEN,		/* add: another member has the address */
 	PGR_CALL_NOT_MEMBER,		/* remove/transfer: no such member (voter) */
 	PGR_CALL_LAST_VOTER,		/* remove: it is the only voter */
 	PGR_CALL_REFUSED,			/* the leader refused the change (detail) */

@@ -146,8 +146,10 @@ pgr_call_reason_name(enum pgr_call_reason r)
 			return "term changed";
 		case PGR_CALL_TOO_BIG:
 			return "too big";
-		case PGR_CALL_ALREADY:
-			return "already taken";
+		case PGR_CALL_ID_TAKEN:
+			return "id taken";
+		case PGR_CALL_ADDRESS_TAKEN:
+			return "address taken";
 		case PGR_CALL_NOT_MEMBER:
 			return "not a member";
 		case PGR_CALL_LAST_VOTER:
@@ -438,7 +440,7 @@ add_goal(const struct pgr_call_spec *sp, const struct pgr_config *conf,
 			return true;
 		if (m->id == sp->node_id || same_ctx)
 		{
-			*conflict = PGR_CALL_ALREADY;
+			*conflict = m->id == sp->node_id ? PGR_CALL_ID_TAKEN : PGR_CALL_ADDRESS_TAKEN;
 			snprintf(detail, size, "node %llu is a member at %.*s",
 					 (unsigned long long) m->id, (int) m->context_len,
 					 (const char *) m->context);

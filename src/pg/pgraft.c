@@ -23,8 +23,9 @@
 #include "utils/guc.h"
 
 #include "compat.h"
-#include "pgraft.h"
 #include "pgraft/wire.h"
+#include "settings.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -43,6 +44,7 @@ int			pgraft_snapshot_threshold = 1000;
 int			pgraft_max_log_entries = 10000;
 char	   *pgraft_data_directory = NULL;
 int			pgraft_max_entry_size = 1024 * 1024;
+int			pgraft_request_timeout = 10000;
 
 PgraftShared *pgraft_shared = NULL;
 
@@ -150,6 +152,11 @@ pgraft_define_settings(void)
 							NULL,
 							&pgraft_max_entry_size, 1024 * 1024, 1, 64 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.request_timeout",
+							"Longest time a pgraft call waits for its outcome.",
+							"The worker ends a call that has not completed by then: with an error saying nothing happened, or, if something it proposed may still commit, SQLSTATE 08007 (outcome unknown).",
+							&pgraft_request_timeout, 10000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgraft");
 }
 
@@ -203,7 +210,6 @@ pgraft_shmem_init(void)
 		pgraft_shared->worker_state = PGRAFT_WORKER_STOPPED;
 		pgraft_shared->debug = pgraft_debug_enabled;
 		pgraft_shared->node_id = pgraft_node_id;
-		pgraft_shared->next_request_id = 1;
 		for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
 		{
 			pgraft_shared->slots[i].state = PGRAFT_SLOT_FREE;

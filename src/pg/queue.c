@@ -7,7 +7,8 @@
  * the arguments) -> PENDING (the worker's latch is set) -> ACTIVE (the
  * worker took it) -> DONE (answered; the backend reads and frees it).  A
  * backend that is cancelled or times out while waiting marks its slot
- * ABANDONED, and the worker frees it when it answers.  Payloads larger than
+ * ABANDONED; the worker then ends the request (it stops working on it) and
+ * frees the slot.  Payloads larger than
  * the inline buffer travel in a DSM segment the backend creates; the worker
  * copies them out as soon as it takes the request.
  *
@@ -23,7 +24,8 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
-#include "pgraft.h"
+#include "queue.h"
+#include "settings.h"
 
 /* Backend-local: the segments of the request in progress (one at a time). */
 static dsm_segment *payload_seg = NULL;
@@ -55,7 +57,6 @@ pgraft_request_begin(PgraftRequestType type)
 				req = &pgraft_shared->slots[i];
 				req->state = PGRAFT_SLOT_FILLING;
 				req->type = type;
-				req->id = pgraft_shared->next_request_id++;
 				break;
 			}
 	}
@@ -79,10 +80,11 @@ pgraft_request_begin(PgraftRequestType type)
 	req->arg_term = 0;
 	req->arg_index = 0;
 	req->arg_count = 0;
+	req->arg_timeout_ms = pgraft_request_timeout;
 	req->payload_len = 0;
 	req->dsm = DSM_HANDLE_INVALID;
 	req->dsm_size = 0;
-	req->result = PGRAFT_RES_OK;
+	req->result_ok = true;
 	req->result_sqlstate = 0;
 	req->result_msg[0] = req->result_detail[0] = req->result_hint[0] = '\0';
 	req->result_index = 0;
@@ -91,10 +93,15 @@ pgraft_request_begin(PgraftRequestType type)
 	return req;
 }
 
-/* Abandon a slot we took (error before or while waiting). */
-static void
+/*
+ * Abandon a slot we took (error before or while waiting).  True if the
+ * worker was working on it: what it did may then still take effect.
+ */
+static bool
 abandon(PgraftRequest *req)
 {
+	bool		active = false;
+
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	switch (req->state)
 	{
@@ -105,11 +112,23 @@ abandon(PgraftRequest *req)
 			break;
 		case PGRAFT_SLOT_ACTIVE:
 			req->state = PGRAFT_SLOT_ABANDONED;
+			active = true;
 			break;
 		default:
 			break;
 	}
 	LWLockRelease(pgraft_shared->lock);
+	if (active && pgraft_shared->worker_latch != NULL)
+		SetLatch(pgraft_shared->worker_latch);
+	return active;
+}
+
+/* Requests whose effect outlives a caller that gives up half way. */
+static bool
+has_effect(PgraftRequestType type)
+{
+	return type == PGRAFT_REQ_APPEND || type == PGRAFT_REQ_ADD_NODE ||
+		type == PGRAFT_REQ_REMOVE_NODE || type == PGRAFT_REQ_TRANSFER;
 }
 
 void
@@ -159,7 +178,8 @@ pgraft_request_reply_segment(PgraftRequest *req, Size size)
 void
 pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 {
-	PgraftResult result;
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		ok;
 	int			sqlstate;
 	char		msg[PGRAFT_MSG_MAX];
 	char		detail[PGRAFT_MSG_MAX];
@@ -192,14 +212,33 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 	}
 	PG_CATCH();
 	{
+		PgraftRequestType type = req->type;
+		ErrorData  *edata;
+
 		ConditionVariableCancelSleep();
-		abandon(req);
-		PG_RE_THROW();
+		if (!abandon(req) || !has_effect(type))
+			PG_RE_THROW();
+
+		/*
+		 * Cancelled (or statement_timeout) while the worker was on it: the
+		 * worker stops, but what it already proposed may still commit.
+		 * Say so, and how to find out.
+		 */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->detail == NULL)
+			edata->detail = pstrdup("The request was stopped, but what it had already proposed may still take effect.");
+		if (edata->hint == NULL)
+			edata->hint = pstrdup(type == PGRAFT_REQ_APPEND ?
+								  "See pgraft_log_get_entries() for whether the entry was appended." :
+								  "See pgraft_get_nodes() and pgraft_get_leader() for the outcome.");
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
-	result = req->result;
+	ok = req->result_ok;
 	sqlstate = req->result_sqlstate;
 	strlcpy(msg, req->result_msg, sizeof(msg));
 	strlcpy(detail, req->result_detail, sizeof(detail));
@@ -217,7 +256,7 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 		dsm_detach(payload_seg);
 		payload_seg = NULL;
 	}
-	if (result != PGRAFT_RES_OK)
+	if (!ok)
 		ereport(ERROR,
 				(errcode(sqlstate ? sqlstate : ERRCODE_INTERNAL_ERROR),
 				 errmsg("%s", msg),
@@ -245,14 +284,28 @@ pgraft_request_take(int *slots, int max)
 	return n;
 }
 
-void
-pgraft_request_finish(int slot, PgraftResult res, int sqlstate, const char *msg,
-					  const char *detail, const char *hint, uint64 index, uint32 count)
+/* Slots whose backend gave up while the worker had them. */
+int
+pgraft_request_abandoned(int *slots, int max)
+{
+	int			n = 0;
+
+	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
+	for (int i = 0; i < PGRAFT_QUEUE_SLOTS && n < max; i++)
+		if (pgraft_shared->slots[i].state == PGRAFT_SLOT_ABANDONED)
+			slots[n++] = i;
+	LWLockRelease(pgraft_shared->lock);
+	return n;
+}
+
+static void
+finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
+	   const char *hint, uint64 index, uint32 count)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
-	if (res == PGRAFT_RES_OK)
+	if (ok)
 		pgraft_shared->requests_processed++;
 	else
 		pgraft_shared->requests_failed++;
@@ -260,7 +313,7 @@ pgraft_request_finish(int slot, PgraftResult res, int sqlstate, const char *msg,
 		req->state = PGRAFT_SLOT_FREE;
 	else if (req->state == PGRAFT_SLOT_ACTIVE)
 	{
-		req->result = res;
+		req->result_ok = ok;
 		req->result_sqlstate = sqlstate;
 		strlcpy(req->result_msg, msg ? msg : "", sizeof(req->result_msg));
 		strlcpy(req->result_detail, detail ? detail : "", sizeof(req->result_detail));
@@ -271,6 +324,19 @@ pgraft_request_finish(int slot, PgraftResult res, int sqlstate, const char *msg,
 	}
 	LWLockRelease(pgraft_shared->lock);
 	ConditionVariableBroadcast(&req->cv);
+}
+
+void
+pgraft_request_answer(int slot, uint64 index, uint32 count)
+{
+	finish(slot, true, 0, NULL, NULL, NULL, index, count);
+}
+
+void
+pgraft_request_fail(int slot, int sqlstate, const char *msg, const char *detail,
+					const char *hint)
+{
+	finish(slot, false, sqlstate, msg, detail, hint, 0, 0);
 }
 
 /* A new worker: requests the previous one took can no longer be answered. */
@@ -285,10 +351,9 @@ pgraft_request_fail_active(const char *msg)
 		st = pgraft_shared->slots[i].state;
 		LWLockRelease(pgraft_shared->lock);
 		if (st == PGRAFT_SLOT_ACTIVE || st == PGRAFT_SLOT_ABANDONED)
-			pgraft_request_finish(i, PGRAFT_RES_ERROR, ERRCODE_CONNECTION_FAILURE,
-								  msg, "The outcome of the request is unknown.",
-								  "Check with pgraft_log_get_entries() whether it took effect.",
-								  0, 0);
+			pgraft_request_fail(i, ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN,
+								msg, "The outcome of the request is unknown.",
+								"Check with pgraft_log_get_entries() or pgraft_get_nodes() whether it took effect.");
 	}
 }
 

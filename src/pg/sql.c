@@ -21,8 +21,10 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
-#include "pgraft.h"
 #include "pgraft/core.h"
+#include "queue.h"
+#include "settings.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(pgraft_init);
 PG_FUNCTION_INFO_V1(pgraft_add_node);
@@ -456,7 +458,7 @@ pgraft_log_get_stats(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) s->applied);
 	values[5] = Int64GetDatum((int64) s->snapshot_index);
 	values[6] = Int64GetDatum((int64) s->snapshot_term);
-	values[7] = Int64GetDatum((int64) s->entries_appended);
+	values[7] = Int64GetDatum((int64) s->entries_counted);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -491,22 +493,21 @@ pgraft_log_get_replication_status(PG_FUNCTION_ARGS)
 
 /*
  * A read barrier: the leader confirms, with a quorum, an index covering
- * everything committed when the call began (ReadIndex); then wait until this
- * node has applied it.  Returns that index.
+ * everything committed when the call began (ReadIndex), and the worker
+ * answers once this node has applied it.  Returns that index.
  */
 Datum
 pgraft_log_sync_with_leader(PG_FUNCTION_ARGS)
 {
 	int32		timeout = PG_GETARG_INT32(0);
+	PgraftRequest *req;
 	PgraftReply reply;
 
 	check_timeout(timeout);
-	pgraft_request_run(pgraft_request_begin(PGRAFT_REQ_READ_INDEX), &reply);
-	if (!pgraft_wait_for(applied_reached, &reply.index, timeout))
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("this node did not apply index " UINT64_FORMAT " within %d ms",
-						reply.index, timeout)));
+	req = pgraft_request_begin(PGRAFT_REQ_READ_INDEX);
+	/* the whole barrier, applying included, within the caller's timeout */
+	req->arg_timeout_ms = timeout;
+	pgraft_request_run(req, &reply);
 	PG_RETURN_INT64((int64) reply.index);
 }
 

@@ -30,7 +30,8 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
-#include "pgraft.h"
+#include "settings.h"
+#include "shmem.h"
 #include "transport.h"
 
 #define PGRAFT_MAX_CONNS			128
@@ -48,6 +49,8 @@ typedef enum ConnState
 {
 	CONN_CONNECTING,			/* outgoing: connect() in progress */
 	CONN_HANDSHAKING,			/* waiting for the peer's handshake */
+	CONN_PARKED,				/* incoming: waiting for the worker to decide
+								 * whether to be adopted by the peer */
 	CONN_ESTABLISHED,
 	CONN_CLOSING				/* flush what is queued, then close */
 } ConnState;
@@ -70,6 +73,7 @@ typedef struct Conn
 	size_t		wlen;
 	size_t		wcap;
 	struct pgr_wire_snap_assembler snap;
+	struct pgr_wire_handshake parked_hs;	/* CONN_PARKED: the peer's */
 	int			wait_pos;		/* position in the wait event set */
 	uint32		wait_events;
 } Conn;
@@ -82,9 +86,18 @@ typedef struct Peer
 	int			conn;			/* outgoing connection index, or -1 */
 	TimestampTz retry_at;
 	int			backoff_ms;
+	bool		lost;			/* an established connection with it broke;
+								 * the redial tells a blip from a dead process */
 } Peer;
 
-static const PgraftTransportCallbacks *callbacks;
+/* An event and the memory it owns (the frame a message points into). */
+typedef struct QueuedEvent
+{
+	PgraftTransportEvent ev;
+	uint8	   *frame;
+	bool		has_msg;
+} QueuedEvent;
+
 static const struct pgr_allocator *wire_alloc;
 static MemoryContext transport_cxt;
 static pgsocket listen_sock = PGINVALID_SOCKET;
@@ -94,9 +107,79 @@ static int	n_peers;
 static struct pgr_wire_handshake our_hs;
 static WaitEventSet *wait_set;
 static bool wait_set_dirty = true;
-static int	adopting_conn = -1;	/* the connection whose peer we may adopt */
+static QueuedEvent *events;
+static int	events_head;
+static int	n_events;
+static int	events_cap;
+static QueuedEvent current_event;	/* handed out last; freed at the next */
 
 static void conn_close(int ci, bool report);
+static bool conn_process(int ci);
+static Peer *peer_find(uint64 id);
+
+/* ---------------------------------------------------------------------- */
+/* Events                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static QueuedEvent *
+event_push(PgraftTransportEventKind kind, uint64 peer)
+{
+	QueuedEvent *q;
+
+	if (events_head > 0 && events_head == n_events)
+		events_head = n_events = 0;
+	if (n_events == events_cap)
+	{
+		if (events_head > 0)
+		{
+			memmove(events, events + events_head, (n_events - events_head) * sizeof(QueuedEvent));
+			n_events -= events_head;
+			events_head = 0;
+		}
+		if (n_events == events_cap)
+		{
+			events_cap = events_cap ? 2 * events_cap : 64;
+			events = events ? repalloc(events, events_cap * sizeof(QueuedEvent)) :
+				MemoryContextAlloc(transport_cxt, events_cap * sizeof(QueuedEvent));
+		}
+	}
+	q = &events[n_events++];
+	memset(q, 0, sizeof(*q));
+	q->ev.kind = kind;
+	q->ev.peer = peer;
+	return q;
+}
+
+static void
+event_probe_done(int tag, const char *error, const char *detail)
+{
+	QueuedEvent *q = event_push(PGRAFT_TEV_PROBE_DONE, PGR_NONE);
+
+	q->ev.tag = tag;
+	strlcpy(q->ev.error, error ? error : "", sizeof(q->ev.error));
+	strlcpy(q->ev.detail, detail ? detail : "", sizeof(q->ev.detail));
+}
+
+static void
+event_free(QueuedEvent *q)
+{
+	if (q->has_msg)
+		pgr_wire_msg_free(wire_alloc, &q->ev.msg);
+	if (q->frame != NULL)
+		pfree(q->frame);
+	memset(q, 0, sizeof(*q));
+}
+
+bool
+pgraft_transport_next_event(PgraftTransportEvent *ev)
+{
+	event_free(&current_event);
+	if (events_head == n_events)
+		return false;
+	current_event = events[events_head++];
+	*ev = current_event.ev;
+	return true;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Buffers                                                                */
@@ -191,8 +274,8 @@ conn_close(int ci, bool report)
 		pfree(c->rbuf);
 	if (c->wbuf)
 		pfree(c->wbuf);
-	if (c->is_probe && callbacks->on_probe_done && report)
-		callbacks->on_probe_done(c->probe_tag, "connection closed before the handshake completed", NULL);
+	if (c->is_probe && report)
+		event_probe_done(c->probe_tag, "connection closed before the handshake completed", NULL);
 	for (int i = 0; i < n_peers; i++)
 		if (peers[i].conn == ci)
 		{
@@ -204,9 +287,35 @@ conn_close(int ci, bool report)
 	memset(c, 0, sizeof(*c));
 	c->sock = PGINVALID_SOCKET;
 	wait_set_dirty = true;
-	/* An established peer going away is how we notice a dead leader early. */
+
+	/*
+	 * An established connection breaking is only a weak signal: a reset, a
+	 * blip, a restart of the peer's worker.  Report it, and redial at once:
+	 * if the peer's port refuses, its process is gone (PEER_DOWN), which is
+	 * how a dead leader is noticed early without letting a mere reset
+	 * depose a live one.
+	 */
 	if (report && was_established && peer != PGR_NONE && !was_probe)
-		callbacks->on_peer_lost(peer);
+	{
+		Peer	   *p = peer_find(peer);
+
+		(void) event_push(PGRAFT_TEV_PEER_RESET, peer);
+		if (p != NULL)
+		{
+			p->lost = true;
+			if (p->conn < 0)
+				p->retry_at = 0;
+		}
+	}
+}
+
+/* A dial to p ended (refused = ECONNREFUSED): the verdict on a lost peer. */
+static void
+peer_dial_result(Peer *p, bool refused)
+{
+	if (p->lost && refused)
+		(void) event_push(PGRAFT_TEV_PEER_DOWN, p->id);
+	p->lost = false;
 }
 
 static void
@@ -220,9 +329,12 @@ set_socket_options(pgsocket sock)
 		elog(ERROR, "pgraft: could not set socket to non-blocking mode: %m");
 }
 
-/* Start dialling host:port; returns the connection index or -1. */
+/*
+ * Start dialling host:port; returns the connection index, or -1 with
+ * *refused telling whether the port refused at once.
+ */
 static int
-dial(const char *host, int port, uint64 expected_id)
+dial(const char *host, int port, uint64 expected_id, bool *refused)
 {
 	struct addrinfo hints;
 	struct addrinfo *res = NULL;
@@ -236,6 +348,7 @@ dial(const char *host, int port, uint64 expected_id)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(portstr, sizeof(portstr), "%d", port);
+	*refused = false;
 	rc = getaddrinfo(host, portstr, &hints, &res);
 	if (rc != 0 || res == NULL)
 	{
@@ -257,6 +370,7 @@ dial(const char *host, int port, uint64 expected_id)
 	freeaddrinfo(res);
 	if (rc < 0 && errno != EINPROGRESS && errno != EINTR)
 	{
+		*refused = errno == ECONNREFUSED;
 		ereport(PGRAFT_DEBUG_LEVEL(),
 				(errmsg("pgraft: could not connect to node " UINT64_FORMAT " at %s:%d: %m",
 						expected_id, host, port)));
@@ -288,13 +402,16 @@ peer_find(uint64 id)
 static Conn *
 peer_conn(Peer *p)
 {
+	bool		refused;
+
 	if (p->conn >= 0)
 		return &conns[p->conn];
 	if (GetCurrentTimestamp() < p->retry_at)
 		return NULL;
-	p->conn = dial(p->host, p->port, p->id);
+	p->conn = dial(p->host, p->port, p->id, &refused);
 	if (p->conn < 0)
 	{
+		peer_dial_result(p, refused);
 		p->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), p->backoff_ms);
 		p->backoff_ms = Min(p->backoff_ms * 2, PGRAFT_BACKOFF_MAX_MS);
 		return NULL;
@@ -307,7 +424,7 @@ peer_conn(Peer *p)
 /* ---------------------------------------------------------------------- */
 
 void
-pgraft_transport_init(const PgraftTransportCallbacks *cb, const struct pgr_allocator *alloc)
+pgraft_transport_init(const struct pgr_allocator *alloc)
 {
 	struct addrinfo hints;
 	struct addrinfo *res = NULL;
@@ -315,7 +432,6 @@ pgraft_transport_init(const PgraftTransportCallbacks *cb, const struct pgr_alloc
 	int			one = 1;
 	int			rc;
 
-	callbacks = cb;
 	wire_alloc = alloc;
 	transport_cxt = AllocSetContextCreate(TopMemoryContext, "pgraft transport",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -370,11 +486,11 @@ pgraft_transport_set_identity(uint64 node_id, const uint8 *cluster_id, const cha
 	if (pgr_wire_handshake_init(&our_hs, node_id, cluster_id, cluster_name) != PGR_OK)
 		elog(ERROR, "pgraft: invalid handshake identity");
 	/*
-	 * Connections made under the old identity must start over, except the
-	 * one whose handshake made us adopt a cluster: it goes on.
+	 * Connections made under the old identity must start over, except those
+	 * waiting for an adoption decision: they go on under the new one.
 	 */
 	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
-		if (conns[i].in_use && !conns[i].is_probe && i != adopting_conn)
+		if (conns[i].in_use && !conns[i].is_probe && conns[i].state != CONN_PARKED)
 			conn_close(i, false);
 }
 
@@ -556,6 +672,49 @@ refuse(int ci)
 		queue_handshake(&conns[ci]);
 }
 
+/* The peer's handshake did not pass: say why (to a probe, or the log), refuse. */
+static void
+handshake_refused(int ci, const struct pgr_wire_handshake *hs, enum pgr_wire_hs_result res)
+{
+	Conn	   *c = &conns[ci];
+	char		detail[PGRAFT_MSG_MAX];
+
+	if (res == PGR_WIRE_HS_OTHER_VERSION)
+		snprintf(detail, sizeof(detail), "It speaks pgraft protocol version %d; this node speaks %d.",
+				 hs->version, PGR_WIRE_VERSION);
+	else if (res == PGR_WIRE_HS_OTHER_CLUSTER)
+		snprintf(detail, sizeof(detail), "It belongs to cluster \"%s\" with another cluster id, and holds data of its own.",
+				 hs->cluster_name);
+	else
+		snprintf(detail, sizeof(detail), "It says it is node " UINT64_FORMAT ".", hs->node_id);
+	if (c->is_probe)
+	{
+		event_probe_done(c->probe_tag, pgr_wire_hs_result_str(res), detail);
+		c->is_probe = false;
+	}
+	else
+		ereport(LOG,
+				(errmsg("pgraft: refusing connection %s node " UINT64_FORMAT ": %s",
+						c->outgoing ? "to" : "from",
+						c->outgoing ? c->peer_id : hs->node_id,
+						pgr_wire_hs_result_str(res)),
+				 errdetail("%s", detail)));
+	refuse(ci);
+}
+
+/* An incoming peer's handshake passed: answer with ours. */
+static void
+accept_peer(int ci, const struct pgr_wire_handshake *hs)
+{
+	Conn	   *c = &conns[ci];
+
+	c->peer_id = hs->node_id;
+	c->state = CONN_ESTABLISHED;
+	queue_handshake(c);
+	ereport(PGRAFT_DEBUG_LEVEL(),
+			(errmsg("pgraft: accepted connection from node " UINT64_FORMAT, hs->node_id)));
+}
+
 static void
 handle_handshake(int ci, const uint8 *frame, size_t len)
 {
@@ -573,39 +732,23 @@ handle_handshake(int ci, const uint8 *frame, size_t len)
 	if (res == PGR_WIRE_HS_OTHER_CLUSTER && !c->outgoing &&
 		strcmp(hs.cluster_name, our_hs.cluster_name) == 0)
 	{
-		bool		adopted;
+		/*
+		 * A node of our cluster name wants to add us to its cluster: the
+		 * worker decides (between batches), then pgraft_transport_adopt_done
+		 * finishes this handshake.
+		 */
+		QueuedEvent *q = event_push(PGRAFT_TEV_ADOPT, hs.node_id);
 
-		adopting_conn = ci;
-		adopted = callbacks->on_foreign_cluster(&hs);
-		adopting_conn = -1;
-		if (adopted)
-			res = pgr_wire_handshake_compare(&our_hs, &hs, PGR_NONE);
+		q->ev.hs = hs;
+		q->ev.conn = ci;
+		c->parked_hs = hs;
+		c->state = CONN_PARKED;
+		c->since = GetCurrentTimestamp();
+		return;
 	}
 	if (res != PGR_WIRE_HS_OK)
 	{
-		char		detail[PGRAFT_MSG_MAX];
-
-		if (res == PGR_WIRE_HS_OTHER_VERSION)
-			snprintf(detail, sizeof(detail), "It speaks pgraft protocol version %d; this node speaks %d.",
-					 hs.version, PGR_WIRE_VERSION);
-		else if (res == PGR_WIRE_HS_OTHER_CLUSTER)
-			snprintf(detail, sizeof(detail), "It belongs to cluster \"%s\" with another cluster id, and holds data of its own.",
-					 hs.cluster_name);
-		else
-			snprintf(detail, sizeof(detail), "It says it is node " UINT64_FORMAT ".", hs.node_id);
-		if (c->is_probe)
-		{
-			callbacks->on_probe_done(c->probe_tag, pgr_wire_hs_result_str(res), detail);
-			c->is_probe = false;
-		}
-		else
-			ereport(LOG,
-					(errmsg("pgraft: refusing connection %s node " UINT64_FORMAT ": %s",
-							c->outgoing ? "to" : "from",
-							c->outgoing ? c->peer_id : hs.node_id,
-							pgr_wire_hs_result_str(res)),
-					 errdetail("%s", detail)));
-		refuse(ci);
+		handshake_refused(ci, &hs, res);
 		return;
 	}
 	if (c->outgoing)
@@ -613,25 +756,48 @@ handle_handshake(int ci, const uint8 *frame, size_t len)
 		c->state = CONN_ESTABLISHED;
 		for (int i = 0; i < n_peers; i++)
 			if (peers[i].conn == ci)
+			{
 				peers[i].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
+				peer_dial_result(&peers[i], false);
+			}
 		if (c->is_probe)
 		{
-			callbacks->on_probe_done(c->probe_tag, NULL, NULL);
+			event_probe_done(c->probe_tag, NULL, NULL);
 			c->is_probe = false;
 			conn_close(ci, false);
 		}
 		return;
 	}
-	c->peer_id = hs.node_id;
-	c->state = CONN_ESTABLISHED;
-	queue_handshake(c);
-	ereport(PGRAFT_DEBUG_LEVEL(),
-			(errmsg("pgraft: accepted connection from node " UINT64_FORMAT, hs.node_id)));
+	accept_peer(ci, &hs);
+}
+
+void
+pgraft_transport_adopt_done(int ci, bool adopted)
+{
+	Conn	   *c;
+	enum pgr_wire_hs_result res;
+
+	if (ci < 0 || ci >= PGRAFT_MAX_CONNS || !conns[ci].in_use ||
+		conns[ci].state != CONN_PARKED)
+		return;					/* it went away meanwhile */
+	c = &conns[ci];
+	res = adopted ? pgr_wire_handshake_compare(&our_hs, &c->parked_hs, PGR_NONE) :
+		PGR_WIRE_HS_OTHER_CLUSTER;
+	if (res != PGR_WIRE_HS_OK)
+	{
+		handshake_refused(ci, &c->parked_hs, res);
+		return;
+	}
+	accept_peer(ci, &c->parked_hs);
+	/* frames that followed the handshake wait in the read buffer */
+	(void) conn_process(ci);
 }
 
 static void
-deliver(int ci, const struct pgr_msg *m)
+deliver(int ci, const struct pgr_msg *m, uint8 *frame_copy)
 {
+	QueuedEvent *q;
+
 	/* A peer speaks only for itself, and only to us. */
 	if (m->from != conns[ci].peer_id)
 	{
@@ -641,7 +807,10 @@ deliver(int ci, const struct pgr_msg *m)
 		conn_close(ci, false);
 		return;
 	}
-	callbacks->on_message(m);
+	q = event_push(PGRAFT_TEV_MESSAGE, m->from);
+	q->ev.msg = *m;
+	q->has_msg = true;
+	q->frame = frame_copy;
 }
 
 /* One complete frame; false if the connection was closed. */
@@ -665,19 +834,31 @@ handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
 	{
 		case PGR_WIRE_KIND_MSG:
 			{
+				/*
+				 * The message is queued for the loop, and its entries point
+				 * into the frame: the frame gets a copy of its own.
+				 */
+				uint8	   *copy = MemoryContextAllocHuge(transport_cxt, f->len);
 				struct pgr_msg m;
-				enum pgr_err err = pgr_wire_decode_msg(frame, f->len, wire_alloc, &m);
+				enum pgr_err err;
 
+				memcpy(copy, frame, f->len);
+				err = pgr_wire_decode_msg(copy, f->len, wire_alloc, &m);
 				if (err != PGR_OK)
 				{
+					pfree(copy);
 					ereport(LOG,
 							(errmsg("pgraft: closing connection from node " UINT64_FORMAT ": %s",
 									c->peer_id, pgr_strerror(err))));
 					conn_close(ci, false);
 					return false;
 				}
-				deliver(ci, &m);
-				pgr_wire_msg_free(wire_alloc, &m);
+				deliver(ci, &m, copy);
+				if (!conns[ci].in_use)
+				{
+					pgr_wire_msg_free(wire_alloc, &m);
+					pfree(copy);
+				}
 				return conns[ci].in_use;
 			}
 		case PGR_WIRE_KIND_SNAP_CHUNK:
@@ -697,8 +878,9 @@ handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
 				}
 				if (complete)
 				{
-					deliver(ci, &m);
-					pgr_wire_msg_free(wire_alloc, &m);
+					deliver(ci, &m, NULL);
+					if (!conns[ci].in_use)
+						pgr_wire_msg_free(wire_alloc, &m);
 				}
 				return conns[ci].in_use;
 			}
@@ -710,12 +892,61 @@ handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
 	}
 }
 
+/*
+ * Handle the complete frames in c's read buffer.  Stops at a connection
+ * that is no longer established (closed, refused, or parked for an
+ * adoption decision: pgraft_transport_adopt_done picks up from there).
+ * False if the connection was closed.
+ */
+static bool
+conn_process(int ci)
+{
+	Conn	   *c = &conns[ci];
+	size_t		pos = 0;
+
+	for (;;)
+	{
+		struct pgr_wire_frame f;
+		size_t		max = c->state == CONN_ESTABLISHED ? PGR_WIRE_MAX_FRAME :
+			PGR_WIRE_HANDSHAKE_MAX_FRAME;
+		enum pgr_wire_frame_status st;
+
+		if (c->state != CONN_ESTABLISHED && c->state != CONN_HANDSHAKING)
+			break;
+		st = pgr_wire_frame_check(c->rbuf + pos, c->rlen - pos, max, &f);
+		if (st == PGR_WIRE_NEED_MORE)
+			break;
+		if (st != PGR_WIRE_FRAME_READY)
+		{
+			ereport(LOG,
+					(errmsg("pgraft: closing connection %s node " UINT64_FORMAT ": %s",
+							c->outgoing ? "to" : "from", c->peer_id,
+							pgr_wire_frame_status_name(st))));
+			conn_close(ci, false);
+			return false;
+		}
+		if (!handle_frame(ci, c->rbuf + pos, &f))
+		{
+			if (!conns[ci].in_use)
+				return false;
+			pos += f.len;
+			break;
+		}
+		pos += f.len;
+	}
+	if (pos > 0)
+	{
+		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+		c->rlen -= pos;
+	}
+	return true;
+}
+
 static void
 conn_read(int ci)
 {
 	Conn	   *c = &conns[ci];
 	size_t		budget = PGRAFT_READ_BUDGET;
-	size_t		pos = 0;
 	bool		peer_gone = false;
 
 	while (budget > 0)
@@ -749,40 +980,8 @@ conn_read(int ci)
 		peer_gone = true;
 		break;
 	}
-
-	for (;;)
-	{
-		struct pgr_wire_frame f;
-		size_t		max = c->state == CONN_ESTABLISHED ? PGR_WIRE_MAX_FRAME :
-			PGR_WIRE_HANDSHAKE_MAX_FRAME;
-		enum pgr_wire_frame_status st = pgr_wire_frame_check(c->rbuf + pos, c->rlen - pos,
-															 max, &f);
-
-		if (st == PGR_WIRE_NEED_MORE)
-			break;
-		if (st != PGR_WIRE_FRAME_READY)
-		{
-			ereport(LOG,
-					(errmsg("pgraft: closing connection %s node " UINT64_FORMAT ": %s",
-							c->outgoing ? "to" : "from", c->peer_id,
-							pgr_wire_frame_status_name(st))));
-			conn_close(ci, false);
-			return;
-		}
-		if (!handle_frame(ci, c->rbuf + pos, &f))
-		{
-			if (!conns[ci].in_use)
-				return;
-			pos += f.len;
-			break;
-		}
-		pos += f.len;
-	}
-	if (pos > 0)
-	{
-		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-		c->rlen -= pos;
-	}
+	if (!conn_process(ci))
+		return;
 	if (peer_gone)
 	{
 		conn_close(ci, true);
@@ -825,11 +1024,12 @@ accept_all(void)
 void
 pgraft_transport_probe(const char *host, int port, uint64 expected_id, int tag)
 {
-	int			ci = dial(host, port, expected_id);
+	bool		refused;
+	int			ci = dial(host, port, expected_id, &refused);
 
 	if (ci < 0)
 	{
-		callbacks->on_probe_done(tag, "could not connect", NULL);
+		event_probe_done(tag, "could not connect", refused ? "Connection refused." : NULL);
 		return;
 	}
 	conns[ci].is_probe = true;
@@ -851,11 +1051,12 @@ pgraft_transport_tick(void)
 		age = (long) ((now - c->since) / 1000);
 		if ((c->state == CONN_CONNECTING && age > PGRAFT_CONNECT_TIMEOUT_MS) ||
 			(c->state == CONN_HANDSHAKING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
+			(c->state == CONN_PARKED && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
 			(c->state == CONN_CLOSING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS))
 		{
 			if (c->is_probe)
 			{
-				callbacks->on_probe_done(c->probe_tag, "timed out", NULL);
+				event_probe_done(c->probe_tag, "timed out", NULL);
 				c->is_probe = false;
 			}
 			else if (!c->outgoing && c->state == CONN_HANDSHAKING)
@@ -957,9 +1158,13 @@ pgraft_transport_handle_event(const WaitEvent *ev)
 					(errmsg("pgraft: could not connect to node " UINT64_FORMAT ": %m", c->peer_id)));
 			if (c->is_probe)
 			{
-				callbacks->on_probe_done(c->probe_tag, "could not connect", strerror(err));
+				event_probe_done(c->probe_tag, "could not connect", strerror(err));
 				c->is_probe = false;
 			}
+			else
+				for (int i = 0; i < n_peers; i++)
+					if (peers[i].conn == ci)
+						peer_dial_result(&peers[i], err == ECONNREFUSED);
 			conn_close(ci, false);
 			return;
 		}

@@ -23,30 +23,57 @@
 #include "pgraft/core.h"
 #include "pgraft/wire.h"
 
-/* What the transport needs from the worker. */
-typedef struct PgraftTransportCallbacks
+/*
+ * What happened on the network, for the worker's loop to handle between
+ * ready batches.  The transport never calls into the worker: a message, a
+ * lost peer or a stranger asking to adopt us is queued here, and the loop
+ * takes it when nothing else is in progress (a lost peer reported in the
+ * middle of a batch used to kill the worker).
+ */
+typedef enum PgraftTransportEventKind
 {
-	/* A message arrived (from an accepted, handshaken connection). */
-	void		(*on_message) (const struct pgr_msg *msg);
-	/* The connection a peer dialled to us dropped (e.g. it died). */
-	void		(*on_peer_lost) (uint64 peer);
-	/*
-	 * A peer of our cluster name but another cluster id dialled us.  Return
-	 * true if this node adopted the peer's cluster (our identity was updated
-	 * through pgraft_transport_set_identity before returning).
-	 */
-	bool		(*on_foreign_cluster) (const struct pgr_wire_handshake *peer);
-	/* A probe (pgraft_transport_probe) finished; error NULL on success. */
-	void		(*on_probe_done) (int tag, const char *error, const char *detail);
-} PgraftTransportCallbacks;
+	PGRAFT_TEV_MESSAGE = 1,		/* msg arrived from an accepted peer */
+	PGRAFT_TEV_PEER_RESET,		/* an established connection with peer broke:
+								 * a weak signal (a reset, a blip), redialled */
+	PGRAFT_TEV_PEER_DOWN,		/* peer's port refused our redial after such a
+								 * break: its host is up, its process gone */
+	PGRAFT_TEV_ADOPT,			/* a node of our cluster name but another
+								 * cluster id wants to adopt us: its handshake
+								 * waits for pgraft_transport_adopt_done() */
+	PGRAFT_TEV_PROBE_DONE		/* a probe ended: error is "" on success */
+} PgraftTransportEventKind;
 
-extern void pgraft_transport_init(const PgraftTransportCallbacks *cb,
-								  const struct pgr_allocator *alloc);
+typedef struct PgraftTransportEvent
+{
+	PgraftTransportEventKind kind;
+	uint64		peer;
+	struct pgr_msg msg;			/* MESSAGE: valid until the next event is taken */
+	struct pgr_wire_handshake hs;	/* ADOPT */
+	int			conn;			/* ADOPT: for pgraft_transport_adopt_done */
+	int			tag;			/* PROBE_DONE */
+	char		error[128];
+	char		detail[256];
+} PgraftTransportEvent;
+
+extern void pgraft_transport_init(const struct pgr_allocator *alloc);
 extern void pgraft_transport_shutdown(void);
 
-/* Our handshake: node id, cluster id (all zero before init/joining), name. */
+/*
+ * Our handshake: node id, cluster id (all zero before init/joining), name.
+ * Connections made under another identity start over, except those waiting
+ * for an adoption decision.
+ */
 extern void pgraft_transport_set_identity(uint64 node_id, const uint8 *cluster_id,
 										  const char *cluster_name);
+
+/* Take the next event (false if none); the previous one's memory is freed. */
+extern bool pgraft_transport_next_event(PgraftTransportEvent *ev);
+
+/*
+ * The worker's answer to an ADOPT event: adopted (our identity was set to
+ * the peer's cluster first) completes the handshake, otherwise it is refused.
+ */
+extern void pgraft_transport_adopt_done(int conn, bool adopted);
 
 /* The peers to dial: every member of the latest configuration but us. */
 typedef struct PgraftPeerAddr
@@ -70,8 +97,8 @@ extern void pgraft_transport_flush(void);
 
 /*
  * Dial host:port and exchange handshakes, to learn whether the node there
- * is node expected_id of our cluster (or adopted it).  on_probe_done(tag)
- * reports the outcome; at most a few seconds.
+ * is node expected_id of our cluster (or adopted it).  A PROBE_DONE event
+ * with tag reports the outcome, within a few seconds.
  */
 extern void pgraft_transport_probe(const char *host, int port, uint64 expected_id, int tag);
 

@@ -1,7 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * worker.h
- *		Pieces of the pgraft worker shared between its files.
+ *		The pgraft worker's state and the functions its files share.
+ *
+ * One struct PgraftWorker holds everything the worker knows; it is passed
+ * explicitly.  The files, one concern each:
+ *		worker.c	the loop: its phases and the contract with the core
+ *		node.c		the node and its storage: open, restart, adopt, move a
+ *					foreign state aside; the identity file
+ *		requests.c	requests from shared memory into calls (src/app), and
+ *					their outcomes back as answers or errors
+ *		apply.c		the application state: applying ready batches,
+ *					snapshots in and out, compaction
+ *		status.c	what the worker publishes for SQL, and the health log
+ *		transport.c	TCP between nodes (transport.h)
  *
  * src/pg/worker.h
  *
@@ -10,9 +22,15 @@
 #ifndef PGRAFT_WORKER_H
 #define PGRAFT_WORKER_H
 
-#include "pgraft/core.h"
+#include "storage/dsm.h"
+#include "utils/timestamp.h"
 
-/* identity.c: who this node is and which cluster it belongs to. */
+#include "pgraft/app.h"
+#include "pgraft/core.h"
+#include "pgraft/storage.h"
+#include "shmem.h"
+
+/* Who this node is and which cluster it belongs to (the identity file). */
 typedef struct PgraftIdentity
 {
 	bool		initialized;	/* a cluster id is set */
@@ -20,19 +38,70 @@ typedef struct PgraftIdentity
 	uint64		node_id;
 } PgraftIdentity;
 
-extern void pgraft_identity_load(const char *dir, PgraftIdentity *id);
-extern void pgraft_identity_save(const char *dir, const PgraftIdentity *id);
-extern void pgraft_identity_format(const uint8 *cluster_id, char *out, size_t size);
-
-/* The application state carried by snapshots (state.c). */
-typedef struct PgraftAppState
+typedef struct PgraftWorker
 {
-	uint64		entries_appended;	/* valid application entries applied */
-} PgraftAppState;
+	MemoryContext cxt;
+	struct pgr_allocator alloc; /* the core's and the calls' memory */
+	struct pgr_node *node;
+	struct pgr_storage *storage;
+	PgraftIdentity identity;
+	char		state_dir[MAXPGPATH];
+	char		raft_dir[MAXPGPATH];
+	int			tick_ms;
+	uint64		incarnation;	/* random, per start (call ids) */
 
-extern void pgraft_app_state_encode(const PgraftAppState *st, uint8 *buf, size_t *len);
-extern bool pgraft_app_state_decode(const uint8 *buf, uint64 len, PgraftAppState *st);
+	/*
+	 * The application state as of applied, and as of the latest snapshot
+	 * (compaction replays the log from there to its target).
+	 */
+	struct pgr_app_state *app;
+	struct pgr_app_state *snap_app;
+	struct pgr_calls calls;
+	dsm_segment *payload_segs[PGRAFT_QUEUE_SLOTS];	/* kept while an append
+													 * with a large payload
+													 * is pending */
 
-#define PGRAFT_APP_STATE_SIZE 16
+	uint64		peers_config_index; /* configuration the transport dials */
+	int			init_slot;		/* INIT answered once persisted, or -1 */
+	uint64		last_term;		/* for the log */
+	uint64		last_leader;
+} PgraftWorker;
+
+extern PGDLLEXPORT void PgraftWorkerMain(Datum main_arg);
+
+/* The worker's clock for deadlines: milliseconds since some start. */
+extern uint64 pgraft_now_ms(void);
+
+/* node.c */
+extern void pgraft_node_setup(PgraftWorker *w);
+extern void pgraft_node_close(PgraftWorker *w);
+extern bool pgraft_node_adoptable(PgraftWorker *w);
+extern void pgraft_node_adopt(PgraftWorker *w, const uint8 *cluster_id, uint64 by);
+extern void pgraft_node_found(PgraftWorker *w, const struct pgr_config *conf);
+extern void pgraft_identity_format(const uint8 *cluster_id, char *out, size_t size);
+extern void pgraft_member_addr(const struct pgr_member *m, char *host, size_t size, int *port);
+extern void pgraft_format_context(const char *host, int port, uint8 *ctx, uint32 *len);
+extern bool pgraft_context_parse(const uint8 *ctx, uint32 len, char *host,
+								 size_t host_size, int *port);
+extern void pgraft_worker_set_state(int state, const char *why);
+extern void pgraft_core_failed(const char *what, enum pgr_err err) pg_attribute_noreturn();
+extern void pgraft_storage_failed(PgraftWorker *w, const char *what) pg_attribute_noreturn();
+extern enum pgr_err pgraft_check_core(enum pgr_err err, const char *what);
+
+/* requests.c */
+extern void pgraft_requests_take(PgraftWorker *w);
+extern void pgraft_requests_start_probes(PgraftWorker *w);
+extern void pgraft_requests_answer(PgraftWorker *w);
+extern void pgraft_requests_end_all(PgraftWorker *w, const char *why);
+
+/* apply.c */
+extern void pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd);
+extern void pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap);
+extern void pgraft_maybe_compact(PgraftWorker *w);
+
+/* status.c */
+extern void pgraft_status_publish(PgraftWorker *w);
+extern void pgraft_status_log_changes(PgraftWorker *w);
+extern void pgraft_status_health(PgraftWorker *w);
 
 #endif							/* PGRAFT_WORKER_H */

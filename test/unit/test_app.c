@@ -579,7 +579,7 @@ test_add_existing_member_is_ok_and_a_clash_fails(void)
 	d = ac_done(w, 2, 2);
 	CHECK(d != NULL);
 	CHECK_EQ(d->outcome, PGR_CALL_FAILED);
-	CHECK_EQ(d->reason, PGR_CALL_ALREADY);
+	CHECK_EQ(d->reason, PGR_CALL_ID_TAKEN);
 	ac_free(w);
 }
 

@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *		The request queue between SQL backends and the pgraft worker
+ *		(queue.c): the backend's side and the worker's primitives.
+ *
+ * src/pg/queue.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAFT_QUEUE_H
+#define PGRAFT_QUEUE_H
+
+#include "shmem.h"
+
+/* What a backend gets back from the worker. */
+typedef struct PgraftReply
+{
+	uint64		index;
+	uint32		count;
+} PgraftReply;
+
+/*
+ * Backend side.  pgraft_request_begin takes a free slot (ERROR if pgraft is
+ * not loaded, the worker is not running or the queue is full) and returns a
+ * pointer for the caller to fill the arguments (arg_timeout_ms starts as
+ * pgraft.request_timeout); the payload and a reply segment are attached
+ * with the two helpers; pgraft_request_run wakes the worker, waits for the
+ * answer (honouring query cancel and statement_timeout: a request given up
+ * on is abandoned, and the worker ends it), frees the slot and raises the
+ * worker's error, if any.
+ */
+extern PgraftRequest *pgraft_request_begin(PgraftRequestType type);
+extern void pgraft_request_set_payload(PgraftRequest *req, const char *data, uint32 len);
+extern dsm_segment *pgraft_request_reply_segment(PgraftRequest *req, Size size);
+extern void pgraft_request_run(PgraftRequest *req, PgraftReply *reply);
+
+/* Worker side: take pending requests, find abandoned ones, answer them. */
+extern int	pgraft_request_take(int *slots, int max);
+extern int	pgraft_request_abandoned(int *slots, int max);
+extern void pgraft_request_answer(int slot, uint64 index, uint32 count);
+extern void pgraft_request_fail(int slot, int sqlstate, const char *msg,
+								const char *detail, const char *hint);
+extern void pgraft_request_fail_active(const char *msg);
+
+/* Waits on progress_cv until cond holds or timeout_ms passes (-1: forever). */
+typedef bool (*pgraft_cond_fn) (void *arg);
+extern bool pgraft_wait_for(pgraft_cond_fn cond, void *arg, int timeout_ms);
+
+#endif							/* PGRAFT_QUEUE_H */

@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *		pgraft's settings (defined in pgraft.c, documented in docs/sql.md).
+ *
+ * src/pg/settings.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAFT_SETTINGS_H
+#define PGRAFT_SETTINGS_H
+
+extern int	pgraft_node_id;
+extern char *pgraft_address;
+extern int	pgraft_port;
+extern char *pgraft_cluster_name;
+extern int	pgraft_heartbeat_interval;
+extern int	pgraft_election_timeout;
+extern bool pgraft_worker_enabled;
+extern bool pgraft_debug_enabled;
+extern int	pgraft_health_period_ms;
+extern int	pgraft_snapshot_threshold;
+extern int	pgraft_max_log_entries;
+extern char *pgraft_data_directory;
+extern int	pgraft_max_entry_size;
+extern int	pgraft_request_timeout;
+
+/* The directory holding this node's Raft state. */
+extern const char *pgraft_state_dir(void);
+
+#endif							/* PGRAFT_SETTINGS_H */

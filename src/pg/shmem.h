@@ -1,0 +1,153 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *		pgraft's shared memory: what the worker publishes, and the request
+ *		slots between SQL backends and the worker.
+ *
+ * Who writes what:
+ *	- the worker publishes the node's status, the members and their
+ *	  progress after every wake-up (status.c);
+ *	- backends fill request slots, the worker takes them, answers in the
+ *	  slot and wakes the backend through the slot's condition variable
+ *	  (queue.c);
+ *	- progress_cv is broadcast whenever commit or applied move, so backends
+ *	  waiting for an index need no request at all.
+ * Everything is read and written under the one LWLock, held for a handful
+ * of field accesses at a time; errors are raised only after releasing it.
+ *
+ * src/pg/shmem.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAFT_SHMEM_H
+#define PGRAFT_SHMEM_H
+
+#include "storage/condition_variable.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#include "pgraft/core.h"
+
+#define PGRAFT_QUEUE_SLOTS		64
+#define PGRAFT_INLINE_PAYLOAD	8192	/* larger payloads travel in DSM */
+#define PGRAFT_HOST_MAX			255
+#define PGRAFT_MSG_MAX			256
+
+typedef enum PgraftWorkerState
+{
+	PGRAFT_WORKER_STOPPED = 0,	/* not started (or disabled, or exited) */
+	PGRAFT_WORKER_STARTING,		/* recovering storage, opening the port */
+	PGRAFT_WORKER_RUNNING,
+	PGRAFT_WORKER_FAILED		/* a fatal error; the postmaster restarts it */
+} PgraftWorkerState;
+
+typedef enum PgraftRequestType
+{
+	PGRAFT_REQ_INIT = 1,		/* found a one-node cluster */
+	PGRAFT_REQ_ADD_NODE,		/* add as learner (promoted automatically) */
+	PGRAFT_REQ_REMOVE_NODE,
+	PGRAFT_REQ_TRANSFER,		/* hand leadership to arg_node_id */
+	PGRAFT_REQ_APPEND,			/* replicate a payload, answer its index */
+	PGRAFT_REQ_READ_INDEX,		/* answer an index applied here, safe to read at */
+	PGRAFT_REQ_GET_ENTRIES		/* copy committed entries into the reply DSM */
+} PgraftRequestType;
+
+typedef enum PgraftSlotState
+{
+	PGRAFT_SLOT_FREE = 0,
+	PGRAFT_SLOT_FILLING,		/* taken by a backend, arguments being written */
+	PGRAFT_SLOT_PENDING,		/* filled by a backend, not yet taken */
+	PGRAFT_SLOT_ACTIVE,			/* the worker is working on it */
+	PGRAFT_SLOT_DONE,			/* answered; the backend frees it */
+	PGRAFT_SLOT_ABANDONED		/* the backend gave up; the worker frees it */
+} PgraftSlotState;
+
+typedef struct PgraftRequest
+{
+	PgraftSlotState state;
+	PgraftRequestType type;
+	/* arguments */
+	int64		arg_node_id;
+	char		arg_host[PGRAFT_HOST_MAX + 1];
+	int32		arg_port;
+	uint64		arg_term;		/* APPEND fence: 0 = any */
+	uint64		arg_index;		/* GET_ENTRIES: from */
+	int32		arg_count;		/* GET_ENTRIES: at most */
+	int32		arg_timeout_ms; /* the worker ends the request after this */
+	uint32		payload_len;
+	dsm_handle	dsm;			/* DSM_HANDLE_INVALID: payload inline */
+	Size		dsm_size;
+	/* result: ok, or an error to raise (sqlstate and messages) */
+	bool		result_ok;
+	int			result_sqlstate;
+	char		result_msg[PGRAFT_MSG_MAX];
+	char		result_detail[PGRAFT_MSG_MAX];
+	char		result_hint[PGRAFT_MSG_MAX];
+	uint64		result_index;
+	uint32		result_count;	/* GET_ENTRIES: entries written */
+	ConditionVariable cv;
+	uint8		inline_payload[PGRAFT_INLINE_PAYLOAD];
+} PgraftRequest;
+
+typedef struct PgraftMemberStatus
+{
+	uint64		id;
+	bool		voter;
+	char		host[PGRAFT_HOST_MAX + 1];
+	int32		port;
+	/* leader only (else zero / -1) */
+	uint64		match;
+	uint64		next;
+	int			progress_state; /* enum pgr_progress_state, -1 unknown */
+	int64		last_contact_ms;	/* -1 unknown */
+	bool		connected;		/* we have a live outgoing connection */
+} PgraftMemberStatus;
+
+typedef struct PgraftShared
+{
+	LWLock	   *lock;
+	ConditionVariable progress_cv;
+
+	/* the worker */
+	pid_t		worker_pid;
+	Latch	   *worker_latch;
+	PgraftWorkerState worker_state;
+	bool		debug;			/* pgraft_set_debug() / pgraft.debug_enabled */
+	char		worker_error[PGRAFT_MSG_MAX];	/* why FAILED */
+
+	/* status, published by the worker */
+	bool		initialized;	/* member of a cluster (or founded one) */
+	uint8		cluster_id[16];
+	uint64		node_id;
+	uint64		term;
+	uint64		leader;
+	int			role;			/* enum pgr_role */
+	uint64		first_index;
+	uint64		last_index;
+	uint64		commit;			/* committed AND durable here */
+	uint64		applied;
+	uint64		snapshot_index;
+	uint64		snapshot_term;
+	uint64		msgs_processed;
+	uint64		heartbeats_sent;
+	uint64		elections_started;
+	uint64		entries_counted;	/* application entries applied here */
+	int			n_members;
+	PgraftMemberStatus members[PGR_MAX_MEMBERS];
+
+	/* the request queue */
+	uint64		requests_processed;
+	uint64		requests_failed;
+	PgraftRequest slots[PGRAFT_QUEUE_SLOTS];
+} PgraftShared;
+
+extern PgraftShared *pgraft_shared;
+
+extern void pgraft_shmem_init(void);
+extern Size pgraft_shmem_size(void);
+
+/* Debug logging in the worker: LOG when debug is on, DEBUG1 otherwise. */
+#define PGRAFT_DEBUG_LEVEL() (pgraft_shared->debug ? LOG : DEBUG1)
+
+#endif							/* PGRAFT_SHMEM_H */
