@@ -11,20 +11,25 @@
  *
  * THE ENVELOPE (src/app/envelope.c).  Every application entry starts with a
  * header naming the call that proposed it: origin node, the origin's
- * incarnation (a random number drawn at each start of its worker) and a
- * sequence number within that incarnation, and the term it was proposed in.
- * (origin, incarnation, seq) is unique across restarts, so an entry proposed
- * by an earlier incarnation can never finish a later incarnation's call.
+ * incarnation (larger at every start of its worker) and a sequence number
+ * within that incarnation, the lowest number of the origin's calls still
+ * pending, and the term it was proposed in.  (origin, incarnation, seq) is
+ * unique across restarts, so an entry proposed by an earlier incarnation
+ * can never finish a later incarnation's call.
  *
  * THE STATE MACHINE (src/app/state.c).  Applying committed entries in order
  * (and installing snapshots) maintains struct pgr_app_state: the applied
  * index and term, the count of entries that count, the membership as
- * committed, and for each origin a ring of its recently applied calls.  An
+ * committed, and for each origin its session: the calls of its latest
+ * incarnation that counted and are not yet behind its low watermark.  An
  * application entry COUNTS if it was appended in the term it was proposed in
- * (a proposal forwarded across a leader change is void, never a silent
- * late write) and is the first entry of its call (a repeated copy is a
- * duplicate).  The state is what snapshots carry, so a node that catches up
- * by snapshot still knows which of its pending calls the snapshot covers.
+ * (a proposal forwarded across a leader change is void, never a silent late
+ * write), belongs to the origin's latest incarnation, is not behind its
+ * watermark (its call has ended) and is the first copy of its call (a
+ * repeated copy is a duplicate).  So a call may be proposed as often as a
+ * lost message requires and still counts at most once.  The state is what
+ * snapshots carry, so a node that catches up by snapshot still knows which
+ * of its pending calls the snapshot covers.
  *
  * THE CALLS (src/app/calls.c).  A call (append, read barrier, add or remove
  * a member, transfer leadership) lives in a struct pgr_calls from start to
@@ -64,26 +69,29 @@
 /* The envelope                                                           */
 /* ---------------------------------------------------------------------- */
 
-#define PGR_ENVELOPE_SIZE 36	/* header bytes before the payload */
+#define PGR_ENVELOPE_SIZE 44	/* header bytes before the payload */
 
 /* Who proposed an application entry. */
 struct pgr_call_id
 {
 	uint64_t	origin;			/* proposing node */
-	uint64_t	incarnation;	/* its worker's start, random */
+	uint64_t	incarnation;	/* its worker's start: grows with every start */
 	uint64_t	seq;			/* call number within the incarnation */
 };
 
 struct pgr_envelope
 {
 	struct pgr_call_id id;
+	uint64_t	low;			/* every call of the incarnation numbered below
+								 * low had ended when this was proposed */
 	uint64_t	term;			/* term it was proposed in */
 	const uint8_t *data;		/* the payload, inside the entry */
 	uint32_t	len;
 };
 
 /* Write the header (PGR_ENVELOPE_SIZE bytes) at buf. */
-void		pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t term);
+void		pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low,
+							   uint64_t term);
 
 /* Parse an entry's data; false if it is not an envelope. */
 bool		pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out);
@@ -92,31 +100,33 @@ bool		pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *o
 /* The application state machine                                          */
 /* ---------------------------------------------------------------------- */
 
-#define PGR_APP_RECENT 64		/* calls remembered per origin */
+#define PGR_APP_SESSION_CALLS 256	/* counted calls remembered per origin */
 
 /* A call that counted, and where. */
 struct pgr_app_call
 {
-	uint64_t	incarnation;
 	uint64_t	seq;
 	uint64_t	index;
 };
 
 /*
- * One origin's recent calls, oldest first in a ring.
+ * What the log says about one origin's calls (the client session of the
+ * Raft dissertation, 6.3).  Only the latest incarnation seen is tracked:
+ * entries of an older one no longer count (all its calls ended when it
+ * stopped).
  *
- *	every counting entry of origin at an index > complete_after is in
- *	recent[]; so a call proposed when this node had applied A >=
- *	complete_after, and absent from recent[], has no counting entry at or
- *	below the applied index.
+ *	calls[] are the counted calls numbered >= low, sorted by seq, at most
+ *	PGR_APP_SESSION_CALLS; a call numbered below low never counts again
+ *	(the origin said every such call had ended, or the session had to
+ *	forget it for room, and then it had not counted)
  */
 struct pgr_app_session
 {
 	uint64_t	origin;
-	uint64_t	complete_after;
-	uint32_t	head;			/* oldest entry */
+	uint64_t	incarnation;
+	uint64_t	low;
 	uint32_t	n;
-	struct pgr_app_call recent[PGR_APP_RECENT];
+	struct pgr_app_call calls[PGR_APP_SESSION_CALLS];
 };
 
 /*
@@ -124,9 +134,10 @@ struct pgr_app_session
  * applied (or the snapshot installed); config is the configuration of the
  * latest configuration entry at or below applied, i.e. committed.
  *
- *	sessions are sorted by origin, at most one per origin; an origin without
- *	a session (evicted when the table was full, or never recorded) has no
- *	counting entry at an index > forgotten_upto
+ *	sessions are sorted by origin, at most one per origin; an origin
+ *	without a session had none, or lost it when the table was full: then
+ *	forgotten is set and its pending calls' outcome can no longer be told
+ *	from the state alone
  */
 struct pgr_app_state
 {
@@ -135,7 +146,7 @@ struct pgr_app_state
 	uint64_t	entries_counted;	/* application entries that counted */
 	uint64_t	config_index;
 	struct pgr_config config;
-	uint64_t	forgotten_upto;
+	bool		forgotten;
 	uint32_t	n_sessions;
 	struct pgr_app_session sessions[PGR_MAX_MEMBERS];
 };
@@ -147,7 +158,8 @@ enum pgr_app_verdict
 	PGR_APP_CONFIG,				/* a configuration: now the committed one */
 	PGR_APP_DATA,				/* an application entry that counts */
 	PGR_APP_SUPERSEDED,			/* proposed in another term: void */
-	PGR_APP_DUPLICATE,			/* a repeat of an entry that counted */
+	PGR_APP_DUPLICATE,			/* a repeat of a call that counted */
+	PGR_APP_EXPIRED,			/* a copy of a call that had ended: void */
 	PGR_APP_FOREIGN				/* data pgraft did not write: ignored */
 };
 
@@ -158,28 +170,28 @@ void		pgr_app_state_init(struct pgr_app_state *st);
 
 /*
  * Apply one committed entry (e->index must be applied + 1).  Fills *env when
- * the entry is an envelope (DATA, SUPERSEDED, DUPLICATE).
+ * the entry is an envelope (DATA, SUPERSEDED, DUPLICATE, EXPIRED).
  */
 enum pgr_err pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
 						   enum pgr_app_verdict *verdict, struct pgr_envelope *env);
 
 /*
- * Where call id counted, as far as st can tell:
- *	PGR_OK			it counted at *index_out;
- *	PGR_ENOENT		it has no counting entry at or below st->applied, given
- *					that it was proposed when the proposer had applied
- *					proposed_at;
- *	PGR_EUNAVAILABLE	st no longer remembers (the ring moved past it).
+ * Whether a PENDING call of the running incarnation has counted, as far as
+ * st tells:
+ *	PGR_OK				it counted at *index_out;
+ *	PGR_ENOENT			it has not counted (at or below st->applied);
+ *	PGR_ECOMPACTED		it never can (its session moved past it);
+ *	PGR_EUNAVAILABLE	st cannot tell (its session was forgotten).
  */
 enum pgr_err pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id,
-							   uint64_t proposed_at, uint64_t *index_out);
+							   uint64_t *index_out);
 
 /*
  * The state as snapshot data, and back.  The configuration is not in it:
  * it travels in the snapshot's metadata, which pgr_app_state_decode takes.
  * encoded_size is at most PGR_APP_STATE_MAX bytes.
  */
-#define PGR_APP_STATE_MAX (64 + PGR_MAX_MEMBERS * (24 + PGR_APP_RECENT * 24))
+#define PGR_APP_STATE_MAX (64 + PGR_MAX_MEMBERS * (32 + PGR_APP_SESSION_CALLS * 16))
 size_t		pgr_app_state_encoded_size(const struct pgr_app_state *st);
 void		pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_out);
 enum pgr_err pgr_app_state_decode(const uint8_t *buf, uint64_t len,
@@ -271,8 +283,10 @@ struct pgr_calls
 };
 
 /*
- * Set up an empty table for node origin, incarnation incarnation (random,
- * drawn at every start: it is what keeps call ids unique across restarts).
+ * Set up an empty table for node origin, incarnation incarnation: larger
+ * than every earlier incarnation of the origin (the worker persists it);
+ * it is what keeps call ids unique across restarts and lets the state
+ * machine void copies of calls a restart ended.
  * retry_ms: how long to wait for a forwarded read or change before asking
  * again (an election timeout is right).  PGR_ENOMEM or PGR_OK.
  */

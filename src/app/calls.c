@@ -25,11 +25,11 @@
  *	   not yet seen committed ends UNKNOWN at the deadline, one that never
  *	   was proposed ends FAILED.
  *
- * An append proven void (its term passed without its entry) is proposed
- * again in the new term, under the same id, unless the caller fenced it to
- * a term: that is the "re-forward when the leader changes", and it cannot
- * write twice, because the earlier copy can no longer count and a repeat
- * of a counted id is a duplicate (state.c).
+ * An append is proposed again, under the same id, every retry_ms while it
+ * is pending, and at once in the new term when a leader change has proven
+ * its copies void (its term passed without its entry), unless the caller
+ * fenced it to a term: that is the "re-forward", and it cannot write twice,
+ * because a repeat of a counted call is a duplicate (state.c).
  *
  * src/app/calls.c
  *
@@ -46,7 +46,12 @@
  * APPEND
  *	drive, leader known:	PROPOSE -> PROPOSED   propose with the envelope
  *							(the term fence fails it first if the term moved)
- *	apply, own entry counts: PROPOSED -> done OK
+ *	retry_ms passed:		PROPOSED -> PROPOSE   a forwarded proposal may be
+ *							lost, or dropped by a leader busy with a
+ *							transfer; a second copy is only a duplicate
+ *	apply, own entry counts (or a repeat of it): PROPOSED -> done OK
+ *	apply, own copy expired: PROPOSED -> FAILED FORGOTTEN (its session
+ *							moved past it: it can never count)
  *	apply, entry of a later term, or own entry void: PROPOSED -> PROPOSE
  *							(or FAILED TERM_CHANGED if fenced): no copy
  *							proposed in the old term can count any more
@@ -113,7 +118,6 @@ struct pgr_call
 	uint64_t	seq;			/* APPEND: the id's seq; READ: derives ctx */
 	uint64_t	ctx;			/* read index context */
 	uint64_t	term;			/* term of the live proposal, read or transfer */
-	uint64_t	proposed_at;	/* APPEND: applied index when proposed */
 	uint64_t	read_index;
 	uint64_t	retry_at;
 	bool		in_flight;		/* something proposed may still take effect */
@@ -348,9 +352,25 @@ pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out)
 /* Driving: the only place that calls into the node                       */
 /* ---------------------------------------------------------------------- */
 
+/* The lowest number of the pending appends: every call below has ended. */
+static uint64_t
+low_watermark(const struct pgr_calls *c)
+{
+	uint64_t	low = c->next_seq;
+
+	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	{
+		const struct pgr_call *k = &c->calls[i];
+
+		if (call_active(k) && k->spec.kind == PGR_CALL_APPEND && k->seq < low)
+			low = k->seq;
+	}
+	return low;
+}
+
 static enum pgr_err
 drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
-			 const struct pgr_status *s, const struct pgr_app_state *app)
+			 const struct pgr_status *s, uint64_t now)
 {
 	struct pgr_call_id id = {c->origin, c->incarnation, k->seq};
 	uint32_t	len = PGR_ENVELOPE_SIZE + k->spec.len;
@@ -358,6 +378,8 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 	uint64_t	index;
 	enum pgr_err err;
 
+	if (k->step == STEP_PROPOSED && now >= k->retry_at)
+		k->step = STEP_PROPOSE; /* lost, or dropped by a busy leader: again */
 	if (k->step != STEP_PROPOSE)
 		return PGR_OK;
 	if (k->spec.expect_term != 0 && s->term != k->spec.expect_term)
@@ -376,7 +398,7 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 	buf = c->alloc.alloc(c->alloc.ctx, len);
 	if (buf == NULL)
 		return PGR_ENOMEM;
-	pgr_envelope_write(buf, &id, s->term);
+	pgr_envelope_write(buf, &id, low_watermark(c), s->term);
 	if (k->spec.len > 0)
 		memcpy(buf + PGR_ENVELOPE_SIZE, k->spec.payload, k->spec.len);
 	err = pgr_node_propose(node, buf, len, &index);
@@ -386,8 +408,8 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 		case PGR_OK:
 			k->step = STEP_PROPOSED;
 			k->term = s->term;
-			k->proposed_at = app->applied;
 			k->in_flight = true;
+			k->retry_at = now + c->retry_ms;
 			return PGR_OK;
 		case PGR_ENOLEADER:
 		case PGR_EBUSY:			/* a transfer in progress: try again */
@@ -618,9 +640,10 @@ check_applied(struct pgr_calls *c, struct pgr_call *k, const struct pgr_app_stat
 static void
 expire(struct pgr_calls *c, struct pgr_call *k)
 {
+	/* an append's copies stay alive until a later term proves them void */
 	bool		unknown = k->in_flight &&
 		(k->spec.kind == PGR_CALL_ADD || k->spec.kind == PGR_CALL_REMOVE ||
-		 (k->spec.kind == PGR_CALL_APPEND && k->step == STEP_PROPOSED));
+		 k->spec.kind == PGR_CALL_APPEND);
 
 	finish(c, k, unknown ? PGR_CALL_UNKNOWN : PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
 }
@@ -641,13 +664,18 @@ pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
 			continue;
 		if (now >= k->spec.deadline)
 		{
+#ifndef PGR_BUG_CALLS_NO_DEADLINE
 			expire(c, k);
 			continue;
+#else
+			/* Deliberately broken build: calls without a bound (issue 7, 3). */
+			(void) expire;
+#endif
 		}
 		switch (k->spec.kind)
 		{
 			case PGR_CALL_APPEND:
-				err = drive_append(c, k, node, &s, app);
+				err = drive_append(c, k, node, &s, now);
 				break;
 			case PGR_CALL_READ:
 				err = drive_barrier(k, node, &s, c->retry_ms, now);
@@ -694,8 +722,14 @@ static void
 on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_entry *e,
 		 enum pgr_app_verdict v, const struct pgr_envelope *env)
 {
-	bool		ours = (v == PGR_APP_DATA || v == PGR_APP_SUPERSEDED) &&
+	bool		ours = v != PGR_APP_NOOP && v != PGR_APP_CONFIG && v != PGR_APP_FOREIGN &&
 		env->id.origin == c->origin && env->id.incarnation == c->incarnation;
+
+#ifdef PGR_BUG_CALLS_IGNORE_INCARNATION
+	/* Deliberately broken build: ids restart with every start (issue 7, 4). */
+	ours = v != PGR_APP_NOOP && v != PGR_APP_CONFIG && v != PGR_APP_FOREIGN &&
+		env->id.origin == c->origin;
+#endif
 
 	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
 	{
@@ -705,8 +739,22 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 			continue;
 		if (k->spec.kind == PGR_CALL_APPEND && k->step == STEP_PROPOSED)
 		{
+			uint64_t	first;
+
 			if (ours && env->id.seq == k->seq && v == PGR_APP_DATA)
 				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
+			else if (ours && env->id.seq == k->seq && v == PGR_APP_DUPLICATE &&
+					 pgr_app_find_call(app, &env->id, &first) == PGR_OK)
+				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, first);
+			else if (ours && env->id.seq == k->seq && v == PGR_APP_EXPIRED)
+			{
+				/*
+				 * Behind the watermark: no copy of it can count any more,
+				 * and none has (we applied everything since any snapshot,
+				 * which said so too).
+				 */
+				finish(c, k, PGR_CALL_FAILED, PGR_CALL_FORGOTTEN, 0);
+			}
 			else if (e->term > k->term)
 				append_void(c, k);
 		}
@@ -745,10 +793,15 @@ on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 			check_applied(c, k, app);
 			continue;
 		}
-		err = pgr_app_find_call(app, &id, k->proposed_at, &index);
+		err = pgr_app_find_call(app, &id, &index);
+#ifdef PGR_BUG_CALLS_SNAPSHOT_FAILS
+		/* Deliberately broken build: "not appended" after a snapshot (7, 5). */
+		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
+		continue;
+#endif
 		if (err == PGR_OK)
 			finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, index);
-		else if (err == PGR_EUNAVAILABLE)
+		else if (err != PGR_ENOENT)
 			finish(c, k, PGR_CALL_UNKNOWN, PGR_CALL_FORGOTTEN, 0);
 		else if (app->applied_term > k->term)
 			append_void(c, k);

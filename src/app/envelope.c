@@ -4,19 +4,20 @@
  *		The header pgraft puts in front of every application payload in the
  *		Raft log (see app.h, THE ENVELOPE).
  *
- * Layout (little-endian), PGR_ENVELOPE_SIZE = 36 bytes, then the payload:
+ * Layout (little-endian), PGR_ENVELOPE_SIZE = 44 bytes, then the payload:
  *		0	u8	'P'			magic
  *		1	u8	'R'
  *		2	u8	version		2
  *		3	u8	kind		1 = application data
  *		4	u64 origin		node that proposed it
- *		12	u64 incarnation	that node's worker start (random)
+ *		12	u64 incarnation	that node's worker start (grows with every start)
  *		20	u64 seq			the call's number within the incarnation
- *		28	u64 term		term it was proposed in
+ *		28	u64 low			the lowest number of the origin's pending calls
+ *		36	u64 term		term it was proposed in
  *
  * Version 1 (28 bytes: origin, a request id, term) was written by pgraft
  * before request ids were unique across restarts; it reads as incarnation
- * 0 with the request id as seq.
+ * 0 with the request id as seq and low 0.
  *
  * src/app/envelope.c
  *
@@ -29,7 +30,7 @@
 #define ENVELOPE_V1_SIZE 28
 
 void
-pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t term)
+pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uint64_t term)
 {
 	buf[0] = 'P';
 	buf[1] = 'R';
@@ -38,7 +39,8 @@ pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t term)
 	pgr_put_u64(buf + 4, id->origin);
 	pgr_put_u64(buf + 12, id->incarnation);
 	pgr_put_u64(buf + 20, id->seq);
-	pgr_put_u64(buf + 28, term);
+	pgr_put_u64(buf + 28, low);
+	pgr_put_u64(buf + 36, term);
 }
 
 bool
@@ -51,7 +53,8 @@ pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out)
 		out->id.origin = pgr_get_u64(buf + 4);
 		out->id.incarnation = pgr_get_u64(buf + 12);
 		out->id.seq = pgr_get_u64(buf + 20);
-		out->term = pgr_get_u64(buf + 28);
+		out->low = pgr_get_u64(buf + 28);
+		out->term = pgr_get_u64(buf + 36);
 		out->data = buf + PGR_ENVELOPE_SIZE;
 		out->len = len - PGR_ENVELOPE_SIZE;
 		return true;
@@ -61,6 +64,7 @@ pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out)
 		out->id.origin = pgr_get_u64(buf + 4);
 		out->id.incarnation = 0;
 		out->id.seq = pgr_get_u64(buf + 12);
+		out->low = 0;
 		out->term = pgr_get_u64(buf + 20);
 		out->data = buf + ENVELOPE_V1_SIZE;
 		out->len = len - ENVELOPE_V1_SIZE;

@@ -9,24 +9,36 @@
  * builds the same state, byte for byte: everything here depends on the
  * entries alone (never on the node, the clock or chance).
  *
+ * WHY A CALL COUNTS AT MOST ONCE.  The origin may propose a call several
+ * times (a lost message, a leader change).  Its copies carry the same
+ * (incarnation, seq).  The session of the origin remembers every counted
+ * call numbered at or above the origin's low watermark, so a second copy is
+ * a duplicate; a copy numbered below the watermark belongs to a call that
+ * had ended at the origin when a later call was proposed, so it is void
+ * (counting it could contradict the answer the call got); a copy of an
+ * older incarnation is void for the same reason (a worker's restart ends
+ * all its calls).  When a session is full it forgets its lowest counted
+ * call and moves the watermark past it: calls below were either counted
+ * (and then remembered, being lower) or never will be.
+ *
  * SNAPSHOT DATA FORMAT (little-endian):
  *		0	4	magic "PGRS"
  *		4	1	version (2)
- *		5	3	zero
+ *		5	1	forgotten (0 or 1)
+ *		6	2	zero
  *		8	8	applied index (equals the snapshot's index)
  *		16	8	entries counted
- *		24	8	forgotten_upto
- *		32	4	number of sessions S
- *		36	4	zero
+ *		24	4	number of sessions S
+ *		28	4	zero
  *		then S sessions, sorted by origin:
  *			0	8	origin
- *			8	8	complete_after
- *			16	4	number of calls N (<= 64)
- *			20	4	zero
- *			24	N x 24	incarnation, seq, index of each call, oldest first
+ *			8	8	incarnation
+ *			16	8	low
+ *			24	4	number of calls N (<= 256)
+ *			28	4	zero
+ *			32	N x 16	seq, index of each counted call, by seq
  * Version 1 (16 bytes: magic, version, the count) was written before the
- * sessions existed; it decodes with no session and everything at or below
- * the snapshot forgotten.
+ * sessions existed; it decodes with no session, forgotten.
  *
  * src/app/state.c
  *
@@ -40,9 +52,9 @@
 
 #define STATE_MAGIC "PGRS"
 #define STATE_VERSION 2
-#define STATE_HEADER 40
-#define SESSION_HEADER 24
-#define CALL_SIZE 24
+#define STATE_HEADER 32
+#define SESSION_HEADER 32
+#define CALL_SIZE 16
 
 const char *
 pgr_app_verdict_name(enum pgr_app_verdict v)
@@ -59,6 +71,8 @@ pgr_app_verdict_name(enum pgr_app_verdict v)
 			return "superseded";
 		case PGR_APP_DUPLICATE:
 			return "duplicate";
+		case PGR_APP_EXPIRED:
+			return "expired";
 		case PGR_APP_FOREIGN:
 			return "unknown";
 	}
@@ -80,27 +94,24 @@ session_find(struct pgr_app_state *st, uint64_t origin)
 	return NULL;
 }
 
-static const struct pgr_app_session *
-session_find_const(const struct pgr_app_state *st, uint64_t origin)
-{
-	return session_find((struct pgr_app_state *) st, origin);
-}
-
-/* Index of the newest call of s (0 if none). */
+/* Index of the newest counted call of s (0 if none). */
 static uint64_t
 session_last_index(const struct pgr_app_session *s)
 {
-	if (s->n == 0)
-		return s->complete_after;
-	return s->recent[(s->head + s->n - 1) % PGR_APP_RECENT].index;
+	uint64_t	last = 0;
+
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->calls[i].index > last)
+			last = s->calls[i].index;
+	return last;
 }
 
 /*
  * The session of origin, made if missing.  A full table gives up the
- * session that was active least recently: its calls are forgotten.
+ * session that was active least recently.
  */
 static struct pgr_app_session *
-session_get(struct pgr_app_state *st, uint64_t origin)
+session_get(struct pgr_app_state *st, uint64_t origin, uint64_t incarnation, uint64_t low)
 {
 	struct pgr_app_session *s = session_find(st, origin);
 	uint32_t	pos;
@@ -115,11 +126,10 @@ session_get(struct pgr_app_state *st, uint64_t origin)
 			if (session_last_index(&st->sessions[i]) <
 				session_last_index(&st->sessions[victim]))
 				victim = i;
-		if (session_last_index(&st->sessions[victim]) > st->forgotten_upto)
-			st->forgotten_upto = session_last_index(&st->sessions[victim]);
 		memmove(&st->sessions[victim], &st->sessions[victim + 1],
 				(st->n_sessions - victim - 1) * sizeof(st->sessions[0]));
 		st->n_sessions--;
+		st->forgotten = true;
 	}
 	pos = 0;
 	while (pos < st->n_sessions && st->sessions[pos].origin < origin)
@@ -130,41 +140,81 @@ session_get(struct pgr_app_state *st, uint64_t origin)
 	s = &st->sessions[pos];
 	memset(s, 0, sizeof(*s));
 	s->origin = origin;
-	/* an origin new here may have had calls before the forgotten horizon */
-	s->complete_after = st->forgotten_upto;
+	s->incarnation = incarnation;
+	s->low = low;
 	return s;
 }
 
-static const struct pgr_app_call *
-session_lookup(const struct pgr_app_session *s, uint64_t incarnation, uint64_t seq)
+/* Position of seq in s->calls (sorted), or where it would go. */
+static uint32_t
+session_pos(const struct pgr_app_session *s, uint64_t seq)
 {
-	for (uint32_t i = 0; i < s->n; i++)
-	{
-		const struct pgr_app_call *c = &s->recent[(s->head + i) % PGR_APP_RECENT];
+	uint32_t	lo = 0,
+				hi = s->n;
 
-		if (c->incarnation == incarnation && c->seq == seq)
-			return c;
+	while (lo < hi)
+	{
+		uint32_t	mid = (lo + hi) / 2;
+
+		if (s->calls[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	return lo;
 }
 
+/* Move the watermark up to low: the calls below it are forgotten. */
 static void
-session_push(struct pgr_app_session *s, uint64_t incarnation, uint64_t seq, uint64_t index)
+session_raise_low(struct pgr_app_session *s, uint64_t low)
 {
-	struct pgr_app_call *c;
+	uint32_t	drop;
 
-	if (s->n == PGR_APP_RECENT)
+	if (low <= s->low)
+		return;
+	s->low = low;
+	drop = session_pos(s, low);
+	memmove(s->calls, s->calls + drop, (s->n - drop) * sizeof(s->calls[0]));
+	s->n -= drop;
+}
+
+/* Decide whether an envelope appended in its own term counts. */
+static enum pgr_app_verdict
+session_admit(struct pgr_app_state *st, const struct pgr_envelope *env, uint64_t index)
+{
+	struct pgr_app_session *s = session_get(st, env->id.origin, env->id.incarnation,
+											env->low);
+	uint32_t	pos;
+
+	if (env->id.incarnation < s->incarnation)
+		return PGR_APP_EXPIRED;
+	if (env->id.incarnation > s->incarnation)
 	{
-		/* the oldest leaves the ring: the ring is complete only after it */
-		s->complete_after = s->recent[s->head].index;
-		s->head = (s->head + 1) % PGR_APP_RECENT;
-		s->n--;
+		/* a new start of the origin: its earlier calls have all ended */
+		s->incarnation = env->id.incarnation;
+		s->low = env->low;
+		s->n = 0;
 	}
-	c = &s->recent[(s->head + s->n) % PGR_APP_RECENT];
-	c->incarnation = incarnation;
-	c->seq = seq;
-	c->index = index;
+	else
+		session_raise_low(s, env->low);
+	if (env->id.seq < s->low)
+		return PGR_APP_EXPIRED;
+	pos = session_pos(s, env->id.seq);
+	if (pos < s->n && s->calls[pos].seq == env->id.seq)
+		return PGR_APP_DUPLICATE;
+	if (s->n == PGR_APP_SESSION_CALLS)
+	{
+		/* full: forget the lowest counted call, and everything below it */
+		session_raise_low(s, s->calls[0].seq + 1);
+		if (env->id.seq < s->low)
+			return PGR_APP_EXPIRED;
+		pos = session_pos(s, env->id.seq);
+	}
+	memmove(&s->calls[pos + 1], &s->calls[pos], (s->n - pos) * sizeof(s->calls[0]));
+	s->calls[pos].seq = env->id.seq;
+	s->calls[pos].index = index;
 	s->n++;
+	return PGR_APP_DATA;
 }
 
 enum pgr_err
@@ -172,7 +222,6 @@ pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
 			  enum pgr_app_verdict *verdict, struct pgr_envelope *env)
 {
 	struct pgr_envelope scratch;
-	struct pgr_app_session *s;
 
 	if (env == NULL)
 		env = &scratch;
@@ -196,15 +245,9 @@ pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
 		*verdict = PGR_APP_SUPERSEDED;
 	else
 	{
-		s = session_get(st, env->id.origin);
-		if (session_lookup(s, env->id.incarnation, env->id.seq) != NULL)
-			*verdict = PGR_APP_DUPLICATE;
-		else
-		{
-			session_push(s, env->id.incarnation, env->id.seq, e->index);
+		*verdict = session_admit(st, env, e->index);
+		if (*verdict == PGR_APP_DATA)
 			st->entries_counted++;
-			*verdict = PGR_APP_DATA;
-		}
 	}
 	st->applied = e->index;
 	st->applied_term = e->term;
@@ -213,20 +256,24 @@ pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
 
 enum pgr_err
 pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id,
-				  uint64_t proposed_at, uint64_t *index_out)
+				  uint64_t *index_out)
 {
-	const struct pgr_app_session *s = session_find_const(st, id->origin);
-	const struct pgr_app_call *c;
+	const struct pgr_app_session *s = session_find((struct pgr_app_state *) st, id->origin);
+	uint32_t	pos;
 
 	if (s == NULL)
-		return st->forgotten_upto <= proposed_at ? PGR_ENOENT : PGR_EUNAVAILABLE;
-	c = session_lookup(s, id->incarnation, id->seq);
-	if (c != NULL)
+		return st->forgotten ? PGR_EUNAVAILABLE : PGR_ENOENT;
+	if (s->incarnation < id->incarnation)
+		return PGR_ENOENT;		/* nothing of ours has counted yet */
+	if (s->incarnation > id->incarnation || id->seq < s->low)
+		return PGR_ECOMPACTED;
+	pos = session_pos(s, id->seq);
+	if (pos < s->n && s->calls[pos].seq == id->seq)
 	{
-		*index_out = c->index;
+		*index_out = s->calls[pos].index;
 		return PGR_OK;
 	}
-	return s->complete_after <= proposed_at ? PGR_ENOENT : PGR_EUNAVAILABLE;
+	return PGR_ENOENT;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -250,11 +297,10 @@ pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_o
 
 	pgr_w_bytes(&w, STATE_MAGIC, 4);
 	pgr_w_u8(&w, STATE_VERSION);
-	pgr_w_u8(&w, 0);
+	pgr_w_u8(&w, st->forgotten ? 1 : 0);
 	pgr_w_u16(&w, 0);
 	pgr_w_u64(&w, st->applied);
 	pgr_w_u64(&w, st->entries_counted);
-	pgr_w_u64(&w, st->forgotten_upto);
 	pgr_w_u32(&w, st->n_sessions);
 	pgr_w_u32(&w, 0);
 	for (uint32_t i = 0; i < st->n_sessions; i++)
@@ -262,16 +308,14 @@ pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_o
 		const struct pgr_app_session *s = &st->sessions[i];
 
 		pgr_w_u64(&w, s->origin);
-		pgr_w_u64(&w, s->complete_after);
+		pgr_w_u64(&w, s->incarnation);
+		pgr_w_u64(&w, s->low);
 		pgr_w_u32(&w, s->n);
 		pgr_w_u32(&w, 0);
 		for (uint32_t k = 0; k < s->n; k++)
 		{
-			const struct pgr_app_call *c = &s->recent[(s->head + k) % PGR_APP_RECENT];
-
-			pgr_w_u64(&w, c->incarnation);
-			pgr_w_u64(&w, c->seq);
-			pgr_w_u64(&w, c->index);
+			pgr_w_u64(&w, s->calls[k].seq);
+			pgr_w_u64(&w, s->calls[k].index);
 		}
 	}
 	*len_out = w.len;
@@ -284,6 +328,7 @@ pgr_app_state_decode(const uint8_t *buf, uint64_t len,
 	struct pgr_reader r = {buf, (size_t) len, 0, buf != NULL};
 	const uint8_t *magic = pgr_r_bytes(&r, 4);
 	uint8_t		version = pgr_r_u8(&r);
+	uint8_t		forgotten;
 
 	pgr_app_state_init(out);
 	if (magic == NULL || memcmp(magic, STATE_MAGIC, 4) != 0)
@@ -296,45 +341,43 @@ pgr_app_state_decode(const uint8_t *buf, uint64_t len,
 	{
 		(void) pgr_r_bytes(&r, 3);
 		out->entries_counted = pgr_r_u64(&r);
-		out->forgotten_upto = meta->index;
+		out->forgotten = true;
 		return r.ok && r.pos == r.len ? PGR_OK : PGR_ECORRUPT;
 	}
 	if (version != STATE_VERSION)
 		return PGR_ECORRUPT;
-	(void) pgr_r_bytes(&r, 3);
-	if (pgr_r_u64(&r) != meta->index)
+	forgotten = pgr_r_u8(&r);
+	(void) pgr_r_u16(&r);
+	if (forgotten > 1 || pgr_r_u64(&r) != meta->index)
 		return PGR_ECORRUPT;
+	out->forgotten = forgotten == 1;
 	out->entries_counted = pgr_r_u64(&r);
-	out->forgotten_upto = pgr_r_u64(&r);
 	out->n_sessions = pgr_r_u32(&r);
 	(void) pgr_r_u32(&r);
-	if (!r.ok || out->n_sessions > PGR_MAX_MEMBERS || out->forgotten_upto > meta->index)
+	if (!r.ok || out->n_sessions > PGR_MAX_MEMBERS)
 		return PGR_ECORRUPT;
 	for (uint32_t i = 0; i < out->n_sessions; i++)
 	{
 		struct pgr_app_session *s = &out->sessions[i];
-		uint64_t	prev = 0;
 
 		s->origin = pgr_r_u64(&r);
-		s->complete_after = pgr_r_u64(&r);
+		s->incarnation = pgr_r_u64(&r);
+		s->low = pgr_r_u64(&r);
 		s->n = pgr_r_u32(&r);
 		(void) pgr_r_u32(&r);
-		if (!r.ok || s->n > PGR_APP_RECENT || s->origin == PGR_NONE ||
-			(i > 0 && s->origin <= out->sessions[i - 1].origin) ||
-			s->complete_after > meta->index)
+		if (!r.ok || s->n > PGR_APP_SESSION_CALLS || s->origin == PGR_NONE ||
+			(i > 0 && s->origin <= out->sessions[i - 1].origin))
 			return PGR_ECORRUPT;
-		prev = s->complete_after;
 		for (uint32_t k = 0; k < s->n; k++)
 		{
-			struct pgr_app_call *c = &s->recent[k];
+			struct pgr_app_call *c = &s->calls[k];
 
-			c->incarnation = pgr_r_u64(&r);
 			c->seq = pgr_r_u64(&r);
 			c->index = pgr_r_u64(&r);
-			/* calls are in log order, after the horizon, within the snapshot */
-			if (!r.ok || c->index <= prev || c->index > meta->index)
+			/* sorted, at or above the watermark, within the snapshot */
+			if (!r.ok || c->seq < s->low || (k > 0 && c->seq <= s->calls[k - 1].seq) ||
+				c->index == 0 || c->index > meta->index)
 				return PGR_ECORRUPT;
-			prev = c->index;
 		}
 	}
 	return r.ok && r.pos == r.len ? PGR_OK : PGR_ECORRUPT;

@@ -232,6 +232,59 @@ identity_save(const char *dir, const PgraftIdentity *id)
 	(void) durable_rename(tmp, path, FATAL);
 }
 
+/*
+ * This start's incarnation, larger than every earlier one of this node (the
+ * application layer voids copies of calls an older incarnation made):
+ * the larger of the last one plus one and the microseconds since 1970, so
+ * that it grows even if the file is lost with a copied or restored data
+ * directory.  Kept in "incarnation", written like the identity file.
+ */
+static uint64
+next_incarnation(const char *dir)
+{
+	char		path[MAXPGPATH];
+	char		tmp[MAXPGPATH];
+	char		buf[64];
+	unsigned long long last = 0;
+	uint64		next;
+	FILE	   *f;
+	int			fd;
+	int			len;
+
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	snprintf(tmp, sizeof(tmp), "%s/incarnation.tmp", dir);
+	f = AllocateFile(path, "r");
+	if (f != NULL)
+	{
+		if (fscanf(f, "%llu", &last) != 1)
+			last = 0;
+		FreeFile(f);
+	}
+	else if (errno != ENOENT)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("pgraft: could not open \"%s\": %m", path)));
+	next = Max((uint64) last + 1, (uint64) GetCurrentTimestamp() + UINT64CONST(946684800000000));
+	len = snprintf(buf, sizeof(buf), UINT64_FORMAT "\n", next);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("pgraft: could not create \"%s\": %m", tmp)));
+	errno = 0;
+	if (write(fd, buf, len) != len || pg_fsync(fd) != 0)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("pgraft: could not write \"%s\": %m", tmp)));
+	}
+	CloseTransientFile(fd);
+	(void) durable_rename(tmp, path, FATAL);
+	return next;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Opening                                                                */
 /* ---------------------------------------------------------------------- */
@@ -332,6 +385,7 @@ pgraft_node_setup(PgraftWorker *w)
 		move_foreign_state_aside(w, w->identity.node_id);
 		memset(&w->identity, 0, sizeof(w->identity));
 	}
+	w->incarnation = next_incarnation(w->state_dir);
 	open_storage(w);
 	open_node(w);
 	pgraft_transport_set_identity(pgraft_node_id, w->identity.cluster_id, pgraft_cluster_name);

@@ -327,15 +327,12 @@ worker_start(PgraftWorker *w)
 	if (w->tick_ms > pgraft_heartbeat_interval)
 		w->tick_ms = pgraft_heartbeat_interval;
 
-	/* call ids must never repeat across restarts: a random incarnation */
-	if (!pg_strong_random(&w->incarnation, sizeof(w->incarnation)))
-		ereport(FATAL, (errmsg("pgraft: could not generate a random number")));
+	pgraft_transport_init(&w->alloc);
+	pgraft_node_setup(w);
+	/* call ids never repeat across restarts: the incarnation grows */
 	if (pgr_calls_init(&w->calls, &w->alloc, pgraft_node_id, w->incarnation,
 					   (uint32) pgraft_election_timeout) != PGR_OK)
 		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-
-	pgraft_transport_init(&w->alloc);
-	pgraft_node_setup(w);
 	run_batches(w);
 	pgraft_status_publish(w);
 }

@@ -48,7 +48,7 @@ typedef struct PgraftWorker
 	char		state_dir[MAXPGPATH];
 	char		raft_dir[MAXPGPATH];
 	int			tick_ms;
-	uint64		incarnation;	/* random, per start (call ids) */
+	uint64		incarnation;	/* grows with every start (call ids) */
 
 	/*
 	 * The application state as of applied, and as of the latest snapshot

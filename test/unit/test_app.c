@@ -35,18 +35,19 @@ test_envelope_round_trips_and_reads_version_1(void)
 	struct pgr_envelope env;
 	uint8_t		v1[28 + 2] = {'P', 'R', 1, 1};
 
-	pgr_envelope_write(buf, &id, 9);
+	pgr_envelope_write(buf, &id, 40, 9);
 	memcpy(buf + PGR_ENVELOPE_SIZE, "abc", 3);
 	CHECK(pgr_envelope_read(buf, sizeof(buf), &env));
 	CHECK_EQ(env.id.origin, 7);
 	CHECK_EQ(env.id.incarnation, 0x1122334455667788ull);
 	CHECK_EQ(env.id.seq, 42);
+	CHECK_EQ(env.low, 40);
 	CHECK_EQ(env.term, 9);
 	CHECK_EQ(env.len, 3);
 	CHECK(memcmp(env.data, "abc", 3) == 0);
 	CHECK(!pgr_envelope_read(buf, PGR_ENVELOPE_SIZE - 1, &env));
-	CHECK(!pgr_envelope_read((const uint8_t *) "hello world, not an envelope!!!!!!!!!!",
-							 38, &env));
+	CHECK(!pgr_envelope_read((const uint8_t *) "hello world, not an envelope!!!!!!!!!!!!!!!!!!",
+							 46, &env));
 	v1[4] = 3;					/* origin 3 */
 	v1[12] = 5;					/* request id 5 */
 	v1[20] = 2;					/* term 2 */
@@ -54,24 +55,40 @@ test_envelope_round_trips_and_reads_version_1(void)
 	CHECK_EQ(env.id.origin, 3);
 	CHECK_EQ(env.id.incarnation, 0);
 	CHECK_EQ(env.id.seq, 5);
+	CHECK_EQ(env.low, 0);
 	CHECK_EQ(env.term, 2);
 	CHECK_EQ(env.len, 2);
 }
 
 static struct pgr_entry
 data_entry(uint8_t *buf, uint64_t index, uint64_t term, uint64_t origin, uint64_t inc,
-		   uint64_t seq, uint64_t proposed_term)
+		   uint64_t seq, uint64_t low, uint64_t proposed_term)
 {
 	struct pgr_call_id id = {origin, inc, seq};
 	struct pgr_entry e = {term, index, PGR_ENTRY_NORMAL, PGR_ENVELOPE_SIZE + 1, buf};
 
-	pgr_envelope_write(buf, &id, proposed_term);
+	pgr_envelope_write(buf, &id, low, proposed_term);
 	buf[PGR_ENVELOPE_SIZE] = 'x';
 	return e;
 }
 
 static struct pgr_app_state st_a,
 			st_b;
+
+/* Apply one data entry at the next index; its verdict. */
+static enum pgr_app_verdict
+apply_call(struct pgr_app_state *st, uint64_t term, uint64_t origin, uint64_t inc,
+		   uint64_t seq, uint64_t low, uint64_t proposed_term)
+{
+	uint8_t		b[PGR_ENVELOPE_SIZE + 1];
+	struct pgr_entry e = data_entry(b, st->applied + 1, term, origin, inc, seq, low,
+									proposed_term);
+	enum pgr_app_verdict v = PGR_APP_FOREIGN;
+
+	if (pgr_app_apply(st, &e, &v, NULL) != PGR_OK)
+		return PGR_APP_FOREIGN;
+	return v;
+}
 
 static void
 test_state_counts_only_first_copies_proposed_in_their_term(void)
@@ -86,79 +103,76 @@ test_state_counts_only_first_copies_proposed_in_their_term(void)
 	pgr_app_state_init(&st_a);
 	CHECK_EQ(pgr_app_apply(&st_a, &noop, &v, NULL), PGR_OK);
 	CHECK_EQ(v, PGR_APP_NOOP);
-	e = data_entry(b, 2, 1, 2, 9, 1, 1);
-	CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_OK);
-	CHECK_EQ(v, PGR_APP_DATA);
-	e = data_entry(b, 3, 2, 2, 9, 1, 2);	/* the same call again */
-	CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_OK);
-	CHECK_EQ(v, PGR_APP_DUPLICATE);
-	e = data_entry(b, 4, 2, 2, 9, 2, 1);	/* proposed in 1, appended in 2 */
-	CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_OK);
-	CHECK_EQ(v, PGR_APP_SUPERSEDED);
+	CHECK_EQ(apply_call(&st_a, 1, 2, 9, 1, 1, 1), PGR_APP_DATA);
+	CHECK_EQ(apply_call(&st_a, 2, 2, 9, 1, 1, 2), PGR_APP_DUPLICATE);	/* again */
+	CHECK_EQ(apply_call(&st_a, 2, 2, 9, 2, 1, 1), PGR_APP_SUPERSEDED);	/* other term */
 	CHECK_EQ(st_a.entries_counted, 1);
 	CHECK_EQ(st_a.applied, 4);
 	CHECK_EQ(st_a.applied_term, 2);
 	/* out of order, or going back in term, is refused and changes nothing */
-	e = data_entry(b, 9, 2, 2, 9, 3, 2);
+	e = data_entry(b, 9, 2, 2, 9, 3, 1, 2);
 	CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_EINVAL);
-	e = data_entry(b, 5, 1, 2, 9, 3, 1);
+	e = data_entry(b, 5, 1, 2, 9, 3, 1, 1);
 	CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_EINVAL);
 	CHECK_EQ(st_a.applied, 4);
-	CHECK_EQ(pgr_app_find_call(&st_a, &id, 0, &idx), PGR_OK);
+	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_OK);
 	CHECK_EQ(idx, 2);
 	id.seq = 2;					/* superseded: never counted */
-	CHECK_EQ(pgr_app_find_call(&st_a, &id, 0, &idx), PGR_ENOENT);
+	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ENOENT);
 	id.origin = 3;				/* an origin never seen */
-	CHECK_EQ(pgr_app_find_call(&st_a, &id, 0, &idx), PGR_ENOENT);
+	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ENOENT);
 }
 
 /*
- * The ring keeps the last PGR_APP_RECENT calls of each origin; a call older
- * than the ring's horizon is reported as forgotten, never as absent, unless
- * it was proposed after the horizon (then it cannot be older).
+ * A copy of a call that has ended never counts: behind the origin's low
+ * watermark, or of an incarnation older than the latest seen.  A full
+ * session forgets its lowest counted call and moves the watermark past it.
  */
 static void
-test_state_ring_forgets_old_calls_honestly(void)
+test_state_voids_copies_of_ended_calls(void)
 {
-	uint8_t		b[PGR_ENVELOPE_SIZE + 1];
-	uint64_t	idx = 0;
-	enum pgr_app_verdict v;
-	struct pgr_call_id first = {5, 1, 1};
-	struct pgr_call_id late = {5, 1, 100000};
+	struct pgr_call_id id = {4, 2, 1};
+	uint64_t	idx;
 
 	pgr_app_state_init(&st_a);
-	for (uint64_t i = 1; i <= PGR_APP_RECENT + 10; i++)
-	{
-		struct pgr_entry e = data_entry(b, i, 1, 5, 1, i, 1);
+	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 1, 1, 1), PGR_APP_DATA);
+	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 3, 1, 1), PGR_APP_DATA);
+	/* calls below 3 have ended at the origin: a late copy of 2 is void */
+	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 5, 3, 1), PGR_APP_DATA);
+	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 2, 1, 1), PGR_APP_EXPIRED);
+	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 3, 1, 1), PGR_APP_DUPLICATE);
+	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ECOMPACTED);
+	/* the origin restarted: every call of incarnation 2 has ended */
+	CHECK_EQ(apply_call(&st_a, 1, 4, 3, 1, 1, 1), PGR_APP_DATA);
+	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 9, 9, 1), PGR_APP_EXPIRED);
+	id.incarnation = 3;
+	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_OK);
+	id.incarnation = 4;			/* a newer start: nothing of it yet */
+	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ENOENT);
+	CHECK_EQ(st_a.entries_counted, 4);
 
-		CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_OK);
-		CHECK_EQ(v, PGR_APP_DATA);
-	}
-	CHECK_EQ(pgr_app_find_call(&st_a, &first, 0, &idx), PGR_EUNAVAILABLE);
-	/* proposed when index 10 was applied: it would be above 10, in the ring */
-	CHECK_EQ(pgr_app_find_call(&st_a, &late, 10, &idx), PGR_ENOENT);
-	first.seq = PGR_APP_RECENT + 10;
-	CHECK_EQ(pgr_app_find_call(&st_a, &first, 0, &idx), PGR_OK);
-	CHECK_EQ(idx, PGR_APP_RECENT + 10);
+	/* a full session forgets its lowest call; what is below can never count */
+	pgr_app_state_init(&st_a);
+	CHECK_EQ(apply_call(&st_a, 1, 5, 1, 1000, 1, 1), PGR_APP_DATA);
+	for (uint64_t seq = 2; seq <= PGR_APP_SESSION_CALLS + 1; seq++)
+		CHECK_EQ(apply_call(&st_a, 1, 5, 1, seq, 1, 1), PGR_APP_DATA);
+	CHECK_EQ(st_a.sessions[0].low, 3);
+	CHECK_EQ(apply_call(&st_a, 1, 5, 1, 1, 1, 1), PGR_APP_EXPIRED);
+	CHECK_EQ(apply_call(&st_a, 1, 5, 1, 1000, 1, 1), PGR_APP_DUPLICATE);
 }
 
 static void
 test_state_survives_encoding_and_refuses_damage(void)
 {
-	uint8_t		b[PGR_ENVELOPE_SIZE + 1];
 	static uint8_t enc[PGR_APP_STATE_MAX];
 	size_t		len;
-	enum pgr_app_verdict v;
 	struct pgr_snapshot_meta meta;
 	uint64_t	i;
 
 	pgr_app_state_init(&st_a);
 	for (i = 1; i <= 200; i++)
-	{
-		struct pgr_entry e = data_entry(b, i, 1 + i / 50, 1 + i % 3, 4, i, 1 + i / 50);
-
-		CHECK_EQ(pgr_app_apply(&st_a, &e, &v, NULL), PGR_OK);
-	}
+		(void) apply_call(&st_a, 1 + i / 50, 1 + i % 3, 4, i, i > 30 ? i - 30 : 1,
+						  1 + i / 50);
 	memset(&meta, 0, sizeof(meta));
 	meta.index = st_a.applied;
 	meta.term = st_a.applied_term;
@@ -176,7 +190,7 @@ test_state_survives_encoding_and_refuses_damage(void)
 		uint64_t	ia = 0,
 					ib = 0;
 
-		CHECK_EQ(pgr_app_find_call(&st_b, &id, 0, &ib), pgr_app_find_call(&st_a, &id, 0, &ia));
+		CHECK_EQ(pgr_app_find_call(&st_b, &id, &ib), pgr_app_find_call(&st_a, &id, &ia));
 		CHECK_EQ(ib, ia);
 	}
 	/* every truncation and a snapshot of another index are refused */
@@ -184,7 +198,7 @@ test_state_survives_encoding_and_refuses_damage(void)
 		CHECK_EQ(pgr_app_state_decode(enc, cut, &meta, &st_b), PGR_ECORRUPT);
 	meta.index++;
 	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b), PGR_ECORRUPT);
-	/* version 1: the count only, everything before the snapshot forgotten */
+	/* version 1: the count only, every session forgotten */
 	{
 		uint8_t		v1[16] = {'P', 'G', 'R', 'S', 1, 0, 0, 0, 33};
 		struct pgr_call_id id = {1, 4, 3};
@@ -193,8 +207,7 @@ test_state_survives_encoding_and_refuses_damage(void)
 		meta.index = 500;
 		CHECK_EQ(pgr_app_state_decode(v1, sizeof(v1), &meta, &st_b), PGR_OK);
 		CHECK_EQ(st_b.entries_counted, 33);
-		CHECK_EQ(pgr_app_find_call(&st_b, &id, 10, &ix), PGR_EUNAVAILABLE);
-		CHECK_EQ(pgr_app_find_call(&st_b, &id, 500, &ix), PGR_ENOENT);
+		CHECK_EQ(pgr_app_find_call(&st_b, &id, &ix), PGR_EUNAVAILABLE);
 	}
 }
 
@@ -373,7 +386,7 @@ test_entry_of_a_previous_incarnation_never_finishes_a_new_call(void)
 	w->hold = true;				/* X's proposal stays in the queue */
 	CHECK_EQ(ac_append(w, 2, 1, "X", 5000), PGR_OK);
 	ac_run(w);
-	ac_restart_calls(w, 2, 77);
+	ac_restart_calls(w, 2, w->n[2].incarnation + 1);
 	CHECK_EQ(ac_append(w, 2, 1, "Y", 5000), PGR_OK);	/* seq 1 again */
 	w->hold = false;
 	ac_run(w);
@@ -742,7 +755,7 @@ test_start_refuses_bad_specs_and_reused_tags(void)
 static const struct test_case cases[] = {
 	TEST(test_envelope_round_trips_and_reads_version_1),
 	TEST(test_state_counts_only_first_copies_proposed_in_their_term),
-	TEST(test_state_ring_forgets_old_calls_honestly),
+	TEST(test_state_voids_copies_of_ended_calls),
 	TEST(test_state_survives_encoding_and_refuses_damage),
 	TEST(test_append_on_leader_and_follower_end_ok_with_their_index_everywhere),
 	TEST(test_forwarded_append_lost_in_a_stable_term_ends_unknown_at_its_deadline),
