@@ -65,7 +65,7 @@ $(BUILD)/libpgr_app.a: $(APP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_core.a
+$(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_app.a $(BUILD)/libpgr_core.a
 	$(CC) $(PURE_LDFLAGS) -o $@ $^
 
 PURE_LIBS := $(BUILD)/libpgr_app.a $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a \

@@ -851,6 +851,11 @@ pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer)
 
 	if (node->in_ready)
 		return PGR_ESTATE;
+#ifdef PGR_BUG_RESET_FORGETS_LEADER
+	/* Deliberately broken build: a reset deposes, as before issue 7. */
+	if (node->role != PGR_ROLE_LEADER)
+		return pgr_node_report_peer_down(node, peer);
+#endif
 	if (node->role != PGR_ROLE_LEADER)
 		return PGR_EIGNORED;	/* a follower keeps its leader (and its lease) */
 	pr = pgr_progress_of(node, peer);

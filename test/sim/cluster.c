@@ -53,9 +53,9 @@ sim_node_get(struct sim_cluster *c, uint64_t id)
 /* ---------------------------------------------------------------------- */
 
 size_t
-sim_app_size(const struct sim_cluster *c)
+sim_app_size(const struct sim_cluster *c, const struct sim_node *sn)
 {
-	return SIM_SNAP_HEADER + c->p.snap_pad;
+	return SIM_SNAP_HEADER + c->p.snap_pad + pgr_app_state_encoded_size(sn->papp);
 }
 
 static void
@@ -75,31 +75,49 @@ sim_get64(const uint8_t *p)
 	return v;
 }
 
-/* The pad makes snapshots of varying size whose every byte is checked. */
+/*
+ * The pad makes snapshots of varying size whose every byte is checked;
+ * pgraft's application state follows it.
+ */
 void
-sim_app_encode(const struct sim_cluster *c, const struct sim_app *app,
-			   uint8_t *buf, size_t len)
+sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn,
+			   uint8_t *buf, size_t *len)
 {
-	sim_put64(buf, app->applied);
-	sim_put64(buf + 8, app->hash);
-	sim_put64(buf + 16, app->n_normal);
-	for (size_t i = SIM_SNAP_HEADER; i < len && i < sim_app_size(c); i++)
-		buf[i] = (uint8_t) sim_mix(app->hash + i);
+	size_t		blob_len;
+
+	sim_put64(buf, sn->app.applied);
+	sim_put64(buf + 8, sn->app.hash);
+	sim_put64(buf + 16, sn->app.n_normal);
+	for (size_t i = SIM_SNAP_HEADER; i < SIM_SNAP_HEADER + c->p.snap_pad; i++)
+		buf[i] = (uint8_t) sim_mix(sn->app.hash + i);
+	pgr_app_state_encode(sn->papp, buf + SIM_SNAP_HEADER + c->p.snap_pad, &blob_len);
+	*len = SIM_SNAP_HEADER + c->p.snap_pad + blob_len;
 }
 
 bool
 sim_app_decode(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
 			   struct sim_app *out)
 {
-	if (buf == NULL || len != sim_app_size(c))
+	if (buf == NULL || len < SIM_SNAP_HEADER + c->p.snap_pad)
 		return false;
 	out->applied = sim_get64(buf);
 	out->hash = sim_get64(buf + 8);
 	out->n_normal = sim_get64(buf + 16);
-	for (size_t i = SIM_SNAP_HEADER; i < len; i++)
+	for (size_t i = SIM_SNAP_HEADER; i < SIM_SNAP_HEADER + c->p.snap_pad; i++)
 		if (buf[i] != (uint8_t) sim_mix(out->hash + i))
 			return false;
 	return true;
+}
+
+/* Where pgraft's application state starts in snapshot data, and its size. */
+size_t
+sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
+			 const uint8_t **blob)
+{
+	size_t		off = SIM_SNAP_HEADER + c->p.snap_pad;
+
+	*blob = buf + off;
+	return len >= off ? (size_t) (len - off) : 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -297,6 +315,7 @@ sim_node_create(struct sim_cluster *c, uint64_t id, bool bootstrap,
 	}
 	sn->state = SIM_NODE_UP;
 	sn->next_tick = c->now + sim_rng_range(&c->rng, 1, sn->tick_ms);
+	sim_calls_node_up(c, sn);
 	sim_trace(c, "create n%" PRIu64 "%s", id, bootstrap ? " (bootstrap)" : " (empty)");
 	if (bootstrap)
 	{
@@ -319,6 +338,7 @@ sim_node_crash(struct sim_cluster *c, struct sim_node *sn, const char *why)
 
 	if (sn->state != SIM_NODE_UP)
 		return;
+	sim_calls_node_down(c, sn, "crash");
 	sim_node_free_checked(c, sn);
 	sn->state = SIM_NODE_DOWN;
 	/* A hard state written without sync may or may not have reached disk. */
@@ -401,6 +421,7 @@ sim_node_restart(struct sim_cluster *c, struct sim_node *sn)
 	if (st->has_snap)
 		sim_app_decode(c, st->snap.data, st->snap.len, &sn->app);
 	sn->state = SIM_NODE_UP;
+	sim_calls_node_up(c, sn);
 	sn->restart_at = 0;
 	sn->next_tick = c->now + sim_rng_range(&c->rng, 1, sn->tick_ms);
 	sim_trace(c, "RESTART n%" PRIu64 " t%" PRIu64 " v%" PRIu64 " c%" PRIu64
@@ -414,7 +435,10 @@ void
 sim_node_stop(struct sim_cluster *c, struct sim_node *sn)
 {
 	if (sn->state == SIM_NODE_UP)
+	{
+		sim_calls_node_down(c, sn, "stop");
 		sim_node_free_checked(c, sn);
+	}
 	sn->state = SIM_NODE_STOPPED;
 	sn->stop_at = 0;
 	sn->restart_at = 0;
@@ -425,7 +449,12 @@ void
 sim_node_destroy(struct sim_cluster *c, struct sim_node *sn)
 {
 	if (sn->state == SIM_NODE_UP)
+	{
+		sim_calls_node_down(c, sn, "end of run");
 		sim_node_free_checked(c, sn);
+	}
+	free(sn->papp);
+	sn->papp = NULL;
 	sim_storage_free(&sn->st);
 	sn->state = SIM_NODE_UNUSED;
 }
@@ -621,6 +650,8 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 	}
 	for (size_t i = 0; i < rd->n_reads; i++)
 		sim_check_read_done(c, sn, &rd->reads[i]);
+	if (!c->failed)
+		sim_calls_apply(c, sn, rd);
 	return true;
 }
 
@@ -687,6 +718,8 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 			return;
 		}
 	}
+	if (sn->state == SIM_NODE_UP)
+		sim_calls_collect(c, sn);
 }
 
 void
@@ -699,6 +732,9 @@ sim_node_tick(struct sim_cluster *c, struct sim_node *sn)
 	pgr_node_status(sn->node, &before);
 	sn->alloc.armed = c->chaos;
 	err = pgr_node_tick(sn->node);
+	/* the worker's order: tick, then the calls act, then the batches */
+	if (err == PGR_OK)
+		err = sim_calls_drive(c, sn);
 	sn->alloc.armed = false;
 	sn->next_tick += sn->tick_ms;
 	if (err == PGR_OK)
@@ -721,15 +757,16 @@ void
 sim_node_compact(struct sim_cluster *c, struct sim_node *sn)
 {
 	struct pgr_snapshot snap;
-	uint8_t		buf[SIM_SNAP_HEADER + 256];
-	size_t		len = sim_app_size(c);
+	uint8_t    *buf;
+	size_t		len;
 	uint64_t	chain,
 				term;
 	enum pgr_err err;
 
 	if (sn->state != SIM_NODE_UP || sn->app.applied <= sim_storage_snap_index(&sn->st))
 		return;
-	sim_app_encode(c, &sn->app, buf, len);
+	buf = sim_xmalloc(sim_app_size(c, sn));
+	sim_app_encode(c, sn, buf, &len);
 	memset(&snap, 0, sizeof(snap));
 	sn->alloc.armed = c->chaos;
 	err = pgr_node_compact(sn->node, sn->app.applied, buf, len, &snap.meta);
@@ -752,5 +789,6 @@ sim_node_compact(struct sim_cluster *c, struct sim_node *sn)
 		sim_check_snapshot(c, sn, &snap, "compacted");
 		sim_storage_set_snapshot(c, &sn->st, &snap, true);
 	}
+	free(buf);
 	sim_node_after_call(c, sn, err, "compact");
 }

@@ -67,7 +67,7 @@ sim_choose_params(struct sim_cluster *c, const struct sim_cli *cli)
 	static const uint32_t op_base[SIM_OP_COUNT] = {
 		[SIM_OP_PROPOSE] = 10,[SIM_OP_PROPOSE_BATCH] = 4,[SIM_OP_CONF_CHANGE] = 2,
 		[SIM_OP_TRANSFER] = 1,[SIM_OP_COMPACT] = 2,[SIM_OP_READ] = 4,
-		[SIM_OP_CAMPAIGN] = 1,
+		[SIM_OP_CAMPAIGN] = 1,[SIM_OP_CALL_APPEND] = 6,[SIM_OP_CALL_READ] = 3,
 	};
 	static const uint32_t fault_base[SIM_FAULT_COUNT] = {
 		[SIM_FAULT_CRASH] = 3,[SIM_FAULT_CRASH_LEADER] = 3,[SIM_FAULT_MIDCRASH] = 3,
@@ -106,6 +106,8 @@ sim_choose_params(struct sim_cluster *c, const struct sim_cli *cli)
 		(uint32_t) sim_rng_range(&c->rng, 100000, 800000) : 0;
 	p->commit_crash_ppm = sim_rng_chance(&c->rng, 500000) ?
 		(uint32_t) sim_rng_range(&c->rng, 5000, 100000) : 0;
+	p->quiet_gap_ms = sim_rng_chance(&c->rng, 600000) ?
+		(uint32_t) sim_rng_range(&c->rng, 500, 5000) : 0;
 
 	net->loss_ppm = (uint32_t) sim_rng_below(&c->rng, 100000);
 	net->dup_ppm = (uint32_t) sim_rng_below(&c->rng, 50000);
@@ -151,8 +153,15 @@ enum sim_event
 	SIM_EV_RESTART,
 	SIM_EV_TICK,
 	SIM_EV_CLIENT,
-	SIM_EV_FAULT
+	SIM_EV_FAULT,
+	SIM_EV_QUIET				/* a quiet window begins, alarms, or ends */
 };
+
+static inline uint64_t
+Min64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
 
 static void
 sim_consider(uint64_t at, enum sim_event ev, struct sim_node *sn,
@@ -187,16 +196,20 @@ sim_step(struct sim_cluster *c)
 			sim_consider(n->stop_at, SIM_EV_STOP, n, &at, &ev, &sn);
 		if (n->state == SIM_NODE_DOWN && n->restart_at != 0)
 			sim_consider(n->restart_at, SIM_EV_RESTART, n, &at, &ev, &sn);
-		if (n->state == SIM_NODE_UP && n->crash_at != 0 && c->chaos)
+		if (n->state == SIM_NODE_UP && n->crash_at != 0 && c->chaos && !c->quiet)
 			sim_consider(n->crash_at, SIM_EV_CRASH, n, &at, &ev, &sn);
 		if (n->state == SIM_NODE_UP)
 			sim_consider(n->next_tick, SIM_EV_TICK, n, &at, &ev, &sn);
 	}
-	if (c->chaos)
+	if (c->chaos && !c->quiet)
 	{
 		sim_consider(c->next_client_at, SIM_EV_CLIENT, NULL, &at, &ev, &sn);
 		sim_consider(c->next_fault_at, SIM_EV_FAULT, NULL, &at, &ev, &sn);
+		if (c->p.quiet_gap_ms > 0)
+			sim_consider(c->next_quiet_at, SIM_EV_QUIET, NULL, &at, &ev, &sn);
 	}
+	else if (c->quiet)
+		sim_consider(Min64(c->next_alarm_at, c->quiet_end), SIM_EV_QUIET, NULL, &at, &ev, &sn);
 	if (ev == SIM_EV_NONE)
 	{
 		sim_fail(c, "Liveness", "nothing left to happen: every node is stopped");
@@ -232,9 +245,16 @@ sim_step(struct sim_cluster *c)
 			sim_fault(c);
 			c->next_fault_at = c->now + sim_rng_range(&c->rng, 1, 2 * c->p.fault_gap_ms);
 			break;
+		case SIM_EV_QUIET:
+			sim_quiet_step(c);
+			break;
 	}
 	if (!c->failed)
 		sim_check_step(c);
+	if (!c->failed)
+		sim_quiet_check(c);
+	if (!c->failed)
+		sim_calls_check_bound(c);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -245,6 +265,11 @@ sim_step(struct sim_cluster *c)
 static void
 sim_heal(struct sim_cluster *c)
 {
+	if (c->quiet)
+	{
+		c->quiet_end = c->now;
+		sim_quiet_step(c);
+	}
 	c->chaos = false;
 	sim_net_heal(c);
 	sim_trace(c, "HEAL all: liveness phase");
@@ -329,11 +354,15 @@ sim_liveness(struct sim_cluster *c)
 	uint64_t	deadline = c->now + limit;
 	uint64_t	next_marker = c->now;
 
+	bool		call_started = false;
+
 	sim_heal(c);
 	while (!c->failed)
 	{
-		if (sim_live_done(c))
+		if (sim_live_done(c) && call_started && sim_calls_live_done(c))
 			return;
+		if (!call_started && !c->failed)
+			call_started = sim_calls_live_start(c);
 		if (c->now >= deadline)
 		{
 			sim_live_report(c, limit);
@@ -385,6 +414,12 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 	c->contract_checks = cli->contract_checks;
 	sim_net_init(&c->net);
 	sim_checker_init(&c->chk);
+	c->scratch_app = malloc(sizeof(*c->scratch_app));
+	if (c->scratch_app == NULL)
+	{
+		fprintf(stderr, "raft-sim: out of memory\n");
+		exit(2);
+	}
 	sim_choose_params(c, cli);
 	if (c->trace)
 		printf("seed %" PRIu64 ": nodes=%u election_tick=%u heartbeat_tick=%u "
@@ -414,6 +449,7 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 		sim_node_create(c, i + 1, true, initial);
 	c->next_client_at = c->now + c->p.client_gap_ms;
 	c->next_fault_at = c->now + c->p.fault_gap_ms;
+	c->next_quiet_at = c->now + c->p.quiet_gap_ms;
 
 	while (!c->failed && c->steps < c->p.chaos_steps)
 		sim_step(c);
@@ -442,14 +478,18 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 			   "ms leaders=%" PRIu64 " elections=%" PRIu64 " commit=%" PRIu64
 			   " proposed=%" PRIu64 " crashes=%" PRIu64 " snapshots=%" PRIu64
 			   " reads=%" PRIu64 " msgs=%" PRIu64 "/%" PRIu64 " ids=%" PRIu64
-			   " oldtermcommits=%" PRIu64 " voters=%u%s\n",
+			   " oldtermcommits=%" PRIu64 " voters=%u calls=%zu/ok=%" PRIu64
+			   "/unknown=%" PRIu64 " quiet=%" PRIu64 " alarms=%" PRIu64 "%s\n",
 			   seed, ok ? "ok" : "FAILED", c->p.n_initial, c->steps, c->now,
 			   c->chk.leaders_seen, c->n_elections, c->chk.known_commit,
 			   c->n_proposed, c->n_crashes, c->n_snap_installs, c->n_reads_done,
 			   c->net.delivered, c->net.sent, c->next_id - 1, c->n_old_term_commits,
-			   sim_committed_voters(c), c->storm ? " storm" : "");
+			   sim_committed_voters(c), c->calls.n, c->calls.ok, c->calls.unknown,
+			   c->n_quiet_checked, c->n_alarms, c->storm ? " storm" : "");
 	sim_net_free(&c->net);
 	sim_checker_free(&c->chk);
+	sim_calls_free(c);
+	free(c->scratch_app);
 	free(initial);
 	free(c);
 	return ok;

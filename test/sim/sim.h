@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pgraft/app.h"
 #include "pgraft/core.h"
 
 /*
@@ -154,7 +155,10 @@ struct sim_app
 	uint64_t	n_normal;		/* normal entries with data applied */
 };
 
-/* Snapshot data: the app state, then pad bytes derived from the hash. */
+/*
+ * Snapshot data: the chain state (24 bytes), pad bytes derived from the
+ * hash, then pgraft's application state (struct pgr_app_state, encoded).
+ */
 #define SIM_SNAP_HEADER 24
 
 static inline uint64_t
@@ -198,6 +202,11 @@ struct sim_node
 	struct pgr_allocator allocator;
 	struct sim_storage st;
 	struct sim_app app;
+	/* pgraft's application layer, as the worker runs it (calls.c) */
+	struct pgr_app_state *papp;
+	struct pgr_calls calls;
+	bool		has_calls;
+	uint64_t	incarnation;	/* of its calls: grows with every start */
 	uint64_t	next_tick;		/* virtual ms of the next tick (UP) */
 	uint32_t	tick_ms;		/* this node's tick period: clocks drift */
 	uint64_t	restart_at;		/* DOWN: virtual ms of the restart, 0 = none */
@@ -329,7 +338,42 @@ enum sim_op
 	SIM_OP_COMPACT,
 	SIM_OP_READ,
 	SIM_OP_CAMPAIGN,
+	SIM_OP_CALL_APPEND,			/* through the application layer (calls.c) */
+	SIM_OP_CALL_READ,
 	SIM_OP_COUNT
+};
+
+/*
+ * A client call made through the application layer, as a SQL function's
+ * request would be, and what the checker knows of it.  Its tag in the
+ * node's struct pgr_calls is its index here.
+ */
+struct sim_call
+{
+	uint64_t	node;
+	uint32_t	kind;			/* enum pgr_call_kind */
+	uint64_t	start;
+	uint64_t	deadline;
+	uint64_t	issue_commit;	/* READ: commit index known at the start */
+	bool		answered;
+	enum pgr_call_outcome outcome;
+	uint32_t	reason;
+	uint64_t	index;
+	bool		counted;		/* APPEND: its data counted in the log... */
+	uint64_t	counted_index;	/* ...at this index */
+	uint8_t    *payload;		/* APPEND: stays put until the run ends */
+};
+
+struct sim_calls
+{
+	struct sim_call *v;
+	size_t		n;
+	size_t		cap;
+	uint64_t	next_bound_check;
+	uint64_t	answered;
+	uint64_t	ok;
+	uint64_t	unknown;
+	uint64_t	live_call;		/* the liveness phase's call, index + 1 */
 };
 
 enum sim_fault
@@ -367,6 +411,7 @@ struct sim_params
 	uint32_t	alloc_fail_ppm;
 	uint32_t	leader_crash_ppm;	/* a new leader crashes soon after winning */
 	uint32_t	commit_crash_ppm;	/* a leader crashes as its commit advances */
+	uint32_t	quiet_gap_ms;	/* mean gap between quiet windows, 0 = none */
 };
 
 struct sim_cluster
@@ -384,6 +429,26 @@ struct sim_cluster
 	uint64_t	next_id;		/* next fresh node id */
 	struct sim_net net;
 	struct sim_checker chk;
+	struct sim_calls calls;
+	struct pgr_app_state *scratch_app;	/* decoding snapshots */
+	/*
+	 * Quiet windows: no fault touches the cluster, the network is sound,
+	 * and only false alarms (connection resets) are injected; a leader that
+	 * has its quorum must stay leader through the check part of it.
+	 */
+	bool		quiet;
+	uint64_t	next_quiet_at;
+	uint64_t	quiet_check_at; /* settled: the check begins */
+	uint64_t	quiet_end;
+	uint64_t	quiet_leader;	/* 0: no stable leader to check this time */
+	uint64_t	quiet_term;
+	uint64_t	next_alarm_at;
+	uint32_t	saved_loss_ppm;
+	uint32_t	saved_dup_ppm;
+	uint32_t	saved_slow_ppm;
+	uint32_t	saved_alloc_fail_ppm;
+	uint64_t	n_quiet_checked;
+	uint64_t	n_alarms;
 	uint64_t	next_client_at;
 	uint64_t	next_fault_at;
 	uint64_t	next_read_ctx;
@@ -422,9 +487,9 @@ void		sim_node_after_call(struct sim_cluster *c, struct sim_node *sn,
 								enum pgr_err err, const char *what);
 void		sim_node_tick(struct sim_cluster *c, struct sim_node *sn);
 void		sim_node_compact(struct sim_cluster *c, struct sim_node *sn);
-void		sim_app_encode(const struct sim_cluster *c, const struct sim_app *app,
-						   uint8_t *buf, size_t len);
-size_t		sim_app_size(const struct sim_cluster *c);
+void		sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn,
+						   uint8_t *buf, size_t *len);
+size_t		sim_app_size(const struct sim_cluster *c, const struct sim_node *sn);
 bool		sim_app_decode(const struct sim_cluster *c, const uint8_t *buf,
 						   uint64_t len, struct sim_app *out);
 bool		sim_storage_chain_at(const struct sim_storage *st, uint64_t index,
@@ -469,7 +534,24 @@ void		sim_check_leader_seen(struct sim_cluster *c, struct sim_node *sn,
 void		sim_check_step(struct sim_cluster *c);
 const struct sim_config_rec *sim_checker_latest_config(const struct sim_checker *chk);
 
+/* calls.c */
+void		sim_calls_node_up(struct sim_cluster *c, struct sim_node *sn);
+void		sim_calls_node_down(struct sim_cluster *c, struct sim_node *sn, const char *why);
+enum pgr_err sim_calls_drive(struct sim_cluster *c, struct sim_node *sn);
+void		sim_calls_apply(struct sim_cluster *c, struct sim_node *sn,
+							const struct pgr_ready *rd);
+void		sim_calls_collect(struct sim_cluster *c, struct sim_node *sn);
+void		sim_calls_op(struct sim_cluster *c, uint32_t kind);
+void		sim_calls_check_bound(struct sim_cluster *c);
+bool		sim_calls_live_start(struct sim_cluster *c);
+bool		sim_calls_live_done(struct sim_cluster *c);
+void		sim_calls_free(struct sim_cluster *c);
+size_t		sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
+						 const uint8_t **blob);
+
 /* workload.c */
+void		sim_quiet_step(struct sim_cluster *c);
+void		sim_quiet_check(struct sim_cluster *c);
 void		sim_client_op(struct sim_cluster *c);
 void		sim_fault(struct sim_cluster *c);
 struct sim_node *sim_find_leader(struct sim_cluster *c);

@@ -306,6 +306,12 @@ sim_client_op(struct sim_cluster *c)
 		case SIM_OP_CAMPAIGN:
 			sim_op_campaign(c);
 			break;
+		case SIM_OP_CALL_APPEND:
+			sim_calls_op(c, PGR_CALL_APPEND);
+			break;
+		case SIM_OP_CALL_READ:
+			sim_calls_op(c, PGR_CALL_READ);
+			break;
 	}
 }
 
@@ -423,7 +429,7 @@ sim_fault(struct sim_cluster *c)
 void
 sim_on_new_leader(struct sim_cluster *c, struct sim_node *sn)
 {
-	if (!c->chaos || !sim_rng_chance(&c->rng, c->p.leader_crash_ppm))
+	if (!c->chaos || c->quiet || !sim_rng_chance(&c->rng, c->p.leader_crash_ppm))
 		return;
 	if (sim_rng_chance(&c->rng, c->storm ? 800000 : 500000))
 	{
@@ -445,11 +451,189 @@ sim_on_new_leader(struct sim_cluster *c, struct sim_node *sn)
 void
 sim_on_leader_commit(struct sim_cluster *c, struct sim_node *sn)
 {
-	if (!c->chaos || sn->midcrash != SIM_MIDCRASH_NONE ||
+	if (!c->chaos || c->quiet || sn->midcrash != SIM_MIDCRASH_NONE ||
 		!sim_rng_chance(&c->rng, c->p.commit_crash_ppm))
 		return;
 	sn->midcrash = SIM_MIDCRASH_NEXT_SEND;
 	sim_trace(c, "n%" PRIu64 " will crash before sending its commit", sn->id);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Quiet windows and false alarms                                         */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A window in which no fault touches the cluster: partitions healed, no
+ * loss, duplication, long delays or allocation failures, no crash or
+ * restart, no client operation.  After a settling period, if one leader
+ * rules every live member with its quorum up and no change or transfer in
+ * flight, it must stay leader, in its term, until the window ends, while
+ * the transports raise false alarms: connection resets seen by every
+ * follower at once (a leader-side blip), and resets flapping on single
+ * links.  That is issue 7's scenario 2: a reset used to make followers
+ * forget their leader, leave its lease and elect another.
+ */
+static void
+sim_quiet_begin(struct sim_cluster *c)
+{
+	uint64_t	et = (uint64_t) c->p.election_tick * 11;
+
+	c->quiet = true;
+	c->saved_loss_ppm = c->net.loss_ppm;
+	c->saved_dup_ppm = c->net.dup_ppm;
+	c->saved_slow_ppm = c->net.slow_ppm;
+	c->saved_alloc_fail_ppm = c->p.alloc_fail_ppm;
+	c->net.loss_ppm = c->net.dup_ppm = c->net.slow_ppm = 0;
+	c->p.alloc_fail_ppm = 0;
+	sim_net_heal(c);
+	/* settled once every slow message has arrived and timeouts have passed */
+	c->quiet_check_at = c->now + c->net.slow_max + 6 * et;
+	c->quiet_end = c->quiet_check_at + 8 * et;
+	c->quiet_leader = 0;
+	c->next_alarm_at = c->quiet_check_at;
+	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
+	{
+		struct sim_node *sn = &c->nodes[id];
+
+		sn->midcrash = SIM_MIDCRASH_NONE;
+		sn->crash_at = 0;
+		sn->alloc.fail_ppm = 0;
+		if (sn->state == SIM_NODE_DOWN && sn->restart_at != 0 && sn->restart_at < c->quiet_end)
+			sn->restart_at = c->quiet_end + 1;
+	}
+	sim_trace(c, "QUIET from now to %" PRIu64 " (checked from %" PRIu64 ")",
+			  c->quiet_end, c->quiet_check_at);
+}
+
+static void
+sim_quiet_end(struct sim_cluster *c)
+{
+	c->quiet = false;
+	c->net.loss_ppm = c->saved_loss_ppm;
+	c->net.dup_ppm = c->saved_dup_ppm;
+	c->net.slow_ppm = c->saved_slow_ppm;
+	c->p.alloc_fail_ppm = c->saved_alloc_fail_ppm;
+	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
+		c->nodes[id].alloc.fail_ppm = c->p.alloc_fail_ppm;
+	c->next_quiet_at = c->now + sim_rng_range(&c->rng, 1, 2 * c->p.quiet_gap_ms);
+	sim_trace(c, "QUIET ends");
+}
+
+/* Is there one leader with every live member behind it and nothing moving? */
+static uint64_t
+sim_stable_leader(struct sim_cluster *c, uint64_t *term)
+{
+	struct sim_node *lead = sim_find_leader(c);
+	struct pgr_status ls;
+	const struct pgr_config *conf;
+	uint32_t	up_voters = 0;
+
+	if (lead == NULL)
+		return 0;
+	pgr_node_status(lead->node, &ls);
+	conf = pgr_node_config(lead->node);
+	if (ls.lead_transferee != PGR_NONE || ls.config_index > ls.commit ||
+		pgr_config_find(conf, lead->id) == NULL)
+		return 0;
+	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
+	{
+		struct sim_node *sn = &c->nodes[id];
+		struct pgr_status s;
+
+		if (sn->state == SIM_NODE_DOWN && sn->st.hs.term > ls.term)
+			return 0;
+		if (sn->state != SIM_NODE_UP)
+			continue;
+		pgr_node_status(sn->node, &s);
+		if (s.term != ls.term)
+			return 0;
+		if (pgr_config_find(conf, id) == NULL)
+			continue;
+		if (s.leader != lead->id)
+			return 0;
+		if (pgr_config_find(conf, id)->role == PGR_MEMBER_VOTER)
+			up_voters++;
+	}
+	if (up_voters <= pgr_config_voters(conf) / 2)
+		return 0;
+	*term = ls.term;
+	return lead->id;
+}
+
+/* The quiet window's scheduled moments: its start, alarms, its end. */
+void
+sim_quiet_step(struct sim_cluster *c)
+{
+	struct sim_node *lead;
+	uint64_t	hb = (uint64_t) c->p.heartbeat_tick * 10;
+
+	if (!c->quiet)
+	{
+		sim_quiet_begin(c);
+		return;
+	}
+	if (c->now >= c->quiet_end)
+	{
+		if (c->quiet_leader != 0)
+			c->n_quiet_checked++;
+		sim_quiet_end(c);
+		return;
+	}
+	if (c->quiet_leader == 0 && c->now >= c->quiet_check_at &&
+		c->next_alarm_at == c->quiet_check_at)
+	{
+		c->quiet_leader = sim_stable_leader(c, &c->quiet_term);
+		sim_trace(c, "QUIET check: %s n%" PRIu64 " of term %" PRIu64,
+				  c->quiet_leader ? "leader" : "no stable leader", c->quiet_leader,
+				  c->quiet_term);
+	}
+	c->next_alarm_at = c->now + sim_rng_range(&c->rng, 1, 3 * hb);
+	lead = c->quiet_leader ? sim_node_get(c, c->quiet_leader) : NULL;
+	if (lead == NULL || lead->state != SIM_NODE_UP)
+		return;
+	c->n_alarms++;
+	if (sim_rng_chance(&c->rng, 500000))
+	{
+		/* a blip on the leader's side: every connection resets at once */
+		for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
+			if (id != lead->id && c->nodes[id].state == SIM_NODE_UP)
+			{
+				sim_net_report(c, SIM_FLIGHT_RESET, lead->id, id);
+				sim_net_report(c, SIM_FLIGHT_RESET, id, lead->id);
+			}
+	}
+	else
+	{
+		/* one link flapping */
+		uint64_t	a = sim_rng_range(&c->rng, 1, c->next_id - 1);
+
+		if (a != lead->id && c->nodes[a].state == SIM_NODE_UP)
+		{
+			sim_net_report(c, SIM_FLIGHT_RESET, lead->id, a);
+			sim_net_report(c, SIM_FLIGHT_RESET, a, lead->id);
+		}
+	}
+}
+
+/* After every step of a checked quiet window: the leader is still there. */
+void
+sim_quiet_check(struct sim_cluster *c)
+{
+	struct sim_node *lead;
+	struct pgr_status s;
+
+	if (!c->quiet || c->quiet_leader == 0)
+		return;
+	lead = sim_node_get(c, c->quiet_leader);
+	if (lead->state == SIM_NODE_UP)
+	{
+		pgr_node_status(lead->node, &s);
+		if (s.role == PGR_ROLE_LEADER && s.term == c->quiet_term)
+			return;
+	}
+	sim_fail(c, "No spurious deposal", "leader %" PRIu64 " of term %" PRIu64 " had its"
+			 " quorum and no fault touched it, but it was deposed at t=%" PRIu64
+			 " (false alarms only)", c->quiet_leader, c->quiet_term, c->now);
 }
 
 /* ---------------------------------------------------------------------- */
