@@ -18,7 +18,16 @@
  * leader; it is never needed to stay safe).
  *
  * A snapshot is made durable on its own, before the log it replaces is
- * touched (snapshot.c).
+ * touched (snapshot.c), and after the hard state of its batch: a snapshot
+ * of a term the durable hard state has not seen is a state the core
+ * refuses at every restart (pgr_storage_persist).
+ *
+ * OPENING AFTER A CRASH.  A process that died between writing a batch and
+ * its fsync leaves the batch in the kernel's page cache; recovery reads it
+ * back and the node acts on it.  So open makes durable every file it read
+ * (hard state, segments, snapshot) and the directory before returning, as
+ * PostgreSQL's SyncDataDirectory() does after a crash: a power loss later
+ * can then never take back what the restarted node used.
  *
  * FAILURE.  A failed fsync is never retried (PostgreSQL's rule since 2018: the
  * kernel may have dropped the dirty pages and a retry could succeed without
@@ -246,6 +255,50 @@ survey_cb(void *arg, const char *name)
 	return 0;
 }
 
+/* fsync one of our files by name (opened read-only, as PostgreSQL does). */
+static int
+sync_cb(void *arg, const char *name)
+{
+	struct pgr_storage *st = arg;
+	char		path[PGR_STORAGE_PATH_MAX];
+	uint64_t	first;
+	int			fd;
+	int			rc;
+
+	if (st->err.code != PGR_STORAGE_OK)
+		return 1;
+	if (strcmp(name, "hardstate") != 0 && !pgr_segment_parse_name(name, &first) &&
+		!pgr_snap_is_file(name))
+		return 0;
+	pgr_st_path(st, name, path, sizeof(path));
+	rc = st->vfs->open(st->vfs_ctx, path, PGR_VFS_READ, &fd);
+	if (rc == ENOENT)
+		return 0;				/* removed by recovery meanwhile */
+	if (rc != 0)
+	{
+		pgr_st_syserr(st, rc, "open", name, -1);
+		return 1;
+	}
+	(void) pgr_st_sync_fd(st, fd, name, false);
+	st->vfs->close(st->vfs_ctx, fd);
+	return st->err.code != PGR_STORAGE_OK;
+}
+
+/* After recovery: what was read is made durable (see OPENING AFTER A CRASH). */
+static enum pgr_storage_err
+storage_sync_all(struct pgr_storage *st)
+{
+	int			rc;
+
+	st->err.code = PGR_STORAGE_OK;
+	rc = st->vfs->list(st->vfs_ctx, st->dir, sync_cb, st);
+	if (st->err.code != PGR_STORAGE_OK)
+		return st->err.code;
+	if (rc != 0)
+		return pgr_st_syserr(st, rc, "read directory", NULL, -1);
+	return pgr_st_sync_dir(st);
+}
+
 /* Make dir's own entry durable in its parent after creating it. */
 static enum pgr_storage_err
 storage_sync_parent(struct pgr_storage *st)
@@ -357,8 +410,8 @@ pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
 		e = pgr_snap_recover(st);
 	if (e == PGR_STORAGE_OK)
 		e = pgr_slog_recover(st);
-	if (e == PGR_STORAGE_OK && st->dir_dirty && !st->read_only)
-		e = pgr_st_sync_dir(st);
+	if (e == PGR_STORAGE_OK && !st->read_only)
+		e = storage_sync_all(st);
 	if (e != PGR_STORAGE_OK)
 	{
 		if (err != NULL)
@@ -663,7 +716,17 @@ pgr_storage_persist(struct pgr_storage *st, const struct pgr_ready *rd)
 {
 	enum pgr_storage_err e = PGR_STORAGE_OK;
 
-	if (rd->snapshot != NULL)
+	/*
+	 * A snapshot comes from a leader whose term the batch's hard state
+	 * carries: that term is durable first (see SYNC ORDERING).
+	 */
+	if (rd->snapshot != NULL && rd->has_hard_state)
+	{
+		e = pgr_storage_set_hard_state(st, &rd->hs);
+		if (e == PGR_STORAGE_OK)
+			e = pgr_hs_sync(st);
+	}
+	if (e == PGR_STORAGE_OK && rd->snapshot != NULL)
 		e = pgr_storage_install_snapshot(st, rd->snapshot);
 	if (e == PGR_STORAGE_OK && rd->n_entries > 0)
 		e = pgr_storage_append(st, rd->entries, rd->n_entries);

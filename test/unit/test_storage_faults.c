@@ -64,6 +64,12 @@ term1(uint64_t index)
 	return 1;
 }
 
+static uint64_t
+term_of_restart(uint64_t index)
+{
+	return index <= 10 ? 1 : 2;
+}
+
 static void
 test_failed_fsync_is_fatal_and_never_retried(void)
 {
@@ -259,6 +265,130 @@ test_interrupted_install_is_finished_by_recovery(void)
 		}
 		pgr_storage_close(st);
 		memfs_destroy(&m);
+	}
+}
+
+/*
+ * Issue 7, scenario 9.  A process crash keeps what was written but not yet
+ * synced (the page cache); the restarted node reads it back and acts on it
+ * (a vote, an acknowledgement).  A power loss after that would take it
+ * away, and the node would have forgotten a vote or an acknowledged entry.
+ * Opening must make durable what it read, as PostgreSQL's
+ * SyncDataDirectory() does after a crash.
+ */
+static void
+test_open_after_a_process_crash_makes_what_it_read_durable(void)
+{
+	struct memfs m;
+	struct pgr_storage *st;
+	struct pgr_storage_state s;
+	struct pgr_hard_state hs1 = {1, 1, 5};
+	struct pgr_hard_state hs2 = {2, 2, 5};
+
+	memfs_init(&m);
+	st = open_mem(&m, 4096, NULL);
+	CHECK(st != NULL);
+	CHECK_EQ(tu_append(st, 1, 10, 1), PGR_STORAGE_OK);
+	CHECK_EQ(pgr_storage_set_hard_state(st, &hs1), PGR_STORAGE_OK);
+	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
+	/* a batch written, the process killed before its fsync */
+	CHECK_EQ(tu_append(st, 11, 30, 2), PGR_STORAGE_OK);
+	CHECK_EQ(pgr_storage_set_hard_state(st, &hs2), PGR_STORAGE_OK);
+	pgr_storage_close(st);
+
+	/* the restart reads the page cache... */
+	st = open_mem(&m, 4096, NULL);
+	CHECK(st != NULL);
+	CHECK_EQ(pgr_storage_load(st, &pgr_libc_allocator, &s), PGR_STORAGE_OK);
+	CHECK_EQ(s.n_entries, 30);
+	CHECK_EQ(s.hs.term, 2);
+	CHECK_EQ(s.hs.vote, 2);
+	pgr_storage_state_free(&pgr_libc_allocator, &s);
+	pgr_storage_close(st);
+
+	/* ...and what it read survives the power loss that follows */
+	memfs_power_loss(&m);
+	st = open_mem(&m, 4096, NULL);
+	CHECK(st != NULL);
+	CHECK_EQ(pgr_storage_load(st, &pgr_libc_allocator, &s), PGR_STORAGE_OK);
+	CHECK_EQ(s.n_entries, 30);
+	CHECK_EQ(s.hs.term, 2);
+	CHECK_EQ(s.hs.vote, 2);
+	CHECK_EQ(load_canonical(st, 1, term_of_restart), 30);
+	pgr_storage_state_free(&pgr_libc_allocator, &s);
+	pgr_storage_close(st);
+	memfs_destroy(&m);
+}
+
+/*
+ * A snapshot that arrives with a newer term: the batch's hard state (that
+ * term) must be durable before the snapshot is.  Otherwise a crash between
+ * the two leaves a snapshot of a term the hard state never saw, which the
+ * core refuses at every restart (entries or snapshot beyond the stored
+ * term).  The power is cut at each sync of such a batch in turn.
+ */
+static void
+test_snapshot_is_never_durable_before_its_hard_state(void)
+{
+	for (int cut = 1; cut < 12; cut++)
+	{
+		struct memfs m;
+		struct pgr_storage *st;
+		struct pgr_storage_state s;
+		struct pgr_hard_state hs1 = {1, 1, 10};
+		struct pgr_snapshot snap;
+		struct pgr_ready rd;
+		uint8_t		data[64];
+		uint64_t	last_term;
+		struct pgr_storage_error err;
+		enum pgr_storage_err e;
+
+		memfs_init(&m);
+		st = open_mem(&m, 4096, NULL);
+		CHECK(st != NULL);
+		CHECK_EQ(tu_append(st, 1, 10, 1), PGR_STORAGE_OK);
+		CHECK_EQ(pgr_storage_set_hard_state(st, &hs1), PGR_STORAGE_OK);
+		CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
+
+		tu_snapshot(&snap, data, sizeof(data), 50, 3);
+		memset(&rd, 0, sizeof(rd));
+		rd.snapshot = &snap;
+		rd.has_hard_state = true;
+		rd.hs.term = 3;
+		rd.hs.commit = 50;
+		rd.must_sync = true;
+		m.fail_sync_in = cut;
+		m.fail_sync_errno = EIO;
+		e = pgr_storage_persist(st, &rd);
+		m.fail_sync_in = 0;
+		pgr_storage_close(st);
+		memfs_power_loss(&m);
+
+		st = open_mem(&m, 4096, &err);
+		if (st == NULL)
+		{
+			memfs_destroy(&m);
+			test_fail(__FILE__, __LINE__, "power cut at sync %d: the open fails: %s",
+					  cut, err.msg);
+			return;
+		}
+		CHECK_EQ(pgr_storage_load(st, &pgr_libc_allocator, &s), PGR_STORAGE_OK);
+		last_term = s.n_entries > 0 ? s.entries[s.n_entries - 1].term :
+			(s.has_snapshot ? s.snapshot.meta.term : 0);
+		if (s.hs.term < last_term)
+		{
+			pgr_storage_state_free(&pgr_libc_allocator, &s);
+			pgr_storage_close(st);
+			memfs_destroy(&m);
+			test_fail(__FILE__, __LINE__, "power cut at sync %d: stored term %" PRIu64
+					  " is behind the stored log's term %" PRIu64, cut, s.hs.term, last_term);
+			return;
+		}
+		pgr_storage_state_free(&pgr_libc_allocator, &s);
+		pgr_storage_close(st);
+		memfs_destroy(&m);
+		if (e == PGR_STORAGE_OK)
+			break;				/* the batch had fewer syncs than cut */
 	}
 }
 
@@ -805,6 +935,8 @@ static const struct test_case cases[] = {
 	TEST(test_write_error_mid_batch_leaves_nothing_half_written),
 	TEST(test_snapshot_write_error_keeps_storage_usable),
 	TEST(test_interrupted_install_is_finished_by_recovery),
+	TEST(test_open_after_a_process_crash_makes_what_it_read_durable),
+	TEST(test_snapshot_is_never_durable_before_its_hard_state),
 	TEST(test_power_loss_recovers_exactly_the_synced_prefix),
 	TEST(test_torn_power_loss_recovers_a_valid_prefix),
 	TEST(test_flipped_byte_mid_log_is_reported_with_file_and_offset),
