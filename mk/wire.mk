@@ -8,7 +8,7 @@
 
 WIRE_SRCS := src/core/wire.c src/core/wire_snap.c src/core/config.c src/core/util.c
 WIRE_OBJS := $(WIRE_SRCS:%.c=$(BUILD)/%.o)
-WIRE_HDRS := include/pgraft/core.h include/pgraft/wire.h src/core/codec.h src/core/wire_internal.h
+WIRE_HDRS := include/pgraft/core.h include/pgraft/wire.h src/common/codec.h src/core/wire_internal.h
 WIRE_CORPUS := test/fuzz/corpus/wire
 
 FUZZ_CC      ?= clang
