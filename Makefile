@@ -10,6 +10,8 @@
 #
 # Variants are separate build directories:
 #   make BUILD=build-asan SAN=1 check-unit   sanitizers (ASan + UBSan, leaks)
+#                                           and invariant checks
+#   make BUILD=build-debug DEBUG=1 OPT=-O0   invariant checks alone
 #   make BUILD=build-bug-fig8 BUG=PGR_BUG_SKIP_FIG8 build/raft-sim
 #     deliberately broken cores that the simulator must catch
 
@@ -19,9 +21,12 @@ HAVE_PG  := $(shell $(PG_CONFIG) --version >/dev/null 2>&1 && echo yes)
 CC       ?= cc
 OPT      ?= -O2
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# The sanitizer and debug builds also check the invariants written next to
+# the fields of src/core/raft.h and src/storage/internal.h.
 PURE_CFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -D_POSIX_C_SOURCE=200809L \
-	-Iinclude $(if $(BUG),-D$(BUG)) $(if $(SAN),$(SANFLAGS))
+	-Iinclude $(if $(BUG),-D$(BUG)) $(if $(SAN),$(SANFLAGS)) \
+	$(if $(SAN)$(DEBUG),-DPGR_CHECK_INVARIANTS)
 PURE_LDFLAGS = $(if $(SAN),$(SANFLAGS))
 
 COMMON_SRCS  := $(wildcard src/common/*.c)

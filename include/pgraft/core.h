@@ -505,7 +505,8 @@ struct pgr_status
 	/* counters since the node was created */
 	uint64_t	msgs_stepped;
 	uint64_t	heartbeats_sent;
-	uint64_t	elections_started;
+	uint64_t	pre_votes_started;	/* pre-elections; most never become elections */
+	uint64_t	elections_started;	/* terms this node campaigned in as candidate */
 };
 
 void		pgr_node_status(const struct pgr_node *node, struct pgr_status *out);

@@ -62,6 +62,7 @@ campaign(struct pgr_node *node, bool transfer)
 
 	if (err != PGR_OK)
 		return err;
+	node->elections_started++;
 	record_vote(node, node->id, true);
 	if (pgr_quorum_vote_result(node) == PGR_VOTE_WON)
 		return pgr_become_leader(node);	/* a single voter */
@@ -72,6 +73,7 @@ static enum pgr_err
 pre_campaign(struct pgr_node *node)
 {
 	pgr_become_pre_candidate(node);
+	node->pre_votes_started++;
 	record_vote(node, node->id, true);
 	if (pgr_quorum_vote_result(node) == PGR_VOTE_WON)
 		return campaign(node, false);
@@ -90,7 +92,6 @@ pgr_hup(struct pgr_node *node, bool transfer)
 		return PGR_EIGNORED;
 	if (!pgr_promotable(node))
 		return PGR_EIGNORED;
-	node->elections_started++;
 	if (!node->opts.disable_pre_vote && !transfer)
 		return pre_campaign(node);
 	return campaign(node, transfer);

@@ -525,11 +525,9 @@ tick_leader(struct pgr_node *node)
 	return err;
 }
 
-enum pgr_err
-pgr_node_tick(struct pgr_node *node)
+static enum pgr_err
+tick(struct pgr_node *node)
 {
-	if (node->in_ready)
-		return PGR_ESTATE;
 	if (node->role == PGR_ROLE_LEADER)
 		return tick_leader(node);
 	node->election_elapsed++;
@@ -539,6 +537,19 @@ pgr_node_tick(struct pgr_node *node)
 		return pgr_hup(node, false);
 	}
 	return PGR_OK;
+}
+
+enum pgr_err
+pgr_node_tick(struct pgr_node *node)
+{
+	enum pgr_err err;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	err = tick(node);
+	if (err != PGR_ENOMEM)		/* contract 5: the node is then thrown away */
+		PGR_CHECK_NODE(node, "tick");
+	return err;
 }
 
 enum pgr_err
@@ -841,6 +852,8 @@ pgr_node_step(struct pgr_node *node, const struct pgr_msg *m)
 	}
 	if (check_removed_leader(node) == PGR_ENOMEM)
 		return PGR_ENOMEM;
+	if (err != PGR_ENOMEM)		/* contract 5: the node is then thrown away */
+		PGR_CHECK_NODE(node, "step");
 	return err;
 }
 
@@ -1050,6 +1063,7 @@ pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd)
 	node->ready_stable = last;
 	node->ready_applied = apply_to;
 	node->in_ready = true;
+	PGR_CHECK_NODE(node, "ready");
 	return PGR_OK;
 }
 
@@ -1067,6 +1081,7 @@ pgr_node_advance(struct pgr_node *node)
 	pgr_arena_reset(&node->arena);
 	pgr_garbage_collect(&node->garbage);
 	node->in_ready = false;
+	PGR_CHECK_NODE(node, "advance");
 	return PGR_OK;
 }
 
@@ -1093,6 +1108,7 @@ pgr_node_status(const struct pgr_node *node, struct pgr_status *out)
 	out->lead_transferee = node->lead_transferee;
 	out->msgs_stepped = node->msgs_stepped;
 	out->heartbeats_sent = node->heartbeats_sent;
+	out->pre_votes_started = node->pre_votes_started;
 	out->elections_started = node->elections_started;
 }
 

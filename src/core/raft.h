@@ -284,8 +284,21 @@ struct pgr_node
 	/* counters */
 	uint64_t	msgs_stepped;
 	uint64_t	heartbeats_sent;
-	uint64_t	elections_started;
+	uint64_t	pre_votes_started;	/* pre-elections (PreVote) */
+	uint64_t	elections_started;	/* elections: this node became candidate */
 };
+
+/*
+ * invariants.c: the invariants above, checked after every call that changes
+ * a node in the builds that define PGR_CHECK_INVARIANTS (make SAN=1 or
+ * DEBUG=1); a violation aborts.
+ */
+void		pgr_check_invariants(const struct pgr_node *node, const char *where);
+#ifdef PGR_CHECK_INVARIANTS
+#define PGR_CHECK_NODE(node, where) pgr_check_invariants((node), (where))
+#else
+#define PGR_CHECK_NODE(node, where) ((void) 0)
+#endif
 
 /* node.c */
 void		pgr_become_follower(struct pgr_node *node, uint64_t term, uint64_t lead);

@@ -113,6 +113,18 @@ struct pgr_storage
 	size_t		wbuf_cap;
 };
 
+/*
+ * storage.c: the invariants above, checked after open and every persist in
+ * the builds that define PGR_CHECK_INVARIANTS (make SAN=1 or DEBUG=1); a
+ * violation aborts.
+ */
+void		pgr_st_check_invariants(const struct pgr_storage *st, const char *where);
+#ifdef PGR_CHECK_INVARIANTS
+#define PGR_CHECK_STORAGE(st, where) pgr_st_check_invariants((st), (where))
+#else
+#define PGR_CHECK_STORAGE(st, where) ((void) 0)
+#endif
+
 /* storage.c: errors and paths */
 enum pgr_storage_err pgr_st_error(struct pgr_storage_error *err,
 								  enum pgr_storage_err code, int sys_errno,

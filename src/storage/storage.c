@@ -51,6 +51,48 @@
 #include "internal.h"
 
 /* ---------------------------------------------------------------------- */
+/* Invariants                                                             */
+/* ---------------------------------------------------------------------- */
+
+static void
+st_broken(const struct pgr_storage *st, const char *where, const char *what,
+		  uint64_t a, uint64_t b)
+{
+	fprintf(stderr, "pgraft storage invariant violated in \"%s\" after %s: %s (%" PRIu64
+			", %" PRIu64 ")\n", st->dir, where, what, a, b);
+	abort();
+}
+
+void
+pgr_st_check_invariants(const struct pgr_storage *st, const char *where)
+{
+	uint64_t	base = st->has_snap ? st->snap.index : 0;
+
+	if (st->failed)
+		return;					/* nothing is promised of a failed storage */
+	for (size_t i = 0; i < st->n_segs; i++)
+	{
+		const struct pgr_segment *g = &st->segs[i];
+
+		if (g->last + 1 < g->first)
+			st_broken(st, where, "segment ends before it begins", g->first, g->last);
+		if (g->end > g->alloc)
+			st_broken(st, where, "segment written past its size", g->end, g->alloc);
+		if (i > 0 && g->first != st->segs[i - 1].last + 1)
+			st_broken(st, where, "segments not contiguous", st->segs[i - 1].last, g->first);
+	}
+	if (st->n_segs > 0 && st->segs[st->n_segs - 1].last != st->last_index &&
+		st->last_index > base)
+		st_broken(st, where, "last index is not the last segment's", st->last_index,
+				  st->segs[st->n_segs - 1].last);
+	if (st->last_index < base)
+		st_broken(st, where, "log ends before the snapshot", st->last_index, base);
+	if (st->hs_durable.term > st->hs.term)
+		st_broken(st, where, "durable hard state ahead of the current", st->hs_durable.term,
+				  st->hs.term);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Errors                                                                 */
 /* ---------------------------------------------------------------------- */
 
@@ -427,6 +469,7 @@ pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
 		st->hs.commit = st->last_index;
 	*out = st;
 	release_read_buffer(st);
+	PGR_CHECK_STORAGE(st, "open");
 	return PGR_STORAGE_OK;
 }
 
@@ -734,6 +777,7 @@ pgr_storage_persist(struct pgr_storage *st, const struct pgr_ready *rd)
 		e = pgr_storage_set_hard_state(st, &rd->hs);
 	if (e == PGR_STORAGE_OK && rd->must_sync)
 		e = pgr_storage_sync(st);
+	PGR_CHECK_STORAGE(st, "persist");
 	return e;
 }
 

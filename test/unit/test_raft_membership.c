@@ -86,6 +86,7 @@ test_learner_neither_campaigns_nor_votes(void)
 		CHECK_EQ(pgr_node_tick(n), PGR_OK);
 	CHECK_EQ(fx_status(n).role, PGR_ROLE_FOLLOWER);
 	CHECK_EQ(fx_status(n).elections_started, 0);
+	CHECK_EQ(fx_status(n).pre_votes_started, 0);
 	CHECK_EQ(pgr_node_campaign(n), PGR_EIGNORED);
 	CHECK(!pgr_node_has_ready(n));
 
