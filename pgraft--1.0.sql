@@ -35,7 +35,8 @@ CREATE FUNCTION pgraft_get_cluster_status(
 	OUT num_nodes integer,
 	OUT messages_processed bigint,
 	OUT heartbeats_sent bigint,
-	OUT elections_triggered bigint)
+	OUT elections_triggered bigint,
+	OUT pre_votes_triggered bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pgraft_get_cluster_status'
 LANGUAGE C VOLATILE;

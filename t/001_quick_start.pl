@@ -36,8 +36,8 @@ CREATE EXTENSION IF NOT EXISTS pgraft;
 SELECT pgraft_init();
 SELECT * FROM pgraft_get_cluster_status();
 });
-like($out, qr/^t\n1\|\d+\|1\|leader\|1\|\d+\|\d+\|1$/,
-	'pgraft_init() founds a one-node cluster led by node 1');
+like($out, qr/^t\n1\|\d+\|1\|leader\|1\|\d+\|\d+\|1\|1$/,
+	'pgraft_init() founds a one-node cluster led by node 1, after one pre-vote and one election');
 
 # 2. Add additional nodes: the Quick Start's section 2, with our ports.
 my $add_sql = qq{

@@ -21,7 +21,8 @@
  *	loop on pgr_wire_frame_check(): NEED_MORE means read again (out.len says
  *	how many bytes the frame needs in total, once the header is in);
  *	FRAME_READY means the first out.len bytes are one frame: dispatch on
- *	out.kind (handshake, message, snapshot chunk), then drop those bytes.
+ *	out.kind (handshake, message, snapshot chunk, ping), then drop those
+ *	bytes.
  *	Any other status means the stream is unusable: close the connection.
  *	Until the peer's handshake has been accepted, pass max_frame =
  *	PGR_WIRE_HANDSHAKE_MAX_FRAME so that an unknown client cannot make us
@@ -51,7 +52,7 @@
 /* ---------------------------------------------------------------------- */
 
 /* The protocol version this code speaks (the version byte of every frame). */
-#define PGR_WIRE_VERSION 1
+#define PGR_WIRE_VERSION 2
 
 /* Every frame starts with this many header bytes (length, version, kind, flags). */
 #define PGR_WIRE_HEADER_SIZE 8
@@ -73,7 +74,8 @@ enum pgr_wire_kind
 {
 	PGR_WIRE_KIND_HANDSHAKE = 1,	/* first frame each side sends */
 	PGR_WIRE_KIND_MSG = 2,		/* one struct pgr_msg (never MsgSnap) */
-	PGR_WIRE_KIND_SNAP_CHUNK = 3	/* one piece of a MsgSnap */
+	PGR_WIRE_KIND_SNAP_CHUNK = 3,	/* one piece of a MsgSnap */
+	PGR_WIRE_KIND_PING = 4		/* nothing but "this connection lives" */
 };
 
 enum pgr_wire_frame_status
@@ -108,6 +110,9 @@ enum pgr_wire_frame_status pgr_wire_frame_check(const uint8_t *buf, size_t len,
 
 const char *pgr_wire_frame_status_name(enum pgr_wire_frame_status st);
 
+/* A ping frame: PGR_WIRE_HEADER_SIZE bytes at buf. */
+void		pgr_wire_encode_ping(uint8_t *buf);
+
 /* ---------------------------------------------------------------------- */
 /* Handshake                                                              */
 /* ---------------------------------------------------------------------- */
@@ -127,12 +132,16 @@ struct pgr_wire_handshake
 	uint8_t		cluster_id[PGR_WIRE_CLUSTER_ID_LEN];
 	uint8_t		name_len;		/* 1 .. PGR_WIRE_CLUSTER_NAME_MAX */
 	char		cluster_name[PGR_WIRE_CLUSTER_NAME_MAX + 1];	/* NUL-terminated */
+	/* version 2 on (0 in handshakes of other versions) */
+	uint32_t	heartbeat_ms;	/* the sender's heartbeat interval */
+	uint32_t	election_ms;	/* the sender's election timeout */
 };
 
 /*
  * Fill *hs for this node, speaking PGR_WIRE_VERSION.  name must be 1 ..
  * PGR_WIRE_CLUSTER_NAME_MAX bytes of printable ASCII (it ends up in log
- * messages of the peer), node_id > 0; otherwise PGR_EINVAL.
+ * messages of the peer), node_id > 0; otherwise PGR_EINVAL.  The timing
+ * fields start at 0; the caller sets them.
  */
 enum pgr_err pgr_wire_handshake_init(struct pgr_wire_handshake *hs, uint64_t node_id,
 									 const uint8_t cluster_id[PGR_WIRE_CLUSTER_ID_LEN],
@@ -168,7 +177,8 @@ enum pgr_wire_hs_result
  * Decide whether to talk to a peer.  Checked in the order of the enum: a
  * different version first (nothing else can be trusted then), then the
  * cluster, then the node ids.  expected_peer is the id we dialled, or
- * PGR_NONE for an incoming connection.
+ * PGR_NONE for an incoming connection.  Timing is not compared here: a
+ * member with other timing must still be reachable; the transport warns.
  */
 enum pgr_wire_hs_result pgr_wire_handshake_compare(const struct pgr_wire_handshake *ours,
 												   const struct pgr_wire_handshake *peer,

@@ -4,13 +4,13 @@
  *		Frames, the handshake and Raft messages on the wire (snapshot chunks
  *		are in wire_snap.c).
  *
- * All integers are little-endian.  Version 1 of the protocol:
+ * All integers are little-endian.  Version 2 of the protocol:
  *
  * FRAME: an 8-byte header, then body_len bytes of body.
  *		u32  body_len	 bytes after the header; header + body <= the limit
  *		u8	 version	 protocol version of the sender (never 0)
- *		u8	 kind		 1 handshake, 2 message, 3 snapshot chunk
- *		u16  flags		 0 in version 1
+ *		u8	 kind		 1 handshake, 2 message, 3 snapshot chunk, 4 ping
+ *		u16  flags		 0
  * body_len, version and kind keep their place in every version, so a reader
  * can always find the end of a frame and recognise a handshake.
  *
@@ -20,8 +20,16 @@
  *		16 bytes cluster_id
  *		u8	 name_len	 1 .. 63
  *		name_len bytes cluster name, printable ASCII
- * Nothing may follow in a handshake of our version; a later version may
- * append fields, which we skip before reporting the version mismatch.
+ * then, since version 2:
+ *		u32  heartbeat_ms	 the sender's pgraft.heartbeat_interval
+ *		u32  election_ms	 the sender's pgraft.election_timeout
+ * Nothing more may follow in a handshake of our version; another version
+ * may have other fields after the name, which we skip before reporting the
+ * version mismatch.
+ *
+ * PING (kind 4): an empty body.  Sent on a connection that has carried
+ * nothing for a while, so that both ends can tell a live connection from
+ * one stuck in retransmission.
  *
  * MESSAGE body (kind 2):
  *		u8	 type		 enum pgr_msg_type, never PGR_MSG_SNAP (see wire_snap.c)
@@ -38,7 +46,8 @@
  * that decodes re-encodes to the same bytes (the fuzzer checks that).
  *
  * VERSIONING: any change to a layout above, any new kind, message type,
- * entry type or flag bit takes a new version number.  A frame whose version
+ * entry type or flag bit takes a new version number (version 1 had no
+ * timing in the handshake and no ping).  A frame whose version
  * is not ours is refused, except a handshake, which is decoded so that the
  * peer's version can be named in the log.
  *
@@ -61,6 +70,8 @@ static const uint8_t pgr_wire_magic[4] = {'P', 'G', 'R', 'F'};
 
 /* magic, node_id, cluster_id, name_len: the frozen handshake fields before the name */
 #define PGR_WIRE_HS_FIXED_SIZE (4 + 8 + PGR_WIRE_CLUSTER_ID_LEN + 1)
+/* our version's fields after the name: heartbeat_ms, election_ms */
+#define PGR_WIRE_HS_TIMING_SIZE 8
 
 /* ---------------------------------------------------------------------- */
 /* Frames                                                                 */
@@ -92,8 +103,9 @@ pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame,
 			return PGR_WIRE_FRAME_BAD;
 	}
 	else if (out->kind < PGR_WIRE_KIND_HANDSHAKE ||
-			 out->kind > PGR_WIRE_KIND_SNAP_CHUNK ||
-			 pgr_get_u16(buf + 6) != 0)
+			 out->kind > PGR_WIRE_KIND_PING ||
+			 pgr_get_u16(buf + 6) != 0 ||
+			 (out->kind == PGR_WIRE_KIND_PING && body_len != 0))
 		return PGR_WIRE_FRAME_BAD;
 
 	if (max_frame < PGR_WIRE_HEADER_SIZE ||
@@ -146,6 +158,15 @@ pgr_wire_open_frame(const uint8_t *frame, size_t len, uint8_t kind,
 	body->pos = 0;
 	body->ok = true;
 	return PGR_OK;
+}
+
+void
+pgr_wire_encode_ping(uint8_t *buf)
+{
+	pgr_put_u32(buf, 0);
+	buf[4] = PGR_WIRE_VERSION;
+	buf[5] = PGR_WIRE_KIND_PING;
+	pgr_put_u16(buf + 6, 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -203,7 +224,8 @@ pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
 
 	if (!handshake_valid(hs))
 		return PGR_EINVAL;
-	body_len = PGR_WIRE_HS_FIXED_SIZE + hs->name_len;
+	body_len = PGR_WIRE_HS_FIXED_SIZE + hs->name_len +
+		(hs->version == PGR_WIRE_VERSION ? PGR_WIRE_HS_TIMING_SIZE : 0);
 	if (buf == NULL || cap < PGR_WIRE_HEADER_SIZE + body_len)
 		return PGR_EINVAL;
 	/* Written by hand: the version is the handshake's, not necessarily ours. */
@@ -216,6 +238,11 @@ pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
 	pgr_w_bytes(&w, hs->cluster_id, PGR_WIRE_CLUSTER_ID_LEN);
 	pgr_w_u8(&w, hs->name_len);
 	pgr_w_bytes(&w, hs->cluster_name, hs->name_len);
+	if (hs->version == PGR_WIRE_VERSION)
+	{
+		pgr_w_u32(&w, hs->heartbeat_ms);
+		pgr_w_u32(&w, hs->election_ms);
+	}
 	if (!w.ok)
 		return PGR_EINVAL;
 	*len_out = w.len;
@@ -261,8 +288,13 @@ pgr_wire_decode_handshake(const uint8_t *frame, size_t len,
 	out->cluster_name[out->name_len] = '\0';
 	if (!handshake_valid(out))
 		goto bad;
-	if (out->version == PGR_WIRE_VERSION && r.pos != r.len)
-		goto bad;
+	if (out->version == PGR_WIRE_VERSION)
+	{
+		out->heartbeat_ms = pgr_r_u32(&r);
+		out->election_ms = pgr_r_u32(&r);
+		if (!r.ok || r.pos != r.len)
+			goto bad;
+	}
 	return PGR_OK;
 
 bad:

@@ -25,7 +25,6 @@
 static void pg_attribute_noreturn()
 app_state_refused(const char *what, enum pgr_err err)
 {
-	pgraft_worker_set_state(PGRAFT_WORKER_FAILED, "the application state does not follow the log");
 	ereport(FATAL,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("pgraft: %s: %s", what, pgr_strerror(err)),

@@ -50,7 +50,6 @@ pgraft_storage_failed(PgraftWorker *w, const char *what)
 {
 	const struct pgr_storage_error *e = pgr_storage_last_error(w->storage);
 
-	pgraft_worker_set_state(PGRAFT_WORKER_FAILED, e->msg);
 	ereport(FATAL,
 			(errcode(e->code == PGR_STORAGE_ENOSPC ? ERRCODE_DISK_FULL :
 					 e->code == PGR_STORAGE_ECORRUPT ? ERRCODE_DATA_CORRUPTED :
@@ -61,13 +60,9 @@ pgraft_storage_failed(PgraftWorker *w, const char *what)
 void
 pgraft_core_failed(const char *what, enum pgr_err err)
 {
-	char		why[PGRAFT_MSG_MAX];
-
-	snprintf(why, sizeof(why), "%s failed: %s", what, pgr_strerror(err));
-	pgraft_worker_set_state(PGRAFT_WORKER_FAILED, why);
 	ereport(FATAL,
 			(errcode(err == PGR_ENOMEM ? ERRCODE_OUT_OF_MEMORY : ERRCODE_INTERNAL_ERROR),
-			 errmsg("pgraft: %s", why),
+			 errmsg("pgraft: %s failed: %s", what, pgr_strerror(err)),
 			 errdetail("The worker restarts and recovers from its durable state.")));
 }
 
@@ -299,7 +294,6 @@ open_storage(PgraftWorker *w)
 	opts.create = true;
 	if (pgr_storage_open(w->raft_dir, &opts, &w->storage, &err) != PGR_STORAGE_OK)
 	{
-		pgraft_worker_set_state(PGRAFT_WORKER_FAILED, err.msg);
 		ereport(FATAL,
 				(errcode(err.code == PGR_STORAGE_ECORRUPT ? ERRCODE_DATA_CORRUPTED : ERRCODE_IO_ERROR),
 				 errmsg("pgraft: could not open the Raft storage: %s", err.msg),

@@ -84,6 +84,35 @@ check_address(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * The heartbeat must fit twice in the election timeout.  Checked when one of
+ * them is set (ALTER SYSTEM, SET in postgresql.conf at reload) against the
+ * other's value in force, so a bad pair is refused before it is stored;
+ * not while the settings are first defined at server start, when the other
+ * may not be defined yet (the pair is checked once both are: _PG_init).
+ */
+static bool
+check_heartbeat_interval(int *newval, void **extra, GucSource source)
+{
+	if (process_shared_preload_libraries_in_progress || 2 * *newval <= pgraft_election_timeout)
+		return true;
+	GUC_check_errdetail("pgraft.heartbeat_interval must be at most half of pgraft.election_timeout, which is %d ms.",
+						pgraft_election_timeout);
+	GUC_check_errhint("Raise pgraft.election_timeout first.");
+	return false;
+}
+
+static bool
+check_election_timeout(int *newval, void **extra, GucSource source)
+{
+	if (process_shared_preload_libraries_in_progress || *newval >= 2 * pgraft_heartbeat_interval)
+		return true;
+	GUC_check_errdetail("pgraft.election_timeout must be at least twice pgraft.heartbeat_interval, which is %d ms.",
+						pgraft_heartbeat_interval);
+	GUC_check_errhint("Lower pgraft.heartbeat_interval first.");
+	return false;
+}
+
 static void
 pgraft_define_settings(void)
 {
@@ -111,12 +140,12 @@ pgraft_define_settings(void)
 							"Interval between the leader's heartbeats.",
 							NULL,
 							&pgraft_heartbeat_interval, 100, 10, 60000,
-							PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
+							PGC_POSTMASTER, GUC_UNIT_MS, check_heartbeat_interval, NULL, NULL);
 	DefineCustomIntVariable("pgraft.election_timeout",
 							"Time without hearing from a leader before a follower starts an election.",
 							"Each timeout is drawn at random between this value and twice it. Must be at least twice pgraft.heartbeat_interval.",
 							&pgraft_election_timeout, 1000, 20, 600000,
-							PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
+							PGC_POSTMASTER, GUC_UNIT_MS, check_election_timeout, NULL, NULL);
 	DefineCustomBoolVariable("pgraft.worker_enabled",
 							 "Starts the pgraft background worker.",
 							 NULL,
@@ -158,6 +187,15 @@ pgraft_define_settings(void)
 							&pgraft_request_timeout, 10000, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgraft");
+}
+
+/* Why the timing settings cannot be used together, or NULL. */
+const char *
+pgraft_timing_error(void)
+{
+	if (pgraft_election_timeout < 2 * pgraft_heartbeat_interval)
+		return "pgraft.election_timeout must be at least twice pgraft.heartbeat_interval";
+	return NULL;
 }
 
 const char *
@@ -257,11 +295,16 @@ _PG_init(void)
 				 errmsg("pgraft.port must differ from the server's port"),
 				 errdetail("Both are set to %d.", pgraft_port),
 				 errhint("Choose another TCP port for pgraft.port, the Raft transport.")));
-	if (pgraft_election_timeout < 2 * pgraft_heartbeat_interval)
-		ereport(ERROR,
+	/*
+	 * A bad pair can only come from editing postgresql.conf by hand (the
+	 * checks above refuse it otherwise).  It must not keep the server from
+	 * starting: the worker refuses to run, and says why (pgraft_timing_error).
+	 */
+	if (pgraft_timing_error() != NULL)
+		ereport(WARNING,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgraft.election_timeout must be at least twice pgraft.heartbeat_interval"),
-				 errdetail("pgraft.election_timeout is %d ms, pgraft.heartbeat_interval is %d ms.",
+				 errmsg("pgraft: %s", pgraft_timing_error()),
+				 errdetail("pgraft.election_timeout is %d ms, pgraft.heartbeat_interval is %d ms; the pgraft worker will not run.",
 						   pgraft_election_timeout, pgraft_heartbeat_interval)));
 
 	prev_shmem_request_hook = shmem_request_hook;

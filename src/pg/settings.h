@@ -28,4 +28,7 @@ extern int	pgraft_request_timeout;
 /* The directory holding this node's Raft state. */
 extern const char *pgraft_state_dir(void);
 
+/* Why pgraft.heartbeat_interval and pgraft.election_timeout clash, or NULL. */
+extern const char *pgraft_timing_error(void);
+
 #endif							/* PGRAFT_SETTINGS_H */

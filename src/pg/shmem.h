@@ -131,6 +131,7 @@ typedef struct PgraftShared
 	uint64		snapshot_term;
 	uint64		msgs_processed;
 	uint64		heartbeats_sent;
+	uint64		pre_votes_started;
 	uint64		elections_started;
 	uint64		entries_counted;	/* application entries applied here */
 	int			n_members;

@@ -188,8 +188,8 @@ pgraft_get_cluster_status(PG_FUNCTION_ARGS)
 {
 	PgraftShared *s = palloc(sizeof(PgraftShared));
 	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[9];
+	bool		nulls[9] = {0};
 
 	tupdesc = row_type(fcinfo);
 	snapshot_status(s);
@@ -202,6 +202,7 @@ pgraft_get_cluster_status(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum((int64) s->msgs_processed);
 	values[6] = Int64GetDatum((int64) s->heartbeats_sent);
 	values[7] = Int64GetDatum((int64) s->elections_started);
+	values[8] = Int64GetDatum((int64) s->pre_votes_started);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

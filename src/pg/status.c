@@ -49,6 +49,7 @@ pgraft_status_publish(PgraftWorker *w)
 	pgraft_shared->snapshot_term = s.snapshot_term;
 	pgraft_shared->msgs_processed = s.msgs_stepped;
 	pgraft_shared->heartbeats_sent = s.heartbeats_sent;
+	pgraft_shared->pre_votes_started = s.pre_votes_started;
 	pgraft_shared->elections_started = s.elections_started;
 	pgraft_shared->entries_counted = w->app->entries_counted;
 	pgraft_shared->n_members = conf->n_members;

@@ -6,7 +6,15 @@
  * Everything that arrives is hostile until checked: until a connection has
  * sent an acceptable handshake, frames larger than a handshake are refused;
  * a connection that sends garbage or oversized frames is closed; one that
- * sends nothing is closed after a timeout.  Memory per connection is bounded
+ * sends nothing is closed after a timeout.
+ *
+ * LIVENESS OF CONNECTIONS.  An established connection that carries nothing
+ * in one direction says nothing about its health, and TCP alone takes
+ * minutes to give up on one stuck in retransmission (a partition that heals
+ * would leave it stuck for its backoff).  So each end sends a ping on every
+ * connection that has sent nothing for a heartbeat interval, and closes
+ * and redials a connection that has received nothing for PGRAFT_IDLE_BEATS
+ * heartbeat intervals; TCP_USER_TIMEOUT bounds unacknowledged sends alike.  Memory per connection is bounded
  * by the largest frame plus the largest snapshot being reassembled, and the
  * send queue per peer by PGRAFT_SEND_QUEUE_MAX (messages beyond it are
  * dropped, which Raft tolerates).
@@ -39,7 +47,7 @@
 #define PGRAFT_SNAP_CHUNK			((size_t) 1024 * 1024)
 #define PGRAFT_MAX_SNAPSHOT			((uint64) 1024 * 1024 * 1024)
 #define PGRAFT_HANDSHAKE_TIMEOUT_MS 10000
-#define PGRAFT_CONNECT_TIMEOUT_MS	5000
+#define PGRAFT_IDLE_BEATS			5	/* heartbeats of silence: presumed dead */
 #define PGRAFT_BACKOFF_MIN_MS		50
 #define PGRAFT_BACKOFF_MAX_MS		2000
 #define PGRAFT_READ_BUDGET			((size_t) 4 * 1024 * 1024)
@@ -65,6 +73,8 @@ typedef struct Conn
 	bool		is_probe;
 	int			probe_tag;
 	TimestampTz since;			/* for timeouts */
+	TimestampTz last_recv;		/* established: bytes arrived */
+	TimestampTz last_send;		/* established: bytes queued */
 	uint8	   *rbuf;
 	size_t		rlen;
 	size_t		rcap;
@@ -112,6 +122,10 @@ static int	events_head;
 static int	n_events;
 static int	events_cap;
 static QueuedEvent current_event;	/* handed out last; freed at the next */
+static struct sockaddr_storage bind_addr;	/* outgoing connections leave from
+											 * pgraft.address */
+static socklen_t bind_addr_len;		/* 0: let the kernel choose */
+static uint64 timing_warned[PGR_MAX_MEMBERS];	/* peers told about timing */
 
 static void conn_close(int ci, bool report);
 static bool conn_process(int ci);
@@ -181,6 +195,20 @@ pgraft_transport_next_event(PgraftTransportEvent *ev)
 	return true;
 }
 
+/* A connection silent this long (ms) is presumed dead. */
+static int
+idle_timeout_ms(void)
+{
+	return PGRAFT_IDLE_BEATS * pgraft_heartbeat_interval;
+}
+
+/* A connect() must complete within this (ms). */
+static int
+connect_timeout_ms(void)
+{
+	return Max(1000, pgraft_election_timeout);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Buffers                                                                */
 /* ---------------------------------------------------------------------- */
@@ -219,6 +247,7 @@ wbuf_append(Conn *c, size_t n)
 	buf_reserve(&c->wbuf, &c->wcap, c->wlen + n);
 	p = c->wbuf + c->wlen;
 	c->wlen += n;
+	c->last_send = GetCurrentTimestamp();
 	return p;
 }
 
@@ -274,8 +303,26 @@ conn_close(int ci, bool report)
 		pfree(c->rbuf);
 	if (c->wbuf)
 		pfree(c->wbuf);
-	if (c->is_probe && report)
-		event_probe_done(c->probe_tag, "connection closed before the handshake completed", NULL);
+	if (c->is_probe)
+	{
+		/*
+		 * Closed without a pgraft handshake: most often PostgreSQL's own port,
+		 * which drops a connection whose first bytes are not a startup packet.
+		 */
+		char		detail[PGRAFT_MSG_MAX];
+
+		if (c->rlen == 0)
+			snprintf(detail, sizeof(detail),
+					 "The node closed the connection without answering. Is this its pgraft.port? PostgreSQL's own port closes such connections.");
+		else if (c->rbuf[0] == 'E' || c->rbuf[0] == 'N' || c->rbuf[0] == 'R')
+			snprintf(detail, sizeof(detail),
+					 "It answered in PostgreSQL's protocol: that is its PostgreSQL port; pass its pgraft.port.");
+		else
+			snprintf(detail, sizeof(detail),
+					 "It answered %zu bytes that are not pgraft's protocol: is this its pgraft.port?",
+					 c->rlen);
+		event_probe_done(c->probe_tag, "it does not speak pgraft's protocol", detail);
+	}
 	for (int i = 0; i < n_peers; i++)
 		if (peers[i].conn == ci)
 		{
@@ -325,6 +372,13 @@ set_socket_options(pgsocket sock)
 
 	(void) setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void) setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+#ifdef TCP_USER_TIMEOUT
+	{
+		unsigned int ms = (unsigned int) (2 * idle_timeout_ms());
+
+		(void) setsockopt(sock, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+	}
+#endif
 	if (!pg_set_noblock(sock))
 		elog(ERROR, "pgraft: could not set socket to non-blocking mode: %m");
 }
@@ -366,6 +420,12 @@ dial(const char *host, int port, uint64 expected_id, bool *refused)
 		return -1;
 	}
 	set_socket_options(sock);
+	/* leave from our own address, which is the one peers know us by */
+	if (bind_addr_len > 0 && bind_addr.ss_family == res->ai_family &&
+		bind(sock, (struct sockaddr *) &bind_addr, bind_addr_len) < 0)
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: could not bind an outgoing connection to %s: %m",
+						pgraft_address)));
 	rc = connect(sock, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	if (rc < 0 && errno != EINPROGRESS && errno != EINTR)
@@ -460,6 +520,31 @@ pgraft_transport_init(const struct pgr_allocator *alloc)
 						pgraft_address, pgraft_port),
 				 errhint("Is another server or another pgraft node using pgraft.port %d?",
 						 pgraft_port)));
+	/* outgoing connections bind to the same address, port chosen by the kernel */
+	bind_addr_len = 0;
+	if (res->ai_addrlen <= sizeof(bind_addr))
+	{
+		memcpy(&bind_addr, res->ai_addr, res->ai_addrlen);
+		bind_addr_len = res->ai_addrlen;
+		if (bind_addr.ss_family == AF_INET)
+		{
+			struct sockaddr_in *in = (struct sockaddr_in *) &bind_addr;
+
+			in->sin_port = 0;
+			if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+				bind_addr_len = 0;
+		}
+		else if (bind_addr.ss_family == AF_INET6)
+		{
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &bind_addr;
+
+			in6->sin6_port = 0;
+			if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+				bind_addr_len = 0;
+		}
+		else
+			bind_addr_len = 0;
+	}
 	freeaddrinfo(res);
 	if (listen(listen_sock, 64) < 0)
 		ereport(FATAL, (errmsg("pgraft: could not listen on %s:%d: %m",
@@ -485,6 +570,8 @@ pgraft_transport_set_identity(uint64 node_id, const uint8 *cluster_id, const cha
 {
 	if (pgr_wire_handshake_init(&our_hs, node_id, cluster_id, cluster_name) != PGR_OK)
 		elog(ERROR, "pgraft: invalid handshake identity");
+	our_hs.heartbeat_ms = (uint32) pgraft_heartbeat_interval;
+	our_hs.election_ms = (uint32) pgraft_election_timeout;
 	/*
 	 * Connections made under the old identity must start over, except those
 	 * waiting for an adoption decision: they go on under the new one.
@@ -692,6 +779,29 @@ handshake_refused(int ci, const struct pgr_wire_handshake *hs, enum pgr_wire_hs_
 		event_probe_done(c->probe_tag, pgr_wire_hs_result_str(res), detail);
 		c->is_probe = false;
 	}
+	else if (res == PGR_WIRE_HS_OTHER_CLUSTER &&
+			 strcmp(hs->cluster_name, our_hs.cluster_name) == 0)
+	{
+		char		ours[33];
+		char		theirs[33];
+
+		/*
+		 * Two clusters of one name: pgraft_init() was run on more than one
+		 * node and each went on without the other.  Loudly, once per
+		 * connection attempt of the other side.
+		 */
+		for (int i = 0; i < 16; i++)
+		{
+			snprintf(ours + 2 * i, 3, "%02x", our_hs.cluster_id[i]);
+			snprintf(theirs + 2 * i, 3, "%02x", hs->cluster_id[i]);
+		}
+		ereport(WARNING,
+				(errmsg("pgraft: two clusters are named \"%s\": node " UINT64_FORMAT " belongs to cluster %s, this node to cluster %s",
+						hs->cluster_name, c->outgoing ? c->peer_id : hs->node_id,
+						theirs, ours),
+				 errdetail("Each holds data of its own, so neither node can join the other's cluster."),
+				 errhint("Form a cluster with pgraft_init() on one node only, then pgraft_add_node() from it. To merge, keep one cluster: stop the nodes of the other, remove their pgraft directories, start them and add them with pgraft_add_node().")));
+	}
 	else
 		ereport(LOG,
 				(errmsg("pgraft: refusing connection %s node " UINT64_FORMAT ": %s",
@@ -702,6 +812,44 @@ handshake_refused(int ci, const struct pgr_wire_handshake *hs, enum pgr_wire_hs_
 	refuse(ci);
 }
 
+/* Peers of other timing work, but elect at another pace: say so, once each. */
+static bool
+timing_differs(const struct pgr_wire_handshake *hs, char *detail, size_t size)
+{
+	if (hs->heartbeat_ms == 0 ||
+		(hs->heartbeat_ms == our_hs.heartbeat_ms && hs->election_ms == our_hs.election_ms))
+		return false;
+	snprintf(detail, size,
+			 "Node " UINT64_FORMAT " runs with pgraft.heartbeat_interval = %u ms and pgraft.election_timeout = %u ms; this node with %u ms and %u ms.",
+			 hs->node_id, hs->heartbeat_ms, hs->election_ms, our_hs.heartbeat_ms,
+			 our_hs.election_ms);
+	return true;
+}
+
+static void
+warn_timing(const struct pgr_wire_handshake *hs)
+{
+	char		detail[PGRAFT_MSG_MAX];
+	int			free_slot = -1;
+
+	if (!timing_differs(hs, detail, sizeof(detail)))
+		return;
+	for (int i = 0; i < PGR_MAX_MEMBERS; i++)
+	{
+		if (timing_warned[i] == hs->node_id)
+			return;
+		if (timing_warned[i] == PGR_NONE && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+		timing_warned[free_slot] = hs->node_id;
+	ereport(WARNING,
+			(errmsg("pgraft: node " UINT64_FORMAT " has other timing settings than this node",
+					hs->node_id),
+			 errdetail("%s", detail),
+			 errhint("Nodes with different timing elect leaders at different paces and may depose each other; set the same values on every node.")));
+}
+
 /* An incoming peer's handshake passed: answer with ours. */
 static void
 accept_peer(int ci, const struct pgr_wire_handshake *hs)
@@ -710,7 +858,9 @@ accept_peer(int ci, const struct pgr_wire_handshake *hs)
 
 	c->peer_id = hs->node_id;
 	c->state = CONN_ESTABLISHED;
+	c->last_recv = GetCurrentTimestamp();
 	queue_handshake(c);
+	warn_timing(hs);
 	ereport(PGRAFT_DEBUG_LEVEL(),
 			(errmsg("pgraft: accepted connection from node " UINT64_FORMAT, hs->node_id)));
 }
@@ -753,7 +903,10 @@ handle_handshake(int ci, const uint8 *frame, size_t len)
 	}
 	if (c->outgoing)
 	{
+		char		detail[PGRAFT_MSG_MAX];
+
 		c->state = CONN_ESTABLISHED;
+		c->last_recv = GetCurrentTimestamp();
 		for (int i = 0; i < n_peers; i++)
 			if (peers[i].conn == ci)
 			{
@@ -762,10 +915,17 @@ handle_handshake(int ci, const uint8 *frame, size_t len)
 			}
 		if (c->is_probe)
 		{
-			event_probe_done(c->probe_tag, NULL, NULL);
+			/* a node to be added must keep the cluster's pace */
+			if (timing_differs(&hs, detail, sizeof(detail)))
+				event_probe_done(c->probe_tag, "its timing settings differ from this node's",
+								 detail);
+			else
+				event_probe_done(c->probe_tag, NULL, NULL);
 			c->is_probe = false;
 			conn_close(ci, false);
+			return;
 		}
+		warn_timing(&hs);
 		return;
 	}
 	accept_peer(ci, &hs);
@@ -832,6 +992,8 @@ handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
 	}
 	switch (f->kind)
 	{
+		case PGR_WIRE_KIND_PING:
+			return true;		/* it lives: last_recv says so already */
 		case PGR_WIRE_KIND_MSG:
 			{
 				/*
@@ -958,6 +1120,7 @@ conn_read(int ci)
 		if (n > 0)
 		{
 			c->rlen += n;
+			c->last_recv = GetCurrentTimestamp();
 			budget = (size_t) n >= budget ? 0 : budget - n;
 			continue;
 		}
@@ -1046,10 +1209,25 @@ pgraft_transport_tick(void)
 		Conn	   *c = &conns[i];
 		long		age;
 
-		if (!c->in_use || c->state == CONN_ESTABLISHED)
+		if (!c->in_use)
 			continue;
+		if (c->state == CONN_ESTABLISHED)
+		{
+			/* see LIVENESS OF CONNECTIONS */
+			if ((now - c->last_recv) / 1000 > idle_timeout_ms())
+			{
+				ereport(PGRAFT_DEBUG_LEVEL(),
+						(errmsg("pgraft: nothing from node " UINT64_FORMAT " for %d ms: the connection is presumed dead, redialling",
+								c->peer_id, idle_timeout_ms())));
+				conn_close(i, true);
+			}
+			else if ((now - c->last_send) / 1000 >= pgraft_heartbeat_interval &&
+					 queue_room(c, PGR_WIRE_HEADER_SIZE))
+				pgr_wire_encode_ping(wbuf_append(c, PGR_WIRE_HEADER_SIZE));
+			continue;
+		}
 		age = (long) ((now - c->since) / 1000);
-		if ((c->state == CONN_CONNECTING && age > PGRAFT_CONNECT_TIMEOUT_MS) ||
+		if ((c->state == CONN_CONNECTING && age > connect_timeout_ms()) ||
 			(c->state == CONN_HANDSHAKING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
 			(c->state == CONN_PARKED && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
 			(c->state == CONN_CLOSING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS))

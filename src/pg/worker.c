@@ -111,6 +111,29 @@ pgraft_now_ms(void)
 	return (uint64) ts.tv_sec * 1000 + (uint64) ts.tv_nsec / 1000000;
 }
 
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/*
+ * Whatever ends the worker with FATAL (storage, the node, a setting, the
+ * address it cannot bind) is what SQL shows as the reason it FAILED: one
+ * place for all of them.  Never waits for the lock: the error may have come
+ * from anywhere.
+ */
+static void
+worker_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= FATAL && pgraft_shared != NULL &&
+		LWLockConditionalAcquire(pgraft_shared->lock, LW_EXCLUSIVE))
+	{
+		pgraft_shared->worker_state = PGRAFT_WORKER_FAILED;
+		strlcpy(pgraft_shared->worker_error, edata->message ? edata->message : "",
+				sizeof(pgraft_shared->worker_error));
+		LWLockRelease(pgraft_shared->lock);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
 static void
 worker_exit(int code, Datum arg)
 {
@@ -188,11 +211,15 @@ run_batches(PgraftWorker *w)
 	pgraft_transport_flush();
 }
 
-/* An ADOPT event: join the peer's cluster if this node holds nothing. */
+/*
+ * An ADOPT event: join the peer's cluster if this node holds nothing, and
+ * has no call of its own in progress (two founders adding each other at
+ * the same moment would otherwise each wipe the other: two clusters).
+ */
 static void
 handle_adoption(PgraftWorker *w, const PgraftTransportEvent *ev)
 {
-	bool		adopt = pgraft_node_adoptable(w);
+	bool		adopt = pgraft_node_adoptable(w) && pgr_calls_pending(&w->calls) == 0;
 
 	if (adopt)
 	{
@@ -357,8 +384,18 @@ PgraftWorkerMain(Datum main_arg)
 	pgraft_shared->debug = pgraft_debug_enabled;
 	LWLockRelease(pgraft_shared->lock);
 
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = worker_log_hook;
+
 	/* Requests a previous incarnation took can no longer be answered. */
 	pgraft_request_fail_active("the pgraft worker restarted");
+	if (pgraft_timing_error() != NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgraft: %s", pgraft_timing_error()),
+				 errdetail("pgraft.election_timeout is %d ms, pgraft.heartbeat_interval is %d ms.",
+						   pgraft_election_timeout, pgraft_heartbeat_interval),
+				 errhint("Fix them in postgresql.conf and restart the server.")));
 
 	w = MemoryContextAllocZero(TopMemoryContext, sizeof(PgraftWorker));
 	worker_start(w);

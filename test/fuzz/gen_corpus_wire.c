@@ -55,6 +55,8 @@ add_handshake(uint8_t version, uint64_t node_id, const char *name)
 	if (pgr_wire_handshake_init(&hs, node_id, id, name) != PGR_OK)
 		die("cannot build handshake");
 	hs.version = version;
+	hs.heartbeat_ms = 100;
+	hs.election_ms = 1000;
 	if (pgr_wire_encode_handshake(&hs, stream + stream_len,
 								  sizeof(stream) - stream_len, &len) != PGR_OK)
 		die("cannot encode handshake");
@@ -116,7 +118,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t) (i * 7 + 1);
 
-	/* A connection's start: handshake, then a heartbeat. */
+	/* A connection's start: handshake, then a heartbeat, then a ping. */
 	add_handshake(PGR_WIRE_VERSION, 1, "main");
 	memset(&m, 0, sizeof(m));
 	m.type = PGR_MSG_HEARTBEAT;
@@ -126,14 +128,20 @@ main(int argc, char **argv)
 	m.commit = 7;
 	m.context = 42;
 	add_msg(&m);
+	pgr_wire_encode_ping(stream + stream_len);
+	stream_len += PGR_WIRE_HEADER_SIZE;
 	flush("handshake_heartbeat");
 
-	/* A handshake from a future version with an extra field. */
-	add_handshake(2, 3, "main");
+	/* A handshake from a future version with another field. */
+	add_handshake(7, 3, "main");
 	stream[0] += 4;
 	memcpy(stream + stream_len, "\x01\x02\x03\x04", 4);
 	stream_len += 4;
-	flush("handshake_v2");
+	flush("handshake_future");
+
+	/* A handshake of version 1, which had no timing. */
+	add_handshake(1, 4, "main");
+	flush("handshake_v1");
 
 	/* MsgApp with an empty, a small and a configuration entry. */
 	memset(&m, 0, sizeof(m));

@@ -458,8 +458,8 @@ static void
 test_heartbeat_encodes_to_the_documented_bytes(void)
 {
 	static const uint8_t expect[] = {
-		/* header: body_len 62, version 1, kind 2, flags 0 */
-		62, 0, 0, 0, 1, 2, 0, 0,
+		/* header: body_len 62, version 2, kind 2, flags 0 */
+		62, 0, 0, 0, 2, 2, 0, 0,
 		/* type 7 (MsgHeartbeat), flags: reject */
 		7, 1,
 		/* from 0x0102, to 3, term 0x1122334455667788 */
@@ -768,9 +768,9 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	frame = encode_exact(&m, &len);
 	CHECK(frame != NULL);
 
-	frame[4] = 2;				/* a version we do not speak */
+	frame[4] = 1;				/* a version we do not speak (any more) */
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
-	CHECK_EQ(fr.version, 2);
+	CHECK_EQ(fr.version, 1);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	frame[4] = 0;
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
@@ -780,6 +780,7 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	for (int kind = 0; kind < 256; kind++)
 	{
 		frame[5] = (uint8_t) kind;
+		/* (a ping has no body: this frame's is not one) */
 		if (kind >= PGR_WIRE_KIND_HANDSHAKE && kind <= PGR_WIRE_KIND_SNAP_CHUNK)
 			CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_READY);
 		else
@@ -789,7 +790,7 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	}
 	frame[5] = PGR_WIRE_KIND_MSG;
 
-	frame[7] = 0x80;			/* header flags are 0 in version 1 */
+	frame[7] = 0x80;			/* header flags are 0 in version 2 */
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	frame[7] = 0;
@@ -1079,13 +1080,57 @@ test_handshake_of_a_newer_version_is_decoded_for_its_version(void)
 	CHECK_EQ(d.node_id, 2);
 	CHECK_EQ(pgr_wire_handshake_compare(&ours, &d, 2), PGR_WIRE_HS_OTHER_VERSION);
 
-	/* The same extras in a version-1 handshake are garbage. */
+	/* In a handshake of our version, fields other than ours are garbage. */
 	buf[4] = PGR_WIRE_VERSION;
 	CHECK_EQ(pgr_wire_decode_handshake(buf, len, &d), PGR_EBADMSG);
 	buf[6] = 0;
 	CHECK_EQ(pgr_wire_decode_handshake(buf, len, &d), PGR_EBADMSG);
 	buf[0] -= 3;
-	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 3, &d), PGR_OK);
+	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 3, &d), PGR_EBADMSG);
+}
+
+/* Version 2 carries each side's timing, so a node can say when they differ. */
+static void
+test_handshake_carries_the_timing(void)
+{
+	struct pgr_wire_handshake hs;
+	struct pgr_wire_handshake d;
+	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t		len;
+
+	CHECK_EQ(pgr_wire_handshake_init(&hs, 3, cluster_a, "prod"), PGR_OK);
+	CHECK_EQ(hs.heartbeat_ms, 0);
+	hs.heartbeat_ms = 100;
+	hs.election_ms = 1000;
+	CHECK_EQ(pgr_wire_encode_handshake(&hs, buf, sizeof(buf), &len), PGR_OK);
+	CHECK_EQ(len, PGR_WIRE_HEADER_SIZE + 4 + 8 + 16 + 1 + 4 + 8);
+	CHECK_EQ(pgr_wire_decode_handshake(buf, len, &d), PGR_OK);
+	CHECK_EQ(d.heartbeat_ms, 100);
+	CHECK_EQ(d.election_ms, 1000);
+	/* cut into the timing: refused */
+	buf[0] -= 4;
+	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 4, &d), PGR_EBADMSG);
+	/* a version 1 peer sent none: decoded, timing unknown, version named */
+	buf[4] = 1;
+	buf[0] -= 4;
+	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 8, &d), PGR_OK);
+	CHECK_EQ(d.version, 1);
+	CHECK_EQ(d.heartbeat_ms, 0);
+}
+
+/* A ping is a bare header; one with a body is garbage. */
+static void
+test_ping_is_a_bare_header(void)
+{
+	uint8_t		buf[PGR_WIRE_HEADER_SIZE + 1];
+	struct pgr_wire_frame fr;
+
+	pgr_wire_encode_ping(buf);
+	CHECK_EQ(pgr_wire_frame_check(buf, PGR_WIRE_HEADER_SIZE, 0, &fr), PGR_WIRE_FRAME_READY);
+	CHECK_EQ(fr.kind, PGR_WIRE_KIND_PING);
+	CHECK_EQ(fr.len, PGR_WIRE_HEADER_SIZE);
+	buf[0] = 1;
+	CHECK_EQ(pgr_wire_frame_check(buf, sizeof(buf), 0, &fr), PGR_WIRE_FRAME_BAD);
 }
 
 static void
@@ -1678,6 +1723,8 @@ static const struct test_case cases[] = {
 	TEST(test_handshake_round_trips),
 	TEST(test_handshake_mismatch_names_the_reason),
 	TEST(test_handshake_of_a_newer_version_is_decoded_for_its_version),
+	TEST(test_handshake_carries_the_timing),
+	TEST(test_ping_is_a_bare_header),
 	TEST(test_handshake_refuses_invalid_fields),
 	TEST(test_snapshot_round_trips_in_chunks),
 	TEST(test_snapshot_without_configuration_round_trips),
