@@ -46,6 +46,7 @@ our @EXPORT = qw(
   poll_until q1 status members wait_for_members
   append entries entry_map missing_entries wait_for_applied sync_all log_stats
   kill9_and_wait start_writer stop_writer writer_acks writer_running
+  net_available net_cut net_heal
 );
 
 # Deadline of every poll loop, in seconds.
@@ -64,8 +65,10 @@ our $CLUSTER_NAME = 'pgraft_tap';
 
 A new, started PostgreSQL server with pgraft loaded as node $id.  Options:
 allows_streaming (for a primary that gets a standby), cluster_name, conf
-(extra postgresql.conf lines), start => 0 (leave it stopped).  The node
-remembers its Raft id and port in $node->{pgraft_id} and
+(extra postgresql.conf lines), start => 0 (leave it stopped), addr (its own
+pgraft.address on loopback, e.g. 127.0.0.12, so that network faults can
+tell it apart; default 127.0.0.1).  The node remembers its Raft id, address
+and port in $node->{pgraft_id}, $node->{pgraft_addr} and
 $node->{pgraft_port}.
 
 =cut
@@ -97,6 +100,7 @@ sub configure_node
 	my ($node, $id, %opts) = @_;
 	my $raft_port = PostgreSQL::Test::Cluster::get_free_port();
 	my $name = $opts{cluster_name} // $CLUSTER_NAME;
+	my $addr = $opts{addr} // '127.0.0.1';
 
 	$node->append_conf(
 		'postgresql.conf', qq{
@@ -106,12 +110,14 @@ max_connections = 20
 fsync = on
 shared_preload_libraries = 'pgraft'
 pgraft.node_id = $id
+pgraft.address = '$addr'
 pgraft.port = $raft_port
 pgraft.cluster_name = '$name'
 pgraft.debug_enabled = on
 pgraft.health_period_ms = 60000
 } . ($opts{conf} // ''));
 	$node->{pgraft_id} = $id;
+	$node->{pgraft_addr} = $addr;
 	$node->{pgraft_port} = $raft_port;
 	return $node;
 }
@@ -164,7 +170,7 @@ sub add_node
 {
 	my ($via, $new) = @_;
 	return q1($via,
-		"SELECT pgraft_add_node($new->{pgraft_id}, '127.0.0.1', $new->{pgraft_port})"
+		"SELECT pgraft_add_node($new->{pgraft_id}, '$new->{pgraft_addr}', $new->{pgraft_port})"
 	);
 }
 
@@ -550,6 +556,77 @@ sub kill9_and_wait
 			return !grep { !_gone($_, 1) } @kids;
 		});
 	return;
+}
+
+=pod
+
+=back
+
+=head1 NETWORK FAULTS
+
+Packet filter rules on loopback, applied by scripts/netfault (root) at the
+tests' request through the FIFO named in PGRAFT_NETFAULT.  Nodes must have
+addresses of their own (create_node's addr).
+
+=over
+
+=item net_available()
+
+Whether the helper runs (scripts/pg-tests starts it when run as root).
+
+=item net_cut($from, $to)
+
+Every packet from $from's address to $to's is dropped at $to: a one-way
+cut (TCP in the other direction suffers too: its acknowledgements are
+packets from $from).
+
+=item net_heal()
+
+Removes every cut.
+
+=cut
+
+my $net_requests = 0;
+
+sub net_available
+{
+	return defined $ENV{PGRAFT_NETFAULT} && -p $ENV{PGRAFT_NETFAULT};
+}
+
+sub _net_request
+{
+	my ($cmd) = @_;
+	my $reply = "$ENV{TESTDIR}/netfault.reply." . $$ . '.' . $net_requests++;
+	unlink $reply;
+	open(my $fh, '>', $ENV{PGRAFT_NETFAULT}) or croak "netfault: $!";
+	print $fh "$cmd $reply\n";
+	close $fh;
+	for (1 .. 100)
+	{
+		if (-s $reply)
+		{
+			open(my $r, '<', $reply) or croak "netfault reply: $!";
+			my $rc = <$r>;
+			close $r;
+			unlink $reply;
+			chomp $rc;
+			croak "netfault: '$cmd' failed ($rc)" unless $rc eq '0';
+			return;
+		}
+		usleep(100_000);
+	}
+	croak "netfault: no answer to '$cmd'";
+}
+
+sub net_cut
+{
+	my ($from, $to) = @_;
+	_net_request("cut $from->{pgraft_addr} $to->{pgraft_addr}");
+}
+
+sub net_heal
+{
+	_net_request('heal - -');
 }
 
 =pod
