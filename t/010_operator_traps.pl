@@ -8,6 +8,7 @@
 #  - nodes of different timing joined silently, and flapped;
 #  - an unresolvable pgraft.address left SQL saying STOPPED, with no reason;
 #  - elections_triggered counted pre-votes too;
+#  - a removed node never learned it was removed, and campaigned for ever;
 #  - pgraft_init() on two nodes that then went on made two clusters of one
 #    name, without a word.
 
@@ -97,5 +98,16 @@ ok( poll_until(
 	'node 5 warns that two clusters share the name');
 like(slurp_file($n5->logfile, $log_offset), qr/To merge, keep one cluster/,
 	'and says how to merge');
+
+# a removed node learns it, and stops campaigning
+is(q1($n1, 'SELECT pgraft_remove_node(2)'), 't', 'node 2 is removed');
+ok( poll_until(
+		'node 2 says it was removed',
+		sub { status($n2)->{state} eq 'removed' }),
+	'the removed node learns it was removed');
+my $pv = q1($n2, 'SELECT pre_votes_triggered FROM pgraft_get_cluster_status()');
+sleep(3);
+is(q1($n2, 'SELECT pre_votes_triggered FROM pgraft_get_cluster_status()'), $pv,
+	'and campaigns no more');
 
 done_testing();

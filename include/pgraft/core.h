@@ -270,10 +270,12 @@ enum pgr_msg_type
 	PGR_MSG_READ_INDEX = 11,	/* follower asks leader; context = caller's id */
 	PGR_MSG_READ_INDEX_RESP = 12,	/* index = read index; reject = failed */
 	PGR_MSG_TIMEOUT_NOW = 13,	/* leadership transfer: campaign at once */
-	PGR_MSG_TRANSFER_LEADER = 14	/* follower forwards a transfer request; index = target */
+	PGR_MSG_TRANSFER_LEADER = 14,	/* follower forwards a transfer request; index = target */
+	PGR_MSG_REMOVED = 15		/* leader to a non-member that spoke to it: you are
+								 * not in the committed configuration at index */
 };
 
-#define PGR_MSG_TYPE_MAX PGR_MSG_TRANSFER_LEADER
+#define PGR_MSG_TYPE_MAX PGR_MSG_REMOVED
 
 /*
  * One Raft message.  Fields not used by a type are zero.  In messages from a
@@ -502,6 +504,8 @@ struct pgr_status
 	uint64_t	snapshot_term;
 	uint64_t	config_index;	/* index of the latest config entry (or snapshot) */
 	uint64_t	lead_transferee;	/* leader: transfer target, else PGR_NONE */
+	bool		removed;		/* a leader said we are not a member: we do not
+								 * campaign until a leader replicates to us */
 	/* counters since the node was created */
 	uint64_t	msgs_stepped;
 	uint64_t	heartbeats_sent;

@@ -72,6 +72,8 @@ pgr_promotable(const struct pgr_node *node)
 	struct pgr_config committed;
 	const struct pgr_member *m;
 
+	if (node->removed)
+		return false;			/* a leader told us: campaigning would only disturb */
 	if (pgr_is_voter(node))
 		return true;
 	if (node->config_index <= node->log.committed)
@@ -696,6 +698,47 @@ step_term(struct pgr_node *node, const struct pgr_msg *m)
 	return PGR_OK;
 }
 
+/*
+ * A leader says we are not in its committed configuration, which is at
+ * least as new as the latest one we know: we were removed (the leader stops
+ * replicating to a member it removes, so nothing else would ever tell us).
+ * Stop campaigning, which could only disturb the cluster; a leader that
+ * replicates to us again (we were added back) clears it.
+ */
+static enum pgr_err
+handle_removed(struct pgr_node *node, const struct pgr_msg *m)
+{
+	if (m->index < node->config_index)
+		return PGR_EIGNORED;	/* a configuration older than ours */
+	node->removed = true;
+	node->lead = PGR_NONE;
+	node->election_elapsed = 0;
+	return PGR_OK;
+}
+
+/*
+ * On the leader, a (pre-)vote request from a node that is not in its
+ * latest configuration: a removed node campaigning, as removed nodes do
+ * (nothing replicates to them any more).  Tell it, once its removal is
+ * committed, and ignore the request: a removed server must not disturb the
+ * cluster (dissertation 4.2.3).  Other messages of non-members stay
+ * unanswered, as before.
+ */
+static bool
+from_non_member(struct pgr_node *node, const struct pgr_msg *m, enum pgr_err *err)
+{
+	struct pgr_msg r = {.type = PGR_MSG_REMOVED, .to = m->from};
+
+	if (node->role != PGR_ROLE_LEADER ||
+		(m->type != PGR_MSG_PRE_VOTE && m->type != PGR_MSG_VOTE) ||
+		pgr_config_find(&node->config, m->from) != NULL ||
+		node->config_index > node->log.committed)
+		return false;
+	r.index = node->config_index;
+	*err = pgr_send(node, &r) == PGR_OK ? PGR_EUNKNOWN_NODE : PGR_ENOMEM;
+	return true;
+}
+
 static enum pgr_err
 step_leader(struct pgr_node *node, const struct pgr_msg *m)
 {
@@ -775,6 +818,9 @@ step_candidate(struct pgr_node *node, const struct pgr_msg *m)
 		case PGR_MSG_VOTE_RESP:
 		case PGR_MSG_PRE_VOTE_RESP:
 			return pgr_handle_vote_response(node, m);
+		case PGR_MSG_REMOVED:
+			pgr_become_follower(node, node->term, PGR_NONE);
+			return handle_removed(node, m);
 		default:
 			return PGR_EIGNORED;
 	}
@@ -788,15 +834,20 @@ step_follower(struct pgr_node *node, const struct pgr_msg *m)
 		case PGR_MSG_APP:
 			node->election_elapsed = 0;
 			node->lead = m->from;
+			node->removed = false;	/* a leader replicates to us: a member again */
 			return pgr_handle_append(node, m);
 		case PGR_MSG_HEARTBEAT:
 			node->election_elapsed = 0;
 			node->lead = m->from;
+			node->removed = false;
 			return pgr_handle_heartbeat(node, m);
 		case PGR_MSG_SNAP:
 			node->election_elapsed = 0;
 			node->lead = m->from;
+			node->removed = false;
 			return pgr_handle_snapshot(node, m);
+		case PGR_MSG_REMOVED:
+			return handle_removed(node, m);
 		case PGR_MSG_VOTE:
 		case PGR_MSG_PRE_VOTE:
 			return pgr_handle_vote_request(node, m);
@@ -834,6 +885,8 @@ pgr_node_step(struct pgr_node *node, const struct pgr_msg *m)
 	if (err != PGR_OK)
 		return err;
 	node->msgs_stepped++;
+	if (from_non_member(node, m, &err))
+		return err;
 	err = step_term(node, m);
 	if (err != PGR_OK)
 		return err;
@@ -1106,6 +1159,7 @@ pgr_node_status(const struct pgr_node *node, struct pgr_status *out)
 	out->snapshot_term = node->log.snap_term;
 	out->config_index = node->config_index;
 	out->lead_transferee = node->lead_transferee;
+	out->removed = node->removed;
 	out->msgs_stepped = node->msgs_stepped;
 	out->heartbeats_sent = node->heartbeats_sent;
 	out->pre_votes_started = node->pre_votes_started;

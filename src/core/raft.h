@@ -246,6 +246,8 @@ struct pgr_node
 	/* membership: the latest configuration in the log */
 	struct pgr_config config;
 	uint64_t	config_index;
+	bool		removed;		/* a leader said we are not a member (MsgRemoved);
+								 * cleared when a leader replicates to us */
 	struct pgr_snapshot snapshot;	/* latest snapshot (data owned), index 0 = none */
 
 	/* leader state */

@@ -87,6 +87,7 @@ pgr_msg_type_name(uint32_t type)
 		[PGR_MSG_READ_INDEX_RESP] = "MsgReadIndexResp",
 		[PGR_MSG_TIMEOUT_NOW] = "MsgTimeoutNow",
 		[PGR_MSG_TRANSFER_LEADER] = "MsgTransferLeader",
+		[PGR_MSG_REMOVED] = "MsgRemoved",
 	};
 
 	if (type == 0 || type > PGR_MSG_TYPE_MAX)

@@ -123,6 +123,7 @@ typedef struct PgraftShared
 	uint64		term;
 	uint64		leader;
 	int			role;			/* enum pgr_role */
+	bool		removed;		/* a leader said this node is not a member */
 	uint64		first_index;
 	uint64		last_index;
 	uint64		commit;			/* committed AND durable here */

@@ -196,8 +196,8 @@ pgraft_get_cluster_status(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum((int32) pgraft_node_id);
 	values[1] = Int64GetDatum((int64) s->term);
 	values[2] = Int64GetDatum((int64) s->leader);
-	values[3] = CStringGetTextDatum(s->worker_state == PGRAFT_WORKER_RUNNING ?
-									pgr_role_name(s->role) : "stopped");
+	values[3] = CStringGetTextDatum(s->worker_state != PGRAFT_WORKER_RUNNING ? "stopped" :
+									s->removed ? "removed" : pgr_role_name(s->role));
 	values[4] = Int32GetDatum(s->n_members);
 	values[5] = Int64GetDatum((int64) s->msgs_processed);
 	values[6] = Int64GetDatum((int64) s->heartbeats_sent);

@@ -41,6 +41,7 @@ pgraft_status_publish(PgraftWorker *w)
 	pgraft_shared->term = s.term;
 	pgraft_shared->leader = s.leader;
 	pgraft_shared->role = s.role;
+	pgraft_shared->removed = s.removed;
 	pgraft_shared->first_index = s.first_index;
 	pgraft_shared->last_index = s.last_index;
 	pgraft_shared->commit = commit;

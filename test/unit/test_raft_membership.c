@@ -245,6 +245,56 @@ test_removed_leader_leads_until_the_change_commits(void)
 	CHECK_EQ(fx_status(n).role, PGR_ROLE_FOLLOWER);
 }
 
+/*
+ * Issue 7, 12: a removed node never learned it was removed (the leader
+ * stops replicating to it at once) and pre-voted forever.  The leader
+ * answers a non-member with MsgRemoved once the removal is committed; the
+ * removed node stops campaigning; a leader replicating to it again (it was
+ * added back) makes it a member again.
+ */
+static void
+test_removed_node_learns_it_and_stops_campaigning(void)
+{
+	struct pgr_node *l = fx_node(1, 3, 10, 1);
+	struct pgr_node *x = fx_node(3, 3, 10, 1);
+	struct pgr_conf_change cc = change(PGR_CC_REMOVE, 3, NULL);
+	struct pgr_msg pv = fx_msg(PGR_MSG_PRE_VOTE, 3, 1, 0);
+	struct fx_batch *b;
+	const struct pgr_msg *r;
+	uint64_t	idx;
+
+	CHECK(l != NULL && x != NULL);
+	CHECK_EQ(fx_make_leader(l, true), PGR_OK);
+	CHECK_EQ(pgr_node_propose_conf_change(l, &cc, &idx), PGR_OK);
+	/* uncommitted: the leader does not say anything yet */
+	pv.term = fx_status(l).term + 1;
+	pv.index = 1;
+	pv.log_term = 1;
+	CHECK_EQ(pgr_node_step(l, &pv), PGR_EIGNORED);
+	CHECK_EQ(fx_ack(l, 2, idx), PGR_OK);
+	CHECK_EQ(fx_status(l).commit, idx);
+	fx_settle(l);
+
+	/* committed: node 3 pre-votes, the leader tells it, stays leader */
+	CHECK_EQ(pgr_node_step(l, &pv), PGR_EUNKNOWN_NODE);
+	CHECK_EQ(fx_status(l).role, PGR_ROLE_LEADER);
+	b = fx_ready(l);
+	r = fx_find(b, PGR_MSG_REMOVED, 3);
+	CHECK(r != NULL);
+	CHECK_EQ(r->index, idx);
+
+	CHECK_EQ(pgr_node_step(x, r), PGR_OK);
+	CHECK(fx_status(x).removed);
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ(pgr_node_tick(x), PGR_OK);
+	CHECK_EQ(fx_status(x).pre_votes_started, 0);
+	CHECK_EQ(fx_status(x).role, PGR_ROLE_FOLLOWER);
+
+	/* added back: a leader replicates to it, it is a member again */
+	CHECK_EQ(fx_heartbeat_from(x, 1, r->term), PGR_OK);
+	CHECK(!fx_status(x).removed);
+}
+
 /* One change at a time: the next waits until the previous one commits. */
 static void
 test_one_membership_change_at_a_time(void)
@@ -756,6 +806,7 @@ static const struct test_case cases[] = {
 	TEST(test_add_voter_changes_the_quorum_on_append),
 	TEST(test_remove_follower_shrinks_the_quorum),
 	TEST(test_removed_leader_leads_until_the_change_commits),
+	TEST(test_removed_node_learns_it_and_stops_campaigning),
 	TEST(test_one_membership_change_at_a_time),
 	TEST(test_no_membership_change_before_a_commit_in_the_leaders_term),
 	TEST(test_follower_forwards_a_membership_change),
