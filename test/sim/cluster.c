@@ -40,6 +40,13 @@ sim_xmalloc(size_t size)
 	return p;
 }
 
+/* Crashes aimed at a window hit as often a process as a whole machine. */
+enum sim_crash_kind
+sim_crash_kind_pick(struct sim_cluster *c)
+{
+	return sim_rng_chance(&c->rng, 500000) ? SIM_CRASH_POWER : SIM_CRASH_PROCESS;
+}
+
 struct sim_node *
 sim_node_get(struct sim_cluster *c, uint64_t id)
 {
@@ -332,7 +339,8 @@ sim_node_create(struct sim_cluster *c, uint64_t id, bool bootstrap,
 }
 
 void
-sim_node_crash(struct sim_cluster *c, struct sim_node *sn, const char *why)
+sim_node_crash(struct sim_cluster *c, struct sim_node *sn, enum sim_crash_kind kind,
+			   const char *why)
 {
 	struct sim_storage *st = &sn->st;
 
@@ -341,8 +349,8 @@ sim_node_crash(struct sim_cluster *c, struct sim_node *sn, const char *why)
 	sim_calls_node_down(c, sn, "crash");
 	sim_node_free_checked(c, sn);
 	sn->state = SIM_NODE_DOWN;
-	/* A hard state written without sync may or may not have reached disk. */
-	if (st->has_lazy && sim_rng_chance(&c->rng, 500000))
+	/* A hard state written without sync: in the page cache, not on disk. */
+	if (st->has_lazy && kind == SIM_CRASH_PROCESS)
 		st->hs = st->hs_lazy;
 	st->has_lazy = false;
 	sn->midcrash = SIM_MIDCRASH_NONE;
@@ -360,8 +368,9 @@ sim_node_crash(struct sim_cluster *c, struct sim_node *sn, const char *why)
 		sn->restart_at = c->now + sim_rng_range(&c->rng, 1, 2 * c->net.delay_max);
 	else
 		sn->restart_at = c->now + sim_rng_range(&c->rng, 1, c->p.restart_max_ms);
-	sim_trace(c, "CRASH n%" PRIu64 " (%s) durable t%" PRIu64 " v%" PRIu64
+	sim_trace(c, "%s n%" PRIu64 " (%s) durable t%" PRIu64 " v%" PRIu64
 			  " c%" PRIu64 " log %" PRIu64 "..%" PRIu64,
+			  kind == SIM_CRASH_POWER ? "POWER LOSS" : "CRASH",
 			  sn->id, why, st->hs.term, st->hs.vote, st->hs.commit,
 			  sim_storage_snap_index(st), sim_storage_last(st));
 
@@ -582,7 +591,7 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 	if (rd->n_msgs_early > 0 && sn->midcrash == SIM_MIDCRASH_NEXT_SEND &&
 		sim_rng_below(&c->rng, 2) == 0)
 	{
-		sim_node_crash(c, sn, "after sending early, before persisting");
+		sim_node_crash(c, sn, sim_crash_kind_pick(c), "after sending early, before persisting");
 		return false;
 	}
 
@@ -613,7 +622,7 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 	{
 		bool		after_vote = sn->midcrash == SIM_MIDCRASH_AFTER_VOTE;
 
-		sim_node_crash(c, sn, "between persist and send");
+		sim_node_crash(c, sn, sim_crash_kind_pick(c), "between persist and send");
 		if (after_vote && c->chaos)
 			sn->restart_at = c->now + sim_rng_range(&c->rng, 1, c->net.delay_max);
 		return false;
@@ -672,7 +681,7 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 			sim_fail(c, "Error contract", "%s on node %" PRIu64
 					 " returned ENOMEM with no allocation failure", what, sn->id);
 		/* Contract point 5: throw the node away and rebuild it from storage. */
-		sim_node_crash(c, sn, "ENOMEM");
+		sim_node_crash(c, sn, SIM_CRASH_PROCESS, "ENOMEM");
 		sn->restart_at = c->now + 1;
 		return;
 	}
@@ -692,7 +701,7 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 		err = pgr_node_ready(sn->node, &rd);
 		if (err == PGR_ENOMEM && c->p.alloc_fail_ppm > 0)
 		{
-			sim_node_crash(c, sn, "ENOMEM in ready");
+			sim_node_crash(c, sn, SIM_CRASH_PROCESS, "ENOMEM in ready");
 			sn->restart_at = c->now + 1;
 			return;
 		}
@@ -707,7 +716,7 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 		err = pgr_node_advance(sn->node);
 		if (err == PGR_ENOMEM && c->p.alloc_fail_ppm > 0)
 		{
-			sim_node_crash(c, sn, "ENOMEM in advance");
+			sim_node_crash(c, sn, SIM_CRASH_PROCESS, "ENOMEM in advance");
 			sn->restart_at = c->now + 1;
 			return;
 		}

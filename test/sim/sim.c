@@ -70,7 +70,8 @@ sim_choose_params(struct sim_cluster *c, const struct sim_cli *cli)
 		[SIM_OP_CAMPAIGN] = 1,[SIM_OP_CALL_APPEND] = 6,[SIM_OP_CALL_READ] = 3,
 	};
 	static const uint32_t fault_base[SIM_FAULT_COUNT] = {
-		[SIM_FAULT_CRASH] = 3,[SIM_FAULT_CRASH_LEADER] = 3,[SIM_FAULT_MIDCRASH] = 3,
+		[SIM_FAULT_CRASH] = 2,[SIM_FAULT_POWER_LOSS] = 1,[SIM_FAULT_CRASH_LEADER] = 3,
+		[SIM_FAULT_MIDCRASH] = 3,
 		[SIM_FAULT_VOTE_CRASH] = 4,[SIM_FAULT_RESTART] = 2,[SIM_FAULT_PARTITION] = 2,
 		[SIM_FAULT_ISOLATE_LEADER] = 2,[SIM_FAULT_ONE_WAY] = 2,[SIM_FAULT_HEAL] = 1,
 	};
@@ -229,7 +230,7 @@ sim_step(struct sim_cluster *c)
 			sim_node_stop(c, sn);
 			break;
 		case SIM_EV_CRASH:
-			sim_node_crash(c, sn, "scheduled");
+			sim_node_crash(c, sn, sim_crash_kind_pick(c), "scheduled");
 			break;
 		case SIM_EV_RESTART:
 			sim_node_restart(c, sn);

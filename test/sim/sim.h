@@ -378,7 +378,8 @@ struct sim_calls
 
 enum sim_fault
 {
-	SIM_FAULT_CRASH = 0,		/* a random node */
+	SIM_FAULT_CRASH = 0,		/* a random node's process */
+	SIM_FAULT_POWER_LOSS,		/* a random node loses power */
 	SIM_FAULT_CRASH_LEADER,
 	SIM_FAULT_MIDCRASH,			/* arm a crash between persist and send */
 	SIM_FAULT_VOTE_CRASH,		/* arm a crash right after granting a vote */
@@ -479,7 +480,21 @@ void		sim_format_msg(char *buf, size_t cap, const struct pgr_msg *m);
 struct sim_node *sim_node_get(struct sim_cluster *c, uint64_t id);
 void		sim_node_create(struct sim_cluster *c, uint64_t id, bool bootstrap,
 							const struct pgr_config *initial);
-void		sim_node_crash(struct sim_cluster *c, struct sim_node *sn, const char *why);
+/*
+ * A process crash (kill -9, ENOMEM's rebuild) keeps what was written but
+ * not synced: the page cache survives, and the restart makes it durable
+ * (pgr_storage_open syncs what it reads).  A power loss keeps only what was
+ * synced.
+ */
+enum sim_crash_kind
+{
+	SIM_CRASH_PROCESS = 0,
+	SIM_CRASH_POWER
+};
+
+void		sim_node_crash(struct sim_cluster *c, struct sim_node *sn,
+						   enum sim_crash_kind kind, const char *why);
+enum sim_crash_kind sim_crash_kind_pick(struct sim_cluster *c);
 void		sim_node_restart(struct sim_cluster *c, struct sim_node *sn);
 void		sim_node_stop(struct sim_cluster *c, struct sim_node *sn);
 void		sim_node_destroy(struct sim_cluster *c, struct sim_node *sn);

@@ -367,11 +367,15 @@ sim_fault(struct sim_cluster *c)
 	{
 		case SIM_FAULT_CRASH:
 			if ((sn = sim_pick_node(c, SIM_NODE_UP)) != NULL)
-				sim_node_crash(c, sn, "fault");
+				sim_node_crash(c, sn, SIM_CRASH_PROCESS, "kill -9");
+			break;
+		case SIM_FAULT_POWER_LOSS:
+			if ((sn = sim_pick_node(c, SIM_NODE_UP)) != NULL)
+				sim_node_crash(c, sn, SIM_CRASH_POWER, "power loss");
 			break;
 		case SIM_FAULT_CRASH_LEADER:
 			if ((sn = sim_find_leader(c)) != NULL)
-				sim_node_crash(c, sn, "leader fault");
+				sim_node_crash(c, sn, sim_crash_kind_pick(c), "leader fault");
 			break;
 		case SIM_FAULT_MIDCRASH:
 			if ((sn = sim_pick_node(c, SIM_NODE_UP)) != NULL)
