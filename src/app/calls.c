@@ -5,8 +5,9 @@
  *		CALLS): from start to exactly one outcome, within the deadline.
  *
  * Each kind of call is a small state machine; its steps and the events that
- * move it are in the transition table below, one line per transition with
- * the reason for it.  Three rules hold for every kind:
+ * move it are in the transition table below (for appends and reads; the
+ * membership changes and transfers continue in ops.c), one line per
+ * transition with the reason for it.  Three rules hold for every kind:
  *
  *	1. Nothing is answered from a stale view.  A read or a membership call
  *	   first passes a read barrier (ReadIndex: the leader confirms, with a
@@ -40,6 +41,8 @@
 
 #include "pgraft/app.h"
 
+#include "calls_internal.h"
+
 /*
  * Steps.  The transitions (event: from -> to, why):
  *
@@ -70,60 +73,8 @@
  *	applied >= read index:	APPLYING -> done OK (READ) or CHANGE (ADD, REMOVE)
  *	deadline:				FAILED TIMEOUT
  *
- * ADD, REMOVE (after the barrier, on the committed configuration)
- *	CHANGE, goal holds:		-> done OK (added with this address / absent)
- *	CHANGE, conflict:		-> FAILED (id or address taken, not a member,
- *							last voter)
- *	CHANGE, ADD, not probed: -> PROBE: the caller dials the node first
- *	probe done:				PROBE -> CHANGE, or FAILED PROBE_FAILED
- *	CHANGE, removing self while not leading: -> TRANSFER to self: a node
- *							that removes itself must commit its removal as
- *							leader, or it never learns the outcome (the
- *							leader stops replicating to it at once)
- *	CHANGE, propose:		-> CHANGED
- *	configuration applied that does it: CHANGED -> done OK
- *	another configuration applied, or retry_ms passed: CHANGED -> BARRIER
- *							(judge again on fresh committed state)
- *	deadline:				UNKNOWN TIMEOUT if anything was proposed, else
- *							FAILED TIMEOUT
- *
- * TRANSFER
- *	drive, leader known:	TRANSFER -> TRANSFERRING   ask for the transfer
- *	target leads:			-> done OK
- *	retry_ms passed:		TRANSFERRING -> TRANSFER
- *	deadline:				FAILED TIMEOUT
+ * ADD, REMOVE and TRANSFER: after the barrier, in ops.c.
  */
-enum call_step
-{
-	STEP_FREE = 0,
-	STEP_PROPOSE,
-	STEP_PROPOSED,
-	STEP_BARRIER,
-	STEP_READING,
-	STEP_APPLYING,
-	STEP_CHANGE,
-	STEP_PROBE,
-	STEP_PROBING,
-	STEP_CHANGED,
-	STEP_TRANSFER,
-	STEP_TRANSFERRING,
-	STEP_DONE					/* finished, waiting for pgr_calls_next_done */
-};
-
-struct pgr_call
-{
-	enum call_step step;
-	uint32_t	tag;
-	struct pgr_call_spec spec;
-	uint64_t	seq;			/* APPEND: the id's seq; READ: derives ctx */
-	uint64_t	ctx;			/* read index context */
-	uint64_t	term;			/* term of the live proposal, read or transfer */
-	uint64_t	read_index;
-	uint64_t	retry_at;
-	bool		in_flight;		/* something proposed may still take effect */
-	bool		probed;
-	struct pgr_call_done done;
-};
 
 /* A bijective scramble, so read contexts of two incarnations do not meet. */
 static uint64_t
@@ -202,15 +153,15 @@ call_by_tag(const struct pgr_calls *c, uint32_t tag)
 	return NULL;
 }
 
-static bool
-call_active(const struct pgr_call *k)
+bool
+pgr_call_active(const struct pgr_call *k)
 {
 	return k->step != STEP_FREE && k->step != STEP_DONE;
 }
 
 /* End a call with an outcome; it waits in the table to be taken. */
-static void
-finish(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
+void
+pgr_call_finish(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
 	   enum pgr_call_reason reason, uint64_t index)
 {
 	k->done.tag = k->tag;
@@ -223,12 +174,12 @@ finish(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
 	c->n_done++;
 }
 
-static void
-finish_detail(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
+void
+pgr_call_finish_detail(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
 			  enum pgr_call_reason reason, const char *detail)
 {
 	snprintf(k->done.detail, sizeof(k->done.detail), "%s", detail ? detail : "");
-	finish(c, k, outcome, reason, 0);
+	pgr_call_finish(c, k, outcome, reason, 0);
 }
 
 enum pgr_err
@@ -281,7 +232,7 @@ pgr_calls_cancel(struct pgr_calls *c, uint32_t tag)
 
 	if (k == NULL)
 		return;
-	if (call_active(k))
+	if (pgr_call_active(k))
 		c->n_active--;
 	else if (k->step == STEP_DONE)
 		c->n_done--;
@@ -319,7 +270,7 @@ pgr_calls_probe_done(struct pgr_calls *c, uint32_t tag, bool ok, const char *det
 		return;
 	if (!ok)
 	{
-		finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_PROBE_FAILED, detail);
+		pgr_call_finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_PROBE_FAILED, detail);
 		return;
 	}
 	k->probed = true;
@@ -362,7 +313,7 @@ low_watermark(const struct pgr_calls *c)
 	{
 		const struct pgr_call *k = &c->calls[i];
 
-		if (call_active(k) && k->spec.kind == PGR_CALL_APPEND && k->seq < low)
+		if (pgr_call_active(k) && k->spec.kind == PGR_CALL_APPEND && k->seq < low)
 			low = k->seq;
 	}
 	return low;
@@ -385,14 +336,14 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 	if (k->spec.expect_term != 0 && s->term != k->spec.expect_term)
 	{
 		k->done.term = s->term;
-		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TERM_CHANGED, 0);
+		pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_TERM_CHANGED, 0);
 		return PGR_OK;
 	}
 	if (s->leader == PGR_NONE)
 		return PGR_OK;
 	if (k->spec.len > UINT32_MAX - PGR_ENVELOPE_SIZE)
 	{
-		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
+		pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
 		return PGR_OK;
 	}
 	buf = c->alloc.alloc(c->alloc.ctx, len);
@@ -415,12 +366,12 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 		case PGR_EBUSY:			/* a transfer in progress: try again */
 			return PGR_OK;
 		case PGR_ETOOBIG:
-			finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
+			pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
 			return PGR_OK;
 		case PGR_ENOMEM:
 			return PGR_ENOMEM;
 		default:
-			finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
+			pgr_call_finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
 			return PGR_OK;
 	}
 }
@@ -446,182 +397,6 @@ drive_barrier(struct pgr_call *k, struct pgr_node *node, const struct pgr_status
 	return err == PGR_ENOMEM ? PGR_ENOMEM : PGR_OK;
 }
 
-/* ADD: is node_id a member at this address, or is either taken otherwise? */
-static bool
-add_goal(const struct pgr_call_spec *sp, const struct pgr_config *conf,
-		 enum pgr_call_reason *conflict, char *detail, size_t size)
-{
-	*conflict = PGR_CALL_DONE;
-	for (uint32_t i = 0; i < conf->n_members; i++)
-	{
-		const struct pgr_member *m = &conf->members[i];
-		bool		same_ctx = m->context_len == sp->context_len &&
-			memcmp(m->context, sp->context, sp->context_len) == 0;
-
-		if (m->id == sp->node_id && same_ctx)
-			return true;
-		if (m->id == sp->node_id || same_ctx)
-		{
-			*conflict = m->id == sp->node_id ? PGR_CALL_ID_TAKEN : PGR_CALL_ADDRESS_TAKEN;
-			snprintf(detail, size, "node %llu is a member at %.*s",
-					 (unsigned long long) m->id, (int) m->context_len,
-					 (const char *) m->context);
-		}
-	}
-	return false;
-}
-
-/* Does the committed configuration do what the call asks for? */
-static bool
-change_goal(const struct pgr_call *k, const struct pgr_app_state *app)
-{
-	enum pgr_call_reason conflict;
-	char		detail[sizeof(k->done.detail)];
-
-	if (k->spec.kind == PGR_CALL_ADD)
-		return add_goal(&k->spec, &app->config, &conflict, detail, sizeof(detail));
-	return pgr_config_find(&app->config, k->spec.node_id) == NULL;
-}
-
-static enum pgr_err
-drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
-			 const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
-{
-	const struct pgr_config *conf = &app->config;
-	const struct pgr_member *m = pgr_config_find(conf, k->spec.node_id);
-	struct pgr_conf_change cc;
-	uint64_t	index;
-	enum pgr_err err;
-
-	if (k->step == STEP_CHANGED && now >= k->retry_at)
-		k->step = STEP_BARRIER;
-	if (k->step == STEP_TRANSFERRING && (s->leader == c->origin || now >= k->retry_at))
-	{
-		k->step = STEP_CHANGE;
-		k->retry_at = 0;
-	}
-	if (k->step != STEP_CHANGE || now < k->retry_at)
-		return PGR_OK;
-
-	memset(&cc, 0, sizeof(cc));
-	cc.node_id = k->spec.node_id;
-	if (k->spec.kind == PGR_CALL_ADD)
-	{
-		enum pgr_call_reason conflict;
-		char		detail[sizeof(k->done.detail)];
-
-		if (add_goal(&k->spec, conf, &conflict, detail, sizeof(detail)))
-		{
-			finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, app->config_index);
-			return PGR_OK;
-		}
-		if (conflict != PGR_CALL_DONE)
-		{
-			/* our own proposal cannot have caused a conflict: it is final */
-			finish_detail(c, k, PGR_CALL_FAILED, conflict, detail);
-			return PGR_OK;
-		}
-		if (k->spec.probe && !k->probed)
-		{
-			k->step = STEP_PROBE;
-			return PGR_OK;
-		}
-		cc.type = PGR_CC_ADD_LEARNER;
-		cc.context_len = k->spec.context_len;
-		memcpy(cc.context, k->spec.context, k->spec.context_len);
-	}
-	else
-	{
-		if (m == NULL)
-		{
-			if (k->in_flight)
-				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, app->config_index);
-			else
-				finish(c, k, PGR_CALL_FAILED, PGR_CALL_NOT_MEMBER, 0);
-			return PGR_OK;
-		}
-		if (m->role == PGR_MEMBER_VOTER && pgr_config_voters(conf) == 1)
-		{
-			finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
-			return PGR_OK;
-		}
-		if (k->spec.node_id == c->origin && m->role == PGR_MEMBER_VOTER &&
-			s->role != PGR_ROLE_LEADER)
-		{
-			/* removing ourselves: lead first (see the table above) */
-			err = s->leader == PGR_NONE ? PGR_ENOLEADER :
-				pgr_node_transfer_leadership(node, c->origin);
-			if (err == PGR_ENOMEM)
-				return err;
-			k->step = STEP_TRANSFERRING;
-			k->retry_at = now + c->retry_ms;
-			return PGR_OK;
-		}
-		cc.type = PGR_CC_REMOVE;
-	}
-	err = pgr_node_propose_conf_change(node, &cc, &index);
-	switch (err)
-	{
-		case PGR_OK:
-			k->step = STEP_CHANGED;
-			k->in_flight = true;
-			k->retry_at = now + c->retry_ms;
-			return PGR_OK;
-		case PGR_EBUSY:			/* a change or transfer in flight */
-		case PGR_ENOLEADER:
-			k->retry_at = now + c->retry_ms / 8 + 1;
-			return PGR_OK;
-		case PGR_EEXIST:		/* the leader's latest has it: see it committed */
-		case PGR_ENOENT:
-			k->step = STEP_BARRIER;
-			return PGR_OK;
-		case PGR_ENOMEM:
-			return PGR_ENOMEM;
-		case PGR_EINVAL:
-			if (cc.type == PGR_CC_REMOVE)
-			{
-				finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
-				return PGR_OK;
-			}
-			/* fall through */
-		default:
-			finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
-			return PGR_OK;
-	}
-}
-
-static enum pgr_err
-drive_transfer(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
-			   const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
-{
-	const struct pgr_member *m = pgr_config_find(&app->config, k->spec.node_id);
-	enum pgr_err err;
-
-	if (s->leader == k->spec.node_id)
-	{
-		finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, 0);
-		return PGR_OK;
-	}
-	if (k->step == STEP_TRANSFERRING && now >= k->retry_at)
-		k->step = STEP_TRANSFER;
-	if (k->step != STEP_TRANSFER || s->leader == PGR_NONE)
-		return PGR_OK;
-	if (m == NULL || m->role != PGR_MEMBER_VOTER)
-	{
-		finish(c, k, PGR_CALL_FAILED, PGR_CALL_NOT_MEMBER, 0);
-		return PGR_OK;
-	}
-	err = pgr_node_transfer_leadership(node, k->spec.node_id);
-	if (err == PGR_ENOMEM)
-		return err;
-	if (err == PGR_OK)
-	{
-		k->step = STEP_TRANSFERRING;
-		k->retry_at = now + c->retry_ms;
-	}
-	return PGR_OK;
-}
-
 /* APPLYING: the read index has been applied here. */
 static void
 check_applied(struct pgr_calls *c, struct pgr_call *k, const struct pgr_app_state *app)
@@ -629,7 +404,7 @@ check_applied(struct pgr_calls *c, struct pgr_call *k, const struct pgr_app_stat
 	if (k->step != STEP_APPLYING || app->applied < k->read_index)
 		return;
 	if (k->spec.kind == PGR_CALL_READ)
-		finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, k->read_index);
+		pgr_call_finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, k->read_index);
 	else
 	{
 		k->step = STEP_CHANGE;
@@ -645,7 +420,7 @@ expire(struct pgr_calls *c, struct pgr_call *k)
 		(k->spec.kind == PGR_CALL_ADD || k->spec.kind == PGR_CALL_REMOVE ||
 		 k->spec.kind == PGR_CALL_APPEND);
 
-	finish(c, k, unknown ? PGR_CALL_UNKNOWN : PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
+	pgr_call_finish(c, k, unknown ? PGR_CALL_UNKNOWN : PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
 }
 
 enum pgr_err
@@ -660,7 +435,7 @@ pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
 		struct pgr_call *k = &c->calls[i];
 		enum pgr_err err = PGR_OK;
 
-		if (!call_active(k))
+		if (!pgr_call_active(k))
 			continue;
 		if (now >= k->spec.deadline)
 		{
@@ -685,11 +460,11 @@ pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
 			case PGR_CALL_REMOVE:
 				err = drive_barrier(k, node, &s, c->retry_ms, now);
 				check_applied(c, k, app);
-				if (err == PGR_OK && call_active(k))
-					err = drive_change(c, k, node, &s, app, now);
+				if (err == PGR_OK && pgr_call_active(k))
+					err = pgr_op_drive_change(c, k, node, &s, app, now);
 				break;
 			case PGR_CALL_TRANSFER:
-				err = drive_transfer(c, k, node, &s, app, now);
+				err = pgr_op_drive_transfer(c, k, node, &s, app, now);
 				break;
 		}
 		if (err != PGR_OK)
@@ -712,7 +487,7 @@ append_void(struct pgr_calls *c, struct pgr_call *k)
 	if (k->spec.expect_term != 0)
 	{
 		k->done.term = k->spec.expect_term;
-		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TERM_CHANGED, 0);
+		pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_TERM_CHANGED, 0);
 	}
 	else
 		k->step = STEP_PROPOSE;
@@ -735,17 +510,17 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 	{
 		struct pgr_call *k = &c->calls[i];
 
-		if (!call_active(k))
+		if (!pgr_call_active(k))
 			continue;
 		if (k->spec.kind == PGR_CALL_APPEND && k->step == STEP_PROPOSED)
 		{
 			uint64_t	first;
 
 			if (ours && env->id.seq == k->seq && v == PGR_APP_DATA)
-				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
+				pgr_call_finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
 			else if (ours && env->id.seq == k->seq && v == PGR_APP_DUPLICATE &&
 					 pgr_app_find_call(app, &env->id, &first) == PGR_OK)
-				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, first);
+				pgr_call_finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, first);
 			else if (ours && env->id.seq == k->seq && v == PGR_APP_EXPIRED)
 			{
 				/*
@@ -753,7 +528,7 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 				 * and none has (we applied everything since any snapshot,
 				 * which said so too).
 				 */
-				finish(c, k, PGR_CALL_FAILED, PGR_CALL_FORGOTTEN, 0);
+				pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_FORGOTTEN, 0);
 			}
 			else if (e->term > k->term)
 				append_void(c, k);
@@ -765,8 +540,8 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 			 * we asked, that is the answer (it is newer than the barrier);
 			 * if not, judge again on fresh committed state.
 			 */
-			if (change_goal(k, app))
-				finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
+			if (pgr_op_change_goal(k, app))
+				pgr_call_finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
 			else
 				k->step = STEP_BARRIER;
 		}
@@ -784,7 +559,7 @@ on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 		uint64_t	index;
 		enum pgr_err err;
 
-		if (!call_active(k))
+		if (!pgr_call_active(k))
 			continue;
 		if (k->spec.kind != PGR_CALL_APPEND || k->step != STEP_PROPOSED)
 		{
@@ -796,13 +571,13 @@ on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 		err = pgr_app_find_call(app, &id, &index);
 #ifdef PGR_BUG_CALLS_SNAPSHOT_FAILS
 		/* Deliberately broken build: "not appended" after a snapshot (7, 5). */
-		finish(c, k, PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
+		pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
 		continue;
 #endif
 		if (err == PGR_OK)
-			finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, index);
+			pgr_call_finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, index);
 		else if (err != PGR_ENOENT)
-			finish(c, k, PGR_CALL_UNKNOWN, PGR_CALL_FORGOTTEN, 0);
+			pgr_call_finish(c, k, PGR_CALL_UNKNOWN, PGR_CALL_FORGOTTEN, 0);
 		else if (app->applied_term > k->term)
 			append_void(c, k);
 	}
@@ -815,7 +590,7 @@ on_read(struct pgr_calls *c, const struct pgr_read_state *r, const struct pgr_ap
 	{
 		struct pgr_call *k = &c->calls[i];
 
-		if (!call_active(k) || k->step != STEP_READING || k->ctx != r->context)
+		if (!pgr_call_active(k) || k->step != STEP_READING || k->ctx != r->context)
 			continue;
 		if (r->failed)
 			k->step = STEP_BARRIER;

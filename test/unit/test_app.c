@@ -436,6 +436,37 @@ test_snapshot_covering_a_pending_append_ends_it_ok_at_its_index(void)
 	ac_free(w);
 }
 
+/*
+ * Issue 7, scenario 6: a lone voter commits its entries before they are on
+ * its disk (its own vote is the majority; the core persists them in the
+ * same batch).  What SQL shows (pgraft_log_get_entries, the published
+ * commit index) is therefore bounded by what the application has APPLIED,
+ * which happens only after the batch's persist: the core's commit index is
+ * the wrong bound, and this shows it.
+ */
+static void
+test_lone_voter_shows_only_what_it_applied(void)
+{
+	struct ac  *w = ac_cluster(1);
+	struct ac_node *an = &w->n[1];
+	struct pgr_status s;
+	struct pgr_ready rd;
+	uint64_t	idx;
+	uint8_t		data[PGR_ENVELOPE_SIZE + 1] = {0};
+
+	CHECK_EQ(pgr_node_propose(an->node, data, sizeof(data), &idx), PGR_OK);
+	pgr_node_status(an->node, &s);
+	CHECK_EQ(s.commit, idx);	/* committed by its own vote... */
+	CHECK(an->app.applied < idx);	/* ...not applied, as it is not durable */
+	CHECK_EQ(pgr_node_ready(an->node, &rd), PGR_OK);
+	CHECK_EQ(rd.n_entries, 1);	/* this batch is what makes it durable */
+	CHECK_EQ(rd.n_committed, 1);
+	CHECK_EQ(pgr_app_apply_ready(&an->app, &an->calls, &rd, NULL, NULL), PGR_OK);
+	CHECK_EQ(pgr_node_advance(an->node), PGR_OK);
+	CHECK_EQ(an->app.applied, idx);	/* visible once persisted and applied */
+	ac_free(w);
+}
+
 /* A cancelled call is never reported, and says whether it was in flight. */
 static void
 test_cancelled_call_ends_silently(void)
@@ -764,6 +795,7 @@ static const struct test_case cases[] = {
 	TEST(test_fenced_append_fails_when_its_term_passes),
 	TEST(test_entry_of_a_previous_incarnation_never_finishes_a_new_call),
 	TEST(test_snapshot_covering_a_pending_append_ends_it_ok_at_its_index),
+	TEST(test_lone_voter_shows_only_what_it_applied),
 	TEST(test_cancelled_call_ends_silently),
 	TEST(test_read_is_retried_then_bounded_by_its_deadline),
 	TEST(test_add_on_a_follower_with_a_stale_configuration_asks_the_leader),
