@@ -278,8 +278,6 @@ struct pgr_calls
 	struct pgr_call *calls;		/* PGR_CALLS_MAX of them */
 	uint32_t	n_active;
 	uint32_t	n_done;			/* finished, not yet taken */
-	uint64_t	last_leader;	/* as of the last drive */
-	uint64_t	last_term;
 };
 
 /*

@@ -470,8 +470,6 @@ pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
 		if (err != PGR_OK)
 			return err;
 	}
-	c->last_leader = s.leader;
-	c->last_term = s.term;
 	return PGR_OK;
 }
 

@@ -190,21 +190,19 @@ identity_load(const char *dir, PgraftIdentity *id)
 	id->initialized = true;
 }
 
+/*
+ * Replace dir/name with len bytes of buf, all or nothing: a temporary file,
+ * written, fsynced, and renamed into place with durable_rename().
+ */
 static void
-identity_save(const char *dir, const PgraftIdentity *id)
+write_small_file(const char *dir, const char *name, const char *buf, int len)
 {
 	char		path[MAXPGPATH];
 	char		tmp[MAXPGPATH];
-	char		hex[33];
-	char		buf[128];
 	int			fd;
-	int			len;
 
-	snprintf(path, sizeof(path), "%s/identity", dir);
-	snprintf(tmp, sizeof(tmp), "%s/identity.tmp", dir);
-	pgraft_identity_format(id->cluster_id, hex, sizeof(hex));
-	len = snprintf(buf, sizeof(buf), "cluster_id=%s\nnode_id=" UINT64_FORMAT "\n",
-				   hex, id->node_id);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
 	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	if (fd < 0)
 		ereport(FATAL,
@@ -227,6 +225,19 @@ identity_save(const char *dir, const PgraftIdentity *id)
 	(void) durable_rename(tmp, path, FATAL);
 }
 
+static void
+identity_save(const char *dir, const PgraftIdentity *id)
+{
+	char		hex[33];
+	char		buf[128];
+	int			len;
+
+	pgraft_identity_format(id->cluster_id, hex, sizeof(hex));
+	len = snprintf(buf, sizeof(buf), "cluster_id=%s\nnode_id=" UINT64_FORMAT "\n",
+				   hex, id->node_id);
+	write_small_file(dir, "identity", buf, len);
+}
+
 /*
  * This start's incarnation, larger than every earlier one of this node (the
  * application layer voids copies of calls an older incarnation made):
@@ -238,16 +249,13 @@ static uint64
 next_incarnation(const char *dir)
 {
 	char		path[MAXPGPATH];
-	char		tmp[MAXPGPATH];
 	char		buf[64];
 	unsigned long long last = 0;
 	uint64		next;
 	FILE	   *f;
-	int			fd;
 	int			len;
 
 	snprintf(path, sizeof(path), "%s/incarnation", dir);
-	snprintf(tmp, sizeof(tmp), "%s/incarnation.tmp", dir);
 	f = AllocateFile(path, "r");
 	if (f != NULL)
 	{
@@ -261,22 +269,7 @@ next_incarnation(const char *dir)
 				 errmsg("pgraft: could not open \"%s\": %m", path)));
 	next = Max((uint64) last + 1, (uint64) GetCurrentTimestamp() + UINT64CONST(946684800000000));
 	len = snprintf(buf, sizeof(buf), UINT64_FORMAT "\n", next);
-	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (fd < 0)
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("pgraft: could not create \"%s\": %m", tmp)));
-	errno = 0;
-	if (write(fd, buf, len) != len || pg_fsync(fd) != 0)
-	{
-		if (errno == 0)
-			errno = ENOSPC;
-		ereport(FATAL,
-				(errcode_for_file_access(),
-				 errmsg("pgraft: could not write \"%s\": %m", tmp)));
-	}
-	CloseTransientFile(fd);
-	(void) durable_rename(tmp, path, FATAL);
+	write_small_file(dir, "incarnation", buf, len);
 	return next;
 }
 
