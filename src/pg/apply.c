@@ -6,7 +6,8 @@
  *		and compacting the log with it.
  *
  * Two copies are kept: the state as of the applied index, and the state as
- * of the latest snapshot.  Compaction keeps the last pgraft.max_log_entries
+ * of the latest snapshot; and the verdict on every entry still in the log
+ * (data, superseded, duplicate...), which pgraft_log_get_entries shows.  Compaction keeps the last pgraft.max_log_entries
  * entries in the log, so its snapshot is older than the applied index; the
  * state at that point is rebuilt by replaying the log from the previous
  * snapshot's state, through the same pgr_app_apply the batches use, rather
@@ -31,11 +32,52 @@ app_state_refused(const char *what, enum pgr_err err)
 			 errdetail("The worker restarts and rebuilds its state from storage.")));
 }
 
+/* The log starts after index (a compaction): forget the verdicts up to it. */
+static void
+verdicts_start_after(PgraftWorker *w, uint64 index)
+{
+	Size		drop;
+
+	if (index < w->verdicts_base)
+		return;
+	drop = Min(w->n_verdicts, (Size) (index + 1 - w->verdicts_base));
+	memmove(w->verdicts, w->verdicts + drop, w->n_verdicts - drop);
+	w->n_verdicts -= drop;
+	w->verdicts_base = index + 1;
+}
+
+/* Room for n more verdicts at the end. */
+static uint8 *
+verdicts_reserve(PgraftWorker *w, Size n)
+{
+	if (w->n_verdicts + n > w->cap_verdicts)
+	{
+		Size		cap = Max(w->cap_verdicts * 2, w->n_verdicts + n);
+
+		cap = Max(cap, 1024);
+		w->verdicts = w->verdicts == NULL ? MemoryContextAllocHuge(w->cxt, cap) :
+			repalloc_huge(w->verdicts, cap);
+		w->cap_verdicts = cap;
+	}
+	return w->verdicts + w->n_verdicts;
+}
+
+bool
+pgraft_apply_verdict(PgraftWorker *w, uint64 index, enum pgr_app_verdict *v)
+{
+	if (index < w->verdicts_base || index - w->verdicts_base >= w->n_verdicts)
+		return false;
+	*v = (enum pgr_app_verdict) w->verdicts[index - w->verdicts_base];
+	return true;
+}
+
 /* The APPLY step of a ready batch (core contract 3c). */
 void
 pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 {
 	enum pgr_err err;
+	enum pgr_app_verdict *vs = NULL;
+	uint8	   *out;
 
 	if (rd->snapshot != NULL)
 	{
@@ -47,10 +89,27 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 				(errmsg("pgraft: installed snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT,
 						rd->snapshot->meta.index, rd->snapshot->meta.term)));
 	}
+	if (rd->snapshot != NULL)
+	{
+		/* the log now starts after the snapshot */
+		w->n_verdicts = 0;
+		w->verdicts_base = rd->snapshot->meta.index + 1;
+	}
+	if (rd->n_committed > 0)
+		vs = palloc(rd->n_committed * sizeof(*vs));
 	err = pgr_app_apply_ready(w->app, &w->calls, rd,
-							  rd->snapshot != NULL ? w->snap_app : NULL, NULL);
+							  rd->snapshot != NULL ? w->snap_app : NULL, vs);
 	if (err != PGR_OK)
 		app_state_refused("applying committed entries", err);
+	if (rd->n_committed > 0)
+	{
+		/* the entries continue the applied log, so the verdicts do too */
+		out = verdicts_reserve(w, rd->n_committed);
+		for (size_t i = 0; i < rd->n_committed; i++)
+			out[i] = (uint8) vs[i];
+		w->n_verdicts += rd->n_committed;
+		pfree(vs);
+	}
 }
 
 /* At start: the state of the stored snapshot, or the empty one. */
@@ -70,6 +129,8 @@ pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap)
 							pgr_strerror(err))));
 	}
 	*w->app = *w->snap_app;
+	w->n_verdicts = 0;
+	w->verdicts_base = w->app->applied + 1;
 }
 
 /*
@@ -117,6 +178,7 @@ pgraft_maybe_compact(PgraftWorker *w)
 		pgraft_storage_failed(w, "saving a snapshot");
 	if (pgr_storage_compact(w->storage, target) != PGR_STORAGE_OK)
 		pgraft_storage_failed(w, "compacting the log");
+	verdicts_start_after(w, target);
 	pfree(blob);
 	ereport(PGRAFT_DEBUG_LEVEL(),
 			(errmsg("pgraft: compacted the log up to index " UINT64_FORMAT, target)));

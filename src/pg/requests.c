@@ -106,10 +106,23 @@ render_config(const struct pgr_entry *e, char *buf, size_t size)
 	return (uint32) Min(used, size - 1);
 }
 
+/* The entry types of the reply, by verdict (sql.c names them). */
+static const char verdict_type[] = {
+	[PGR_APP_NOOP] = 'n',
+	[PGR_APP_CONFIG] = 'c',
+	[PGR_APP_DATA] = 'd',
+	[PGR_APP_SUPERSEDED] = 'f',
+	[PGR_APP_DUPLICATE] = 'x',
+	[PGR_APP_EXPIRED] = 'e',
+	[PGR_APP_FOREIGN] = 'u',
+};
+
 /*
  * Copy applied entries into the backend's reply segment.  Only what this
  * node has applied: that is committed and durable here (the core commits a
- * lone voter's entries before they are on its disk; applying waits).
+ * lone voter's entries before they are on its disk; applying waits).  Each
+ * entry is shown as the state machine judged it, so a second copy of a
+ * call that was proposed again is a duplicate, not data.
  */
 static void
 take_get_entries(PgraftWorker *w, int slot)
@@ -122,6 +135,7 @@ take_get_entries(PgraftWorker *w, int slot)
 	struct pgr_status s;
 	uint64		i;
 	char		text[PGR_MAX_MEMBERS * (PGR_MAX_CONTEXT + 32)];
+	enum pgr_app_verdict v;
 
 	if (seg == NULL)
 	{
@@ -144,22 +158,19 @@ take_get_entries(PgraftWorker *w, int slot)
 			break;
 		data = e->data;
 		len = e->len;
-		if (e->type == PGR_ENTRY_CONFIG)
+		if (!pgraft_apply_verdict(w, i, &v))
+			break;				/* cannot happen: every applied entry has one */
+		type = verdict_type[v];
+		if (v == PGR_APP_CONFIG)
 		{
-			type = 'c';
 			len = render_config(e, text, sizeof(text));
 			data = (const uint8 *) text;
 		}
-		else if (e->len == 0)
-			type = 'n';
 		else if (pgr_envelope_read(e->data, e->len, &env))
 		{
-			type = env.term == e->term ? 'd' : 'f';
 			data = env.data;
 			len = env.len;
 		}
-		else
-			type = 'u';
 		/* record: u64 index, u64 term, u8 type, u32 len, bytes */
 		if (used + 21 + len > req->dsm_size)
 			break;

@@ -584,6 +584,12 @@ pgraft_log_get_entries(PG_FUNCTION_ARGS)
 				case 'f':
 					tname = "superseded";
 					break;
+				case 'x':
+					tname = "duplicate";
+					break;
+				case 'e':
+					tname = "expired";
+					break;
 				default:
 					tname = "unknown";
 					break;
@@ -591,7 +597,7 @@ pgraft_log_get_entries(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum((int64) index);
 			values[1] = Int64GetDatum((int64) term);
 			values[2] = CStringGetTextDatum(tname);
-			if (type == 'd' || type == 'f' || type == 'c')
+			if (type == 'd' || type == 'f' || type == 'x' || type == 'e' || type == 'c')
 				values[3] = PointerGetDatum(cstring_to_text_with_len((const char *) p + 21, len));
 			else
 				nulls[3] = true;

@@ -56,6 +56,15 @@ typedef struct PgraftWorker
 	 */
 	struct pgr_app_state *app;
 	struct pgr_app_state *snap_app;
+	/*
+	 * What applying made of each entry still in the log (enum
+	 * pgr_app_verdict), for pgraft_log_get_entries to show exactly what
+	 * counts: verdicts[i] is index verdicts_base + i, up to the applied one.
+	 */
+	uint8	   *verdicts;
+	uint64		verdicts_base;
+	Size		n_verdicts;
+	Size		cap_verdicts;
 	struct pgr_calls calls;
 	dsm_segment *payload_segs[PGRAFT_QUEUE_SLOTS];	/* kept while an append
 													 * with a large payload
@@ -98,6 +107,7 @@ extern void pgraft_requests_end_all(PgraftWorker *w, const char *why);
 extern void pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd);
 extern void pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap);
 extern void pgraft_maybe_compact(PgraftWorker *w);
+extern bool pgraft_apply_verdict(PgraftWorker *w, uint64 index, enum pgr_app_verdict *v);
 
 /* status.c */
 extern void pgraft_status_publish(PgraftWorker *w);
