@@ -33,8 +33,9 @@
  *	duties		the leader promotes learners that caught up
  *	batches		the contract above, until the node has nothing ready
  *	compact		bound the log (apply.c)
- *	answer		finished calls to their backends
  *	publish		status for SQL (status.c)
+ *	answer		finished calls to their backends, after the status that
+ *				shows their effect
  * Everything that arrived during one wake-up (messages, SQL requests) is fed
  * to the node before the batches, so one fsync covers all of it: that is the
  * group commit.
@@ -463,10 +464,14 @@ PgraftWorkerMain(Datum main_arg)
 		run_batches(w);
 		pgraft_maybe_compact(w);
 
-		/* answer, publish */
-		pgraft_requests_answer(w);
+		/*
+		 * publish, answer: a backend that has its answer sees a status at
+		 * least as new (a read barrier's index is applied in
+		 * pgraft_log_get_stats, an append's index committed)
+		 */
 		pgraft_status_log_changes(w);
 		pgraft_status_publish(w);
+		pgraft_requests_answer(w);
 	}
 
 	/* Everything acknowledged is already durable: end the calls, close. */
