@@ -8,25 +8,29 @@ every kind in a clean history.
 """
 
 import bisect
+import datetime
 import re
 
 KINDS = {
     # the log, from the sampled entries and the acknowledged calls
-    'divergence': 'two nodes showed different entries at one index',
+    'divergence': 'two nodes, or one node at two looks, showed different entries '
+                  'at one index',
     'ack-lost': 'a node showed another entry at an acknowledged index',
     'ack-unseen': 'no node ever showed an acknowledged index',
     'duplicate': 'one payload appended as data at two indexes',
     'failed-appended': 'an append reported failed is in the log as data',
     'phantom': 'a data entry no client wrote, or seen before it was sent',
-    'order': 'an append acknowledged after another began got a lower index',
+    'order': 'an append begun after an index was committed (acknowledged or '
+             'seen) landed at or below it',
     # read barriers
-    'stale-read': 'lower than an index acknowledged before the read began',
+    'stale-read': 'lower than an index committed (acknowledged or seen) before '
+                  'the read began',
     'read-shrank': 'lower than a read that ended before it began',
-    'read-ahead': 'covers an append that began after the read ended, or beyond '
-                  'every commit index the nodes reported',
+    'read-ahead': 'covers an append that began after the read ended',
     'read-unapplied': 'the node had not applied the index its barrier answered',
     # leaders, workers, servers
-    'two-leaders': 'two nodes said they led in one term',
+    'two-leaders': 'two leaders in one term (as the nodes said of themselves or '
+                   'of whom they followed)',
     'worker-failed': 'a worker reported FAILED',
     'server-fatal': "FATAL or PANIC in a server log (not a client's going away)",
     'worker-died': 'the postmaster reported the pgraft worker exiting',
@@ -36,7 +40,8 @@ KINDS = {
     'no-convergence': 'the nodes did not come to one log and one configuration',
     'not-member': 'a node was not a voter once everything was healed',
     'membership': 'an add or remove that returned true did not leave the '
-                  'configuration as it said (seen in the committed log)',
+                  'configuration as it said, or the configuration changed '
+                  'with no call that may have changed it',
 }
 
 HEAL_WRITE_BOUND = 10.0
@@ -82,6 +87,24 @@ class Checker:
         for n, ents in run.entries.items():
             for i, e in ents.items():
                 self.obs.setdefault(i, {})[n] = e
+        # index -> the first time any node showed it (committed by then)
+        self.seen = {i: min(e[0] for e in seen.values()) for i, seen in self.obs.items()}
+        # the appends whose index is known: (index, op), acknowledged or seen
+        self.placed = {}
+        for i, seen in self.obs.items():
+            e = next(iter(seen.values()))
+            op = self.by_payload.get(e[3]) if e[2] == 'data' else None
+            if op is not None:
+                self.placed.setdefault(op.v, (i, op))
+        for o in self.acks:
+            self.placed.setdefault(o.v, (o.idx, o))
+        # what was committed by when: a list per source of (t, index, what)
+        self.committed = {
+            'ack': Prefix([(o.t1, o.idx, o) for o in self.acks]),
+            'seen': Prefix([(t, i, 'index %d, seen at %.3f' % (i, t))
+                            for i, t in self.seen.items()]),
+            'read': Prefix([(o.t1, o.idx, o) for o in self.reads]),
+        }
 
     def violation(self, kind, t, msg, nodes=()):
         assert kind in KINDS, kind
@@ -112,13 +135,19 @@ class Checker:
                 self.violation('divergence', t, 'index %d: %s' % (i, '; '.join(
                     'n%d term %d %s %r' % (n, e[1], e[2], e[3]) for n, e in sorted(seen.items()))),
                     seen)
+        for n, i, first, later in self.run.changed:
+            self.violation('divergence', later[0], 'node %d showed index %d as term %d %s %r, '
+                           'later as term %d %s %r' % ((n, i) + first[1:] + later[1:]), [n])
 
     def check_acks(self):
         for o in self.acks:
             seen = self.obs.get(o.idx)
             if not seen:
-                self.violation('ack-unseen', o.t1, '%r: no node showed index %d' % (o, o.idx),
-                               [o.node])
+                gone = all(any(a <= o.idx <= b for _, a, b in self.run.gaps.get(n, []))
+                           for n in self.run.status)
+                self.violation('ack-unseen', o.t1, '%r: no node showed index %d%s' % (
+                    o, o.idx, ' (every node had compacted it before its sampler looked)'
+                    if gone else ''), [o.node])
                 continue
             for n, e in sorted(seen.items()):
                 if e[2] != 'data' or e[3] != o.v:
@@ -130,7 +159,8 @@ class Checker:
         for i, seen in self.obs.items():
             for n, e in seen.items():
                 if e[2] == 'data':
-                    where.setdefault(e[3], {}).setdefault(i, e[0])
+                    at = where.setdefault(e[3], {})
+                    at[i] = min(at.get(i, e[0]), e[0])
         for payload, at in sorted(where.items()):
             op = self.by_payload.get(payload)
             t_seen = min(at.values())
@@ -148,73 +178,57 @@ class Checker:
                                [op.node])
 
     def check_order(self):
-        """Appends in real-time order get increasing indexes."""
-        done = sorted(self.acks, key=lambda o: o.t1)
-        ends = [o.t1 for o in done]
-        best, prefix = None, []
-        for o in done:
-            if best is None or o.idx > best.idx:
-                best = o
-            prefix.append(best)
-        for o in self.acks:
-            k = bisect.bisect_left(ends, o.t0)
-            if k > 0 and prefix[k - 1].idx >= o.idx:
-                self.violation('order', o.t1, '%r got a lower index than %r, which ended before '
-                               'it began' % (o, prefix[k - 1]), [o.node, prefix[k - 1].node])
+        """An append lands above everything committed before it began."""
+        for i, op in self.placed.values():
+            for source in ('ack', 'seen'):
+                top, what = self.committed[source].before(op.t0)
+                if top is not None and top >= i:
+                    self.violation('order', op.t0, '%r landed at index %d, but %s (index %d) '
+                                   'was committed before it began' % (op, i, what, top),
+                                   [op.node])
 
     # -- reads ---------------------------------------------------------------
 
     def check_reads(self):
-        acks = sorted(self.acks, key=lambda o: o.t1)
-        ack_ends = [o.t1 for o in acks]
-        ack_max = list(_running_max(o.idx for o in acks))
-        reads = sorted(self.reads, key=lambda o: o.t1)
-        read_ends = [o.t1 for o in reads]
-        read_max = list(_running_max(o.idx for o in reads))
-        top = max((s[5] for st in self.run.status.values() for s in st), default=0)
         for o in self.reads:
-            k = bisect.bisect_left(ack_ends, o.t0)
-            if k > 0 and ack_max[k - 1] > o.idx:
-                self.violation('stale-read', o.t1, '%r: index %d was acknowledged before it began'
-                               % (o, ack_max[k - 1]), [o.node])
-            k = bisect.bisect_left(read_ends, o.t0)
-            if k > 0 and read_max[k - 1] > o.idx:
-                self.violation('read-shrank', o.t1, '%r: a read that ended before it began '
-                               'answered %d' % (o, read_max[k - 1]), [o.node])
-            if o.idx > top:
-                self.violation('read-ahead', o.t1, '%r: no node ever reported a commit index '
-                               'that high (%d)' % (o, top), [o.node])
+            for source, kind in (('ack', 'stale-read'), ('seen', 'stale-read'),
+                                 ('read', 'read-shrank')):
+                top, what = self.committed[source].before(o.t0)
+                if top is not None and top > o.idx:
+                    self.violation(kind, o.t1, '%r: %s (index %d) ended before it began'
+                                   % (o, what, top), [o.node])
             if o.applied is not None and o.applied < o.idx:
                 self.violation('read-unapplied', o.t1, '%r: the node had applied only %d'
                                % (o, o.applied), [o.node])
         # a read covers only appends that began before it ended
-        for i, seen in self.obs.items():
-            e = next(iter(seen.values()))
-            op = self.by_payload.get(e[3]) if e[2] == 'data' else None
-            if op is None:
-                continue
-            k = bisect.bisect_left(read_ends, op.t0)
-            if k > 0 and read_max[k - 1] >= i:
-                r = max(reads[:k], key=lambda r: r.idx)
+        for i, op in self.placed.values():
+            top, r = self.committed['read'].before(op.t0)
+            if top is not None and top >= i:
                 self.violation('read-ahead', op.t0, '%r answered %d, covering index %d of %r, '
-                               'which began after the read ended' % (r, r.idx, i, op), [r.node])
+                               'which began after the read ended' % (r, top, i, op), [r.node])
 
     # -- leaders, workers, servers ---------------------------------------------
 
     def check_leaders(self):
+        """One leader per term, as the nodes said of themselves (state) and of
+        whom they followed (leader: only the leader of a term sends in it)."""
         leaders = {}
         for n, st in self.run.status.items():
             for s in st:
-                t, term, _, state, worker = s[:5]
+                t, term, leader, state, worker = s[:5]
                 if state == 'leader':
-                    leaders.setdefault(term, {}).setdefault(n, t)
+                    leaders.setdefault(term, {}).setdefault(n, (t, n))
+                if leader:
+                    leaders.setdefault(term, {}).setdefault(leader, (t, n))
                 if worker == 'FAILED':
                     self.violation('worker-failed', t, 'node %d reported its worker FAILED' % n,
                                    [n])
         for term, who in sorted(leaders.items()):
             if len(who) > 1:
-                self.violation('two-leaders', max(who.values()), 'term %d: nodes %s said they '
-                               'led' % (term, sorted(who)), who)
+                self.violation('two-leaders', max(t for t, _ in who.values()), 'term %d: %s'
+                               % (term, '; '.join('node %d led (said node %d at %.3f)'
+                                                  % (l, by, t) for l, (t, by) in
+                                                  sorted(who.items()))), who)
 
     def check_logs(self):
         base = self.run.params.get('wall_start', 0.0)
@@ -231,22 +245,22 @@ class Checker:
                                        % (n, line.strip()), [n])
 
     def check_bounds(self):
-        paused = {}
-        for ev in self.run.events:
-            if ev.get('kind') == 'pause' and ev['ev'] in ('start', 'end'):
-                for n in ev['nodes']:
-                    paused.setdefault(n, []).append((ev['ev'], ev['t']))
+        """Calls end within CALL_BOUND, unless their server was paused (or,
+        under netem, which shapes the clients' packets too, shaped)."""
+        exempt = ['pause'] + (['shape'] if self.run.params.get('shaping') == 'netem' else [])
         spans = {}
-        for n, evs in paused.items():
-            start = None
-            for what, t in evs:
-                if what == 'start':
-                    start = t
-                elif start is not None:
-                    spans.setdefault(n, []).append((start, t))
-                    start = None
-            if start is not None:
-                spans.setdefault(n, []).append((start, float('inf')))
+        began = {}
+        for ev in self.run.events:
+            if ev.get('kind') in exempt and ev['ev'] in ('start', 'end'):
+                if ev['ev'] == 'start':
+                    began[ev['fault']] = ev
+                elif ev['fault'] in began:
+                    b = began.pop(ev['fault'])
+                    for n in b['nodes']:
+                        spans.setdefault(n, []).append((b['t'], ev['t']))
+        for b in began.values():
+            for n in b['nodes']:
+                spans.setdefault(n, []).append((b['t'], float('inf')))
         for o in self.ops:
             end = o.t1 if o.t1 is not None else self.run.params.get('ended', o.t0)
             if end - o.t0 <= CALL_BOUND:
@@ -281,58 +295,103 @@ class Checker:
                 self.violation('not-member', heal.get('converge_end', t), 'node %s sees voters '
                                '%s, not %s' % (n, voters, want), [int(n)])
 
-    def check_membership(self):
-        """An add or remove that returned true holds until the next call on that node."""
-        configs = []		# (index, members), committed configuration entries
-        holes = []		# indexes no node ever showed
-        last = max(self.obs, default=0)
-        for i in range(1, last + 1):
+    def configurations(self):
+        """The committed configuration entries: [(index, members)], and the
+        indexes no node ever showed."""
+        configs, holes = [], []
+        for i in range(1, max(self.obs, default=0) + 1):
             e = self.entry(i)
             if e is None:
                 holes.append(i)
             elif e[1] == 'config':
                 configs.append((i, config_members(e[2])))
-        cidx = [c[0] for c in configs]
-        data = []		# (index, op) of data entries
-        for i in self.obs:
-            e = self.entry(i)
-            op = self.by_payload.get(e[2]) if e[1] == 'data' else None
-            if op is not None:
-                data.append((i, op))
+        return configs, holes
+
+    def check_membership(self):
+        configs, holes = self.configurations()
         calls = [o for o in self.ops if o.op in ('add', 'remove')]
+        self.check_calls_held(calls, configs, holes)
+        self.check_changes_explained(calls, configs)
+
+    def check_calls_held(self, calls, configs, holes):
+        """An add or remove that returned true holds for every append
+        acknowledged after it, until the next call on that node begins.  An
+        earlier call the other way whose outcome is unknown may still land
+        later: a call with one pending is not judged."""
+        cidx = [c[0] for c in configs]
         for m in calls:
             if m.out != 'ok':
                 continue
-            later = [o.t0 for o in calls if o.arg == m.arg and o.t0 > m.t1]
-            until = min(later, default=float('inf'))
-            for i, op in data:
-                if not m.t1 < op.t0 < until:
+            other = 'remove' if m.op == 'add' else 'add'
+            if any(o.arg == m.arg and o.op == other and o.out == 'unknown' and o.t0 < m.t1
+                   for o in calls):
+                continue
+            until = min((o.t0 for o in calls if o.arg == m.arg and o.t0 > m.t1),
+                        default=float('inf'))
+            for o in self.acks:
+                if not (m.t1 < o.t0 and o.t1 < until):
                     continue
-                k = bisect.bisect_left(cidx, i) - 1
+                k = bisect.bisect_left(cidx, o.idx) - 1
                 if k < 0:
                     continue
                 c, members = configs[k]
                 h = bisect.bisect_right(holes, c)
-                if h < len(holes) and holes[h] < i:
+                if h < len(holes) and holes[h] < o.idx:
                     continue		# a configuration we may not have seen
                 if (m.arg in members) != (m.op == 'add'):
-                    self.violation('membership', op.t0, '%r returned true, but index %d, '
+                    self.violation('membership', o.t1, '%r returned true, but index %d, '
                                    'appended by %r after it, is under the configuration of '
-                                   'index %d: members %s' % (m, i, op, c, sorted(members)),
+                                   'index %d: members %s' % (m, o.idx, o, c, sorted(members)),
                                    [m.node, m.arg])
                     break
 
+    def check_changes_explained(self, calls, configs):
+        """Every change of the configuration after the cluster was formed
+        (the first configuration with every node) has a call that may have
+        made it: begun before the change was seen, and not reported failed."""
+        everyone = set(range(1, self.run.params['nodes'] + 1))
+        prev = None
+        for i, members in configs:
+            if prev is None:
+                if members == everyone:
+                    prev = members
+                continue
+            for x, op in [(x, 'add') for x in members - prev] + \
+                         [(x, 'remove') for x in prev - members]:
+                if not any(o.op == op and o.arg == x and o.out != 'fail' and
+                           o.t0 < self.seen[i] for o in calls):
+                    failed = [o for o in calls if o.op == op and o.arg == x and
+                              o.t0 < self.seen[i]]
+                    self.violation('membership', self.seen[i], 'index %d %s node %d, with no '
+                                   'call that may have done it%s' % (
+                                       i, 'added' if op == 'add' else 'removed', x,
+                                       ' (reported failed: %s)' % failed if failed else ''), [x])
+            prev = members
 
-def _running_max(values):
-    best = None
-    for v in values:
-        best = v if best is None or v > best else best
-        yield best
+
+class Prefix:
+    """Items (t, index, what) by time: the highest index before a time."""
+
+    def __init__(self, items):
+        items = sorted(items, key=lambda x: x[0])
+        self.times = [x[0] for x in items]
+        self.best = []
+        top = None
+        for x in items:
+            if top is None or x[1] > top[1]:
+                top = x
+            self.best.append(top)
+
+    def before(self, t):
+        """(index, what) of the highest index with time < t, or (None, None)."""
+        k = bisect.bisect_left(self.times, t)
+        if k == 0:
+            return None, None
+        return self.best[k - 1][1], self.best[k - 1][2]
 
 
 def _log_time(line, base):
     """A log line's time on the run's clock (its timestamp less the run's start)."""
-    import datetime
     try:
         stamp = datetime.datetime.strptime(' '.join(line.split()[:2]), '%Y-%m-%d %H:%M:%S.%f')
         return stamp.replace(tzinfo=datetime.timezone.utc).timestamp() - base

@@ -18,26 +18,34 @@ class Timeout(Exception):
 
 
 class DbError(Exception):
-    """The call failed; code is the SQLSTATE, or None if the connection broke."""
+    """The call failed: code is the SQLSTATE (None if the connection broke),
+    msg the message, detail the server's DETAIL (or None)."""
 
-    def __init__(self, code, msg):
+    def __init__(self, code, msg, detail=None):
         super().__init__(msg)
         self.code = code
         self.msg = msg
+        self.detail = detail
+
+    @classmethod
+    def of(cls, e):
+        diag = getattr(e, 'diag', None)
+        return cls(getattr(e, 'pgcode', None), str(e).strip().split('\n')[0],
+                   diag.message_detail if diag is not None else None)
 
 
 def _wait(conn, deadline):
     while True:
         try:
             state = conn.poll()
+            fd = conn.fileno()
         except psycopg2.Error as e:
-            raise DbError(getattr(e, 'pgcode', None), str(e).strip().split('\n')[0]) from None
+            raise DbError.of(e) from None
         if state == ext.POLL_OK:
             return
         left = deadline - time.monotonic()
         if left <= 0:
             raise Timeout()
-        fd = conn.fileno()
         if state == ext.POLL_READ:
             r, _, _ = select.select([fd], [], [], left)
         elif state == ext.POLL_WRITE:
@@ -73,7 +81,7 @@ class Conn:
         try:
             conn = psycopg2.connect(self.dsn, async_=1)
         except psycopg2.Error as e:
-            raise DbError(getattr(e, 'pgcode', None), str(e).strip().split('\n')[0]) from None
+            raise DbError.of(e) from None
         try:
             _wait(conn, deadline)
         except (DbError, Timeout):
@@ -87,14 +95,17 @@ class Conn:
                 pass
 
     def _run(self, sql, args, deadline):
-        cur = self.conn.cursor()
         try:
+            cur = self.conn.cursor()
             cur.execute(sql, args)
         except psycopg2.Error as e:
-            raise DbError(getattr(e, 'pgcode', None), str(e).strip().split('\n')[0]) from None
+            raise DbError.of(e) from None
         _wait(self.conn, deadline)
-        rows = cur.fetchall() if cur.description is not None else []
-        cur.close()
+        try:
+            rows = cur.fetchall() if cur.description is not None else []
+            cur.close()
+        except psycopg2.Error as e:
+            raise DbError.of(e) from None
         return rows
 
     def query(self, sql, args=None, timeout=5.0):

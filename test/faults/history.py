@@ -7,12 +7,17 @@ start on the machine's monotonic clock, which every process shares):
                            before it is sent, then one completion line:
                              {"p","id","k":"invoke","op","node","v"|"arg","t"}
                              {"p","id","k":"ok"|"fail"|"unknown","t",
-                              "idx"?, "applied"?, "code"?, "msg"?}
+                              "idx"?, "applied"?, "code"?, "msg"?,
+                              "detail"?}
                            op is append (v: its unique payload), read (a
                            read barrier: idx is the index it answered,
                            applied what the node had applied right after),
                            add, remove or transfer (arg: the node id).
-                           "fail" is a definite failure: nothing happened.
+                           "fail" is a definite failure: nothing happened
+                           (outcome_of_error says which errors are; the
+                           checker judges every error again by it).  A
+                           membership call that answered false has code
+                           "false".
   samples-n<i>.jsonl       what the sampler saw on node i:
                              {"t","s":[term, leader, state, worker,
                                        commit, applied, first]}
@@ -91,17 +96,25 @@ class Calls:
         self.w.close()
 
 
-# SQLSTATEs after which a call may or may not have taken effect: the
-# outcome is unknown (pgraft's own 08007, a cancel, a server going away,
-# a broken connection, an internal error).  Every other error is a definite
-# failure: pgraft promises nothing happened.
-UNKNOWN_CLASSES = ('08', '57', 'XX')
+# The errors after which pgraft promises that nothing happened: a call
+# that timed out before a leader took it (55000), a term mismatch (40001),
+# too large (54000), the request queue full (53400), an argument refused
+# (22023, 42704 not a member, 42710 already a member elsewhere), and a
+# cancel before the worker started on it (57014 without pgraft's detail
+# that what was proposed may still take effect; PostgreSQL's promise for a
+# cancelled statement).  Every other error (pgraft's own 08007, a server
+# going away, a broken connection, an internal error, any code not listed)
+# leaves the outcome unknown.
+DEFINITE = {'55000', '40001', '54000', '53400', '22023', '42704', '42710'}
+MAY_STILL = 'may still take effect'
 
 
-def outcome_of_error(code):
-    if code is None or code[:2] in UNKNOWN_CLASSES:
-        return 'unknown'
-    return 'fail'
+def outcome_of_error(code, detail=None):
+    if code in DEFINITE:
+        return 'fail'
+    if code == '57014' and MAY_STILL not in (detail or ''):
+        return 'fail'
+    return 'unknown'
 
 
 def _lines(path):
@@ -144,6 +157,10 @@ class Op:
         self.applied = rec.get('applied')
         self.code = rec.get('code')
         self.msg = rec.get('msg')
+        if self.out != 'ok' and self.code not in (None, 'false'):
+            # judged again from the error, so that a saved history is
+            # checked by today's rules
+            self.out = outcome_of_error(self.code, rec.get('detail'))
 
     def __repr__(self):
         return '%s#%d %s(%s) on n%s [%.3f, %s] -> %s%s' % (
@@ -160,7 +177,8 @@ class Run:
         self.params = {}
         self.ops = []
         self.status = {}		# node -> [(t, term, leader, state, worker, commit, applied, first)]
-        self.entries = {}		# node -> {index: (t, term, type, data)}
+        self.entries = {}		# node -> {index: (t, term, type, data)}, first seen
+        self.changed = []		# (node, index, first, later): a node showed two entries
         self.gaps = {}			# node -> [(t, from, to)]
         self.members = {}		# node -> [(t, [(id, role)])]
         self.events = []
@@ -201,7 +219,10 @@ class Run:
                 st.append((t,) + tuple(rec['s']))
             elif 'e' in rec:
                 index, term, kind, data = rec['e']
-                ents.setdefault(index, (t, term, kind, data))
+                e = (t, term, kind, data)
+                first = ents.setdefault(index, e)
+                if first[1:] != e[1:]:
+                    self.changed.append((n, index, first, e))
             elif 'gap' in rec:
                 gaps.append((t, rec['gap'][0], rec['gap'][1]))
             elif 'm' in rec:

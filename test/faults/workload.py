@@ -7,10 +7,12 @@ after a failure, and records every call (history.py).  A payload is
 
 The sampler is one thread per server, in the driver: every SAMPLE_PERIOD it
 records the node's term, leader, role, worker state and log bounds, every
-committed entry it has not yet seen (up to what the node has applied), and
-now and then the members.  The checker compares what the nodes said at
-every index; the sampler reads fast enough that the log's compaction
-(pgraft.max_log_entries) does not remove an entry before it is seen.
+committed entry it has not yet seen (up to what the node has applied; the
+whole log again after the node was unreachable or its applied index went
+back), and now and then the members.  The checker compares what the nodes
+said at every index, and what each said at two looks; the sampler reads
+fast enough that the log's compaction (pgraft.max_log_entries) does not
+remove an entry before it is seen.
 """
 
 import os
@@ -72,7 +74,8 @@ def call(calls, cid, conn, sql, args=None):
     except Timeout:
         calls.complete(cid, 'unknown', msg='no answer within %g s' % CALL_TIMEOUT)
     except DbError as e:
-        calls.complete(cid, outcome_of_error(e.code), code=e.code, msg=e.msg)
+        calls.complete(cid, outcome_of_error(e.code, e.detail), code=e.code, msg=e.msg,
+                       detail=e.detail)
     return None
 
 
@@ -119,6 +122,8 @@ class Sampler(threading.Thread):
         self.clock = clock
         self.w = Writer(os.path.join(rundir, 'samples-n%d.jsonl' % node))
         self.next = 1			# the first index not yet seen
+        self.applied = 0		# what the node had applied at the last look
+        self.lost = False		# the last look failed: the node may have restarted
         self.halt = threading.Event()
         self.rounds = 0
 
@@ -136,6 +141,12 @@ class Sampler(threading.Thread):
             t = self.clock.now()
             st = self.conn.query(STATUS_SQL, timeout=2.0)[0]
             self.w.write({'t': round(t, 6), 's': list(st)})
+            if self.lost or st[5] < self.applied:
+                # after a restart (or a snapshot) read the node's log again:
+                # the checker compares what it shows now with what it showed
+                self.next = max(st[6], 1)
+            self.lost = False
+            self.applied = st[5]
             upto = min(st[4], st[5])
             while self.next <= upto:
                 count = min(upto - self.next + 1, 500)
@@ -152,7 +163,7 @@ class Sampler(threading.Thread):
                 rows = self.conn.query(MEMBERS_SQL, timeout=2.0)
                 self.w.write({'t': round(self.clock.now(), 6), 'm': [list(r) for r in rows]})
         except (DbError, Timeout):
-            pass
+            self.lost = True
 
     def stop(self):
         self.halt.set()
