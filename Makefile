@@ -33,6 +33,7 @@ COMMON_SRCS  := $(wildcard src/common/*.c)
 CORE_SRCS    := $(wildcard src/core/*.c)
 STORAGE_SRCS := $(wildcard src/storage/*.c)
 APP_SRCS     := $(wildcard src/app/*.c)
+TLS_SRCS     := $(wildcard src/tls/*.c)
 COMMON_OBJS  := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 APP_OBJS     := $(APP_SRCS:%.c=$(BUILD)/%.o)
 CORE_OBJS    := $(CORE_SRCS:%.c=$(BUILD)/%.o)
@@ -102,9 +103,11 @@ MODULE_big = pgraft
 EXTENSION  = pgraft
 DATA       = pgraft--1.0.sql
 PGFILEDESC = "pgraft - Raft consensus for PostgreSQL"
-PURE_OBJS  = $(patsubst %.c,%.o,$(COMMON_SRCS) $(CORE_SRCS) $(STORAGE_SRCS) $(APP_SRCS))
+PURE_OBJS  = $(patsubst %.c,%.o,$(COMMON_SRCS) $(CORE_SRCS) $(STORAGE_SRCS) $(APP_SRCS) $(TLS_SRCS))
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/pg/*.c)) $(PURE_OBJS)
 PG_CPPFLAGS = -Iinclude
+# HMAC and TLS for the transport (src/pg/security.c), as PostgreSQL's own
+SHLIB_LINK = -lssl -lcrypto
 REGRESS    = pgraft
 TAP_TESTS  = 1
 EXTRA_CLEAN = build build-*

@@ -87,6 +87,15 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pgraft_get_queue_status'
 LANGUAGE C VOLATILE;
 
+-- Connections the Raft port refused since the worker started, by reason.
+CREATE FUNCTION pgraft_get_refusals(
+	OUT reason text,
+	OUT description text,
+	OUT refused bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_get_refusals'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pgraft_set_debug(enabled boolean)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgraft_set_debug'
@@ -149,10 +158,42 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgraft_log_get_entries'
 LANGUAGE C VOLATILE STRICT;
 
--- Functions that change the cluster or write to the log are not for PUBLIC.
-REVOKE EXECUTE ON FUNCTION pgraft_init() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION pgraft_add_node(integer, text, integer) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION pgraft_remove_node(integer) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION pgraft_transfer_leadership(integer) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION pgraft_set_debug(boolean) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION pgraft_log_append(bigint, text) FROM PUBLIC;
+-- Least privilege (docs/security.md).  PUBLIC may call nothing.  Members of
+-- pg_monitor may call what shows the state of the cluster, and nothing that
+-- reveals a payload, writes, changes the membership or takes a slot of the
+-- request queue.  Everything else is granted explicitly, function by
+-- function (docs/security.md has the recipes for a pgraft_admin role).
+REVOKE ALL ON FUNCTION pgraft_init() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_add_node(integer, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_remove_node(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_transfer_leadership(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_cluster_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_is_leader() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_is_leader(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_leader() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_term() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_nodes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_worker_state() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_queue_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_get_refusals() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_set_debug(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_append(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_commit(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_apply(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_get_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_get_replication_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_sync_with_leader(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_log_get_entries(bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgraft_get_cluster_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_is_leader() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_is_leader(text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_get_leader() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_get_term() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_get_nodes() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_get_worker_state() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_get_queue_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_get_refusals() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_log_commit(bigint, integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_log_apply(bigint, integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_log_get_stats() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_log_get_replication_status() TO pg_monitor;

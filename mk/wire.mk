@@ -6,7 +6,7 @@
 #   make fuzz-wire FUZZ_SECONDS=600  fuzzes for a bounded time, one process
 #   make fuzz-corpus-wire            regenerates test/fuzz/corpus/wire/ seeds
 
-WIRE_SRCS := src/core/wire.c src/core/wire_snap.c src/core/config.c src/core/util.c
+WIRE_SRCS := src/core/wire.c src/core/wire_snap.c src/core/wire_session.c src/core/config.c src/core/util.c
 WIRE_OBJS := $(WIRE_SRCS:%.c=$(BUILD)/%.o)
 WIRE_HDRS := include/pgraft/core.h include/pgraft/wire.h src/common/codec.h src/core/wire_internal.h
 WIRE_CORPUS := test/fuzz/corpus/wire
@@ -24,8 +24,11 @@ FUZZ_CFLAGS   = -std=c11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototyp
 $(BUILD)/test_wire: $(BUILD)/test/unit/test_wire.o $(BUILD)/test/unit/harness.o $(WIRE_OBJS)
 	$(CC) $(PURE_LDFLAGS) -o $@ $^
 
+$(BUILD)/test_wire_session: $(BUILD)/test/unit/test_wire_session.o $(BUILD)/test/unit/harness.o $(WIRE_OBJS)
+	$(CC) $(PURE_LDFLAGS) -o $@ $^
+
 # The whole decoder is compiled with coverage and sanitizers in one step.
-$(BUILD)/fuzz_wire: test/fuzz/fuzz_wire.c $(WIRE_SRCS) $(WIRE_HDRS)
+$(BUILD)/fuzz_wire: test/fuzz/fuzz_wire.c test/unit/toy_mac.h $(WIRE_SRCS) $(WIRE_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_wire.c $(WIRE_SRCS)
 

@@ -73,7 +73,9 @@ SELECT pgraft_transfer_leadership(42);
 SELECT pgraft_is_leader(), (SELECT count(*) FROM pgraft_get_nodes()) AS nodes;
 SELECT last_index = commit_index AS all_committed FROM pgraft_log_get_stats();
 
--- Only privileged roles may change the cluster or write to the log.
+-- Least privilege: PUBLIC may call nothing; pg_monitor may see the
+-- status, and nothing that reveals payloads, writes or takes queue slots;
+-- everything else takes explicit grants (docs/security.md).
 CREATE ROLE pgraft_regress_user;
 SET ROLE pgraft_regress_user;
 SELECT pgraft_log_append(0, 'not allowed');
@@ -81,6 +83,36 @@ SELECT pgraft_init();
 SELECT pgraft_add_node(2, '127.0.0.1', 7102);
 SELECT pgraft_remove_node(2);
 SELECT pgraft_set_debug(true);
-SELECT pgraft_is_leader();                          -- reading is allowed
+SELECT pgraft_is_leader();
+SELECT count(*) FROM pgraft_get_nodes();
+SELECT count(*) FROM pgraft_log_get_entries(1, 10);
+SELECT pgraft_log_sync_with_leader(1000) > 0;
+RESET ROLE;
+CREATE ROLE pgraft_regress_monitor IN ROLE pg_monitor;
+SET ROLE pgraft_regress_monitor;
+SELECT pgraft_is_leader(), pgraft_get_leader() = node_id AS leads FROM pgraft_get_cluster_status();
+SELECT count(*) > 0 AS members FROM pgraft_get_nodes();
+SELECT queue_capacity FROM pgraft_get_queue_status();
+SELECT reason, refused FROM pgraft_get_refusals() ORDER BY reason;
+SELECT last_applied > 0 AS applied FROM pgraft_log_get_stats();
+SELECT pgraft_log_commit(1, 1000), pgraft_log_apply(1, 1000);
+SELECT count(*) FROM pgraft_log_get_entries(1, 10);    -- payloads: no
+SELECT pgraft_log_sync_with_leader(1000) > 0;           -- queue slots: no
+SELECT pgraft_log_append(0, 'not allowed');
+RESET ROLE;
+-- the writer recipe of docs/security.md
+CREATE ROLE pgraft_regress_writer;
+GRANT EXECUTE ON FUNCTION pgraft_log_append(bigint, text),
+                          pgraft_log_get_entries(bigint, integer),
+                          pgraft_log_sync_with_leader(integer) TO pgraft_regress_writer;
+SET ROLE pgraft_regress_writer;
+SELECT pgraft_log_append(0, 'granted') > 0 AS appended;
+SELECT data FROM pgraft_log_get_entries(pgraft_log_sync_with_leader(1000), 1);
+SELECT pgraft_add_node(2, '127.0.0.1', 7102);
 RESET ROLE;
 DROP ROLE pgraft_regress_user;
+DROP ROLE pgraft_regress_monitor;
+REVOKE ALL ON FUNCTION pgraft_log_append(bigint, text),
+                       pgraft_log_get_entries(bigint, integer),
+                       pgraft_log_sync_with_leader(integer) FROM pgraft_regress_writer;
+DROP ROLE pgraft_regress_writer;

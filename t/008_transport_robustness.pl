@@ -13,7 +13,10 @@
 #   - the cluster keeps working: appends succeed on the leader and through
 #     a follower, and the membership is unchanged.
 # The stranger with the cluster's name and another id must not make the
-# leader adopt it or change anything.
+# leader adopt it or change anything.  Refusals are logged with the remote
+# address, once per address and reason every 10 s, and always counted
+# (pgraft_get_refusals): the log lines are checked for the first of a kind,
+# the counters for the rest.
 
 use strict;
 use warnings;
@@ -25,6 +28,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use PgraftTest;
+use PgraftWire;
 
 my @nodes = form_cluster(3);
 my $leader = wait_for_leader(@nodes);
@@ -74,38 +78,48 @@ sub cluster_still_works
 sub handshake
 {
 	my ($version, $node_id, $cluster_id, $name) = @_;
-	my $body = 'PGRF' . pack('Q<', $node_id) . $cluster_id . chr(length $name) . $name;
-	# version 2 carries the sender's timing: the cluster's own
-	$body .= pack('VV', 100, 1000) if $version == 2;
-	return pack('VCCv', length $body, $version, 1, 0) . $body;
+	return PgraftWire::handshake_frame(
+		version => $version,
+		id => $node_id,
+		cluster_id => $cluster_id,
+		name => $name);
+}
+
+sub refused
+{
+	my ($reason) = @_;
+	return q1($leader, "SELECT refused FROM pgraft_get_refusals() WHERE reason = '$reason'");
 }
 
 # Garbage: not a frame at all.
 my $s = connect_raw();
 print $s "GET / HTTP/1.0\r\nHost: example\r\n\r\n";
 ok(defined read_until_closed($s), 'garbage: the connection is closed');
-ok($leader->wait_for_log(qr/pgraft: closing connection from node 0: invalid frame header/),
-	'garbage: the leader logs an invalid frame header');
+ok( $leader->wait_for_log(
+		qr/pgraft: refusing a connection from 127\.0\.0\.1:\d+: peer broke the connection setup protocol\n.*DETAIL:  It sent invalid frame header/
+	),
+	'garbage: the leader logs an invalid frame header, with the address');
 cluster_still_works('after garbage');
 
 # An oversized frame header, before any handshake.
+my $protocol = refused('protocol');
 $s = connect_raw();
 print $s pack('VCCv', 0x7ffffff0, 1, 1, 0);
 ok(defined read_until_closed($s), 'oversized frame: the connection is closed');
-ok($leader->wait_for_log(qr/pgraft: closing connection from node 0: frame exceeds the size limit/),
-	'oversized frame: the leader logs that the frame exceeds the size limit');
+ok(poll_until('the oversized frame is counted', sub { refused('protocol') > $protocol }),
+	'oversized frame: the refusal is counted');
 cluster_still_works('after an oversized frame');
 
-# A handshake of another protocol version: refused with an answer.
+# A handshake of another protocol version: refused with a reason, no more.
 my $offset = -s $leader->logfile;
 $s = connect_raw();
 print $s handshake(7, 99, "\0" x 16, $PgraftTest::CLUSTER_NAME);
 my $answer = read_until_closed($s);
 ok(defined $answer, 'other version: the connection is closed');
-ok(length($answer // '') >= 8 && substr($answer, 5, 1) eq chr(1),
-	'other version: the leader answered with its own handshake first');
+ok(length($answer // '') == 9 && substr($answer, 5, 1) eq chr(5) && substr($answer, 8, 1) eq chr(1),
+	'other version: the leader answered with a refusal naming the version, and nothing else');
 ok( $leader->wait_for_log(
-		qr/pgraft: refusing connection from node 99: peer speaks another protocol version/,
+		qr/pgraft: refusing a connection from 127\.0\.0\.1:\d+ \(node 99\): peer speaks another protocol version/,
 		$offset),
 	'other version: the leader logs the version mismatch');
 cluster_still_works('after a handshake of another version');
@@ -113,7 +127,7 @@ cluster_still_works('after a handshake of another version');
 # Our cluster's name with another cluster id: a stranger, not adopted.
 $offset = -s $leader->logfile;
 $s = connect_raw();
-print $s handshake(2, 77, 'x' x 16, $PgraftTest::CLUSTER_NAME);
+print $s handshake(3, 77, 'x' x 16, $PgraftTest::CLUSTER_NAME);
 ok(defined read_until_closed($s), 'another cluster id: the connection is closed');
 ok( $leader->wait_for_log(
 		qr/WARNING:  pgraft: two clusters are named "$PgraftTest::CLUSTER_NAME": node 77 belongs to cluster 78787878/,
@@ -123,14 +137,21 @@ ok(!$leader->log_contains(qr/joining cluster/, $offset),
 	'another cluster id: the leader did not join it');
 cluster_still_works('after a handshake of another cluster');
 
-# Nothing at all: closed after the handshake timeout, meanwhile harmless.
+# Nothing at all: closed after the setup timeout, meanwhile harmless; a
+# crowd of them makes room by evicting its own oldest.
 $offset = -s $leader->logfile;
+my $timeouts = refused('timeout');
 $s = connect_raw();
-my @crowd = map { connect_raw() } 1 .. 30;
-cluster_still_works('with 31 idle connections open');
 ok(defined read_until_closed($s), 'silence: the connection is closed eventually');
-ok($leader->wait_for_log(qr/pgraft: closing a connection that sent no handshake/, $offset),
-	'silence: the leader logs a connection that sent no handshake');
+ok( $leader->wait_for_log(
+		qr/pgraft: refusing a connection from 127\.0\.0\.1:\d+: peer did not complete the connection setup in time/,
+		$offset),
+	'silence: the leader logs a connection that did not complete its setup');
+ok(refused('timeout') > $timeouts, 'silence: and counts it');
+my $floods = refused('flood');
+my @crowd = map { connect_raw() } 1 .. 30;
+cluster_still_works('with 30 idle connections open');
+ok(refused('flood') >= 30 - 16, 'a crowd in setup beyond 16 evicts its own oldest');
 close $_ for @crowd;
 cluster_still_works('after the idle connections');
 
@@ -144,7 +165,7 @@ isnt($ret, 0, 'adding a node of another cluster_name fails');
 like($stderr, qr/ERROR:  cannot add node 4: peer belongs to another cluster/,
 	'... with a clear error') or diag($stderr);
 ok( $stranger->wait_for_log(
-		qr/pgraft: refusing connection from node $leader->{pgraft_id}: peer belongs to another cluster/,
+		qr/pgraft: refusing a connection from 127\.0\.0\.1:\d+ \(node $leader->{pgraft_id}\): peer belongs to another cluster/,
 		$offset),
 	'the other cluster\'s node logs that it refused our leader');
 is(q1($stranger, 'SELECT count(*) FROM pgraft_get_nodes()'), '1',

@@ -52,7 +52,7 @@
 /* ---------------------------------------------------------------------- */
 
 /* The protocol version this code speaks (the version byte of every frame). */
-#define PGR_WIRE_VERSION 2
+#define PGR_WIRE_VERSION 3
 
 /* Every frame starts with this many header bytes (length, version, kind, flags). */
 #define PGR_WIRE_HEADER_SIZE 8
@@ -75,7 +75,11 @@ enum pgr_wire_kind
 	PGR_WIRE_KIND_HANDSHAKE = 1,	/* first frame each side sends */
 	PGR_WIRE_KIND_MSG = 2,		/* one struct pgr_msg (never MsgSnap) */
 	PGR_WIRE_KIND_SNAP_CHUNK = 3,	/* one piece of a MsgSnap */
-	PGR_WIRE_KIND_PING = 4		/* nothing but "this connection lives" */
+	PGR_WIRE_KIND_PING = 4,		/* nothing but "this connection lives" */
+	PGR_WIRE_KIND_REFUSE = 5,	/* why the sender closes the connection */
+	PGR_WIRE_KIND_AUTH_HELLO = 6,	/* dialer: nonce and the id it claims */
+	PGR_WIRE_KIND_AUTH_CHALLENGE = 7,	/* acceptor: nonce and its proof */
+	PGR_WIRE_KIND_AUTH_PROOF = 8	/* dialer: its proof */
 };
 
 enum pgr_wire_frame_status
@@ -132,9 +136,10 @@ struct pgr_wire_handshake
 	uint8_t		cluster_id[PGR_WIRE_CLUSTER_ID_LEN];
 	uint8_t		name_len;		/* 1 .. PGR_WIRE_CLUSTER_NAME_MAX */
 	char		cluster_name[PGR_WIRE_CLUSTER_NAME_MAX + 1];	/* NUL-terminated */
-	/* version 2 on (0 in handshakes of other versions) */
+	/* our version only (0 in handshakes of other versions) */
 	uint32_t	heartbeat_ms;	/* the sender's heartbeat interval */
 	uint32_t	election_ms;	/* the sender's election timeout */
+	uint64_t	config_index;	/* index of the sender's latest configuration */
 };
 
 /*
@@ -186,6 +191,186 @@ enum pgr_wire_hs_result pgr_wire_handshake_compare(const struct pgr_wire_handsha
 
 /* A lower-case reason for logs, e.g. "peer speaks another protocol version". */
 const char *pgr_wire_hs_result_str(enum pgr_wire_hs_result res);
+
+/* ---------------------------------------------------------------------- */
+/* Connection setup: who may talk (version 3)                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Why a connection is refused.  The values travel in a REFUSE frame (one
+ * byte), so they are part of the protocol: never renumber them.  A refusal
+ * names a reason, never anything about the refusing node's cluster.  The
+ * values from PGR_WIRE_REFUSE_TLS on are never sent: the connection is
+ * closed without a word (there is no channel to say it on, or saying it
+ * would help a flood).
+ */
+enum pgr_wire_refusal
+{
+	PGR_WIRE_REFUSE_NONE = 0,
+	PGR_WIRE_REFUSE_OTHER_VERSION = 1,	/* peer speaks another protocol version */
+	PGR_WIRE_REFUSE_OTHER_CLUSTER = 2,	/* cluster name or id differ */
+	PGR_WIRE_REFUSE_SELF = 3,	/* peer claims our own node id */
+	PGR_WIRE_REFUSE_OTHER_NODE = 4, /* not the node that was dialled */
+	PGR_WIRE_REFUSE_AUTH_REQUIRED = 5,	/* peer did not prove the cluster key */
+	PGR_WIRE_REFUSE_AUTH_UNAVAILABLE = 6,	/* peer asks for key proof; we have
+											 * no key */
+	PGR_WIRE_REFUSE_AUTH_FAILED = 7,	/* the proof is wrong: another key */
+	PGR_WIRE_REFUSE_IDENTITY = 8,	/* claims an id it did not authenticate as */
+	PGR_WIRE_REFUSE_NOT_MEMBER = 9, /* not in our configuration, none newer */
+	PGR_WIRE_REFUSE_ALREADY_CONNECTED = 10, /* that id has a live connection */
+	PGR_WIRE_REFUSE_NOT_ADOPTED = 11,	/* declined to join the peer's cluster */
+	PGR_WIRE_REFUSE_PROTOCOL = 12,	/* malformed or out-of-order frame */
+	PGR_WIRE_REFUSE_TLS = 13,	/* local: TLS failed (certificate, protocol) */
+	PGR_WIRE_REFUSE_TIMEOUT = 14,	/* local: setup not done in time */
+	PGR_WIRE_REFUSE_FLOOD = 15, /* local: too many connections in setup */
+	PGR_WIRE_REFUSE_N
+};
+
+/* A lower-case reason for logs, e.g. "peer is not a member of this cluster". */
+const char *pgr_wire_refusal_str(enum pgr_wire_refusal r);
+
+/* A short lower-case token for counters, e.g. "not_member". */
+const char *pgr_wire_refusal_name(enum pgr_wire_refusal r);
+
+#define PGR_WIRE_NONCE_LEN 32
+#define PGR_WIRE_MAC_LEN 32
+#define PGR_WIRE_BINDING_MAX 64
+
+/*
+ * HMAC-SHA-256 of msg[0 .. len) under key, into out.  The caller provides
+ * it (this layer has no cryptography of its own): OpenSSL in the server,
+ * the same in tests.
+ */
+typedef void (*pgr_wire_mac_fn) (void *arg, const uint8_t *key, size_t key_len,
+								 const uint8_t *msg, size_t len,
+								 uint8_t out[PGR_WIRE_MAC_LEN]);
+
+/*
+ * The cluster's shared secrets.  keys[0] is the one this node proves with;
+ * a proof under any of them is accepted, so that a key can be rotated
+ * node by node (add the new one second everywhere, then make it first
+ * everywhere, then drop the old one).  n_keys 0: no shared-secret proof.
+ */
+#define PGR_WIRE_AUTH_MAX_KEYS 2
+
+struct pgr_wire_auth
+{
+	int			n_keys;
+	const uint8_t *keys[PGR_WIRE_AUTH_MAX_KEYS];
+	size_t		key_lens[PGR_WIRE_AUTH_MAX_KEYS];
+	pgr_wire_mac_fn mac;
+	void	   *mac_arg;
+};
+
+enum pgr_wire_role
+{
+	PGR_WIRE_DIALER,
+	PGR_WIRE_ACCEPTOR
+};
+
+/*
+ * The setup of one connection, from the first byte to "established", as a
+ * state machine without I/O.  Both sides prove themselves before either
+ * says anything about its cluster:
+ *
+ *	with a shared key (struct pgr_wire_auth.n_keys > 0):
+ *		dialer   -> AUTH_HELLO      nonce_d, the node id it claims
+ *		acceptor -> AUTH_CHALLENGE  nonce_a, MAC(key, "acceptor", nonce_d, nonce_a, id, binding)
+ *		dialer   -> AUTH_PROOF      MAC(key, "dialer", nonce_d, nonce_a, id, binding)
+ *		dialer   -> HANDSHAKE       (the dialer has checked the acceptor's proof)
+ *		acceptor -> HANDSHAKE or REFUSE
+ *	without:
+ *		dialer   -> HANDSHAKE
+ *		acceptor -> HANDSHAKE or REFUSE
+ *
+ * Each side draws its nonce fresh, so a recorded exchange proves nothing on
+ * another connection; the role label keeps one side's proof from serving as
+ * the other's.  binding ties the proofs to the TLS channel below (its
+ * exporter value) when there is one.  cert_id is the node id the TLS peer's
+ * certificate names (PGR_NONE without TLS): a peer may then speak only as
+ * that node.
+ *
+ * A side that refuses sends REFUSE with a reason and closes; the reason
+ * names what was wrong, never the cluster's id, name or members.
+ */
+enum pgr_wire_session_result
+{
+	PGR_WIRE_SESSION_CONTINUE,	/* send what was written, wait for a frame */
+	PGR_WIRE_SESSION_DECIDE,	/* acceptor: s->peer is the peer's valid
+								 * handshake and s->hs_result the compare;
+								 * call _accept or _refuse */
+	PGR_WIRE_SESSION_OPEN,		/* established: s->peer is the peer */
+	PGR_WIRE_SESSION_REFUSED	/* send what was written, close:
+								 * s->refusal, s->refused_by_peer */
+};
+
+/* Room for what one call may write: proof and handshake, at most. */
+#define PGR_WIRE_SESSION_OUT_MAX (2 * PGR_WIRE_HANDSHAKE_MAX_FRAME)
+
+struct pgr_wire_session
+{
+	enum pgr_wire_role role;
+	int			step;			/* internal: which frame comes next */
+	struct pgr_wire_auth auth;
+	struct pgr_wire_handshake ours;
+	uint64_t	expected_peer;	/* dialer: the id dialled (PGR_NONE: any) */
+	uint64_t	cert_id;		/* the TLS peer's certified id, or PGR_NONE */
+	uint8_t		nonce_ours[PGR_WIRE_NONCE_LEN];
+	uint8_t		nonce_peer[PGR_WIRE_NONCE_LEN];
+	uint64_t	claimed_id;		/* the id in the dialer's AUTH_HELLO */
+	uint8_t		binding[PGR_WIRE_BINDING_MAX];
+	size_t		binding_len;
+	bool		key_proven;		/* the peer proved the shared key */
+	int			key_used;		/* which of auth.keys the proofs are under */
+	struct pgr_wire_handshake peer; /* valid from DECIDE / OPEN on */
+	enum pgr_wire_hs_result hs_result;	/* acceptor, at DECIDE */
+	enum pgr_wire_refusal refusal;	/* at REFUSED */
+	bool		refused_by_peer;	/* the REFUSE came from the peer */
+};
+
+/*
+ * Begin a connection's setup.  nonce: PGR_WIRE_NONCE_LEN fresh random bytes
+ * from the caller.  binding may be NULL (binding_len 0).  A dialer writes
+ * its first frame to out (cap >= PGR_WIRE_SESSION_OUT_MAX); an acceptor
+ * writes nothing.  PGR_EINVAL for bad arguments.
+ */
+enum pgr_err pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
+									const struct pgr_wire_auth *auth,
+									const struct pgr_wire_handshake *ours,
+									uint64_t expected_peer, uint64_t cert_id,
+									const uint8_t nonce[PGR_WIRE_NONCE_LEN],
+									const uint8_t *binding, size_t binding_len,
+									uint8_t *out, size_t cap, size_t *out_len);
+
+/*
+ * Take one complete frame (pgr_wire_frame_check said READY with max_frame
+ * PGR_WIRE_HANDSHAKE_MAX_FRAME) and write the answer, if any, to out.
+ */
+enum pgr_wire_session_result pgr_wire_session_step(struct pgr_wire_session *s,
+												   const uint8_t *frame, size_t len,
+												   uint8_t *out, size_t cap,
+												   size_t *out_len);
+
+/*
+ * The acceptor's decision after DECIDE.  _accept answers with ours (our
+ * handshake now: an adopted node answers with its new identity) and opens;
+ * _refuse writes REFUSE with the reason.
+ */
+enum pgr_wire_session_result pgr_wire_session_accept(struct pgr_wire_session *s,
+													 const struct pgr_wire_handshake *ours,
+													 uint8_t *out, size_t cap,
+													 size_t *out_len);
+enum pgr_wire_session_result pgr_wire_session_refuse(struct pgr_wire_session *s,
+													 enum pgr_wire_refusal why,
+													 uint8_t *out, size_t cap,
+													 size_t *out_len);
+
+/* The refusal a handshake comparison stands for. */
+enum pgr_wire_refusal pgr_wire_refusal_of(enum pgr_wire_hs_result res);
+
+/* A REFUSE frame with reason why: PGR_WIRE_HEADER_SIZE + 1 bytes at buf. */
+#define PGR_WIRE_REFUSE_FRAME_SIZE (PGR_WIRE_HEADER_SIZE + 1)
+void		pgr_wire_encode_refuse(enum pgr_wire_refusal why, uint8_t *buf);
 
 /* ---------------------------------------------------------------------- */
 /* Messages                                                               */

@@ -4,12 +4,13 @@
  *		Frames, the handshake and Raft messages on the wire (snapshot chunks
  *		are in wire_snap.c).
  *
- * All integers are little-endian.  Version 2 of the protocol:
+ * All integers are little-endian.  Version 3 of the protocol:
  *
  * FRAME: an 8-byte header, then body_len bytes of body.
  *		u32  body_len	 bytes after the header; header + body <= the limit
  *		u8	 version	 protocol version of the sender (never 0)
- *		u8	 kind		 1 handshake, 2 message, 3 snapshot chunk, 4 ping
+ *		u8	 kind		 1 handshake, 2 message, 3 snapshot chunk, 4 ping,
+ *						 5 refuse, 6-8 authentication (wire_session.c)
  *		u16  flags		 0
  * body_len, version and kind keep their place in every version, so a reader
  * can always find the end of a frame and recognise a handshake.
@@ -20,9 +21,10 @@
  *		16 bytes cluster_id
  *		u8	 name_len	 1 .. 63
  *		name_len bytes cluster name, printable ASCII
- * then, since version 2:
+ * then, in version 3:
  *		u32  heartbeat_ms	 the sender's pgraft.heartbeat_interval
  *		u32  election_ms	 the sender's pgraft.election_timeout
+ *		u64  config_index	 index of the sender's latest configuration
  * Nothing more may follow in a handshake of our version; another version
  * may have other fields after the name, which we skip before reporting the
  * version mismatch.
@@ -30,6 +32,9 @@
  * PING (kind 4): an empty body.  Sent on a connection that has carried
  * nothing for a while, so that both ends can tell a live connection from
  * one stuck in retransmission.
+ *
+ * REFUSE (kind 5): u8 reason (enum pgr_wire_refusal), sent before closing
+ * a connection during its setup.
  *
  * MESSAGE body (kind 2):
  *		u8	 type		 enum pgr_msg_type, never PGR_MSG_SNAP (see wire_snap.c)
@@ -47,7 +52,8 @@
  *
  * VERSIONING: any change to a layout above, any new kind, message type,
  * entry type or flag bit takes a new version number (version 1 had no
- * timing in the handshake and no ping).  A frame whose version
+ * timing in the handshake and no ping; version 2 no authentication, no
+ * refusal frame and no configuration index in the handshake).  A frame whose version
  * is not ours is refused, except a handshake, which is decoded so that the
  * peer's version can be named in the log.
  *
@@ -70,8 +76,8 @@ static const uint8_t pgr_wire_magic[4] = {'P', 'G', 'R', 'F'};
 
 /* magic, node_id, cluster_id, name_len: the frozen handshake fields before the name */
 #define PGR_WIRE_HS_FIXED_SIZE (4 + 8 + PGR_WIRE_CLUSTER_ID_LEN + 1)
-/* our version's fields after the name: heartbeat_ms, election_ms */
-#define PGR_WIRE_HS_TIMING_SIZE 8
+/* our version's fields after the name: heartbeat_ms, election_ms, config_index */
+#define PGR_WIRE_HS_OURS_SIZE (4 + 4 + 8)
 
 /* ---------------------------------------------------------------------- */
 /* Frames                                                                 */
@@ -103,9 +109,10 @@ pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame,
 			return PGR_WIRE_FRAME_BAD;
 	}
 	else if (out->kind < PGR_WIRE_KIND_HANDSHAKE ||
-			 out->kind > PGR_WIRE_KIND_PING ||
+			 out->kind > PGR_WIRE_KIND_AUTH_PROOF ||
 			 pgr_get_u16(buf + 6) != 0 ||
-			 (out->kind == PGR_WIRE_KIND_PING && body_len != 0))
+			 (out->kind == PGR_WIRE_KIND_PING && body_len != 0) ||
+			 (out->kind == PGR_WIRE_KIND_REFUSE && body_len != 1))
 		return PGR_WIRE_FRAME_BAD;
 
 	if (max_frame < PGR_WIRE_HEADER_SIZE ||
@@ -225,7 +232,7 @@ pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
 	if (!handshake_valid(hs))
 		return PGR_EINVAL;
 	body_len = PGR_WIRE_HS_FIXED_SIZE + hs->name_len +
-		(hs->version == PGR_WIRE_VERSION ? PGR_WIRE_HS_TIMING_SIZE : 0);
+		(hs->version == PGR_WIRE_VERSION ? PGR_WIRE_HS_OURS_SIZE : 0);
 	if (buf == NULL || cap < PGR_WIRE_HEADER_SIZE + body_len)
 		return PGR_EINVAL;
 	/* Written by hand: the version is the handshake's, not necessarily ours. */
@@ -242,6 +249,7 @@ pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
 	{
 		pgr_w_u32(&w, hs->heartbeat_ms);
 		pgr_w_u32(&w, hs->election_ms);
+		pgr_w_u64(&w, hs->config_index);
 	}
 	if (!w.ok)
 		return PGR_EINVAL;
@@ -292,6 +300,7 @@ pgr_wire_decode_handshake(const uint8_t *frame, size_t len,
 	{
 		out->heartbeat_ms = pgr_r_u32(&r);
 		out->election_ms = pgr_r_u32(&r);
+		out->config_index = pgr_r_u64(&r);
 		if (!r.ok || r.pos != r.len)
 			goto bad;
 	}

@@ -45,6 +45,13 @@ int			pgraft_max_log_entries = 10000;
 char	   *pgraft_data_directory = NULL;
 int			pgraft_max_entry_size = 1024 * 1024;
 int			pgraft_request_timeout = 10000;
+char	   *pgraft_auth_key_file = NULL;
+bool		pgraft_ssl = false;
+char	   *pgraft_ssl_cert_file = NULL;
+char	   *pgraft_ssl_key_file = NULL;
+char	   *pgraft_ssl_ca_file = NULL;
+char	   *pgraft_ssl_crl_file = NULL;
+int			pgraft_max_requests = 64;
 
 PgraftShared *pgraft_shared = NULL;
 
@@ -186,6 +193,41 @@ pgraft_define_settings(void)
 							"The worker ends a call that has not completed by then: with an error saying nothing happened, or, if something it proposed may still commit, SQLSTATE 08007 (outcome unknown).",
 							&pgraft_request_timeout, 10000, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.auth_key_file",
+							   "File holding the cluster's shared key, which every peer must prove it holds.",
+							   "Relative to the data directory. One key per line (two during a rotation). Empty: peers are not authenticated by a key.",
+							   &pgraft_auth_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgraft.ssl",
+							 "Runs every Raft connection over TLS with mutual certificate authentication.",
+							 "Every node must then present a certificate from pgraft.ssl_ca_file naming it pgraft-node-<id>.<cluster name>.",
+							 &pgraft_ssl, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.ssl_cert_file",
+							   "This node's TLS certificate (chain) for the Raft transport.",
+							   "Relative to the data directory.",
+							   &pgraft_ssl_cert_file, "pgraft.crt",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.ssl_key_file",
+							   "The private key of pgraft.ssl_cert_file.",
+							   "Relative to the data directory. Must not be readable by group or others, and not encrypted.",
+							   &pgraft_ssl_key_file, "pgraft.key",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.ssl_ca_file",
+							   "The cluster's CA certificate(s): peers' certificates must be signed by it.",
+							   "Relative to the data directory.",
+							   &pgraft_ssl_ca_file, "pgraft_ca.crt",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.ssl_crl_file",
+							   "Revoked certificates, checked for the whole chain of every peer.",
+							   "Relative to the data directory. Empty: no revocation list.",
+							   &pgraft_ssl_crl_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.max_requests",
+							"Slots of the request queue between SQL sessions and the worker.",
+							"Each pgraft call in progress holds one. Reads may hold at most three quarters of them; the rest are kept for writes and membership changes.",
+							&pgraft_max_requests, 64, 8, 4096,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgraft");
 }
 
@@ -213,7 +255,8 @@ pgraft_state_dir(void)
 Size
 pgraft_shmem_size(void)
 {
-	return MAXALIGN(sizeof(PgraftShared));
+	return MAXALIGN(add_size(offsetof(PgraftShared, slots),
+							 mul_size(pgraft_max_requests, sizeof(PgraftRequest))));
 }
 
 static void
@@ -248,7 +291,7 @@ pgraft_shmem_init(void)
 		pgraft_shared->worker_state = PGRAFT_WORKER_STOPPED;
 		pgraft_shared->debug = pgraft_debug_enabled;
 		pgraft_shared->node_id = pgraft_node_id;
-		for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
+		for (int i = 0; i < pgraft_max_requests; i++)
 		{
 			pgraft_shared->slots[i].state = PGRAFT_SLOT_FREE;
 			pgraft_shared->slots[i].dsm = DSM_HANDLE_INVALID;

@@ -40,25 +40,46 @@ check_loaded(void)
 				 errhint("Add pgraft to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/* Reads hold at most PGRAFT_READ_SLOTS() slots (see shmem.h). */
+static bool
+request_is_read(PgraftRequestType type)
+{
+	return type == PGRAFT_REQ_READ_INDEX || type == PGRAFT_REQ_GET_ENTRIES;
+}
+
 PgraftRequest *
 pgraft_request_begin(PgraftRequestType type)
 {
 	PgraftRequest *req = NULL;
 	PgraftWorkerState ws;
+	int			reads = 0;
+	bool		read = request_is_read(type);
 
 	check_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	ws = pgraft_shared->worker_state;
 	if (ws == PGRAFT_WORKER_RUNNING)
 	{
-		for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
-			if (pgraft_shared->slots[i].state == PGRAFT_SLOT_FREE)
+		int			free_slot = -1;
+
+		for (int i = 0; i < pgraft_max_requests; i++)
+		{
+			PgraftRequest *r = &pgraft_shared->slots[i];
+
+			if (r->state == PGRAFT_SLOT_FREE)
 			{
-				req = &pgraft_shared->slots[i];
-				req->state = PGRAFT_SLOT_FILLING;
-				req->type = type;
-				break;
+				if (free_slot < 0)
+					free_slot = i;
 			}
+			else if (request_is_read(r->type))
+				reads++;
+		}
+		if (free_slot >= 0 && (!read || reads < PGRAFT_READ_SLOTS()))
+		{
+			req = &pgraft_shared->slots[free_slot];
+			req->state = PGRAFT_SLOT_FILLING;
+			req->type = type;
+		}
 	}
 	LWLockRelease(pgraft_shared->lock);
 
@@ -67,12 +88,20 @@ pgraft_request_begin(PgraftRequestType type)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the pgraft worker is not running"),
 				 errhint("Check pgraft_get_worker_state(), pgraft.worker_enabled and the server log.")));
+	if (req == NULL && read && reads >= PGRAFT_READ_SLOTS())
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("pgraft request queue is full for reads"),
+				 errdetail("Reads (pgraft_log_sync_with_leader, pgraft_log_get_entries) may hold %d of the %d request slots (pgraft.max_requests), and hold them all; the other slots are kept for writes and membership changes.",
+						   PGRAFT_READ_SLOTS(), pgraft_max_requests),
+				 errhint("Retry, make fewer concurrent reads, or raise pgraft.max_requests (takes a restart).")));
 	if (req == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("pgraft request queue is full"),
-				 errdetail("All %d request slots are in use.", PGRAFT_QUEUE_SLOTS),
-				 errhint("Retry, or use fewer concurrent sessions writing through pgraft.")));
+				 errdetail("All %d request slots (pgraft.max_requests) are in use.",
+						   pgraft_max_requests),
+				 errhint("Retry, use fewer concurrent sessions calling pgraft, or raise pgraft.max_requests (takes a restart).")));
 
 	req->arg_node_id = 0;
 	req->arg_host[0] = '\0';
@@ -274,7 +303,7 @@ pgraft_request_take(int *slots, int max)
 	int			n = 0;
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < PGRAFT_QUEUE_SLOTS && n < max; i++)
+	for (int i = 0; i < pgraft_max_requests && n < max; i++)
 		if (pgraft_shared->slots[i].state == PGRAFT_SLOT_PENDING)
 		{
 			pgraft_shared->slots[i].state = PGRAFT_SLOT_ACTIVE;
@@ -291,7 +320,7 @@ pgraft_request_abandoned(int *slots, int max)
 	int			n = 0;
 
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-	for (int i = 0; i < PGRAFT_QUEUE_SLOTS && n < max; i++)
+	for (int i = 0; i < pgraft_max_requests && n < max; i++)
 		if (pgraft_shared->slots[i].state == PGRAFT_SLOT_ABANDONED)
 			slots[n++] = i;
 	LWLockRelease(pgraft_shared->lock);
@@ -343,7 +372,7 @@ pgraft_request_fail(int slot, int sqlstate, const char *msg, const char *detail,
 void
 pgraft_request_fail_active(const char *msg)
 {
-	for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
+	for (int i = 0; i < pgraft_max_requests; i++)
 	{
 		PgraftSlotState st;
 

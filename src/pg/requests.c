@@ -259,8 +259,8 @@ take_call(PgraftWorker *w, int slot)
 void
 pgraft_requests_take(PgraftWorker *w)
 {
-	int			slots[PGRAFT_QUEUE_SLOTS];
-	int			n = pgraft_request_abandoned(slots, PGRAFT_QUEUE_SLOTS);
+	int		   *slots = w->slot_buf;
+	int			n = pgraft_request_abandoned(slots, pgraft_max_requests);
 
 	/* given up by their callers: they stop here, and free their slots */
 	for (int k = 0; k < n; k++)
@@ -272,7 +272,7 @@ pgraft_requests_take(PgraftWorker *w)
 		pgraft_request_fail(slots[k], ERRCODE_QUERY_CANCELED, "abandoned", NULL, NULL);
 	}
 
-	n = pgraft_request_take(slots, PGRAFT_QUEUE_SLOTS);
+	n = pgraft_request_take(slots, pgraft_max_requests);
 	for (int k = 0; k < n; k++)
 	{
 		int			slot = slots[k];
@@ -456,7 +456,7 @@ pgraft_requests_answer(PgraftWorker *w)
 void
 pgraft_requests_end_all(PgraftWorker *w, const char *why)
 {
-	for (int slot = 0; slot < PGRAFT_QUEUE_SLOTS; slot++)
+	for (int slot = 0; slot < pgraft_max_requests; slot++)
 	{
 		bool		in_flight = pgr_calls_in_flight(&w->calls, (uint32) slot);
 		PgraftSlotState st;

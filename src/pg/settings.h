@@ -24,6 +24,13 @@ extern int	pgraft_max_log_entries;
 extern char *pgraft_data_directory;
 extern int	pgraft_max_entry_size;
 extern int	pgraft_request_timeout;
+extern char *pgraft_auth_key_file;
+extern bool pgraft_ssl;
+extern char *pgraft_ssl_cert_file;
+extern char *pgraft_ssl_key_file;
+extern char *pgraft_ssl_ca_file;
+extern char *pgraft_ssl_crl_file;
+extern int	pgraft_max_requests;
 
 /* The directory holding this node's Raft state. */
 extern const char *pgraft_state_dir(void);

@@ -28,8 +28,8 @@
 #include "storage/lwlock.h"
 
 #include "pgraft/core.h"
+#include "pgraft/wire.h"
 
-#define PGRAFT_QUEUE_SLOTS		64
 #define PGRAFT_INLINE_PAYLOAD	8192	/* larger payloads travel in DSM */
 #define PGRAFT_HOST_MAX			255
 #define PGRAFT_MSG_MAX			256
@@ -138,11 +138,21 @@ typedef struct PgraftShared
 	int			n_members;
 	PgraftMemberStatus members[PGR_MAX_MEMBERS];
 
+	/* connections the transport refused, by enum pgr_wire_refusal */
+	uint64		refusals[PGR_WIRE_REFUSE_N];
+
 	/* the request queue */
 	uint64		requests_processed;
 	uint64		requests_failed;
-	PgraftRequest slots[PGRAFT_QUEUE_SLOTS];
+	PgraftRequest slots[FLEXIBLE_ARRAY_MEMBER]; /* pgraft.max_requests */
 } PgraftShared;
+
+/*
+ * Reads (read barriers, log reads) may hold at most this many of the
+ * pgraft_max_requests slots: the rest stay free for writes and membership
+ * changes, so that no flood of readers can keep an administrator out.
+ */
+#define PGRAFT_READ_SLOTS() (pgraft_max_requests - Max(pgraft_max_requests / 4, 1))
 
 extern PgraftShared *pgraft_shared;
 

@@ -38,6 +38,7 @@ PG_FUNCTION_INFO_V1(pgraft_get_term);
 PG_FUNCTION_INFO_V1(pgraft_get_nodes);
 PG_FUNCTION_INFO_V1(pgraft_get_worker_state);
 PG_FUNCTION_INFO_V1(pgraft_get_queue_status);
+PG_FUNCTION_INFO_V1(pgraft_get_refusals);
 PG_FUNCTION_INFO_V1(pgraft_set_debug);
 PG_FUNCTION_INFO_V1(pgraft_log_append);
 PG_FUNCTION_INFO_V1(pgraft_log_commit);
@@ -287,6 +288,28 @@ pgraft_get_nodes(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Connections the Raft port refused since the worker started, by reason. */
+Datum
+pgraft_get_refusals(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PgraftShared *s = palloc(sizeof(PgraftShared));
+
+	InitMaterializedSRF(fcinfo, 0);
+	snapshot_status(s);
+	for (int i = PGR_WIRE_REFUSE_NONE + 1; i < PGR_WIRE_REFUSE_N; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {0};
+
+		values[0] = CStringGetTextDatum(pgr_wire_refusal_name(i));
+		values[1] = CStringGetTextDatum(pgr_wire_refusal_str(i));
+		values[2] = Int64GetDatum((int64) s->refusals[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 Datum
 pgraft_get_worker_state(PG_FUNCTION_ARGS)
 {
@@ -334,14 +357,14 @@ pgraft_get_queue_status(PG_FUNCTION_ARGS)
 	tupdesc = row_type(fcinfo);
 	require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-	for (int i = 0; i < PGRAFT_QUEUE_SLOTS; i++)
+	for (int i = 0; i < pgraft_max_requests; i++)
 		if (pgraft_shared->slots[i].state != PGRAFT_SLOT_FREE)
 			used++;
 	processed = pgraft_shared->requests_processed;
 	failed = pgraft_shared->requests_failed;
 	LWLockRelease(pgraft_shared->lock);
 	values[0] = Int32GetDatum(used);
-	values[1] = Int32GetDatum(PGRAFT_QUEUE_SLOTS);
+	values[1] = Int32GetDatum(pgraft_max_requests);
 	values[2] = Int64GetDatum((int64) processed);
 	values[3] = Int64GetDatum((int64) failed);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -53,6 +53,7 @@ pgraft_status_publish(PgraftWorker *w)
 	pgraft_shared->pre_votes_started = s.pre_votes_started;
 	pgraft_shared->elections_started = s.elections_started;
 	pgraft_shared->entries_counted = w->app->entries_counted;
+	pgraft_transport_refusals(pgraft_shared->refusals);
 	pgraft_shared->n_members = conf->n_members;
 	for (uint32 i = 0; i < conf->n_members; i++)
 	{

@@ -3,10 +3,23 @@
  * transport.c
  *		Non-blocking TCP between pgraft nodes (see transport.h).
  *
- * Everything that arrives is hostile until checked: until a connection has
- * sent an acceptable handshake, frames larger than a handshake are refused;
- * a connection that sends garbage or oversized frames is closed; one that
- * sends nothing is closed after a timeout.
+ * Everything that arrives is hostile until checked.  A connection begins
+ * with its setup (struct pgr_wire_session: the shared-key proofs, then the
+ * handshakes), during which frames larger than a handshake are refused,
+ * nothing about the cluster is sent before the peer has proven itself, and
+ * a peer that is not a member (or claims the id of one connected already)
+ * is refused.  At most PGRAFT_MAX_SETUP_CONNS incoming connections may be
+ * in their setup at once, each for at most PGRAFT_SETUP_TIMEOUT_MS: a
+ * flood of idle or slow connections evicts its own oldest, never an
+ * established peer.  Every refusal is counted and logged with the remote
+ * address, once per address and reason every PGRAFT_REFUSAL_LOG_MS.
+ *
+ * TLS (pgraft.ssl) wraps a connection from its first byte: the TLS
+ * handshake with both certificates verified comes first, and the setup
+ * above then runs inside it, knowing the node id the peer's certificate
+ * names (the only one it may speak for) and bound to the channel.  Frames
+ * are written in plaintext to c->pbuf and sealed into c->wbuf just before
+ * a flush, so one TLS record carries a whole batch.
  *
  * LIVENESS OF CONNECTIONS.  An established connection that carries nothing
  * in one direction says nothing about its health, and TCP alone takes
@@ -38,15 +51,21 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "security.h"
 #include "settings.h"
 #include "shmem.h"
 #include "transport.h"
+
+#include "pgraft/tls.h"
 
 #define PGRAFT_MAX_CONNS			128
 #define PGRAFT_SEND_QUEUE_MAX		((size_t) 128 * 1024 * 1024)
 #define PGRAFT_SNAP_CHUNK			((size_t) 1024 * 1024)
 #define PGRAFT_MAX_SNAPSHOT			((uint64) 1024 * 1024 * 1024)
-#define PGRAFT_HANDSHAKE_TIMEOUT_MS 10000
+#define PGRAFT_SETUP_TIMEOUT_MS		5000
+#define PGRAFT_MAX_SETUP_CONNS		16
+#define PGRAFT_REFUSAL_LOG_MS		10000
+#define PGRAFT_REFUSAL_LOG_SLOTS	32
 #define PGRAFT_IDLE_BEATS			5	/* heartbeats of silence: presumed dead */
 #define PGRAFT_BACKOFF_MIN_MS		50
 #define PGRAFT_BACKOFF_MAX_MS		2000
@@ -83,7 +102,14 @@ typedef struct Conn
 	size_t		wlen;
 	size_t		wcap;
 	struct pgr_wire_snap_assembler snap;
-	struct pgr_wire_handshake parked_hs;	/* CONN_PARKED: the peer's */
+	struct pgr_wire_session sess;	/* the setup; sess.peer once established */
+	struct pgr_tls_conn *tls;	/* NULL without TLS */
+	bool		tls_done;		/* TLS handshake complete: the setup runs */
+	uint64		cert_id;		/* TLS: the node its certificate names */
+	uint8	   *pbuf;			/* TLS: plaintext not sealed yet */
+	size_t		plen;
+	size_t		pcap;
+	char		addr[64];		/* the remote address, for the log */
 	int			wait_pos;		/* position in the wait event set */
 	uint32		wait_events;
 } Conn;
@@ -99,6 +125,17 @@ typedef struct Peer
 	bool		lost;			/* an established connection with it broke;
 								 * the redial tells a blip from a dead process */
 } Peer;
+
+/* When a refusal of one kind for one address was last logged. */
+typedef struct RefusalLog
+{
+	char		ip[64];
+	char		detail[64];		/* its start: TLS failures differ in it */
+	enum pgr_wire_refusal why;
+	bool		by_peer;
+	TimestampTz last;
+	uint64		suppressed;		/* refusals not logged since */
+} RefusalLog;
 
 /* An event and the memory it owns (the frame a message points into). */
 typedef struct QueuedEvent
@@ -126,10 +163,20 @@ static struct sockaddr_storage bind_addr;	/* outgoing connections leave from
 											 * pgraft.address */
 static socklen_t bind_addr_len;		/* 0: let the kernel choose */
 static uint64 timing_warned[PGR_MAX_MEMBERS];	/* peers told about timing */
+static uint64 our_config_index;	/* of the configuration peers[] is from */
+static uint64 removal_term;		/* leader of this term with its configuration
+								 * committed: non-members hear they are removed */
+static uint64 refusal_counts[PGR_WIRE_REFUSE_N];
+static RefusalLog refusal_log[PGRAFT_REFUSAL_LOG_SLOTS];
+static uint8 tls_in[65536];		/* TLS: ciphertext just received */
 
 static void conn_close(int ci, bool report);
 static bool conn_process(int ci);
 static Peer *peer_find(uint64 id);
+static void setup_begin(int ci, enum pgr_wire_role role, uint64 expected);
+static bool tls_begin(int ci, bool dialer);
+static void setup_frame(int ci, const uint8 *frame, size_t len);
+static void log_refusal(Conn *c, enum pgr_wire_refusal why, bool by_peer, const char *detail);
 
 /* ---------------------------------------------------------------------- */
 /* Events                                                                 */
@@ -230,9 +277,9 @@ buf_reserve(uint8 **buf, size_t *cap, size_t need)
 	*cap = ncap;
 }
 
-/* Append n bytes of room to c's send queue; returns where to write. */
+/* Append n bytes of room to the bytes c sends on its socket. */
 static uint8 *
-wbuf_append(Conn *c, size_t n)
+raw_append(Conn *c, size_t n)
 {
 	uint8	   *p;
 
@@ -251,15 +298,58 @@ wbuf_append(Conn *c, size_t n)
 	return p;
 }
 
-static void
-queue_handshake(Conn *c)
+/*
+ * Append n bytes of room to c's send queue; returns where to write.  With
+ * TLS the bytes wait in plaintext until conn_seal().
+ */
+static uint8 *
+wbuf_append(Conn *c, size_t n)
 {
-	uint8		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		len;
+	uint8	   *p;
 
-	if (pgr_wire_encode_handshake(&our_hs, buf, sizeof(buf), &len) != PGR_OK)
-		elog(ERROR, "pgraft: could not encode handshake");
-	memcpy(wbuf_append(c, len), buf, len);
+	if (c->tls == NULL)
+		return raw_append(c, n);
+	buf_reserve(&c->pbuf, &c->pcap, c->plen + n);
+	p = c->pbuf + c->plen;
+	c->plen += n;
+	c->last_send = GetCurrentTimestamp();
+	return p;
+}
+
+/* Move what TLS has for the wire (handshake, alerts, records) to wbuf. */
+static void
+tls_drain(Conn *c)
+{
+	size_t		n;
+
+	while ((n = pgr_tls_out_pending(c->tls)) > 0)
+	{
+		uint8	   *p = raw_append(c, n);
+		size_t		got = pgr_tls_take_out(c->tls, p, n);
+
+		c->wlen -= n - got;
+		if (got == 0)
+			break;
+	}
+}
+
+/* TLS: encrypt the plaintext queued so far.  False if TLS failed. */
+static bool
+conn_seal(Conn *c)
+{
+	if (c->tls == NULL || !c->tls_done || c->plen == 0)
+		return true;
+	if (pgr_tls_write(c->tls, c->pbuf, c->plen) != PGR_TLS_OK)
+		return false;
+	c->plen = 0;
+	if (c->pcap > PGRAFT_IDLE_BUFFER)
+	{
+		pfree(c->pbuf);
+		c->pbuf = NULL;
+		c->pcap = 0;
+	}
+	tls_drain(c);
+	return true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -299,6 +389,9 @@ conn_close(int ci, bool report)
 		return;
 	closesocket(c->sock);
 	pgr_wire_snap_assembler_reset(&c->snap);
+	pgr_tls_conn_free(c->tls);
+	if (c->pbuf)
+		pfree(c->pbuf);
 	if (c->rbuf)
 		pfree(c->rbuf);
 	if (c->wbuf)
@@ -445,7 +538,9 @@ dial(const char *host, int port, uint64 expected_id, bool *refused)
 	}
 	conns[ci].state = CONN_CONNECTING;
 	conns[ci].peer_id = expected_id;
-	queue_handshake(&conns[ci]);
+	snprintf(conns[ci].addr, sizeof(conns[ci].addr), "%s:%d", host, port);
+	if (!tls_begin(ci, true))
+		setup_begin(ci, PGR_WIRE_DIALER, expected_id);
 	return ci;
 }
 
@@ -582,10 +677,12 @@ pgraft_transport_set_identity(uint64 node_id, const uint8 *cluster_id, const cha
 }
 
 void
-pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n)
+pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n, uint64 config_index)
 {
 	Peer		next[PGR_MAX_MEMBERS];
 	int			nn = 0;
+
+	our_config_index = config_index;
 
 	for (int i = 0; i < n && nn < PGR_MAX_MEMBERS; i++)
 	{
@@ -619,6 +716,21 @@ pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n)
 		}
 	memcpy(peers, next, nn * sizeof(Peer));
 	n_peers = nn;
+
+	/*
+	 * A peer removed from the configuration may no longer talk to us,
+	 * unless it knew of a configuration newer than this one.
+	 */
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+		if (conns[i].in_use && !conns[i].outgoing && conns[i].state == CONN_ESTABLISHED &&
+			peer_find(conns[i].peer_id) == NULL &&
+			conns[i].sess.peer.config_index <= config_index)
+		{
+			ereport(PGRAFT_DEBUG_LEVEL(),
+					(errmsg("pgraft: closing the connection from node " UINT64_FORMAT ": it is no longer a member",
+							conns[i].peer_id)));
+			conn_close(i, false);
+		}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -628,7 +740,7 @@ pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n)
 static bool
 queue_room(Conn *c, size_t n)
 {
-	return (c->wlen - c->woff) + n <= PGRAFT_SEND_QUEUE_MAX;
+	return (c->wlen - c->woff) + c->plen + n <= PGRAFT_SEND_QUEUE_MAX;
 }
 
 /* An established connection the peer dialled to us, or NULL. */
@@ -706,6 +818,15 @@ conn_flush(int ci)
 {
 	Conn	   *c = &conns[ci];
 
+	if (!conn_seal(c))
+	{
+		ereport(LOG,
+				(errmsg("pgraft: closing connection %s node " UINT64_FORMAT " at %s: TLS failed: %s",
+						c->outgoing ? "to" : "from", c->peer_id, c->addr,
+						pgr_tls_error(c->tls))));
+		conn_close(ci, true);
+		return false;
+	}
 	while (c->woff < c->wlen)
 	{
 		ssize_t		n = send(c->sock, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
@@ -742,7 +863,8 @@ void
 pgraft_transport_flush(void)
 {
 	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
-		if (conns[i].in_use && conns[i].state != CONN_CONNECTING && conns[i].wlen > conns[i].woff)
+		if (conns[i].in_use && conns[i].state != CONN_CONNECTING &&
+			(conns[i].wlen > conns[i].woff || conns[i].plen > 0))
 			(void) conn_flush(i);
 }
 
@@ -750,66 +872,334 @@ pgraft_transport_flush(void)
 /* Receiving                                                              */
 /* ---------------------------------------------------------------------- */
 
-/* Refuse a peer: say who we are (so it can log why), then close. */
+/* ---------------------------------------------------------------------- */
+/* Connection setup and refusals                                          */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Say why a connection was refused, with the remote address, at most once
+ * per address and reason (and start of the detail, which tells certificate
+ * problems apart) every PGRAFT_REFUSAL_LOG_MS: a flood must not flood the
+ * log.  Count it.  by_peer: the peer refused us.
+ */
 static void
-refuse(int ci)
+log_refusal(Conn *c, enum pgr_wire_refusal why, bool by_peer, const char *detail)
 {
-	conns[ci].state = CONN_CLOSING;
-	if (!conns[ci].outgoing)
-		queue_handshake(&conns[ci]);
+	TimestampTz now = GetCurrentTimestamp();
+	RefusalLog *slot = NULL;
+	RefusalLog *oldest = &refusal_log[0];
+	uint64		suppressed;
+	char		ip[sizeof(c->addr)];
+	char	   *colon;
+	char		who[sizeof(c->addr) + 64];
+
+	if ((unsigned) why < PGR_WIRE_REFUSE_N)
+		refusal_counts[why]++;
+	strlcpy(ip, c->addr, sizeof(ip));
+	colon = strrchr(ip, ':');
+	if (colon != NULL && !c->outgoing)
+		*colon = '\0';			/* an incoming port is new every time */
+	for (int i = 0; i < PGRAFT_REFUSAL_LOG_SLOTS; i++)
+	{
+		RefusalLog *r = &refusal_log[i];
+
+		if (r->why == why && r->by_peer == by_peer && strcmp(r->ip, ip) == 0 &&
+			strncmp(r->detail, detail ? detail : "", sizeof(r->detail) - 1) == 0)
+		{
+			slot = r;
+			break;
+		}
+		if (r->last < oldest->last)
+			oldest = r;
+	}
+	if (slot == NULL)
+	{
+		slot = oldest;
+		memset(slot, 0, sizeof(*slot));
+		strlcpy(slot->ip, ip, sizeof(slot->ip));
+		strlcpy(slot->detail, detail ? detail : "", sizeof(slot->detail));
+		slot->why = why;
+		slot->by_peer = by_peer;
+	}
+	if (slot->last != 0 &&
+		!TimestampDifferenceExceeds(slot->last, now, PGRAFT_REFUSAL_LOG_MS))
+	{
+		slot->suppressed++;
+		return;
+	}
+	suppressed = slot->suppressed;
+	slot->suppressed = 0;
+	slot->last = now;
+
+	if (c->outgoing)
+		snprintf(who, sizeof(who), "node " UINT64_FORMAT " at %s", c->peer_id, c->addr);
+	else if (c->sess.peer.node_id != PGR_NONE)
+		snprintf(who, sizeof(who), "%s (node " UINT64_FORMAT ")", c->addr,
+				 c->sess.peer.node_id);
+	else if (c->sess.claimed_id != PGR_NONE)
+		snprintf(who, sizeof(who), "%s (claiming node " UINT64_FORMAT ")", c->addr,
+				 c->sess.claimed_id);
+	else
+		strlcpy(who, c->addr, sizeof(who));
+	ereport(LOG,
+			(errmsg(by_peer ? "pgraft: %s refused the connection: %s" :
+					c->outgoing ? "pgraft: refusing the connection to %s: %s" :
+					"pgraft: refusing a connection from %s: %s",
+					who, pgr_wire_refusal_str(why)),
+			 (detail != NULL && detail[0] != '\0') ? errdetail("%s", detail) : 0,
+			 suppressed > 0 ?
+			 errcontext(UINT64_FORMAT " more refusals of this kind for this address in the last %d s were not logged",
+						suppressed, PGRAFT_REFUSAL_LOG_MS / 1000) : 0));
 }
 
-/* The peer's handshake did not pass: say why (to a probe, or the log), refuse. */
+/* The detail a refusal's log line (or a probe's error) adds, if any. */
 static void
-handshake_refused(int ci, const struct pgr_wire_handshake *hs, enum pgr_wire_hs_result res)
+refusal_detail(Conn *c, enum pgr_wire_refusal why, bool by_peer, char *detail, size_t size)
+{
+	const struct pgr_wire_handshake *hs = &c->sess.peer;
+
+	detail[0] = '\0';
+	switch (why)
+	{
+		case PGR_WIRE_REFUSE_OTHER_VERSION:
+			if (hs->version != 0)
+				snprintf(detail, size, "It speaks pgraft protocol version %d; this node speaks %d.",
+						 hs->version, PGR_WIRE_VERSION);
+			else
+				snprintf(detail, size, "This node speaks pgraft protocol version %d.",
+						 PGR_WIRE_VERSION);
+			break;
+		case PGR_WIRE_REFUSE_OTHER_CLUSTER:
+			if (!by_peer && hs->node_id != PGR_NONE)
+				snprintf(detail, size, "It belongs to cluster \"%s\"; this node to \"%s\" (or the cluster ids differ).",
+						 hs->cluster_name, our_hs.cluster_name);
+			break;
+		case PGR_WIRE_REFUSE_AUTH_REQUIRED:
+		case PGR_WIRE_REFUSE_AUTH_UNAVAILABLE:
+		case PGR_WIRE_REFUSE_AUTH_FAILED:
+			snprintf(detail, size, "Every node must have the same key in pgraft.auth_key_file (or none at all).");
+			break;
+		case PGR_WIRE_REFUSE_NOT_MEMBER:
+			if (!by_peer)
+				snprintf(detail, size, "Node " UINT64_FORMAT " is not in this node's configuration (index " UINT64_FORMAT "), and knows of none newer (it has index " UINT64_FORMAT ").",
+						 hs->node_id, our_config_index, hs->config_index);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * The setup of connection ci ended in a refusal (ours or the peer's): log
+ * it, tell a probe, and close once the REFUSE frame (if any) is sent.
+ */
+static void
+setup_refused(int ci, enum pgr_wire_refusal why, bool by_peer)
 {
 	Conn	   *c = &conns[ci];
 	char		detail[PGRAFT_MSG_MAX];
 
-	if (res == PGR_WIRE_HS_OTHER_VERSION)
-		snprintf(detail, sizeof(detail), "It speaks pgraft protocol version %d; this node speaks %d.",
-				 hs->version, PGR_WIRE_VERSION);
-	else if (res == PGR_WIRE_HS_OTHER_CLUSTER)
-		snprintf(detail, sizeof(detail), "It belongs to cluster \"%s\" with another cluster id, and holds data of its own.",
-				 hs->cluster_name);
-	else
-		snprintf(detail, sizeof(detail), "It says it is node " UINT64_FORMAT ".", hs->node_id);
+	refusal_detail(c, why, by_peer, detail, sizeof(detail));
 	if (c->is_probe)
 	{
-		event_probe_done(c->probe_tag, pgr_wire_hs_result_str(res), detail);
+		event_probe_done(c->probe_tag, pgr_wire_refusal_str(why), detail);
 		c->is_probe = false;
-	}
-	else if (res == PGR_WIRE_HS_OTHER_CLUSTER &&
-			 strcmp(hs->cluster_name, our_hs.cluster_name) == 0)
-	{
-		char		ours[33];
-		char		theirs[33];
-
-		/*
-		 * Two clusters of one name: pgraft_init() was run on more than one
-		 * node and each went on without the other.  Loudly, once per
-		 * connection attempt of the other side.
-		 */
-		for (int i = 0; i < 16; i++)
-		{
-			snprintf(ours + 2 * i, 3, "%02x", our_hs.cluster_id[i]);
-			snprintf(theirs + 2 * i, 3, "%02x", hs->cluster_id[i]);
-		}
-		ereport(WARNING,
-				(errmsg("pgraft: two clusters are named \"%s\": node " UINT64_FORMAT " belongs to cluster %s, this node to cluster %s",
-						hs->cluster_name, c->outgoing ? c->peer_id : hs->node_id,
-						theirs, ours),
-				 errdetail("Each holds data of its own, so neither node can join the other's cluster."),
-				 errhint("Form a cluster with pgraft_init() on one node only, then pgraft_add_node() from it. To merge, keep one cluster: stop the nodes of the other, remove their pgraft directories, start them and add them with pgraft_add_node().")));
+		refusal_counts[why]++;
 	}
 	else
-		ereport(LOG,
-				(errmsg("pgraft: refusing connection %s node " UINT64_FORMAT ": %s",
-						c->outgoing ? "to" : "from",
-						c->outgoing ? c->peer_id : hs->node_id,
-						pgr_wire_hs_result_str(res)),
-				 errdetail("%s", detail)));
-	refuse(ci);
+		log_refusal(c, why, by_peer, detail);
+	c->state = CONN_CLOSING;
+	c->since = GetCurrentTimestamp();
+	if (c->wlen == c->woff && c->plen == 0)
+		conn_close(ci, false);
+}
+
+/* Queue what the session wrote; refuse/close if it ended the setup. */
+static void
+queue_bytes(Conn *c, const uint8 *buf, size_t len)
+{
+	if (len > 0)
+		memcpy(wbuf_append(c, len), buf, len);
+}
+
+/* Our handshake as of now (identity and latest configuration). */
+static struct pgr_wire_handshake
+our_handshake(void)
+{
+	struct pgr_wire_handshake hs = our_hs;
+
+	hs.config_index = our_config_index;
+	return hs;
+}
+
+/*
+ * Begin the setup of a new connection, as dialer or acceptor: at once
+ * without TLS, once the TLS handshake is done with it (cert_id is then the
+ * id the peer's certificate names, and the proofs are bound to the channel).
+ */
+static void
+setup_begin(int ci, enum pgr_wire_role role, uint64 expected)
+{
+	Conn	   *c = &conns[ci];
+	uint8		nonce[PGR_WIRE_NONCE_LEN];
+	uint8		out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8		binding[PGR_TLS_BINDING_LEN];
+	size_t		binding_len = 0;
+	uint64		cert_id = PGR_NONE;
+	size_t		n;
+	struct pgr_wire_handshake hs = our_handshake();
+
+	if (c->tls != NULL)
+	{
+		cert_id = c->cert_id;
+		if (!pgr_tls_binding(c->tls, binding))
+			elog(ERROR, "pgraft: could not derive the TLS channel binding");
+		binding_len = sizeof(binding);
+	}
+	pgraft_security_random(nonce, sizeof(nonce));
+	if (pgr_wire_session_start(&c->sess, role, pgraft_security_auth(), &hs, expected,
+							   cert_id, nonce, binding, binding_len, out, sizeof(out),
+							   &n) != PGR_OK)
+		elog(ERROR, "pgraft: could not begin a connection's setup");
+	queue_bytes(c, out, n);
+}
+
+/* TLS refused the connection (ours or the peer's alert): say why, close. */
+static void
+tls_refused(int ci, const char *detail)
+{
+	Conn	   *c = &conns[ci];
+
+	tls_drain(c);				/* the alert, if any, tells the peer */
+	if (c->is_probe)
+	{
+		event_probe_done(c->probe_tag, "TLS failed", detail);
+		c->is_probe = false;
+		refusal_counts[PGR_WIRE_REFUSE_TLS]++;
+	}
+	else
+		log_refusal(c, PGR_WIRE_REFUSE_TLS, false, detail);
+	c->state = CONN_CLOSING;
+	c->since = GetCurrentTimestamp();
+	if (c->wlen == c->woff)
+		conn_close(ci, false);
+}
+
+/*
+ * Start TLS on a new connection if this node runs it; false if it does
+ * not (the setup then begins at once).
+ */
+static bool
+tls_begin(int ci, bool dialer)
+{
+	Conn	   *c = &conns[ci];
+	struct pgr_tls_ctx *ctx = pgraft_security_tls();
+
+	if (ctx == NULL)
+		return false;
+	c->tls = pgr_tls_conn_new(ctx, dialer);
+	if (c->tls == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (dialer)
+	{
+		(void) pgr_tls_handshake(c->tls);	/* the ClientHello */
+		tls_drain(c);
+	}
+	return true;
+}
+
+/* The TLS handshake is done: whom does the certificate name? */
+static bool
+tls_established(int ci)
+{
+	Conn	   *c = &conns[ci];
+	uint64		id = PGR_NONE;
+	char		detail[PGRAFT_MSG_MAX];
+
+	switch (pgr_tls_peer_identity(c->tls, our_hs.cluster_name, &id))
+	{
+		case PGR_TLS_ID_OK:
+			break;
+		case PGR_TLS_ID_OTHER_CLUSTER:
+			tls_refused(ci, "Its certificate names a node of another cluster.");
+			return false;
+		case PGR_TLS_ID_NO_NAME:
+			snprintf(detail, sizeof(detail),
+					 "Its certificate names no node of this cluster: it must name pgraft-node-<id>.%s in a DNS subjectAltName or in the common name.",
+					 our_hs.cluster_name);
+			tls_refused(ci, detail);
+			return false;
+	}
+	if (c->outgoing && id != c->peer_id)
+	{
+		snprintf(detail, sizeof(detail), "Its certificate names node " UINT64_FORMAT ", not node " UINT64_FORMAT ", which was dialled.",
+				 id, c->peer_id);
+		tls_refused(ci, detail);
+		return false;
+	}
+	c->cert_id = id;
+	c->tls_done = true;
+	setup_begin(ci, c->outgoing ? PGR_WIRE_DIALER : PGR_WIRE_ACCEPTOR,
+				c->outgoing ? c->peer_id : PGR_NONE);
+	return true;
+}
+
+/*
+ * TLS: advance the handshake with what arrived, then decrypt into rbuf.
+ * False if the connection was closed or is closing.
+ */
+static bool
+tls_progress(int ci, bool *peer_gone)
+{
+	Conn	   *c = &conns[ci];
+	enum pgr_tls_status st;
+
+	if (!c->tls_done)
+	{
+		st = pgr_tls_handshake(c->tls);
+		tls_drain(c);
+		if (st == PGR_TLS_AGAIN && !*peer_gone)
+			return true;
+		if (st != PGR_TLS_OK)
+		{
+			tls_refused(ci, st == PGR_TLS_AGAIN ? "The peer closed the connection during the TLS handshake." :
+						pgr_tls_error(c->tls));
+			return false;
+		}
+		if (!tls_established(ci))
+			return false;
+	}
+	for (;;)
+	{
+		size_t		n;
+
+		buf_reserve(&c->rbuf, &c->rcap, c->rlen + 65536);
+		st = pgr_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
+		if (st == PGR_TLS_OK)
+		{
+			c->rlen += n;
+			continue;
+		}
+		if (st == PGR_TLS_CLOSED)
+			*peer_gone = true;
+		if (st == PGR_TLS_FAILED)
+		{
+			if (c->state == CONN_ESTABLISHED)
+			{
+				ereport(LOG,
+						(errmsg("pgraft: closing connection %s node " UINT64_FORMAT " at %s: TLS failed: %s",
+								c->outgoing ? "to" : "from", c->peer_id, c->addr,
+								pgr_tls_error(c->tls))));
+				conn_close(ci, true);
+			}
+			else
+				tls_refused(ci, pgr_tls_error(c->tls));
+			return false;
+		}
+		break;
+	}
+	tls_drain(c);
+	return true;
 }
 
 /* Peers of other timing work, but elect at another pace: say so, once each. */
@@ -850,107 +1240,264 @@ warn_timing(const struct pgr_wire_handshake *hs)
 			 errhint("Nodes with different timing elect leaders at different paces and may depose each other; set the same values on every node.")));
 }
 
-/* An incoming peer's handshake passed: answer with ours. */
+/* Two clusters of one name: pgraft_init() was run on more than one node. */
 static void
-accept_peer(int ci, const struct pgr_wire_handshake *hs)
+warn_two_clusters(const struct pgr_wire_handshake *hs)
+{
+	char		ours[33];
+	char		theirs[33];
+
+	for (int i = 0; i < 16; i++)
+	{
+		snprintf(ours + 2 * i, 3, "%02x", our_hs.cluster_id[i]);
+		snprintf(theirs + 2 * i, 3, "%02x", hs->cluster_id[i]);
+	}
+	ereport(WARNING,
+			(errmsg("pgraft: two clusters are named \"%s\": node " UINT64_FORMAT " belongs to cluster %s, this node to cluster %s",
+					hs->cluster_name, hs->node_id, theirs, ours),
+			 errdetail("Each holds data of its own, so neither node can join the other's cluster."),
+			 errhint("Form a cluster with pgraft_init() on one node only, then pgraft_add_node() from it. To merge, keep one cluster: stop the nodes of the other, remove their pgraft directories, start them and add them with pgraft_add_node().")));
+}
+
+/* The setup of ci is done: it carries Raft messages from now on. */
+static void
+setup_open(int ci)
 {
 	Conn	   *c = &conns[ci];
+	const struct pgr_wire_handshake *hs = &c->sess.peer;
+	char		detail[PGRAFT_MSG_MAX];
 
 	c->peer_id = hs->node_id;
 	c->state = CONN_ESTABLISHED;
 	c->last_recv = GetCurrentTimestamp();
-	queue_handshake(c);
-	warn_timing(hs);
-	ereport(PGRAFT_DEBUG_LEVEL(),
-			(errmsg("pgraft: accepted connection from node " UINT64_FORMAT, hs->node_id)));
-}
-
-static void
-handle_handshake(int ci, const uint8 *frame, size_t len)
-{
-	Conn	   *c = &conns[ci];
-	struct pgr_wire_handshake hs;
-	enum pgr_wire_hs_result res;
-
-	if (pgr_wire_decode_handshake(frame, len, &hs) != PGR_OK)
+	if (!c->outgoing)
 	{
-		ereport(LOG, (errmsg("pgraft: closing a connection that sent a malformed handshake")));
+		warn_timing(hs);
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: accepted connection from node " UINT64_FORMAT " at %s",
+						hs->node_id, c->addr)));
+		return;
+	}
+	for (int i = 0; i < n_peers; i++)
+		if (peers[i].conn == ci)
+		{
+			peers[i].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
+			peer_dial_result(&peers[i], false);
+		}
+	if (c->is_probe)
+	{
+		/* a node to be added must keep the cluster's pace */
+		if (timing_differs(hs, detail, sizeof(detail)))
+			event_probe_done(c->probe_tag, "its timing settings differ from this node's",
+							 detail);
+		else
+			event_probe_done(c->probe_tag, NULL, NULL);
+		c->is_probe = false;
 		conn_close(ci, false);
 		return;
 	}
-	res = pgr_wire_handshake_compare(&our_hs, &hs, c->outgoing ? c->peer_id : PGR_NONE);
-	if (res == PGR_WIRE_HS_OTHER_CLUSTER && !c->outgoing &&
-		strcmp(hs.cluster_name, our_hs.cluster_name) == 0)
+	warn_timing(hs);
+}
+
+/*
+ * May the peer whose handshake passed join our connections?  It must be a
+ * member of our latest configuration, or know a configuration newer than
+ * ours (a follower that missed a change must still hear its new leader).
+ */
+static enum pgr_wire_refusal
+admission(int ci)
+{
+	const struct pgr_wire_handshake *hs = &conns[ci].sess.peer;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (peer_find(hs->node_id) == NULL && hs->config_index <= our_config_index)
+		return PGR_WIRE_REFUSE_NOT_MEMBER;
+
+	/*
+	 * One live connection per peer: a second one while the first still
+	 * hears from it is someone else claiming its id.  One silent for two
+	 * heartbeats is presumed dead (the peer restarted) and makes room.
+	 */
+	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+	{
+		Conn	   *o = &conns[i];
+
+		if (i == ci || !o->in_use || o->outgoing || o->state != CONN_ESTABLISHED ||
+			o->peer_id != hs->node_id)
+			continue;
+		if ((now - o->last_recv) / 1000 < 2 * pgraft_heartbeat_interval)
+			return PGR_WIRE_REFUSE_ALREADY_CONNECTED;
+		conn_close(i, false);
+	}
+	return PGR_WIRE_REFUSE_NONE;
+}
+
+static void
+setup_accept(int ci)
+{
+	Conn	   *c = &conns[ci];
+	uint8		out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t		n;
+	struct pgr_wire_handshake hs = our_handshake();
+
+	if (pgr_wire_session_accept(&c->sess, &hs, out, sizeof(out), &n) != PGR_WIRE_SESSION_OPEN)
+	{
+		setup_refused(ci, c->sess.refusal, false);
+		return;
+	}
+	queue_bytes(c, out, n);
+	setup_open(ci);
+}
+
+/*
+ * A non-member dialled the leader: it was removed (or it would know a newer
+ * configuration).  Nothing else will ever tell it, so before the refusal
+ * it hears what the leader's core would answer a removed node's vote
+ * request (PGR_MSG_REMOVED, core/node.c): the setup completes, the notice
+ * follows, and the connection closes.  It told us the cluster's id and
+ * proved any key, so our handshake reveals nothing it did not know.
+ */
+static void
+setup_notify_removed(int ci)
+{
+	Conn	   *c = &conns[ci];
+	uint8		out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t		n;
+	size_t		len;
+	struct pgr_wire_handshake hs = our_handshake();
+	struct pgr_msg m;
+
+	if (pgr_wire_session_accept(&c->sess, &hs, out, sizeof(out), &n) != PGR_WIRE_SESSION_OPEN)
+	{
+		setup_refused(ci, c->sess.refusal, false);
+		return;
+	}
+	queue_bytes(c, out, n);
+	memset(&m, 0, sizeof(m));
+	m.type = PGR_MSG_REMOVED;
+	m.from = our_hs.node_id;
+	m.to = c->sess.peer.node_id;
+	m.term = removal_term;
+	m.index = our_config_index;
+	if (pgr_wire_msg_size(&m, &len) == PGR_OK &&
+		pgr_wire_encode_msg(&m, wbuf_append(c, len), len, &len) != PGR_OK)
+		elog(ERROR, "pgraft: could not encode %s", pgr_msg_type_name(m.type));
+	setup_refused(ci, PGR_WIRE_REFUSE_NOT_MEMBER, false);
+}
+
+void
+pgraft_transport_set_leader(uint64 term)
+{
+	removal_term = term;
+}
+
+static void
+setup_refuse(int ci, enum pgr_wire_refusal why)
+{
+	Conn	   *c = &conns[ci];
+	uint8		out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t		n;
+
+	(void) pgr_wire_session_refuse(&c->sess, why, out, sizeof(out), &n);
+	queue_bytes(c, out, n);
+	setup_refused(ci, why, false);
+}
+
+/* The acceptor's decision on a peer whose handshake is authenticated. */
+static void
+setup_decide(int ci)
+{
+	Conn	   *c = &conns[ci];
+	const struct pgr_wire_handshake *hs = &c->sess.peer;
+	enum pgr_wire_refusal why;
+
+	if (c->sess.hs_result == PGR_WIRE_HS_OTHER_CLUSTER &&
+		strcmp(hs->cluster_name, our_hs.cluster_name) == 0)
 	{
 		/*
 		 * A node of our cluster name wants to add us to its cluster: the
 		 * worker decides (between batches), then pgraft_transport_adopt_done
-		 * finishes this handshake.
+		 * finishes this setup.
 		 */
-		QueuedEvent *q = event_push(PGRAFT_TEV_ADOPT, hs.node_id);
+		QueuedEvent *q = event_push(PGRAFT_TEV_ADOPT, hs->node_id);
 
-		q->ev.hs = hs;
+		q->ev.hs = *hs;
 		q->ev.conn = ci;
-		c->parked_hs = hs;
 		c->state = CONN_PARKED;
 		c->since = GetCurrentTimestamp();
 		return;
 	}
-	if (res != PGR_WIRE_HS_OK)
+	why = pgr_wire_refusal_of(c->sess.hs_result);
+	if (why == PGR_WIRE_REFUSE_NONE)
+		why = admission(ci);
+	if (why == PGR_WIRE_REFUSE_NOT_MEMBER && removal_term != 0)
 	{
-		handshake_refused(ci, &hs, res);
+		setup_notify_removed(ci);
 		return;
 	}
-	if (c->outgoing)
+	if (why != PGR_WIRE_REFUSE_NONE)
 	{
-		char		detail[PGRAFT_MSG_MAX];
-
-		c->state = CONN_ESTABLISHED;
-		c->last_recv = GetCurrentTimestamp();
-		for (int i = 0; i < n_peers; i++)
-			if (peers[i].conn == ci)
-			{
-				peers[i].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
-				peer_dial_result(&peers[i], false);
-			}
-		if (c->is_probe)
-		{
-			/* a node to be added must keep the cluster's pace */
-			if (timing_differs(&hs, detail, sizeof(detail)))
-				event_probe_done(c->probe_tag, "its timing settings differ from this node's",
-								 detail);
-			else
-				event_probe_done(c->probe_tag, NULL, NULL);
-			c->is_probe = false;
-			conn_close(ci, false);
-			return;
-		}
-		warn_timing(&hs);
+		setup_refuse(ci, why);
 		return;
 	}
-	accept_peer(ci, &hs);
+	setup_accept(ci);
 }
 
 void
 pgraft_transport_adopt_done(int ci, bool adopted)
 {
 	Conn	   *c;
-	enum pgr_wire_hs_result res;
+	struct pgr_wire_handshake hs;
 
 	if (ci < 0 || ci >= PGRAFT_MAX_CONNS || !conns[ci].in_use ||
 		conns[ci].state != CONN_PARKED)
 		return;					/* it went away meanwhile */
 	c = &conns[ci];
-	res = adopted ? pgr_wire_handshake_compare(&our_hs, &c->parked_hs, PGR_NONE) :
-		PGR_WIRE_HS_OTHER_CLUSTER;
-	if (res != PGR_WIRE_HS_OK)
+	c->state = CONN_HANDSHAKING;
+	hs = our_handshake();
+	if (!adopted)
 	{
-		handshake_refused(ci, &c->parked_hs, res);
+		warn_two_clusters(&c->sess.peer);
+		setup_refuse(ci, PGR_WIRE_REFUSE_NOT_ADOPTED);
 		return;
 	}
-	accept_peer(ci, &c->parked_hs);
+	if (pgr_wire_handshake_compare(&hs, &c->sess.peer, PGR_NONE) != PGR_WIRE_HS_OK)
+	{
+		setup_refuse(ci, pgr_wire_refusal_of(pgr_wire_handshake_compare(&hs, &c->sess.peer,
+																		 PGR_NONE)));
+		return;
+	}
+	setup_accept(ci);
 	/* frames that followed the handshake wait in the read buffer */
-	(void) conn_process(ci);
+	if (conns[ci].in_use)
+		(void) conn_process(ci);
+}
+
+/* One frame during the setup of ci. */
+static void
+setup_frame(int ci, const uint8 *frame, size_t len)
+{
+	Conn	   *c = &conns[ci];
+	uint8		out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t		n;
+	enum pgr_wire_session_result r;
+
+	r = pgr_wire_session_step(&c->sess, frame, len, out, sizeof(out), &n);
+	queue_bytes(c, out, n);
+	switch (r)
+	{
+		case PGR_WIRE_SESSION_CONTINUE:
+			break;
+		case PGR_WIRE_SESSION_DECIDE:
+			setup_decide(ci);
+			break;
+		case PGR_WIRE_SESSION_OPEN:
+			setup_open(ci);
+			break;
+		case PGR_WIRE_SESSION_REFUSED:
+			setup_refused(ci, c->sess.refusal, c->sess.refused_by_peer);
+			break;
+	}
 }
 
 static void
@@ -981,14 +1528,8 @@ handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
 
 	if (c->state != CONN_ESTABLISHED)
 	{
-		if (f->kind != PGR_WIRE_KIND_HANDSHAKE)
-		{
-			ereport(LOG, (errmsg("pgraft: closing a connection that did not start with a handshake")));
-			conn_close(ci, false);
-			return false;
-		}
-		handle_handshake(ci, frame, f->len);
-		return conns[ci].in_use && conns[ci].state == CONN_ESTABLISHED;
+		setup_frame(ci, frame, f->len);
+		return conns[ci].in_use;
 	}
 	switch (f->kind)
 	{
@@ -1080,10 +1621,21 @@ conn_process(int ci)
 			break;
 		if (st != PGR_WIRE_FRAME_READY)
 		{
-			ereport(LOG,
-					(errmsg("pgraft: closing connection %s node " UINT64_FORMAT ": %s",
-							c->outgoing ? "to" : "from", c->peer_id,
-							pgr_wire_frame_status_name(st))));
+			if (c->state == CONN_ESTABLISHED)
+				ereport(LOG,
+						(errmsg("pgraft: closing connection %s node " UINT64_FORMAT " at %s: %s",
+								c->outgoing ? "to" : "from", c->peer_id, c->addr,
+								pgr_wire_frame_status_name(st))));
+			else
+			{
+				char		detail[PGRAFT_MSG_MAX];
+
+				snprintf(detail, sizeof(detail), "It sent %s%s.",
+						 pgr_wire_frame_status_name(st),
+						 c->rlen - pos >= 2 && c->rbuf[pos] == 0x16 && c->rbuf[pos + 1] == 0x03 ?
+						 " (it looks like TLS: is pgraft.ssl on there and off here?)" : "");
+				log_refusal(c, PGR_WIRE_REFUSE_PROTOCOL, false, detail);
+			}
 			conn_close(ci, false);
 			return false;
 		}
@@ -1115,11 +1667,19 @@ conn_read(int ci)
 	{
 		ssize_t		n;
 
-		buf_reserve(&c->rbuf, &c->rcap, c->rlen + 65536);
-		n = recv(c->sock, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+		if (c->tls != NULL)
+			n = recv(c->sock, tls_in, sizeof(tls_in), 0);
+		else
+		{
+			buf_reserve(&c->rbuf, &c->rcap, c->rlen + 65536);
+			n = recv(c->sock, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+		}
 		if (n > 0)
 		{
-			c->rlen += n;
+			if (c->tls == NULL)
+				c->rlen += n;
+			else if (!pgr_tls_feed(c->tls, tls_in, (size_t) n))
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			c->last_recv = GetCurrentTimestamp();
 			budget = (size_t) n >= budget ? 0 : budget - n;
 			continue;
@@ -1143,6 +1703,8 @@ conn_read(int ci)
 		peer_gone = true;
 		break;
 	}
+	if (c->tls != NULL && !tls_progress(ci, &peer_gone))
+		return;
 	if (!conn_process(ci))
 		return;
 	if (peer_gone)
@@ -1163,11 +1725,38 @@ accept_all(void)
 {
 	for (;;)
 	{
-		pgsocket	sock = accept(listen_sock, NULL, NULL);
+		struct sockaddr_storage sa;
+		socklen_t	salen = sizeof(sa);
+		pgsocket	sock = accept(listen_sock, (struct sockaddr *) &sa, &salen);
 		int			ci;
+		int			in_setup = 0;
+		int			oldest = -1;
+		char		host[NI_MAXHOST];
+		char		serv[NI_MAXSERV];
 
 		if (sock == PGINVALID_SOCKET)
 			return;
+
+		/* Bound the connections in setup: the oldest makes room. */
+		for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
+			if (conns[i].in_use && !conns[i].outgoing &&
+				(conns[i].state == CONN_HANDSHAKING || conns[i].state == CONN_PARKED))
+			{
+				in_setup++;
+				if (conns[i].state == CONN_HANDSHAKING &&
+					(oldest < 0 || conns[i].since < conns[oldest].since))
+					oldest = i;
+			}
+		if (in_setup >= PGRAFT_MAX_SETUP_CONNS && oldest >= 0)
+		{
+			char		detail[PGRAFT_MSG_MAX];
+
+			snprintf(detail, sizeof(detail),
+					 "More than %d connections were in their setup at once; the oldest was closed.",
+					 PGRAFT_MAX_SETUP_CONNS);
+			log_refusal(&conns[oldest], PGR_WIRE_REFUSE_FLOOD, false, detail);
+			conn_close(oldest, false);
+		}
 		set_socket_options(sock);
 		ci = conn_alloc(sock, false);
 		if (ci < 0)
@@ -1176,7 +1765,14 @@ accept_all(void)
 			closesocket(sock);
 			continue;
 		}
+		if (getnameinfo((struct sockaddr *) &sa, salen, host, sizeof(host), serv,
+						sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(conns[ci].addr, sizeof(conns[ci].addr), "%s:%s", host, serv);
+		else
+			strlcpy(conns[ci].addr, "unknown address", sizeof(conns[ci].addr));
 		conns[ci].state = CONN_HANDSHAKING;
+		if (!tls_begin(ci, false))
+			setup_begin(ci, PGR_WIRE_ACCEPTOR, PGR_NONE);
 	}
 }
 
@@ -1228,17 +1824,23 @@ pgraft_transport_tick(void)
 		}
 		age = (long) ((now - c->since) / 1000);
 		if ((c->state == CONN_CONNECTING && age > connect_timeout_ms()) ||
-			(c->state == CONN_HANDSHAKING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
-			(c->state == CONN_PARKED && age > PGRAFT_HANDSHAKE_TIMEOUT_MS) ||
-			(c->state == CONN_CLOSING && age > PGRAFT_HANDSHAKE_TIMEOUT_MS))
+			(c->state == CONN_HANDSHAKING && age > PGRAFT_SETUP_TIMEOUT_MS) ||
+			(c->state == CONN_PARKED && age > PGRAFT_SETUP_TIMEOUT_MS) ||
+			(c->state == CONN_CLOSING && age > PGRAFT_SETUP_TIMEOUT_MS))
 		{
 			if (c->is_probe)
 			{
 				event_probe_done(c->probe_tag, "timed out", NULL);
 				c->is_probe = false;
 			}
-			else if (!c->outgoing && c->state == CONN_HANDSHAKING)
-				ereport(LOG, (errmsg("pgraft: closing a connection that sent no handshake")));
+			else if (c->state == CONN_HANDSHAKING)
+			{
+				char		detail[PGRAFT_MSG_MAX];
+
+				snprintf(detail, sizeof(detail), "Nothing completed the setup within %d ms (%zu bytes were received).",
+						 PGRAFT_SETUP_TIMEOUT_MS, c->rlen);
+				log_refusal(c, PGR_WIRE_REFUSE_TIMEOUT, false, detail);
+			}
 			conn_close(i, false);
 		}
 	}
@@ -1246,6 +1848,12 @@ pgraft_transport_tick(void)
 	for (int i = 0; i < n_peers; i++)
 		if (peers[i].conn < 0)
 			(void) peer_conn(&peers[i]);
+}
+
+void
+pgraft_transport_refusals(uint64 *counts)
+{
+	memcpy(counts, refusal_counts, sizeof(refusal_counts));
 }
 
 bool
@@ -1265,7 +1873,8 @@ conn_wants(const Conn *c)
 {
 	if (c->state == CONN_CONNECTING)
 		return WL_SOCKET_WRITEABLE;
-	return WL_SOCKET_READABLE | (c->wlen > c->woff ? WL_SOCKET_WRITEABLE : 0);
+	return WL_SOCKET_READABLE |
+		(c->wlen > c->woff || (c->plen > 0 && c->tls_done) ? WL_SOCKET_WRITEABLE : 0);
 }
 
 WaitEventSet *

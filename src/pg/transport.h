@@ -6,10 +6,12 @@
  * Each node dials every other member and sends its Raft messages on that
  * outgoing connection, or, if it has none yet (a node that has just joined
  * learns the others' addresses only from the log), on the connection the
- * peer dialled to it.  A connection starts with a handshake each way
- * (protocol version, cluster name and id, node id): the dialler speaks
- * first, the acceptor answers with its own.  All of it runs inside the worker's event
- * loop: nothing here blocks except name resolution of non-numeric hosts.
+ * peer dialled to it.  A connection starts with its setup: the shared-key
+ * proofs when pgraft.auth_key_file is set, then a handshake each way
+ * (protocol version, cluster name and id, node id, latest configuration);
+ * the dialler speaks first, the acceptor answers or refuses.  All of it
+ * runs inside the worker's event loop: nothing here blocks except name
+ * resolution of non-numeric hosts.
  *
  * src/pg/transport.h
  *
@@ -75,7 +77,11 @@ extern bool pgraft_transport_next_event(PgraftTransportEvent *ev);
  */
 extern void pgraft_transport_adopt_done(int conn, bool adopted);
 
-/* The peers to dial: every member of the latest configuration but us. */
+/*
+ * The peers to dial: every member of the latest configuration (at
+ * config_index) but us.  Only they may connect to us, and nodes that know
+ * a newer configuration.
+ */
 typedef struct PgraftPeerAddr
 {
 	uint64		id;
@@ -83,7 +89,8 @@ typedef struct PgraftPeerAddr
 	int			port;
 } PgraftPeerAddr;
 
-extern void pgraft_transport_set_peers(const PgraftPeerAddr *peers, int n);
+extern void pgraft_transport_set_peers(const PgraftPeerAddr *peers, int n,
+									  uint64 config_index);
 
 /*
  * Queue a message for its peer (dialling if needed).  Messages to a peer we
@@ -111,6 +118,16 @@ extern void pgraft_transport_probe(const char *host, int port, uint64 expected_i
 extern void pgraft_transport_tick(void);
 extern WaitEventSet *pgraft_transport_wait_set(void);
 extern void pgraft_transport_handle_event(const WaitEvent *ev);
+
+/*
+ * This node leads term (0: it does not, or its latest configuration is not
+ * committed yet).  A leader tells a non-member that dials it that it was
+ * removed, before refusing it.
+ */
+extern void pgraft_transport_set_leader(uint64 term);
+
+/* Connections refused since the worker started, by reason (PGR_WIRE_REFUSE_N counts). */
+extern void pgraft_transport_refusals(uint64 *counts);
 
 /* Is there a live, handshaken outgoing connection to peer? */
 extern bool pgraft_transport_connected(uint64 peer);

@@ -60,6 +60,7 @@
 
 #include "compat.h"
 #include "queue.h"
+#include "security.h"
 #include "settings.h"
 #include "shmem.h"
 #include "transport.h"
@@ -160,6 +161,8 @@ refresh_peers(PgraftWorker *w)
 	int			n = 0;
 
 	pgr_node_status(w->node, &s);
+	pgraft_transport_set_leader(s.role == PGR_ROLE_LEADER && s.config_index <= s.commit ?
+								s.term : 0);
 	if (s.config_index == w->peers_config_index)
 		return;
 	w->peers_config_index = s.config_index;
@@ -174,7 +177,7 @@ refresh_peers(PgraftWorker *w)
 		pgraft_member_addr(m, addrs[n].host, sizeof(addrs[n].host), &addrs[n].port);
 		n++;
 	}
-	pgraft_transport_set_peers(addrs, n);
+	pgraft_transport_set_peers(addrs, n, s.config_index);
 }
 
 /* batches: the core's contract, batch after batch, until nothing is ready */
@@ -325,6 +328,7 @@ reload(void)
 
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
+	pgraft_security_reload();
 	if (pgraft_debug_enabled != debug)
 		pgraft_shared->debug = pgraft_debug_enabled;
 }
@@ -345,6 +349,8 @@ worker_start(PgraftWorker *w)
 	w->alloc.ctx = w->cxt;
 	w->app = MemoryContextAllocZero(w->cxt, sizeof(struct pgr_app_state));
 	w->snap_app = MemoryContextAllocZero(w->cxt, sizeof(struct pgr_app_state));
+	w->payload_segs = MemoryContextAllocZero(w->cxt, pgraft_max_requests * sizeof(dsm_segment *));
+	w->slot_buf = MemoryContextAllocZero(w->cxt, pgraft_max_requests * sizeof(int));
 
 	/*
 	 * A tick is a fifth of the heartbeat interval (at least 10 ms): fine
@@ -355,6 +361,7 @@ worker_start(PgraftWorker *w)
 	if (w->tick_ms > pgraft_heartbeat_interval)
 		w->tick_ms = pgraft_heartbeat_interval;
 
+	pgraft_security_init();
 	pgraft_transport_init(&w->alloc);
 	pgraft_node_setup(w);
 	/* call ids never repeat across restarts: the incarnation grows */

@@ -66,9 +66,9 @@ typedef struct PgraftWorker
 	Size		n_verdicts;
 	Size		cap_verdicts;
 	struct pgr_calls calls;
-	dsm_segment *payload_segs[PGRAFT_QUEUE_SLOTS];	/* kept while an append
-													 * with a large payload
-													 * is pending */
+	dsm_segment **payload_segs; /* per slot: kept while an append with a
+								 * large payload is pending */
+	int		   *slot_buf;		/* pgraft_max_requests slot numbers */
 
 	uint64		peers_config_index; /* configuration the transport dials */
 	int			init_slot;		/* INIT answered once persisted, or -1 */

@@ -6,14 +6,19 @@
  * The input is treated as what a peer could send us: first the whole input
  * is given to each decoder as one frame, then it is read as a stream of
  * frames the way the transport reads a socket, each frame dispatched on its
- * kind and snapshot chunks fed to an assembler.  Besides the sanitizers'
- * checks, the target traps when
+ * kind and snapshot chunks fed to an assembler, and the same stream is fed
+ * to connection setups (struct pgr_wire_session) as acceptor and dialer,
+ * with and without a shared key.  Besides the sanitizers' checks, the
+ * target traps when
  *	- a decoded frame does not re-encode to the same bytes (the encoding is
  *	  canonical, so any difference is a decoder accepting something it
  *	  should not, or losing a field);
  *	- one allocation exceeds what the input's size justifies (a forged
  *	  length must never buy a large allocation);
- *	- anything allocated is still held at the end of a run.
+ *	- anything allocated is still held at the end of a run;
+ *	- a setup writes anything but well-formed frames, names our cluster
+ *	  before the peer proved the key, opens without the proof, or acts
+ *	  after it ended.
  * Every frame is copied into a buffer of exactly its size first, so that
  * AddressSanitizer sees a read past the end of any frame, not just the last.
  *
@@ -27,6 +32,8 @@
 
 #include "pgraft/core.h"
 #include "pgraft/wire.h"
+
+#include "../unit/toy_mac.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -148,6 +155,96 @@ check_handshake(const uint8_t *frame, size_t len)
 		__builtin_trap();
 }
 
+/* What a setup wrote: whole frames of the setup's size, nothing else. */
+static void
+check_setup_output(const struct pgr_wire_session *s, const uint8_t *out, size_t n)
+{
+	size_t		pos = 0;
+
+	if (n > PGR_WIRE_SESSION_OUT_MAX)
+		__builtin_trap();
+	while (pos < n)
+	{
+		struct pgr_wire_frame f;
+
+		if (pgr_wire_frame_check(out + pos, n - pos, PGR_WIRE_HANDSHAKE_MAX_FRAME, &f) !=
+			PGR_WIRE_FRAME_READY)
+			__builtin_trap();
+		/* our handshake only once the peer proved the key, if we have one */
+		if (f.kind == PGR_WIRE_KIND_HANDSHAKE && s->auth.n_keys > 0 && !s->key_proven)
+			__builtin_trap();
+		pos += f.len;
+	}
+	for (size_t i = 0; n >= PGR_WIRE_CLUSTER_ID_LEN && i <= n - PGR_WIRE_CLUSTER_ID_LEN; i++)
+		if (memcmp(out + i, fuzz_cluster_id, PGR_WIRE_CLUSTER_ID_LEN) == 0 &&
+			s->auth.n_keys > 0 && !s->key_proven)
+			__builtin_trap();
+}
+
+/* The input's frames as what a peer sends during a connection's setup. */
+static void
+fuzz_setup(const uint8_t *data, size_t size, enum pgr_wire_role role, bool with_key)
+{
+	static const uint8_t key[] = "fuzzing key, thirty-two bytes...";
+	struct pgr_wire_auth auth = {0};
+	struct pgr_wire_handshake ours;
+	struct pgr_wire_session s;
+	uint8_t		nonce[PGR_WIRE_NONCE_LEN] = {7};
+	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t		n;
+	size_t		pos = 0;
+	bool		ended = false;
+
+	auth.mac = toy_mac;
+	if (with_key)
+	{
+		auth.n_keys = 1;
+		auth.keys[0] = key;
+		auth.key_lens[0] = sizeof(key);
+	}
+	if (pgr_wire_handshake_init(&ours, 1, fuzz_cluster_id, "fuzz") != PGR_OK ||
+		pgr_wire_session_start(&s, role, &auth, &ours, role == PGR_WIRE_DIALER ? 2 : PGR_NONE,
+							   PGR_NONE, nonce, NULL, 0, out, sizeof(out), &n) != PGR_OK)
+		__builtin_trap();
+	check_setup_output(&s, out, n);
+	while (pos < size)
+	{
+		struct pgr_wire_frame fr;
+		uint8_t    *frame;
+		enum pgr_wire_session_result r;
+
+		if (pgr_wire_frame_check(data + pos, size - pos, PGR_WIRE_HANDSHAKE_MAX_FRAME, &fr) !=
+			PGR_WIRE_FRAME_READY)
+			break;
+		frame = malloc(fr.len);
+		if (frame == NULL)
+			break;
+		memcpy(frame, data + pos, fr.len);
+		r = pgr_wire_session_step(&s, frame, fr.len, out, sizeof(out), &n);
+		free(frame);
+		check_setup_output(&s, out, n);
+		if (ended && r != PGR_WIRE_SESSION_REFUSED)
+			__builtin_trap();
+		if (r == PGR_WIRE_SESSION_DECIDE)
+		{
+			if ((with_key && !s.key_proven) || s.peer.version != PGR_WIRE_VERSION)
+				__builtin_trap();
+			r = pgr_wire_session_accept(&s, &ours, out, sizeof(out), &n);
+			check_setup_output(&s, out, n);
+		}
+		if (r == PGR_WIRE_SESSION_OPEN &&
+			((with_key && !s.key_proven) || s.peer.node_id == PGR_NONE ||
+			 (role == PGR_WIRE_DIALER && s.peer.node_id != 2)))
+			__builtin_trap();
+		if (r == PGR_WIRE_SESSION_REFUSED &&
+			(s.refusal == PGR_WIRE_REFUSE_NONE || s.refusal >= PGR_WIRE_REFUSE_N))
+			__builtin_trap();
+		if (r == PGR_WIRE_SESSION_OPEN || r == PGR_WIRE_SESSION_REFUSED)
+			ended = true;
+		pos += fr.len;
+	}
+}
+
 /* Give one frame (exactly len bytes) to every decoder. */
 static void
 decode_all(const uint8_t *frame, size_t len, const struct pgr_allocator *alloc)
@@ -245,5 +342,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pgr_wire_snap_assembler_reset(&asm_);
 	if (fa.outstanding != 0)
 		__builtin_trap();
+
+	fuzz_setup(data, size, PGR_WIRE_ACCEPTOR, true);
+	fuzz_setup(data, size, PGR_WIRE_ACCEPTOR, false);
+	fuzz_setup(data, size, PGR_WIRE_DIALER, true);
+	fuzz_setup(data, size, PGR_WIRE_DIALER, false);
 	return 0;
 }

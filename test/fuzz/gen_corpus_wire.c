@@ -63,6 +63,21 @@ add_handshake(uint8_t version, uint64_t node_id, const char *name)
 	stream_len += len;
 }
 
+/* A setup frame of our version (the MACs in it are arbitrary bytes). */
+static void
+add_setup(uint8_t kind, size_t body_len, uint8_t fill)
+{
+	if (stream_len + PGR_WIRE_HEADER_SIZE + body_len > sizeof(stream))
+		die("stream full");
+	stream[stream_len] = (uint8_t) body_len;
+	stream[stream_len + 1] = stream[stream_len + 2] = stream[stream_len + 3] = 0;
+	stream[stream_len + 4] = PGR_WIRE_VERSION;
+	stream[stream_len + 5] = kind;
+	stream[stream_len + 6] = stream[stream_len + 7] = 0;
+	memset(stream + stream_len + PGR_WIRE_HEADER_SIZE, fill, body_len);
+	stream_len += PGR_WIRE_HEADER_SIZE + body_len;
+}
+
 /* Append the chunks of snapshot s, max_data bytes each. */
 static void
 add_snapshot(struct pgr_snapshot *s, size_t max_data)
@@ -131,6 +146,17 @@ main(int argc, char **argv)
 	pgr_wire_encode_ping(stream + stream_len);
 	stream_len += PGR_WIRE_HEADER_SIZE;
 	flush("handshake_heartbeat");
+
+	/* A connection's setup with a key, as each side receives it. */
+	add_setup(PGR_WIRE_KIND_AUTH_HELLO, PGR_WIRE_NONCE_LEN + 8, 2);
+	add_setup(PGR_WIRE_KIND_AUTH_PROOF, PGR_WIRE_MAC_LEN, 0x5a);
+	add_handshake(PGR_WIRE_VERSION, 2, "fuzz");
+	flush("setup_acceptor");
+	add_setup(PGR_WIRE_KIND_AUTH_CHALLENGE, PGR_WIRE_NONCE_LEN + PGR_WIRE_MAC_LEN, 0xa5);
+	add_handshake(PGR_WIRE_VERSION, 2, "fuzz");
+	flush("setup_dialer");
+	add_setup(PGR_WIRE_KIND_REFUSE, 1, PGR_WIRE_REFUSE_NOT_MEMBER);
+	flush("setup_refuse");
 
 	/* A handshake from a future version with another field. */
 	add_handshake(7, 3, "main");

@@ -458,8 +458,8 @@ static void
 test_heartbeat_encodes_to_the_documented_bytes(void)
 {
 	static const uint8_t expect[] = {
-		/* header: body_len 62, version 2, kind 2, flags 0 */
-		62, 0, 0, 0, 2, 2, 0, 0,
+		/* header: body_len 62, version 3, kind 2, flags 0 */
+		62, 0, 0, 0, 3, 2, 0, 0,
 		/* type 7 (MsgHeartbeat), flags: reject */
 		7, 1,
 		/* from 0x0102, to 3, term 0x1122334455667788 */
@@ -780,8 +780,9 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	for (int kind = 0; kind < 256; kind++)
 	{
 		frame[5] = (uint8_t) kind;
-		/* (a ping has no body: this frame's is not one) */
-		if (kind >= PGR_WIRE_KIND_HANDSHAKE && kind <= PGR_WIRE_KIND_SNAP_CHUNK)
+		/* (a ping has no body, a refusal one byte: this frame's is neither) */
+		if ((kind >= PGR_WIRE_KIND_HANDSHAKE && kind <= PGR_WIRE_KIND_SNAP_CHUNK) ||
+			(kind >= PGR_WIRE_KIND_AUTH_HELLO && kind <= PGR_WIRE_KIND_AUTH_PROOF))
 			CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_READY);
 		else
 			CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
@@ -790,7 +791,7 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	}
 	frame[5] = PGR_WIRE_KIND_MSG;
 
-	frame[7] = 0x80;			/* header flags are 0 in version 2 */
+	frame[7] = 0x80;			/* header flags are 0 in version 3 */
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	frame[7] = 0;
@@ -1089,9 +1090,12 @@ test_handshake_of_a_newer_version_is_decoded_for_its_version(void)
 	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 3, &d), PGR_EBADMSG);
 }
 
-/* Version 2 carries each side's timing, so a node can say when they differ. */
+/*
+ * Our version carries each side's timing, so a node can say when they
+ * differ, and its latest configuration's index.
+ */
 static void
-test_handshake_carries_the_timing(void)
+test_handshake_carries_the_timing_and_the_configuration_index(void)
 {
 	struct pgr_wire_handshake hs;
 	struct pgr_wire_handshake d;
@@ -1102,18 +1106,20 @@ test_handshake_carries_the_timing(void)
 	CHECK_EQ(hs.heartbeat_ms, 0);
 	hs.heartbeat_ms = 100;
 	hs.election_ms = 1000;
+	hs.config_index = 0x0102030405060708ULL;
 	CHECK_EQ(pgr_wire_encode_handshake(&hs, buf, sizeof(buf), &len), PGR_OK);
-	CHECK_EQ(len, PGR_WIRE_HEADER_SIZE + 4 + 8 + 16 + 1 + 4 + 8);
+	CHECK_EQ(len, PGR_WIRE_HEADER_SIZE + 4 + 8 + 16 + 1 + 4 + 8 + 8);
 	CHECK_EQ(pgr_wire_decode_handshake(buf, len, &d), PGR_OK);
 	CHECK_EQ(d.heartbeat_ms, 100);
 	CHECK_EQ(d.election_ms, 1000);
-	/* cut into the timing: refused */
+	CHECK_EQ(d.config_index, 0x0102030405060708ULL);
+	/* cut into the index: refused */
 	buf[0] -= 4;
 	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 4, &d), PGR_EBADMSG);
 	/* a version 1 peer sent none: decoded, timing unknown, version named */
 	buf[4] = 1;
-	buf[0] -= 4;
-	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 8, &d), PGR_OK);
+	buf[0] -= 12;
+	CHECK_EQ(pgr_wire_decode_handshake(buf, len - 16, &d), PGR_OK);
 	CHECK_EQ(d.version, 1);
 	CHECK_EQ(d.heartbeat_ms, 0);
 }
@@ -1723,7 +1729,7 @@ static const struct test_case cases[] = {
 	TEST(test_handshake_round_trips),
 	TEST(test_handshake_mismatch_names_the_reason),
 	TEST(test_handshake_of_a_newer_version_is_decoded_for_its_version),
-	TEST(test_handshake_carries_the_timing),
+	TEST(test_handshake_carries_the_timing_and_the_configuration_index),
 	TEST(test_ping_is_a_bare_header),
 	TEST(test_handshake_refuses_invalid_fields),
 	TEST(test_snapshot_round_trips_in_chunks),
