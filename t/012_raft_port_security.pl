@@ -113,15 +113,24 @@ my $term = status($leader)->{term};
 $c = PgraftWire->connect($leader->{pgraft_port});
 my %r = $c->setup(id => 2, cluster_id => $cid, name => 'open_cluster', config_index => 1);
 is($r{refused}, 'already_connected', 'no key: claiming a connected member\'s id is refused');
-$c = PgraftWire->connect($leader->{pgraft_port});
+my ($f) = followers_of($leader, @open);
+$c = PgraftWire->connect($f->{pgraft_port});
 %r = $c->setup(id => 9, cluster_id => $cid, name => 'open_cluster', config_index => 1);
 is($r{refused}, 'not_member', 'no key: claiming a non-member\'s id is refused');
+# The leader tells a non-member it was removed, then refuses it.
+$c = PgraftWire->connect($leader->{pgraft_port});
+%r = $c->setup(id => 9, cluster_id => $cid, name => 'open_cluster', config_index => 1);
+my ($kind, $body) = $c->read_frame;
+ok($r{accepted} && defined $kind && $kind == 2 && ord($body) == 15,
+	'the leader tells a non-member that it is not in the configuration');
+is(scalar($c->read_frame), undef, '... and closes the connection');
 $c = PgraftWire->connect($leader->{pgraft_port});
 %r = $c->setup(id => 2, cluster_id => $cid, name => 'open_cluster', key => 'x' x 32);
 is($r{refused}, 'auth_unavailable', 'no key here: a peer offering a key proof is told so');
-ok($leader->wait_for_log(qr/refusing a connection from 127\.0\.0\.1:\d+ \(node 9\): peer is not a member/, $offset),
+ok($f->wait_for_log(qr/refusing a connection from 127\.0\.0\.1:\d+ \(node 9\): peer is not a member/),
 	'the non-member is logged with its address');
-ok(refusals($leader, 'not_member') >= 1, 'and counted in pgraft_get_refusals()');
+ok(refusals($f, 'not_member') >= 1, 'and counted in pgraft_get_refusals()');
+ok(refusals($leader, 'not_member') >= 1, 'the leader counts its refusal too');
 cluster_works('no key, after the attacks', $leader, @open);
 is(status($leader)->{term}, $term, 'no key: the term did not move');
 $_->stop for @open;
@@ -160,7 +169,7 @@ is($r{refused}, 'auth_failed', 'key: a made-up proof is refused');
 is($r{acceptor_proof_ok}, 0, 'and the node\'s own proof means nothing without the key');
 
 # A client holding the key: the node's proof verifies; only the claims are refused.
-$c = PgraftWire->connect($leader->{pgraft_port});
+$c = PgraftWire->connect($f1->{pgraft_port});
 %r = $c->setup(id => 99, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, key => $key,
 	config_index => 1);
 is($r{acceptor_proof_ok}, 1, 'key holder: the node proves the key');

@@ -25,6 +25,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use PgraftTest;
+use PgraftWire;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $name = $PgraftTest::CLUSTER_NAME;
@@ -159,6 +160,12 @@ install_certs($nodes[$_], $base[$_]) for 0 .. 2;
 $_->start for @nodes;
 init_cluster(@nodes);
 my $leader = wait_for_leader(@nodes);
+my $cid = do
+{
+	slurp_file($leader->data_dir . '/pgraft/identity') =~ /cluster_id=([0-9a-f]{32})/
+	  or die 'no cluster id';
+	pack('H*', $1);
+};
 my $i = append($leader, 'over TLS');
 ok($i > 0, 'the TLS cluster takes an append');
 wait_for_applied($i, @nodes);
@@ -239,6 +246,36 @@ for my $what (sort keys %bad)
 		"$what is refused, logged with the address and the reason");
 }
 
+# Attacks with a valid certificate, through openssl s_client: the node
+# the certificate names may not claim another id, and a non-member's
+# certificate does not make it a member.
+sub tls_handshake_as
+{
+	my ($port, $base, $id) = @_;
+	my $frame = PgraftWire::handshake_frame(id => $id, cluster_id => $cid, name => $name,
+		config_index => 1);
+	my ($out, $err);
+	IPC::Run::run(
+		[
+			'openssl', 's_client', '-quiet', '-connect', "127.0.0.1:$port", '-CAfile',
+			"$dir/cluster_ca/ca.crt", '-cert', "$base.crt", '-key', "$base.key"
+		],
+		'<', \$frame, '>', \$out, '2>', \$err, IPC::Run::timeout(30));
+	return $out // '';
+}
+$offset = -s $leader->logfile;
+my $answer = tls_handshake_as($leader->{pgraft_port}, $wrong_id, 3);
+unlike($answer, qr/\Q$cid\E/, 'certified as node 2, claiming node 3: told nothing of the cluster');
+ok( $leader->wait_for_log(
+		qr/refusing a connection from 127\.0\.0\.1:\d+ \(node 3\): peer claims a node id it did not authenticate as/,
+		$offset),
+	'... refused for claiming an id it did not authenticate as');
+my $n4cert = make_cert('cluster_ca', 'node4', "pgraft-node-4.$name");
+tls_handshake_as($leader->{pgraft_port}, $n4cert, 4);
+ok( $leader->wait_for_log(
+		qr/refusing a connection from 127\.0\.0\.1:\d+ \(node 4\): peer is not a member/, $offset),
+	'a valid certificate of a non-member: refused as not a member');
+
 # A node presenting another node's certificate is not added.
 my $n4 = create_node(4, conf => $tls, start => 0);
 install_certs($n4, $wrong_id);
@@ -248,6 +285,8 @@ my ($ret, $stdout, $stderr) = $leader->psql('postgres',
 	"SELECT pgraft_add_node(4, '127.0.0.1', $n4->{pgraft_port})");
 isnt($ret, 0, 'a node whose certificate names another node is not added');
 like($stderr, qr/names node 2, not node 4/, '... and the error says so') or diag($stderr);
+ok($leader->log_contains(qr/refusing the connection to node 4 at 127\.0\.0\.1:\d+: TLS failed/),
+	'... and the leader logs it with the address');
 $n4->stop;
 
 # A node without TLS hears that its peer speaks TLS.

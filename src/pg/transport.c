@@ -1004,10 +1004,8 @@ setup_refused(int ci, enum pgr_wire_refusal why, bool by_peer)
 	{
 		event_probe_done(c->probe_tag, pgr_wire_refusal_str(why), detail);
 		c->is_probe = false;
-		refusal_counts[why]++;
 	}
-	else
-		log_refusal(c, why, by_peer, detail);
+	log_refusal(c, why, by_peer, detail);
 	c->state = CONN_CLOSING;
 	c->since = GetCurrentTimestamp();
 	if (c->wlen == c->woff && c->plen == 0)
@@ -1075,10 +1073,8 @@ tls_refused(int ci, const char *detail)
 	{
 		event_probe_done(c->probe_tag, "TLS failed", detail);
 		c->is_probe = false;
-		refusal_counts[PGR_WIRE_REFUSE_TLS]++;
 	}
-	else
-		log_refusal(c, PGR_WIRE_REFUSE_TLS, false, detail);
+	log_refusal(c, PGR_WIRE_REFUSE_TLS, false, detail);
 	c->state = CONN_CLOSING;
 	c->since = GetCurrentTimestamp();
 	if (c->wlen == c->woff)
