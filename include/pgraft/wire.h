@@ -216,7 +216,7 @@ enum pgr_wire_refusal
 											 * no key */
 	PGR_WIRE_REFUSE_AUTH_FAILED = 7,	/* the proof is wrong: another key */
 	PGR_WIRE_REFUSE_IDENTITY = 8,	/* claims an id it did not authenticate as */
-	PGR_WIRE_REFUSE_NOT_MEMBER = 9, /* not in our configuration, none newer */
+	PGR_WIRE_REFUSE_NOT_MEMBER = 9, /* not in our configuration, knows an older one */
 	PGR_WIRE_REFUSE_ALREADY_CONNECTED = 10, /* that id has a live connection */
 	PGR_WIRE_REFUSE_NOT_ADOPTED = 11,	/* declined to join the peer's cluster */
 	PGR_WIRE_REFUSE_PROTOCOL = 12,	/* malformed or out-of-order frame */

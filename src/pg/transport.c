@@ -109,6 +109,9 @@ typedef struct Conn
 	uint8	   *pbuf;			/* TLS: plaintext not sealed yet */
 	size_t		plen;
 	size_t		pcap;
+	uint8	   *hbuf;			/* messages held until the setup is done */
+	size_t		hlen;
+	size_t		hcap;
 	char		addr[64];		/* the remote address, for the log */
 	int			wait_pos;		/* position in the wait event set */
 	uint32		wait_events;
@@ -316,6 +319,25 @@ wbuf_append(Conn *c, size_t n)
 	return p;
 }
 
+/*
+ * Room for n bytes of Raft messages.  Until its setup is done a connection
+ * carries only the setup's own frames, so messages queued meanwhile (a
+ * leader's first appends to a peer it is still dialling) wait in hbuf, and
+ * setup_open() moves them behind the handshake.
+ */
+static uint8 *
+msg_append(Conn *c, size_t n)
+{
+	uint8	   *p;
+
+	if (c->state == CONN_ESTABLISHED)
+		return wbuf_append(c, n);
+	buf_reserve(&c->hbuf, &c->hcap, c->hlen + n);
+	p = c->hbuf + c->hlen;
+	c->hlen += n;
+	return p;
+}
+
 /* Move what TLS has for the wire (handshake, alerts, records) to wbuf. */
 static void
 tls_drain(Conn *c)
@@ -392,6 +414,8 @@ conn_close(int ci, bool report)
 	pgr_tls_conn_free(c->tls);
 	if (c->pbuf)
 		pfree(c->pbuf);
+	if (c->hbuf)
+		pfree(c->hbuf);
 	if (c->rbuf)
 		pfree(c->rbuf);
 	if (c->wbuf)
@@ -718,19 +742,11 @@ pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n, uint64 config_ind
 	n_peers = nn;
 
 	/*
-	 * A peer removed from the configuration may no longer talk to us,
-	 * unless it knew of a configuration newer than this one.
+	 * Connections from nodes this configuration removed stay until they
+	 * break: the removed leader still has to commit its removal and hand
+	 * over.  The core answers what a removed node says; admission() keeps
+	 * out only nodes that do not know this configuration.
 	 */
-	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
-		if (conns[i].in_use && !conns[i].outgoing && conns[i].state == CONN_ESTABLISHED &&
-			peer_find(conns[i].peer_id) == NULL &&
-			conns[i].sess.peer.config_index <= config_index)
-		{
-			ereport(PGRAFT_DEBUG_LEVEL(),
-					(errmsg("pgraft: closing the connection from node " UINT64_FORMAT ": it is no longer a member",
-							conns[i].peer_id)));
-			conn_close(i, false);
-		}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -740,7 +756,7 @@ pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n, uint64 config_ind
 static bool
 queue_room(Conn *c, size_t n)
 {
-	return (c->wlen - c->woff) + c->plen + n <= PGRAFT_SEND_QUEUE_MAX;
+	return (c->wlen - c->woff) + c->plen + c->hlen + n <= PGRAFT_SEND_QUEUE_MAX;
 }
 
 /* An established connection the peer dialled to us, or NULL. */
@@ -786,7 +802,7 @@ pgraft_transport_send(const struct pgr_msg *msg)
 	{
 		if (pgr_wire_msg_size(msg, &len) != PGR_OK || !queue_room(c, len))
 			return false;
-		if (pgr_wire_encode_msg(msg, wbuf_append(c, len), len, &len) != PGR_OK)
+		if (pgr_wire_encode_msg(msg, msg_append(c, len), len, &len) != PGR_OK)
 			elog(ERROR, "pgraft: could not encode %s", pgr_msg_type_name(msg->type));
 		return true;
 	}
@@ -802,7 +818,7 @@ pgraft_transport_send(const struct pgr_msg *msg)
 
 			if (pgr_wire_snap_chunk_next(msg, offset, PGRAFT_SNAP_CHUNK, &chunk) != PGR_OK ||
 				pgr_wire_snap_chunk_size(&chunk, &len) != PGR_OK ||
-				pgr_wire_encode_snap_chunk(&chunk, wbuf_append(c, len), len, &len) != PGR_OK)
+				pgr_wire_encode_snap_chunk(&chunk, msg_append(c, len), len, &len) != PGR_OK)
 				elog(ERROR, "pgraft: could not encode a snapshot chunk");
 			offset = chunk.offset + chunk.len;
 			if (offset >= msg->snapshot->len)
@@ -981,7 +997,7 @@ refusal_detail(Conn *c, enum pgr_wire_refusal why, bool by_peer, char *detail, s
 			break;
 		case PGR_WIRE_REFUSE_NOT_MEMBER:
 			if (!by_peer)
-				snprintf(detail, size, "Node " UINT64_FORMAT " is not in this node's configuration (index " UINT64_FORMAT "), and knows of none newer (it has index " UINT64_FORMAT ").",
+				snprintf(detail, size, "Node " UINT64_FORMAT " is not in this node's configuration (index " UINT64_FORMAT "), and knows only an older one (index " UINT64_FORMAT ").",
 						 hs->node_id, our_config_index, hs->config_index);
 			break;
 		default:
@@ -1266,6 +1282,13 @@ setup_open(int ci)
 	c->peer_id = hs->node_id;
 	c->state = CONN_ESTABLISHED;
 	c->last_recv = GetCurrentTimestamp();
+	if (c->hlen > 0)
+	{
+		memcpy(wbuf_append(c, c->hlen), c->hbuf, c->hlen);
+		pfree(c->hbuf);
+		c->hbuf = NULL;
+		c->hlen = c->hcap = 0;
+	}
 	if (!c->outgoing)
 	{
 		warn_timing(hs);
@@ -1297,8 +1320,11 @@ setup_open(int ci)
 
 /*
  * May the peer whose handshake passed join our connections?  It must be a
- * member of our latest configuration, or know a configuration newer than
- * ours (a follower that missed a change must still hear its new leader).
+ * member of our latest configuration, or know that configuration or a
+ * newer one: a follower that missed a change must still hear its new
+ * leader, and a leader that removed itself still commits the removal and
+ * hands over (dissertation 4.2.2).  A node that knows only an older one
+ * was removed, and is refused (a leader tells it first).
  */
 static enum pgr_wire_refusal
 admission(int ci)
@@ -1306,7 +1332,7 @@ admission(int ci)
 	const struct pgr_wire_handshake *hs = &conns[ci].sess.peer;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (peer_find(hs->node_id) == NULL && hs->config_index <= our_config_index)
+	if (peer_find(hs->node_id) == NULL && hs->config_index < our_config_index)
 		return PGR_WIRE_REFUSE_NOT_MEMBER;
 
 	/*

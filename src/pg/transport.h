@@ -80,7 +80,7 @@ extern void pgraft_transport_adopt_done(int conn, bool adopted);
 /*
  * The peers to dial: every member of the latest configuration (at
  * config_index) but us.  Only they may connect to us, and nodes that know
- * a newer configuration.
+ * this configuration or a newer one.
  */
 typedef struct PgraftPeerAddr
 {

@@ -34,6 +34,9 @@ KINDS = {
     'worker-failed': 'a worker reported FAILED',
     'server-fatal': "FATAL or PANIC in a server log (not a client's going away)",
     'worker-died': 'the postmaster reported the pgraft worker exiting',
+    'refused-peer': 'a node refused a connection of another node for a reason no '
+                    'honest peer gives (a broken setup, a claimed identity, a '
+                    'failed proof): the suite has no strangers',
     'unbounded': 'a call took longer than its bound on a server not paused',
     # after healing
     'heal-write': 'a node took no write within HEAL_WRITE_BOUND s of the heal',
@@ -53,6 +56,13 @@ CALL_BOUND = 10.0
 BENIGN_FATAL = {'57P01', '57P03', '08006', '08003', '08P01'}
 LOG_LINE = re.compile(r'^(\S+ \S+ \S+) \[(\d+)\] (.*?) ?([0-9A-Z]{5}) (FATAL|PANIC|LOG|ERROR|'
                       r'WARNING):  (.*)$')
+# Refusals between the suite's own nodes that only a bug explains; the
+# others (not a member, already connected, timeout, a TLS handshake cut by
+# a kill) are what faults cause.
+BAD_REFUSAL = re.compile(r'pgraft: (refusing .*|.* refused the connection): (peer broke the '
+                         r'connection setup protocol|peer claims a node id it did not '
+                         r'authenticate as|peer failed authentication|peer did not '
+                         r'authenticate|peer speaks another protocol version)')
 WORKER_EXIT = re.compile(r'background worker "pgraft[^"]*" \(PID \d+\) (exited with exit code '
                          r'[1-9]|was terminated by signal)')
 
@@ -237,6 +247,10 @@ class Checker:
                 for line in f:
                     if WORKER_EXIT.search(line):
                         self.violation('worker-died', _log_time(line, base), 'node %d: %s'
+                                       % (n, line.strip()), [n])
+                        continue
+                    if BAD_REFUSAL.search(line):
+                        self.violation('refused-peer', _log_time(line, base), 'node %d: %s'
                                        % (n, line.strip()), [n])
                         continue
                     m = LOG_LINE.match(line)

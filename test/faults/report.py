@@ -51,8 +51,9 @@ def render(run, violations):
     out = ['fault run: %s nodes, %s, seed %s, %s s of faults' % (
         p.get('nodes'), 'scenario ' + p['scenario'] if p.get('scenario') else 'random faults',
         p.get('seed'), p.get('time')),
-        'network: %s (packet shaping: %s); servers: %s' % (p.get('net'), p.get('shaping'),
-                                                          p.get('server_version')), '']
+        'network: %s (packet shaping: %s)%s%s; servers: %s'
+        % (p.get('net'), p.get('shaping'), ', mutual TLS' if p.get('tls') else '',
+           ', cluster key' if p.get('key') else '', p.get('server_version')), '']
     out.append('operations (%d):' % sum(ops.values()))
     for (op, res), k in sorted(ops.items()):
         out.append('  %-9s %-8s %7d' % (op, res, k))

@@ -167,7 +167,9 @@ class Server:
 
 
 class Cluster:
-    def __init__(self, net, workdir, n, conf, user='postgres'):
+    def __init__(self, net, workdir, n, conf, user='postgres', tls=False, key=False):
+        self.tls = tls
+        self.key = key
         self.net = net
         self.workdir = workdir
         self.n = n
@@ -205,6 +207,48 @@ class Cluster:
             shutil.chown(s.dir, self.user)
             s.configure('')
         shutil.rmtree(template)
+        if self.tls:
+            self._certificates()
+        if self.key:
+            self._key()
+
+    def _key(self):
+        """One cluster key for every node (docs/security.md)."""
+        key = sh(['openssl', 'rand', '-hex', '32']).stdout
+        for s in self.servers.values():
+            path = os.path.join(s.data, 'pgraft_auth.key')
+            with open(path, 'w') as f:
+                f.write(key)
+            os.chmod(path, 0o600)
+            shutil.chown(path, self.user)
+            with open(os.path.join(s.data, 'postgresql.conf'), 'a') as f:
+                f.write("pgraft.auth_key_file = 'pgraft_auth.key'\n")
+
+    def _certificates(self):
+        """A CA for the run and a certificate per node naming it
+        (docs/security.md), each in its data directory; pgraft.ssl on."""
+        pki = os.path.join(self.workdir, 'pki')
+        os.makedirs(pki)
+        ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+        sh(['openssl', 'req', '-x509'] + ec + ['-keyout', pki + '/ca.key', '-out',
+                                               pki + '/ca.crt', '-days', '2', '-subj',
+                                               '/CN=fault suite CA'])
+        for s in self.servers.values():
+            base = '%s/n%d' % (pki, s.i)
+            sh(['openssl', 'req', '-new'] + ec + ['-keyout', base + '.key', '-out', base + '.csr',
+                                                  '-subj', '/CN=pgraft-node-%d.%s'
+                                                  % (s.i, CLUSTER_NAME)])
+            sh(['openssl', 'x509', '-req', '-in', base + '.csr', '-CA', pki + '/ca.crt', '-CAkey',
+                pki + '/ca.key', '-CAcreateserial', '-days', '2', '-out', base + '.crt'])
+            for src, dst, mode in ((base + '.crt', 'pgraft.crt', 0o644),
+                                   (base + '.key', 'pgraft.key', 0o600),
+                                   (pki + '/ca.crt', 'pgraft_ca.crt', 0o644)):
+                path = os.path.join(s.data, dst)
+                shutil.copy(src, path)
+                os.chmod(path, mode)
+                shutil.chown(path, self.user)
+            with open(os.path.join(s.data, 'postgresql.conf'), 'a') as f:
+                f.write('pgraft.ssl = on\n')
 
     def up(self):
         return [s for s in self.servers.values() if s.state == 'up']
