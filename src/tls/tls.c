@@ -116,7 +116,7 @@ pgr_tls_ctx_new(const struct pgr_tls_files *f, char *why, size_t why_size)
 						SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(c, 0);
-	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+
 
 	if (SSL_CTX_use_certificate_chain_file(c, f->cert_file) != 1)
 	{
