@@ -164,24 +164,31 @@ is(ord(substr($answer // '', 8, 1)), 5, '... saying "authentication required"');
 unlike($answer // '', qr/\Q$cid\E|\Q$PgraftTest::CLUSTER_NAME\E/, '... and nothing of the cluster');
 
 $c = PgraftWire->connect($leader->{pgraft_port});
-%r = $c->setup(id => 2, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, bad_proof => 1);
+%r = $c->setup(to => $leader->{pgraft_id}, id => 2, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, bad_proof => 1);
 is($r{refused}, 'auth_failed', 'key: a made-up proof is refused');
 is($r{acceptor_proof_ok}, 0, 'and the node\'s own proof means nothing without the key');
 
 # A client holding the key: the node's proof verifies; only the claims are refused.
 $c = PgraftWire->connect($f1->{pgraft_port});
-%r = $c->setup(id => 99, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, key => $key,
+%r = $c->setup(to => $f1->{pgraft_id}, id => 99, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, key => $key,
 	config_index => 1);
 is($r{acceptor_proof_ok}, 1, 'key holder: the node proves the key');
 is($r{refused}, 'not_member', 'key holder: a non-member id is still refused');
 $c = PgraftWire->connect($leader->{pgraft_port});
-%r = $c->setup(id => $f1->{pgraft_id}, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME,
+%r = $c->setup(to => $leader->{pgraft_id}, id => $f1->{pgraft_id}, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME,
 	key => $key, config_index => 1);
 is($r{refused}, 'already_connected', 'key holder: a connected member\'s id is refused');
 $c = PgraftWire->connect($leader->{pgraft_port});
-%r = $c->setup(id => 99, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, key => $key,
+%r = $c->setup(to => $leader->{pgraft_id}, id => 99, cluster_id => $cid, name => $PgraftTest::CLUSTER_NAME, key => $key,
 	version => 2);
 is($r{refused}, 'other_version', 'key holder of an old version: named as such');
+
+# A node proves itself only as itself: a HELLO meant for another node (a
+# stranger relaying a member's HELLO to get a proof for it) is refused.
+$c = PgraftWire->connect($leader->{pgraft_port});
+%r = $c->setup(to => $f1->{pgraft_id}, id => 99, cluster_id => $cid,
+	name => $PgraftTest::CLUSTER_NAME, bad_proof => 1);
+is($r{refused}, 'other_node', 'a HELLO meant for another node gets no proof');
 
 # A forged append "from" a follower, a forged TimeoutNow "from" the leader.
 $c = PgraftWire->connect($leader->{pgraft_port});
@@ -192,7 +199,7 @@ $c->send_msg(
 	index => 1000, log_term => $term,
 	entries => [ [ $term + 1, 1001, 0, 'FORGED: transfer $1M to mallory' ] ]);
 $c = PgraftWire->connect($f2->{pgraft_port});
-%r = $c->setup(id => $leader->{pgraft_id}, cluster_id => $cid,
+%r = $c->setup(to => $f2->{pgraft_id}, id => $leader->{pgraft_id}, cluster_id => $cid,
 	name => $PgraftTest::CLUSTER_NAME, bad_proof => 1);
 is($r{refused}, 'auth_failed', 'forged TimeoutNow: the impostor is refused at the setup');
 $c->send_msg(type => 13, from => $leader->{pgraft_id}, to => $f2->{pgraft_id}, term => $term);
@@ -220,7 +227,7 @@ write_key($fresh, $key);
 $fresh->start;
 $fresh->safe_psql('postgres', 'CREATE EXTENSION pgraft');
 $c = PgraftWire->connect($fresh->{pgraft_port});
-%r = $c->setup(id => 66, cluster_id => 'm' x 16, name => $PgraftTest::CLUSTER_NAME,
+%r = $c->setup(to => $fresh->{pgraft_id}, id => 66, cluster_id => 'm' x 16, name => $PgraftTest::CLUSTER_NAME,
 	bad_proof => 1);
 is($r{refused}, 'auth_failed', 'fresh node: the stranger fails the proof');
 ok(!-e $fresh->data_dir . '/pgraft/identity', 'fresh node: it joined no cluster');

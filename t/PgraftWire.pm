@@ -182,18 +182,19 @@ sub read_all
 
 sub mac
 {
-	my ($key, $label, $nonce_d, $nonce_a, $id) = @_;
-	return hmac_sha256("pgraft-auth-3 $label" . $nonce_d . $nonce_a . pack('Q<', $id) . chr(0),
+	my ($key, $label, $nonce_d, $nonce_a, $dialer, $acceptor) = @_;
+	return hmac_sha256(
+		"pgraft-auth-3 $label" . $nonce_d . $nonce_a . pack('Q<Q<', $dialer, $acceptor) . chr(0),
 		$key);
 }
 
 =pod
 
-=item setup(id => , cluster_id => , name => , key => , config_index => , bad_proof => 1)
+=item setup(id => , to => , cluster_id => , name => , key => , config_index => , bad_proof => 1)
 
 Plays the dialer's side of a connection's setup: with a key (or bad_proof,
-to try one without it) the HELLO/CHALLENGE/PROOF exchange first, then the
-handshake.  Returns a hash: refused => reason name (from a REFUSE frame),
+to try one without it) the HELLO/CHALLENGE/PROOF exchange first, as node id
+dialling node to (the proofs name both), then the handshake.  Returns a hash: refused => reason name (from a REFUSE frame),
 or accepted => 1 with the acceptor's handshake body; closed => 1 when the
 peer closed without a word; acceptor_proof_ok => whether the acceptor's MAC
 verified under key.
@@ -207,7 +208,7 @@ sub setup
 	if (defined $o{key} || $o{bad_proof})
 	{
 		my $nonce_d = join '', map { chr(int(rand(256))) } 1 .. 32;
-		$self->send_bytes(frame('hello', $nonce_d . pack('Q<', $o{id})));
+		$self->send_bytes(frame('hello', $nonce_d . pack('Q<Q<', $o{id}, $o{to} // 0)));
 		my ($kind, $body) = $self->read_frame;
 		return (closed => 1) unless defined $kind;
 		return (refused => $REFUSAL[ ord $body ] // 'unknown')
@@ -216,11 +217,11 @@ sub setup
 		my ($nonce_a, $their) = (substr($body, 0, 32), substr($body, 32, 32));
 		my $key = $o{key} // 'no key at all';
 		$r{acceptor_proof_ok} =
-		  mac($key, 'acceptor', $nonce_d, $nonce_a, $o{id}) eq $their ? 1 : 0;
+		  mac($key, 'acceptor', $nonce_d, $nonce_a, $o{id}, $o{to} // 0) eq $their ? 1 : 0;
 		my $proof =
 		  $o{bad_proof}
 		  ? join('', map { chr(int(rand(256))) } 1 .. 32)
-		  : mac($key, 'dialer', $nonce_d, $nonce_a, $o{id});
+		  : mac($key, 'dialer', $nonce_d, $nonce_a, $o{id}, $o{to} // 0);
 		$self->send_bytes(frame('proof', $proof));
 	}
 	$self->send_bytes(

@@ -252,6 +252,7 @@ typedef void (*pgr_wire_mac_fn) (void *arg, const uint8_t *key, size_t key_len,
  * everywhere, then drop the old one).  n_keys 0: no shared-secret proof.
  */
 #define PGR_WIRE_AUTH_MAX_KEYS 2
+#define PGR_WIRE_KEY_MAX 256		/* bytes per key */
 
 struct pgr_wire_auth
 {
@@ -274,9 +275,9 @@ enum pgr_wire_role
  * says anything about its cluster:
  *
  *	with a shared key (struct pgr_wire_auth.n_keys > 0):
- *		dialer   -> AUTH_HELLO      nonce_d, the node id it claims
- *		acceptor -> AUTH_CHALLENGE  nonce_a, MAC(key, "acceptor", nonce_d, nonce_a, id, binding)
- *		dialer   -> AUTH_PROOF      MAC(key, "dialer", nonce_d, nonce_a, id, binding)
+ *		dialer   -> AUTH_HELLO      nonce_d, the node id it claims, the id it dials
+ *		acceptor -> AUTH_CHALLENGE  nonce_a, MAC(key, "acceptor", nonce_d, nonce_a, ids, binding)
+ *		dialer   -> AUTH_PROOF      MAC(key, "dialer", nonce_d, nonce_a, ids, binding)
  *		dialer   -> HANDSHAKE       (the dialer has checked the acceptor's proof)
  *		acceptor -> HANDSHAKE or REFUSE
  *	without:
@@ -285,7 +286,8 @@ enum pgr_wire_role
  *
  * Each side draws its nonce fresh, so a recorded exchange proves nothing on
  * another connection; the role label keeps one side's proof from serving as
- * the other's.  binding ties the proofs to the TLS channel below (its
+ * the other's; both node ids keep a proof obtained from one member from
+ * passing for another's (a dialer needs expected_peer).  binding ties the proofs to the TLS channel below (its
  * exporter value) when there is one.  cert_id is the node id the TLS peer's
  * certificate names (PGR_NONE without TLS): a peer may then speak only as
  * that node.
@@ -320,6 +322,7 @@ struct pgr_wire_session
 	uint64_t	claimed_id;		/* the id in the dialer's AUTH_HELLO */
 	uint8_t		binding[PGR_WIRE_BINDING_MAX];
 	size_t		binding_len;
+	uint8_t		key_store[PGR_WIRE_AUTH_MAX_KEYS][PGR_WIRE_KEY_MAX];	/* auth.keys */
 	bool		key_proven;		/* the peer proved the shared key */
 	int			key_used;		/* which of auth.keys the proofs are under */
 	struct pgr_wire_handshake peer; /* valid from DECIDE / OPEN on */

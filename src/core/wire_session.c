@@ -8,15 +8,22 @@
  * PGR_WIRE_HANDSHAKE_MAX_FRAME bytes:
  *
  * REFUSE (kind 5):			u8 reason (enum pgr_wire_refusal)
- * AUTH_HELLO (kind 6):		32 bytes nonce_d, u64 node id the dialer claims
+ * AUTH_HELLO (kind 6):		32 bytes nonce_d, u64 node id the dialer claims,
+ *							u64 node id it means to reach
  * AUTH_CHALLENGE (kind 7): 32 bytes nonce_a, 32 bytes acceptor's MAC
  * AUTH_PROOF (kind 8):		32 bytes dialer's MAC
  *
  * A MAC is HMAC-SHA-256 under the cluster key of
  *		"pgraft-auth-3 acceptor" or "pgraft-auth-3 dialer" (no terminator)
- *		nonce_d, nonce_a, u64 claimed id, u8 binding length, binding
+ *		nonce_d, nonce_a, u64 dialer's id, u64 acceptor's id,
+ *		u8 binding length, binding
  * so that a proof holds for one connection (both nonces), one role (the
- * label), one claimed node and one TLS channel (the binding) only.
+ * label), one pair of nodes and one TLS channel (the binding) only.  The
+ * acceptor proves first, to a peer that has proven nothing: its proof names
+ * itself, so that a stranger cannot relay a dialer's HELLO to another
+ * member and pass that member's proof off as the node dialled (the
+ * acceptor refuses a HELLO meant for another node, and the dialer checks
+ * the proof against the node it dialled).
  *
  * What each side accepts, step by step (anything else is refused with
  * PGR_WIRE_REFUSE_PROTOCOL; a REFUSE from the peer ends the setup at any
@@ -155,16 +162,17 @@ pgr_wire_encode_refuse(enum pgr_wire_refusal why, uint8_t *buf)
 
 static void
 session_mac(const struct pgr_wire_session *s, int key, const char *label,
-			const uint8_t *nonce_d, const uint8_t *nonce_a, uint64_t id,
-			uint8_t out[PGR_WIRE_MAC_LEN])
+			const uint8_t *nonce_d, const uint8_t *nonce_a, uint64_t dialer,
+			uint64_t acceptor, uint8_t out[PGR_WIRE_MAC_LEN])
 {
-	uint8_t		msg[32 + 2 * PGR_WIRE_NONCE_LEN + 8 + 1 + PGR_WIRE_BINDING_MAX];
+	uint8_t		msg[32 + 2 * PGR_WIRE_NONCE_LEN + 2 * 8 + 1 + PGR_WIRE_BINDING_MAX];
 	struct pgr_writer w = {msg, sizeof(msg), 0, true};
 
 	pgr_w_bytes(&w, label, strlen(label));
 	pgr_w_bytes(&w, nonce_d, PGR_WIRE_NONCE_LEN);
 	pgr_w_bytes(&w, nonce_a, PGR_WIRE_NONCE_LEN);
-	pgr_w_u64(&w, id);
+	pgr_w_u64(&w, dialer);
+	pgr_w_u64(&w, acceptor);
 	pgr_w_u8(&w, (uint8_t) s->binding_len);
 	pgr_w_bytes(&w, s->binding, s->binding_len);
 	s->auth.mac(s->auth.mac_arg, s->auth.keys[key], s->auth.key_lens[key], msg, w.len, out);
@@ -184,7 +192,7 @@ mac_equal(const uint8_t *a, const uint8_t *b)
 /* Which of our keys got, the peer's MAC, is under; -1 if none. */
 static int
 mac_key(const struct pgr_wire_session *s, const char *label, const uint8_t *nonce_d,
-		const uint8_t *nonce_a, uint64_t id, const uint8_t *got)
+		const uint8_t *nonce_a, uint64_t dialer, uint64_t acceptor, const uint8_t *got)
 {
 	int			found = -1;
 
@@ -192,7 +200,7 @@ mac_key(const struct pgr_wire_session *s, const char *label, const uint8_t *nonc
 	{
 		uint8_t		want[PGR_WIRE_MAC_LEN];
 
-		session_mac(s, k, label, nonce_d, nonce_a, id, want);
+		session_mac(s, k, label, nonce_d, nonce_a, dialer, acceptor, want);
 		if (mac_equal(want, got) && found < 0)
 			found = k;
 	}
@@ -291,14 +299,22 @@ pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
 		(role != PGR_WIRE_DIALER && role != PGR_WIRE_ACCEPTOR) ||
 		binding_len > PGR_WIRE_BINDING_MAX || (binding_len > 0 && binding == NULL) ||
 		auth->n_keys < 0 || auth->n_keys > PGR_WIRE_AUTH_MAX_KEYS ||
-		(auth->n_keys > 0 && auth->mac == NULL))
+		(auth->n_keys > 0 && auth->mac == NULL) ||
+		(auth->n_keys > 0 && role == PGR_WIRE_DIALER && expected_peer == PGR_NONE))
 		return PGR_EINVAL;
 	for (int k = 0; k < auth->n_keys; k++)
-		if (auth->keys[k] == NULL || auth->key_lens[k] == 0)
+		if (auth->keys[k] == NULL || auth->key_lens[k] == 0 ||
+			auth->key_lens[k] > PGR_WIRE_KEY_MAX)
 			return PGR_EINVAL;
 	memset(s, 0, sizeof(*s));
 	s->role = role;
 	s->auth = *auth;
+	/* our own copy: the caller's keys may change (a reload) during the setup */
+	for (int k = 0; k < auth->n_keys; k++)
+	{
+		memcpy(s->key_store[k], auth->keys[k], auth->key_lens[k]);
+		s->auth.keys[k] = s->key_store[k];
+	}
 	s->ours = *ours;
 	s->expected_peer = expected_peer;
 	s->cert_id = cert_id;
@@ -316,10 +332,11 @@ pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
 		return PGR_EINVAL;
 	if (has_key(s))
 	{
-		uint8_t		hello[PGR_WIRE_NONCE_LEN + 8];
+		uint8_t		hello[PGR_WIRE_NONCE_LEN + 16];
 
 		memcpy(hello, nonce, PGR_WIRE_NONCE_LEN);
 		pgr_put_u64(hello + PGR_WIRE_NONCE_LEN, ours->node_id);
+		pgr_put_u64(hello + PGR_WIRE_NONCE_LEN + 8, expected_peer);
 		s->claimed_id = PGR_NONE;	/* we are the claimant, not the checker */
 		s->step = STEP_DIALER_WAIT_CHALLENGE;
 		return put_frame(PGR_WIRE_KIND_AUTH_HELLO, hello, sizeof(hello), out, cap,
@@ -343,12 +360,12 @@ dialer_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 		memcpy(s->nonce_peer, b, PGR_WIRE_NONCE_LEN);
 		/* prove ourselves under the key the acceptor proved with */
 		s->key_used = mac_key(s, LABEL_ACCEPTOR, s->nonce_ours, s->nonce_peer,
-							  s->ours.node_id, b + PGR_WIRE_NONCE_LEN);
+							  s->ours.node_id, s->expected_peer, b + PGR_WIRE_NONCE_LEN);
 		if (s->key_used < 0)
 			return refuse(s, PGR_WIRE_REFUSE_AUTH_FAILED, out, cap, out_len);
 		s->key_proven = true;
 		session_mac(s, s->key_used, LABEL_DIALER, s->nonce_ours, s->nonce_peer,
-					s->ours.node_id, proof);
+					s->ours.node_id, s->expected_peer, proof);
 		if (!put_frame(PGR_WIRE_KIND_AUTH_PROOF, proof, sizeof(proof), out, cap, out_len) ||
 			!put_handshake(&s->ours, out, cap, out_len))
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
@@ -396,7 +413,7 @@ acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 {
 	if (s->step == STEP_ACCEPTOR_WAIT_FIRST && kind == PGR_WIRE_KIND_AUTH_HELLO)
 	{
-		const uint8_t *b = setup_body(frame, len, kind, PGR_WIRE_NONCE_LEN + 8);
+		const uint8_t *b = setup_body(frame, len, kind, PGR_WIRE_NONCE_LEN + 16);
 		uint8_t		challenge[PGR_WIRE_NONCE_LEN + PGR_WIRE_MAC_LEN];
 
 		if (b == NULL)
@@ -407,11 +424,16 @@ acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 		s->claimed_id = pgr_get_u64(b + PGR_WIRE_NONCE_LEN);
 		if (s->claimed_id == PGR_NONE)
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
+		/* we sign only for ourselves (see the MAC above) */
+		if (pgr_get_u64(b + PGR_WIRE_NONCE_LEN + 8) != s->ours.node_id)
+			return refuse(s, PGR_WIRE_REFUSE_OTHER_NODE, out, cap, out_len);
+		if (s->claimed_id == s->ours.node_id)
+			return refuse(s, PGR_WIRE_REFUSE_SELF, out, cap, out_len);
 		if (s->cert_id != PGR_NONE && s->claimed_id != s->cert_id)
 			return refuse(s, PGR_WIRE_REFUSE_IDENTITY, out, cap, out_len);
 		memcpy(challenge, s->nonce_ours, PGR_WIRE_NONCE_LEN);
 		session_mac(s, 0, LABEL_ACCEPTOR, s->nonce_peer, s->nonce_ours, s->claimed_id,
-					challenge + PGR_WIRE_NONCE_LEN);
+					s->ours.node_id, challenge + PGR_WIRE_NONCE_LEN);
 		if (!put_frame(PGR_WIRE_KIND_AUTH_CHALLENGE, challenge, sizeof(challenge),
 					   out, cap, out_len))
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
@@ -425,7 +447,7 @@ acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 		if (b == NULL)
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
 		s->key_used = mac_key(s, LABEL_DIALER, s->nonce_peer, s->nonce_ours,
-							  s->claimed_id, b);
+							  s->claimed_id, s->ours.node_id, b);
 		if (s->key_used < 0)
 			return refuse(s, PGR_WIRE_REFUSE_AUTH_FAILED, out, cap, out_len);
 		s->key_proven = true;

@@ -6,8 +6,8 @@
  * THE SHARED KEY.  pgraft.auth_key_file names a file, relative to the data
  * directory, of one or two lines: the cluster's secret, and optionally the
  * next or the previous one during a rotation.  Each line is used as it is
- * (trailing white space removed) and must be at least
- * PGRAFT_AUTH_KEY_MIN bytes; `openssl rand -hex 32` makes a good one.
+ * (trailing white space removed) and must be PGRAFT_AUTH_KEY_MIN to
+ * PGRAFT_AUTH_KEY_MAX bytes; `openssl rand -hex 32` makes a good one.
  * Like PostgreSQL's ssl_key_file, the file must be a regular file that
  * neither group nor others may read, unless it belongs to root and is
  * readable by its group only.  The MAC is HMAC-SHA-256 from OpenSSL.
@@ -41,7 +41,7 @@
 #include "pgraft/tls.h"
 
 #define PGRAFT_AUTH_KEY_MIN		16	/* bytes per key */
-#define PGRAFT_AUTH_KEY_MAX		1024
+#define PGRAFT_AUTH_KEY_MAX		PGR_WIRE_KEY_MAX
 #define PGRAFT_AUTH_FILE_MAX	4096
 
 typedef struct Keys
@@ -171,7 +171,7 @@ keys_load(const char *path, Keys *out, char *why, size_t why_size)
 	{
 		snprintf(why, why_size, "pgraft.auth_key_file \"%s\" contains a NUL byte: write the key as text, e.g. with openssl rand -hex 32",
 				 path);
-		return false;
+		goto bad;
 	}
 	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
 	{
@@ -185,13 +185,13 @@ keys_load(const char *path, Keys *out, char *why, size_t why_size)
 		{
 			snprintf(why, why_size, "pgraft.auth_key_file \"%s\" holds more than %d keys",
 					 path, PGR_WIRE_AUTH_MAX_KEYS);
-			return false;
+			goto bad;
 		}
 		if (len < PGRAFT_AUTH_KEY_MIN || len > PGRAFT_AUTH_KEY_MAX)
 		{
 			snprintf(why, why_size, "key %d of pgraft.auth_key_file \"%s\" has %zu bytes; it must have %d to %d",
 					 out->n + 1, path, len, PGRAFT_AUTH_KEY_MIN, PGRAFT_AUTH_KEY_MAX);
-			return false;
+			goto bad;
 		}
 		memcpy(out->key[out->n], line, len);
 		out->len[out->n] = len;
@@ -200,10 +200,15 @@ keys_load(const char *path, Keys *out, char *why, size_t why_size)
 	if (out->n == 0)
 	{
 		snprintf(why, why_size, "pgraft.auth_key_file \"%s\" holds no key", path);
-		return false;
+		goto bad;
 	}
 	explicit_bzero(buf, sizeof(buf));
 	return true;
+
+bad:
+	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(out, sizeof(*out));
+	return false;
 }
 
 static void

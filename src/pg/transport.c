@@ -1779,6 +1779,13 @@ accept_all(void)
 			log_refusal(&conns[oldest], PGR_WIRE_REFUSE_FLOOD, false, detail);
 			conn_close(oldest, false);
 		}
+		if (in_setup >= PGRAFT_MAX_SETUP_CONNS && oldest < 0)
+		{
+			/* all of them wait for the worker's adoption decision: no room */
+			closesocket(sock);
+			refusal_counts[PGR_WIRE_REFUSE_FLOOD]++;
+			continue;
+		}
 		set_socket_options(sock);
 		ci = conn_alloc(sock, false);
 		if (ci < 0)

@@ -148,7 +148,7 @@ main(int argc, char **argv)
 	flush("handshake_heartbeat");
 
 	/* A connection's setup with a key, as each side receives it. */
-	add_setup(PGR_WIRE_KIND_AUTH_HELLO, PGR_WIRE_NONCE_LEN + 8, 2);
+	add_setup(PGR_WIRE_KIND_AUTH_HELLO, PGR_WIRE_NONCE_LEN + 16, 1);
 	add_setup(PGR_WIRE_KIND_AUTH_PROOF, PGR_WIRE_MAC_LEN, 0x5a);
 	add_handshake(PGR_WIRE_VERSION, 2, "fuzz");
 	flush("setup_acceptor");

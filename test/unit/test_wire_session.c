@@ -390,7 +390,7 @@ test_the_acceptors_proof_reflected_back_is_not_the_dialers(void)
 	struct pgr_wire_session a;
 	struct pgr_wire_handshake ahs = hs_of(1);
 	uint8_t		nonce[PGR_WIRE_NONCE_LEN];
-	uint8_t		hello[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 8];
+	uint8_t		hello[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 16];
 	uint8_t		proof[PGR_WIRE_HEADER_SIZE + PGR_WIRE_MAC_LEN];
 	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
 	size_t		alen;
@@ -398,13 +398,14 @@ test_the_acceptors_proof_reflected_back_is_not_the_dialers(void)
 	nonce_of(4, nonce);
 	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
 									nonce, NULL, 0, out, sizeof(out), &alen), PGR_OK);
-	/* A stranger's HELLO (any nonce, claiming node 2) */
+	/* A stranger's HELLO (any nonce, claiming node 2, dialling node 1) */
 	memset(hello, 0, sizeof(hello));
-	hello[0] = PGR_WIRE_NONCE_LEN + 8;
+	hello[0] = PGR_WIRE_NONCE_LEN + 16;
 	hello[4] = PGR_WIRE_VERSION;
 	hello[5] = PGR_WIRE_KIND_AUTH_HELLO;
 	memset(hello + PGR_WIRE_HEADER_SIZE, 0xab, PGR_WIRE_NONCE_LEN);
 	hello[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN] = 2;
+	hello[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 8] = 1;
 	CHECK_EQ(pgr_wire_session_step(&a, hello, sizeof(hello), out, sizeof(out), &alen),
 			 PGR_WIRE_SESSION_CONTINUE);
 	CHECK_EQ(alen, PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + PGR_WIRE_MAC_LEN);
@@ -418,6 +419,89 @@ test_the_acceptors_proof_reflected_back_is_not_the_dialers(void)
 	CHECK_EQ(pgr_wire_session_step(&a, proof, sizeof(proof), out, sizeof(out), &alen),
 			 PGR_WIRE_SESSION_REFUSED);
 	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_AUTH_FAILED);
+}
+
+/*
+ * A stranger at node 3's address, without the key, relays node 2's HELLO to
+ * node 1 (a member that signs for anyone who asks) and passes node 1's
+ * proof back to node 2 as node 3's.  Node 1 signs only for itself, and node
+ * 2 checks the proof against the node it dialled.
+ */
+static void
+test_a_proof_relayed_from_another_member_does_not_pass_for_the_node_dialled(void)
+{
+	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
+	struct pgr_wire_handshake dhs = hs_of(2);
+	struct pgr_wire_handshake ahs = hs_of(1);
+	struct pgr_wire_session d;
+	struct pgr_wire_session a;
+	uint8_t		nd[PGR_WIRE_NONCE_LEN];
+	uint8_t		na[PGR_WIRE_NONCE_LEN];
+	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	uint8_t		challenge[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t		n;
+	size_t		hlen;
+	size_t		clen;
+	struct pipe to_a = {{0}, 0};
+
+	nonce_of(1, nd);
+	nonce_of(2, na);
+	/* node 2 dials node 3 */
+	CHECK_EQ(pgr_wire_session_start(&d, PGR_WIRE_DIALER, &k, &dhs, 3, PGR_NONE,
+									nd, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	pipe_put(&to_a, out, n);
+	hlen = pipe_take(&to_a, frame);
+	CHECK(hlen > 0);
+
+	/* relayed as it is to node 1: refused, it names node 3 */
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
+									na, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_step(&a, frame, hlen, out, sizeof(out), &n),
+			 PGR_WIRE_SESSION_REFUSED);
+	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_OTHER_NODE);
+
+	/* rewritten to name node 1: node 1 signs, for node 1 */
+	frame[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 8] = 1;
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
+									na, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_step(&a, frame, hlen, challenge, sizeof(challenge), &clen),
+			 PGR_WIRE_SESSION_CONTINUE);
+	CHECK_EQ(challenge[5], PGR_WIRE_KIND_AUTH_CHALLENGE);
+
+	/* node 2 takes that proof as node 3's: refused, and it said nothing more */
+	CHECK_EQ(pgr_wire_session_step(&d, challenge, clen, out, sizeof(out), &n),
+			 PGR_WIRE_SESSION_REFUSED);
+	CHECK_EQ(d.refusal, PGR_WIRE_REFUSE_AUTH_FAILED);
+	CHECK_EQ(n, PGR_WIRE_REFUSE_FRAME_SIZE);
+	CHECK(!d.key_proven);
+
+	/* a HELLO claiming the acceptor's own id is refused too */
+	frame[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN] = 1;
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
+									na, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_step(&a, frame, hlen, out, sizeof(out), &n),
+			 PGR_WIRE_SESSION_REFUSED);
+	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_SELF);
+}
+
+/* The keys a setup began with hold until it ends, whatever the caller does. */
+static void
+test_a_setup_keeps_its_keys_when_the_callers_change(void)
+{
+	uint8_t		key[sizeof(key_a)];
+	struct pgr_wire_auth k;
+	struct pair p;
+	enum pgr_wire_session_result dr,
+				ar;
+
+	memcpy(key, key_a, sizeof(key));
+	k = auth_with(key, sizeof(key));
+	CHECK(pair_start(&p, &k, &k, 2, 1, 1));
+	memset(key, 0, sizeof(key));	/* a reload overwrites the caller's buffer */
+	pair_run(&p, &dr, &ar);
+	CHECK_EQ(dr, PGR_WIRE_SESSION_OPEN);
+	CHECK_EQ(ar, PGR_WIRE_SESSION_OPEN);
 }
 
 static void
@@ -677,6 +761,8 @@ static const struct test_case cases[] = {
 	TEST(test_a_refusal_says_why_and_nothing_else),
 	TEST(test_a_recorded_proof_does_not_open_another_connection),
 	TEST(test_the_acceptors_proof_reflected_back_is_not_the_dialers),
+	TEST(test_a_proof_relayed_from_another_member_does_not_pass_for_the_node_dialled),
+	TEST(test_a_setup_keeps_its_keys_when_the_callers_change),
 	TEST(test_proofs_are_bound_to_the_channel),
 	TEST(test_a_peer_speaks_only_as_the_id_it_authenticated_as),
 	TEST(test_a_key_mismatch_in_either_direction_is_named),
