@@ -337,7 +337,6 @@ pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
 		memcpy(hello, nonce, PGR_WIRE_NONCE_LEN);
 		pgr_put_u64(hello + PGR_WIRE_NONCE_LEN, ours->node_id);
 		pgr_put_u64(hello + PGR_WIRE_NONCE_LEN + 8, expected_peer);
-		s->claimed_id = PGR_NONE;	/* we are the claimant, not the checker */
 		s->step = STEP_DIALER_WAIT_CHALLENGE;
 		return put_frame(PGR_WIRE_KIND_AUTH_HELLO, hello, sizeof(hello), out, cap,
 						 out_len) ? PGR_OK : PGR_EINVAL;

@@ -62,6 +62,7 @@ pgraft_request_begin(PgraftRequestType type)
 	{
 		int			free_slot = -1;
 
+		/* a write takes the first free slot; a read counts the reads first */
 		for (int i = 0; i < pgraft_max_requests; i++)
 		{
 			PgraftRequest *r = &pgraft_shared->slots[i];
@@ -70,8 +71,10 @@ pgraft_request_begin(PgraftRequestType type)
 			{
 				if (free_slot < 0)
 					free_slot = i;
+				if (!read)
+					break;
 			}
-			else if (request_is_read(r->type))
+			else if (read && request_is_read(r->type))
 				reads++;
 		}
 		if (free_slot >= 0 && (!read || reads < PGRAFT_READ_SLOTS()))

@@ -280,12 +280,22 @@ buf_reserve(uint8 **buf, size_t *cap, size_t need)
 	*cap = ncap;
 }
 
+/* Append n bytes of room to the buffer buf of *len bytes; returns where. */
+static uint8 *
+buf_extend(uint8 **buf, size_t *len, size_t *cap, size_t n)
+{
+	uint8	   *p;
+
+	buf_reserve(buf, cap, *len + n);
+	p = *buf + *len;
+	*len += n;
+	return p;
+}
+
 /* Append n bytes of room to the bytes c sends on its socket. */
 static uint8 *
 raw_append(Conn *c, size_t n)
 {
-	uint8	   *p;
-
 	if (c->woff > 0 && c->woff == c->wlen)
 		c->woff = c->wlen = 0;
 	else if (c->woff > 0 && c->woff >= c->wcap / 2)
@@ -294,11 +304,8 @@ raw_append(Conn *c, size_t n)
 		c->wlen -= c->woff;
 		c->woff = 0;
 	}
-	buf_reserve(&c->wbuf, &c->wcap, c->wlen + n);
-	p = c->wbuf + c->wlen;
-	c->wlen += n;
 	c->last_send = GetCurrentTimestamp();
-	return p;
+	return buf_extend(&c->wbuf, &c->wlen, &c->wcap, n);
 }
 
 /*
@@ -308,15 +315,10 @@ raw_append(Conn *c, size_t n)
 static uint8 *
 wbuf_append(Conn *c, size_t n)
 {
-	uint8	   *p;
-
 	if (c->tls == NULL)
 		return raw_append(c, n);
-	buf_reserve(&c->pbuf, &c->pcap, c->plen + n);
-	p = c->pbuf + c->plen;
-	c->plen += n;
 	c->last_send = GetCurrentTimestamp();
-	return p;
+	return buf_extend(&c->pbuf, &c->plen, &c->pcap, n);
 }
 
 /*
@@ -328,14 +330,9 @@ wbuf_append(Conn *c, size_t n)
 static uint8 *
 msg_append(Conn *c, size_t n)
 {
-	uint8	   *p;
-
 	if (c->state == CONN_ESTABLISHED)
 		return wbuf_append(c, n);
-	buf_reserve(&c->hbuf, &c->hcap, c->hlen + n);
-	p = c->hbuf + c->hlen;
-	c->hlen += n;
-	return p;
+	return buf_extend(&c->hbuf, &c->hlen, &c->hcap, n);
 }
 
 /* Move what TLS has for the wire (handshake, alerts, records) to wbuf. */
@@ -1028,7 +1025,7 @@ setup_refused(int ci, enum pgr_wire_refusal why, bool by_peer)
 		conn_close(ci, false);
 }
 
-/* Queue what the session wrote; refuse/close if it ended the setup. */
+/* Queue what the session wrote for the peer. */
 static void
 queue_bytes(Conn *c, const uint8 *buf, size_t len)
 {
