@@ -1,7 +1,7 @@
 # pgraft: Raft consensus for PostgreSQL.
 #
 # Two worlds share this Makefile:
-#  - the pure layers (src/common, src/core, src/storage, src/app) with their tests,
+#  - the pure layers (src/common, src/core, src/storage, src/app, src/obs) with their tests,
 #    simulator, fuzzers and benchmarks, built into $(BUILD)/ WITHOUT the
 #    PostgreSQL include path and without linking anything of PostgreSQL:
 #    that is what proves boundary rule 1 of STYLE.md.  `make check-unit`
@@ -33,9 +33,11 @@ COMMON_SRCS  := $(wildcard src/common/*.c)
 CORE_SRCS    := $(wildcard src/core/*.c)
 STORAGE_SRCS := $(wildcard src/storage/*.c)
 APP_SRCS     := $(wildcard src/app/*.c)
+OBS_SRCS     := $(wildcard src/obs/*.c)
 TLS_SRCS     := $(wildcard src/tls/*.c)
 COMMON_OBJS  := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 APP_OBJS     := $(APP_SRCS:%.c=$(BUILD)/%.o)
+OBS_OBJS     := $(OBS_SRCS:%.c=$(BUILD)/%.o)
 CORE_OBJS    := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 STORAGE_OBJS := $(STORAGE_SRCS:%.c=$(BUILD)/%.o)
 SIM_SRCS     := $(wildcard test/sim/*.c)
@@ -71,17 +73,21 @@ $(BUILD)/libpgr_app.a: $(APP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_app.a $(BUILD)/libpgr_core.a
-	$(CC) $(PURE_LDFLAGS) -o $@ $^
+$(BUILD)/libpgr_obs.a: $(OBS_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
 
-PURE_LIBS := $(BUILD)/libpgr_app.a $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a \
+$(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_app.a $(BUILD)/libpgr_core.a
+	$(CC) $(PURE_LDFLAGS) -o $@ $^ -lm
+
+PURE_LIBS := $(BUILD)/libpgr_obs.a $(BUILD)/libpgr_app.a $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a \
 	$(BUILD)/libpgr_common.a
 
 $(BUILD)/test_%: $(BUILD)/test/unit/test_%.o $(BUILD)/test/unit/harness.o $(PURE_LIBS)
-	$(CC) $(PURE_LDFLAGS) -o $@ $^
+	$(CC) $(PURE_LDFLAGS) -o $@ $^ -lm
 
 $(BUILD)/bench_%: $(BUILD)/bench/bench_%.o $(PURE_LIBS)
-	$(CC) $(PURE_LDFLAGS) -o $@ $^
+	$(CC) $(PURE_LDFLAGS) -o $@ $^ -lm
 
 # Run every unit test binary; each prints "N passed, M failed".
 check-unit: $(UNIT_TESTS)
@@ -103,7 +109,7 @@ MODULE_big = pgraft
 EXTENSION  = pgraft
 DATA       = pgraft--1.0.sql
 PGFILEDESC = "pgraft - Raft consensus for PostgreSQL"
-PURE_OBJS  = $(patsubst %.c,%.o,$(COMMON_SRCS) $(CORE_SRCS) $(STORAGE_SRCS) $(APP_SRCS) $(TLS_SRCS))
+PURE_OBJS  = $(patsubst %.c,%.o,$(COMMON_SRCS) $(CORE_SRCS) $(STORAGE_SRCS) $(APP_SRCS) $(OBS_SRCS) $(TLS_SRCS))
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/pg/*.c)) $(PURE_OBJS)
 PG_CPPFLAGS = -Iinclude
 # HMAC and TLS for the transport (src/pg/security.c), as PostgreSQL's own

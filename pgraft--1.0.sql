@@ -96,6 +96,18 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgraft_get_refusals'
 LANGUAGE C VOLATILE;
 
+-- Every metric of the Prometheus endpoint (docs/metrics.md), one row per
+-- sample: histograms as their _bucket (labels with le), _sum and _count.
+CREATE FUNCTION pgraft_stat(
+	OUT metric text,
+	OUT labels text,
+	OUT value double precision,
+	OUT type text,
+	OUT help text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_stat'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION pgraft_set_debug(enabled boolean)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgraft_set_debug'
@@ -176,6 +188,7 @@ REVOKE ALL ON FUNCTION pgraft_get_nodes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_get_worker_state() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_get_queue_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_get_refusals() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_stat() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_set_debug(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_append(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_commit(bigint, integer) FROM PUBLIC;
@@ -193,6 +206,7 @@ GRANT EXECUTE ON FUNCTION pgraft_get_nodes() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_get_worker_state() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_get_queue_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_get_refusals() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgraft_stat() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_log_commit(bigint, integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_log_apply(bigint, integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_log_get_stats() TO pg_monitor;

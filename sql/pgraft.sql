@@ -73,6 +73,34 @@ SELECT pgraft_transfer_leadership(42);
 SELECT pgraft_is_leader(), (SELECT count(*) FROM pgraft_get_nodes()) AS nodes;
 SELECT last_index = commit_index AS all_committed FROM pgraft_log_get_stats();
 
+-- Metrics (docs/metrics.md): every family has samples or is per peer, a
+-- one-node leader leads, its fsyncs are timed, and the writes above counted.
+-- The worker copies its metrics every 50 ms: wait for the appends to show.
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN (SELECT value FROM pgraft_stat() WHERE metric = 'pgraft_proposals_committed_total')
+              = (SELECT count(*) FROM pgraft_log_get_entries(1, 1000) WHERE type = 'data');
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END $$;
+SELECT count(DISTINCT metric) > 60 AS many, count(*) = count(DISTINCT metric || labels) AS unique_samples
+  FROM pgraft_stat();
+SELECT metric, value FROM pgraft_stat()
+ WHERE metric IN ('pgraft_is_leader', 'pgraft_has_leader', 'pgraft_voters', 'pgraft_members',
+                  'pgraft_worker_running', 'pgraft_elections_won_total')
+ ORDER BY metric;
+SELECT (SELECT value FROM pgraft_stat() WHERE metric = 'pgraft_proposals_committed_total')
+     = (SELECT count(*) FROM pgraft_log_get_entries(1, 1000) WHERE type = 'data') AS appends_counted,
+       (SELECT value FROM pgraft_stat() WHERE metric = 'pgraft_proposals_committed_total')
+     = (SELECT entries_appended FROM pgraft_log_get_stats()) AS as_in_stats;
+SELECT value > 0 AS fsyncs_timed FROM pgraft_stat()
+ WHERE metric = 'pgraft_disk_fsync_duration_seconds_count';
+WITH s AS (SELECT * FROM pgraft_stat())
+SELECT (SELECT value FROM s WHERE metric = 'pgraft_disk_fsync_duration_seconds_bucket' AND labels = 'le="+Inf"')
+     = (SELECT value FROM s WHERE metric = 'pgraft_disk_fsync_duration_seconds_count') AS inf_bucket_is_count;
+SELECT DISTINCT type FROM pgraft_stat() ORDER BY type;
+
 -- Least privilege: PUBLIC may call nothing; pg_monitor may see the
 -- status, and nothing that reveals payloads, writes or takes queue slots;
 -- everything else takes explicit grants (docs/security.md).
@@ -84,6 +112,7 @@ SELECT pgraft_add_node(2, '127.0.0.1', 7102);
 SELECT pgraft_remove_node(2);
 SELECT pgraft_set_debug(true);
 SELECT pgraft_is_leader();
+SELECT count(*) FROM pgraft_stat();
 SELECT count(*) FROM pgraft_get_nodes();
 SELECT count(*) FROM pgraft_log_get_entries(1, 10);
 SELECT pgraft_log_sync_with_leader(1000) > 0;
@@ -94,6 +123,7 @@ SELECT pgraft_is_leader(), pgraft_get_leader() = node_id AS leads FROM pgraft_ge
 SELECT count(*) > 0 AS members FROM pgraft_get_nodes();
 SELECT queue_capacity FROM pgraft_get_queue_status();
 SELECT reason, refused FROM pgraft_get_refusals() ORDER BY reason;
+SELECT count(*) > 0 AS metrics FROM pgraft_stat();
 SELECT last_applied > 0 AS applied FROM pgraft_log_get_stats();
 SELECT pgraft_log_commit(1, 1000), pgraft_log_apply(1, 1000);
 SELECT count(*) FROM pgraft_log_get_entries(1, 10);    -- payloads: no

@@ -511,6 +511,9 @@ struct pgr_status
 	uint64_t	heartbeats_sent;
 	uint64_t	pre_votes_started;	/* pre-elections; most never become elections */
 	uint64_t	elections_started;	/* terms this node campaigned in as candidate */
+	uint64_t	pre_votes_won;	/* pre-elections a majority granted */
+	uint64_t	elections_won;	/* elections that made this node leader (a
+								 * transfer's too) */
 };
 
 void		pgr_node_status(const struct pgr_node *node, struct pgr_status *out);

@@ -65,7 +65,10 @@ campaign(struct pgr_node *node, bool transfer)
 	node->elections_started++;
 	record_vote(node, node->id, true);
 	if (pgr_quorum_vote_result(node) == PGR_VOTE_WON)
+	{
+		node->elections_won++;
 		return pgr_become_leader(node);	/* a single voter */
+	}
 	return request_votes(node, PGR_MSG_VOTE, node->term, transfer);
 }
 
@@ -76,7 +79,10 @@ pre_campaign(struct pgr_node *node)
 	node->pre_votes_started++;
 	record_vote(node, node->id, true);
 	if (pgr_quorum_vote_result(node) == PGR_VOTE_WON)
+	{
+		node->pre_votes_won++;
 		return campaign(node, false);
+	}
 	return request_votes(node, PGR_MSG_PRE_VOTE, node->term + 1, false);
 }
 
@@ -163,7 +169,11 @@ pgr_handle_vote_response(struct pgr_node *node, const struct pgr_msg *m)
 	{
 		case PGR_VOTE_WON:
 			if (pre)
+			{
+				node->pre_votes_won++;
 				return campaign(node, false);
+			}
+			node->elections_won++;
 			return pgr_become_leader(node);
 		case PGR_VOTE_LOST:
 			/* Stay in this term; a rejection at a higher term already moved us. */

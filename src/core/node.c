@@ -1164,6 +1164,8 @@ pgr_node_status(const struct pgr_node *node, struct pgr_status *out)
 	out->heartbeats_sent = node->heartbeats_sent;
 	out->pre_votes_started = node->pre_votes_started;
 	out->elections_started = node->elections_started;
+	out->pre_votes_won = node->pre_votes_won;
+	out->elections_won = node->elections_won;
 }
 
 const struct pgr_config *

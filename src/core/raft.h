@@ -288,6 +288,8 @@ struct pgr_node
 	uint64_t	heartbeats_sent;
 	uint64_t	pre_votes_started;	/* pre-elections (PreVote) */
 	uint64_t	elections_started;	/* elections: this node became candidate */
+	uint64_t	pre_votes_won;	/* pre-elections that led to an election */
+	uint64_t	elections_won;	/* elections that made this node leader */
 };
 
 /*

@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+
 #include "settings.h"
 #include "shmem.h"
 #include "worker.h"
@@ -71,6 +73,62 @@ pgraft_apply_verdict(PgraftWorker *w, uint64 index, enum pgr_app_verdict *v)
 	return true;
 }
 
+/* "1 (voter), 2 (learner)": a configuration for the log. */
+static void
+describe_config(const struct pgr_config *c, StringInfo out)
+{
+	for (uint32 i = 0; i < c->n_members; i++)
+		appendStringInfo(out, "%s" UINT64_FORMAT " (%s)", i > 0 ? ", " : "", c->members[i].id,
+						 c->members[i].role == PGR_MEMBER_VOTER ? "voter" : "learner");
+}
+
+/*
+ * A LOG line for each membership change applied here: what changed, and the
+ * configuration it made (new, from the entry at index).  Every node logs it
+ * as it applies the entry (or a snapshot that carries it), so every node's
+ * log tells its history.
+ */
+static void
+log_membership(PgraftWorker *w, const struct pgr_config *new, uint64 index)
+{
+	const struct pgr_config *old = &w->logged_config;
+	StringInfoData what;
+	StringInfoData now;
+
+	if (old->n_members == new->n_members &&
+		memcmp(old->members, new->members, new->n_members * sizeof(new->members[0])) == 0)
+		return;
+	initStringInfo(&what);
+	for (uint32 i = 0; i < new->n_members; i++)
+	{
+		const struct pgr_member *m = &new->members[i];
+		const struct pgr_member *o = pgr_config_find(old, m->id);
+		char		host[PGRAFT_HOST_MAX + 1];
+		int			port;
+
+		pgraft_member_addr(m, host, sizeof(host), &port);
+		if (o == NULL)
+			appendStringInfo(&what, "%snode " UINT64_FORMAT " at %s:%d added as %s", what.len ? "; " : "",
+							 m->id, host, port, m->role == PGR_MEMBER_VOTER ? "voter" : "learner");
+		else if (o->role != m->role)
+			appendStringInfo(&what, "%snode " UINT64_FORMAT " %s", what.len ? "; " : "", m->id,
+							 m->role == PGR_MEMBER_VOTER ? "promoted to voter" : "now a learner");
+	}
+	for (uint32 i = 0; i < old->n_members; i++)
+		if (pgr_config_find(new, old->members[i].id) == NULL)
+			appendStringInfo(&what, "%snode " UINT64_FORMAT " removed", what.len ? "; " : "",
+							 old->members[i].id);
+	initStringInfo(&now);
+	describe_config(new, &now);
+	ereport(LOG,
+			(errmsg("pgraft: membership changed at index " UINT64_FORMAT ": %s",
+					index, what.len ? what.data : "addresses changed"),
+			 errdetail("Members now: %s.", now.len ? now.data : "none")));
+	pfree(what.data);
+	pfree(now.data);
+	w->logged_config = *new;
+}
+
 /* The APPLY step of a ready batch (core contract 3c). */
 void
 pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
@@ -85,9 +143,10 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 								   &rd->snapshot->meta, w->snap_app);
 		if (err != PGR_OK)
 			app_state_refused("installing a snapshot", err);
-		ereport(PGRAFT_DEBUG_LEVEL(),
-				(errmsg("pgraft: installed snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT,
-						rd->snapshot->meta.index, rd->snapshot->meta.term)));
+		ereport(LOG,
+				(errmsg("pgraft: installed a snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT " (%zu bytes)",
+						rd->snapshot->meta.index, rd->snapshot->meta.term, (size_t) rd->snapshot->len),
+				 errdetail("The leader no longer had the entries this node was missing.")));
 	}
 	if (rd->snapshot != NULL)
 	{
@@ -110,6 +169,22 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 		w->n_verdicts += rd->n_committed;
 		pfree(vs);
 	}
+	/* each change on its own line, in log order: a snapshot's, then entries' */
+	if (rd->snapshot != NULL)
+		log_membership(w, &w->app->config, rd->snapshot->meta.index);
+	for (size_t i = 0; i < rd->n_committed; i++)
+	{
+		const struct pgr_entry *e = &rd->committed[i];
+
+		if (e->type == PGR_ENTRY_CONFIG)
+		{
+			struct pgr_config *c = palloc(sizeof(*c));
+
+			if (pgr_config_decode(e->data, e->len, c) == PGR_OK)
+				log_membership(w, c, e->index);
+			pfree(c);
+		}
+	}
 }
 
 /* At start: the state of the stored snapshot, or the empty one. */
@@ -129,6 +204,7 @@ pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap)
 							pgr_strerror(err))));
 	}
 	*w->app = *w->snap_app;
+	w->logged_config = w->app->config;
 	w->n_verdicts = 0;
 	w->verdicts_base = w->app->applied + 1;
 }
@@ -146,11 +222,13 @@ pgraft_maybe_compact(PgraftWorker *w)
 	struct pgr_snapshot snap;
 	uint8	   *blob;
 	size_t		len;
+	uint64		t0;
 
 	pgr_node_status(w->node, &s);
 	if (s.applied < s.snapshot_index + (uint64) pgraft_max_log_entries +
 		(uint64) pgraft_snapshot_threshold)
 		return;
+	t0 = pgraft_clock_ns();
 	target = s.applied - (uint64) pgraft_max_log_entries;
 
 	/* the state at target: the last snapshot's, then the log up to target */
@@ -180,6 +258,9 @@ pgraft_maybe_compact(PgraftWorker *w)
 		pgraft_storage_failed(w, "compacting the log");
 	verdicts_start_after(w, target);
 	pfree(blob);
+	w->ms.m.snapshots_taken++;
+	pgr_hist_observe(&w->ms.m.snapshot_take, PGR_HIST_DURATION,
+					 (double) (pgraft_clock_ns() - t0) / 1e9, 1);
 	ereport(PGRAFT_DEBUG_LEVEL(),
 			(errmsg("pgraft: compacted the log up to index " UINT64_FORMAT, target)));
 }

@@ -2,7 +2,7 @@
  *
  * compat.h
  *		Differences between the PostgreSQL versions pgraft builds against
- *		(15, 16, 17).  Nothing else in the tree tests PG_VERSION_NUM.
+ *		(15 and later).  Nothing else in the tree tests PG_VERSION_NUM.
  *
  * src/pg/compat.h
  *
@@ -16,12 +16,14 @@
 #endif
 
 /*
- * PostgreSQL 16 split the wait-event constants for extensions out of the
- * generic ones and 17 made custom wait events registrable; PG_WAIT_EXTENSION
- * works in all three.
+ * PostgreSQL 17 lets an extension register named wait events
+ * (WaitEventExtensionNew), so pg_stat_activity shows "PgraftRequest"
+ * rather than "Extension"; before 17 every pgraft wait is "Extension"
+ * (metrics.c, pgraft_wait_event_*).
  */
-#define PGRAFT_WAIT_EVENT_MAIN		PG_WAIT_EXTENSION
-#define PGRAFT_WAIT_EVENT_REQUEST	PG_WAIT_EXTENSION
+#if PG_VERSION_NUM >= 170000
+#define PGRAFT_HAVE_CUSTOM_WAIT_EVENTS 1
+#endif
 
 /*
  * repalloc_extended() (no-OOM reallocation) appeared in 16.  On 15 the

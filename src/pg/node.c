@@ -285,6 +285,7 @@ open_storage(PgraftWorker *w)
 
 	memset(&opts, 0, sizeof(opts));
 	opts.create = true;
+	pgraft_metrics_storage_options(&w->ms, &opts);
 	if (pgr_storage_open(w->raft_dir, &opts, &w->storage, &err) != PGR_STORAGE_OK)
 	{
 		ereport(FATAL,

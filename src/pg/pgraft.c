@@ -52,6 +52,8 @@ char	   *pgraft_ssl_key_file = NULL;
 char	   *pgraft_ssl_ca_file = NULL;
 char	   *pgraft_ssl_crl_file = NULL;
 int			pgraft_max_requests = 64;
+char	   *pgraft_metrics_address = NULL;
+int			pgraft_metrics_port = 0;
 
 PgraftShared *pgraft_shared = NULL;
 
@@ -228,6 +230,16 @@ pgraft_define_settings(void)
 							"Each pgraft call in progress holds one. Reads may hold at most three quarters of them; the rest are kept for writes and membership changes.",
 							&pgraft_max_requests, 64, 8, 4096,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.metrics_address",
+							   "Address the Prometheus metrics endpoint listens on.",
+							   "The endpoint has no authentication: keep it on loopback or a monitoring network.",
+							   &pgraft_metrics_address, "127.0.0.1",
+							   PGC_POSTMASTER, 0, check_address, NULL, NULL);
+	DefineCustomIntVariable("pgraft.metrics_port",
+							"TCP port of the Prometheus metrics endpoint (GET /metrics); 0 turns it off.",
+							"Off by default. The same numbers are always in SQL: pgraft_stat().",
+							&pgraft_metrics_port, 0, 0, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgraft");
 }
 
@@ -338,6 +350,14 @@ _PG_init(void)
 				 errmsg("pgraft.port must differ from the server's port"),
 				 errdetail("Both are set to %d.", pgraft_port),
 				 errhint("Choose another TCP port for pgraft.port, the Raft transport.")));
+	if (pgraft_metrics_port != 0 &&
+		(pgraft_metrics_port == PostPortNumber || pgraft_metrics_port == pgraft_port))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgraft.metrics_port must differ from the server's port and from pgraft.port"),
+				 errdetail("pgraft.metrics_port is %d, the server's port %d, pgraft.port %d.",
+						   pgraft_metrics_port, PostPortNumber, pgraft_port),
+				 errhint("Choose another TCP port for the metrics endpoint, or 0 to turn it off.")));
 	/*
 	 * A bad pair can only come from editing postgresql.conf by hand (the
 	 * checks above refuse it otherwise).  It must not keep the server from

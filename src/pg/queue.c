@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "metrics.h"
 #include "queue.h"
 #include "settings.h"
 
@@ -82,7 +83,10 @@ pgraft_request_begin(PgraftRequestType type)
 			req = &pgraft_shared->slots[free_slot];
 			req->state = PGRAFT_SLOT_FILLING;
 			req->type = type;
+			req->taken_at = 0;
 		}
+		else
+			pgraft_shared->requests_rejected++;
 	}
 	LWLockRelease(pgraft_shared->lock);
 
@@ -238,7 +242,7 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 			if (st == PGRAFT_SLOT_DONE)
 				break;
 			/* timed, so a lost wakeup costs a second, not a hang */
-			ConditionVariableTimedSleep(&req->cv, 1000, PGRAFT_WAIT_EVENT_REQUEST);
+			ConditionVariableTimedSleep(&req->cv, 1000, pgraft_wait_event_request());
 		}
 		ConditionVariableCancelSleep();
 	}
@@ -304,12 +308,14 @@ int
 pgraft_request_take(int *slots, int max)
 {
 	int			n = 0;
+	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < pgraft_max_requests && n < max; i++)
 		if (pgraft_shared->slots[i].state == PGRAFT_SLOT_PENDING)
 		{
 			pgraft_shared->slots[i].state = PGRAFT_SLOT_ACTIVE;
+			pgraft_shared->slots[i].taken_at = now;
 			slots[n++] = i;
 		}
 	LWLockRelease(pgraft_shared->lock);
@@ -336,11 +342,19 @@ finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
 
+	TimestampTz now = GetCurrentTimestamp();
+
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	if (ok)
 		pgraft_shared->requests_processed++;
 	else
 		pgraft_shared->requests_failed++;
+	if (!ok && req->type == PGRAFT_REQ_APPEND)
+		pgraft_shared->proposals_failed++;
+	if (req->taken_at != 0)
+		pgr_hist_observe(&pgraft_shared->request_duration, PGR_HIST_LATENCY,
+						 (double) (now - req->taken_at) / 1e6, 1);
+	req->taken_at = 0;
 	if (req->state == PGRAFT_SLOT_ABANDONED)
 		req->state = PGRAFT_SLOT_FREE;
 	else if (req->state == PGRAFT_SLOT_ACTIVE)
@@ -418,7 +432,7 @@ pgraft_wait_for(pgraft_cond_fn cond, void *arg, int timeout_ms)
 			left = Min(left, timeout_ms - elapsed);
 		}
 		ConditionVariableTimedSleep(&pgraft_shared->progress_cv, left,
-									PGRAFT_WAIT_EVENT_REQUEST);
+									pgraft_wait_event_log());
 	}
 	ConditionVariableCancelSleep();
 	return ok;

@@ -31,6 +31,8 @@ extern char *pgraft_ssl_key_file;
 extern char *pgraft_ssl_ca_file;
 extern char *pgraft_ssl_crl_file;
 extern int	pgraft_max_requests;
+extern char *pgraft_metrics_address;
+extern int	pgraft_metrics_port;
 
 /* The directory holding this node's Raft state. */
 extern const char *pgraft_state_dir(void);

@@ -22,12 +22,14 @@
 #ifndef PGRAFT_SHMEM_H
 #define PGRAFT_SHMEM_H
 
+#include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
 #include "storage/dsm.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
 #include "pgraft/core.h"
+#include "pgraft/metrics.h"
 #include "pgraft/wire.h"
 
 #define PGRAFT_INLINE_PAYLOAD	8192	/* larger payloads travel in DSM */
@@ -86,6 +88,7 @@ typedef struct PgraftRequest
 	char		result_hint[PGRAFT_MSG_MAX];
 	uint64		result_index;
 	uint32		result_count;	/* GET_ENTRIES: entries written */
+	TimestampTz taken_at;		/* when the worker took it (0: not yet) */
 	ConditionVariable cv;
 	uint8		inline_payload[PGRAFT_INLINE_PAYLOAD];
 } PgraftRequest;
@@ -140,6 +143,17 @@ typedef struct PgraftShared
 
 	/* connections the transport refused, by enum pgr_wire_refusal */
 	uint64		refusals[PGR_WIRE_REFUSE_N];
+
+	/*
+	 * Metrics (metrics.c): the worker's own, copied here with the status at
+	 * most every PGRAFT_METRICS_PUBLISH_MS; and what the queue counts as
+	 * requests come and go, under the lock.
+	 */
+	struct pgr_metrics metrics;
+	uint64		worker_starts;	/* since the postmaster started */
+	uint64		proposals_failed;
+	uint64		requests_rejected;	/* the queue was full */
+	struct pgr_histogram request_duration;
 
 	/* the request queue */
 	uint64		requests_processed;

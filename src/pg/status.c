@@ -17,9 +17,78 @@
 #include "postgres.h"
 
 #include "settings.h"
+#include "metrics.h"
 #include "shmem.h"
 #include "transport.h"
 #include "worker.h"
+
+/* Log bytes: the records in every segment of the storage. */
+static uint64
+log_bytes(PgraftWorker *w)
+{
+	struct pgr_storage_info info;
+	uint64		bytes = 0;
+
+	pgr_storage_info(w->storage, &info);
+	for (size_t i = 0; i < info.n_segments; i++)
+	{
+		struct pgr_storage_segment_info seg;
+
+		if (pgr_storage_segment(w->storage, i, &seg) == PGR_STORAGE_OK)
+			bytes += seg.used_bytes;
+	}
+	return bytes;
+}
+
+/* The worker's metrics as of now (metrics.c has the counters it keeps). */
+static void
+fill_metrics(PgraftWorker *w, const struct pgr_status *s, uint64 commit)
+{
+	struct pgr_metrics *m = &w->ms.m;
+	const struct pgr_config *conf = pgr_node_config(w->node);
+
+	m->node_id = s->id;
+	m->term = s->term;
+	m->leader_id = s->leader;
+	m->is_leader = s->role == PGR_ROLE_LEADER;
+	m->is_voter = false;
+	m->members = conf->n_members;
+	m->voters = 0;
+	for (uint32 i = 0; i < conf->n_members; i++)
+		if (conf->members[i].role == PGR_MEMBER_VOTER)
+		{
+			m->voters++;
+			if (conf->members[i].id == s->id)
+				m->is_voter = true;
+		}
+	m->pre_votes_started = s->pre_votes_started;
+	m->pre_votes_won = s->pre_votes_won;
+	m->elections_started = s->elections_started;
+	m->elections_won = s->elections_won;
+	m->heartbeats_sent = s->heartbeats_sent;
+	m->messages_stepped = s->msgs_stepped;
+	m->commit_index = commit;
+	m->applied_index = w->app->applied;
+	m->first_index = s->first_index;
+	m->last_index = s->last_index;
+	m->snapshot_index = s->snapshot_index;
+	m->log_bytes = log_bytes(w);
+	m->proposals_committed = w->app->entries_counted;
+	m->scrapes = pgraft_metrics_http_scrapes();
+	pgraft_transport_metrics(m);
+	for (uint32 i = 0; i < m->n_peers; i++)
+	{
+		struct pgr_metrics_peer *p = &m->peers[i];
+		struct pgr_progress_info pi;
+
+		p->leader_view = pgr_node_progress(w->node, p->id, &pi) == PGR_OK;
+		if (p->leader_view)
+		{
+			p->match_lag = s->last_index > pi.match ? s->last_index - pi.match : 0;
+			p->last_contact_seconds = (double) pi.ticks_since_contact * w->tick_ms / 1000.0;
+		}
+	}
+}
 
 void
 pgraft_status_publish(PgraftWorker *w)
@@ -28,9 +97,18 @@ pgraft_status_publish(PgraftWorker *w)
 	const struct pgr_config *conf = pgr_node_config(w->node);
 	uint64		commit;
 	bool		moved;
+	bool		metrics_due;
+	uint64		now = pgraft_clock_ns();
 
 	pgr_node_status(w->node, &s);
 	commit = Min(s.commit, w->app->applied);
+	pgraft_metrics_committed(&w->ms, commit, s.role == PGR_ROLE_LEADER);
+	metrics_due = now - w->ms.last_publish_ns >= (uint64) PGRAFT_METRICS_PUBLISH_MS * 1000000;
+	if (metrics_due)
+	{
+		fill_metrics(w, &s, commit);
+		w->ms.last_publish_ns = now;
+	}
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	moved = pgraft_shared->commit != commit || pgraft_shared->applied != w->app->applied ||
@@ -54,6 +132,8 @@ pgraft_status_publish(PgraftWorker *w)
 	pgraft_shared->elections_started = s.elections_started;
 	pgraft_shared->entries_counted = w->app->entries_counted;
 	pgraft_transport_refusals(pgraft_shared->refusals);
+	if (metrics_due)
+		pgraft_metrics_copy_out(&w->ms.m);
 	pgraft_shared->n_members = conf->n_members;
 	for (uint32 i = 0; i < conf->n_members; i++)
 	{
@@ -86,20 +166,69 @@ pgraft_status_publish(PgraftWorker *w)
 		ConditionVariableBroadcast(&pgraft_shared->progress_cv);
 }
 
-/* A line in the debug log whenever the term or the leader changes. */
+/*
+ * One LOG line per change of leader, at any log level: who leads now, who
+ * led before, the term, and why as far as this node can tell.  Losing the
+ * leader (an election in progress) is a line too; the counter of leader
+ * changes counts only new known leaders, as etcd's does.  Term changes
+ * with no change of leader are for the debug log.
+ */
 void
 pgraft_status_log_changes(PgraftWorker *w)
 {
 	struct pgr_status s;
+	uint64		prev_leader = w->last_leader;
+	int			prev_role = w->last_role;
+	uint64		prev_transferee = w->last_transferee;
 
 	pgr_node_status(w->node, &s);
-	if (s.term == w->last_term && s.leader == w->last_leader)
+	w->last_transferee = s.role == PGR_ROLE_LEADER ? s.lead_transferee : PGR_NONE;
+	if (s.term == w->last_term && s.leader == w->last_leader && (int) s.role == w->last_role)
 		return;
 	w->last_term = s.term;
 	w->last_leader = s.leader;
-	ereport(PGRAFT_DEBUG_LEVEL(),
-			(errmsg("pgraft: term " UINT64_FORMAT ", %s, leader " UINT64_FORMAT,
-					s.term, pgr_role_name(s.role), s.leader)));
+	w->last_role = (int) s.role;
+	if (s.leader == prev_leader)
+	{
+		ereport(PGRAFT_DEBUG_LEVEL(),
+				(errmsg("pgraft: term " UINT64_FORMAT ", %s, leader " UINT64_FORMAT,
+						s.term, pgr_role_name(s.role), s.leader)));
+		return;
+	}
+	if (s.leader == PGR_NONE)
+	{
+		if (prev_leader != PGR_NONE)
+			ereport(LOG,
+					(errmsg("pgraft: no leader in term " UINT64_FORMAT " (the leader was node " UINT64_FORMAT ")",
+							s.term, prev_leader),
+					 errdetail("%s", s.role == PGR_ROLE_PRE_CANDIDATE || s.role == PGR_ROLE_CANDIDATE ?
+							   "This node heard nothing from the leader for an election timeout and started an election." :
+							   "A higher term began: another node started an election.")));
+		return;
+	}
+	if (s.leader != w->ms.last_leader)
+	{
+		w->ms.m.leader_changes++;
+		w->ms.last_leader = s.leader;
+	}
+	if (prev_leader == PGR_NONE)
+		ereport(LOG,
+				(errmsg("pgraft: node " UINT64_FORMAT " is the leader of term " UINT64_FORMAT "%s",
+						s.leader, s.term, s.role == PGR_ROLE_LEADER ? " (this node)" : ""),
+				 s.role == PGR_ROLE_LEADER ?
+				 errdetail("This node won the election%s.",
+						   prev_role == PGR_ROLE_LEADER ? "" : " with a majority of votes") :
+				 errdetail("Its first message of the term reached this node.")));
+	else
+		ereport(LOG,
+				(errmsg("pgraft: node " UINT64_FORMAT " is the leader of term " UINT64_FORMAT "%s, after node " UINT64_FORMAT,
+						s.leader, s.term, s.role == PGR_ROLE_LEADER ? " (this node)" : "", prev_leader),
+				 prev_transferee == s.leader ?
+				 errdetail("This node handed leadership over to it.") :
+				 s.role == PGR_ROLE_LEADER ?
+				 errdetail("This node won the election.") :
+				 errdetail("Node " UINT64_FORMAT " won an election: the previous leader handed leadership over, or was lost.",
+						   s.leader)));
 }
 
 void

@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "metrics.h"
 #include "security.h"
 #include "settings.h"
 #include "shmem.h"
@@ -127,6 +128,17 @@ typedef struct Peer
 	int			backoff_ms;
 	bool		lost;			/* an established connection with it broke;
 								 * the redial tells a blip from a dead process */
+	/* for the metrics (pgraft_transport_metrics) */
+	uint64		sent_bytes;
+	uint64		received_bytes;
+	uint64		sent_msgs;
+	uint64		received_msgs;
+	uint64		reconnects;
+	TimestampTz hb_sent;		/* a heartbeat awaiting its answer, or 0 */
+	struct pgr_histogram rtt;
+	/* for the log: see REACHABILITY */
+	TimestampTz down_since;		/* no established connection since, or 0 */
+	bool		unreachable_logged;
 } Peer;
 
 /* When a refusal of one kind for one address was last logged. */
@@ -170,6 +182,8 @@ static uint64 our_config_index;	/* of the configuration peers[] is from */
 static uint64 removal_term;		/* leader of this term with its configuration
 								 * committed: non-members hear they are removed */
 static uint64 refusal_counts[PGR_WIRE_REFUSE_N];
+static uint64 snapshots_sent;
+static uint64 snapshots_received;
 static RefusalLog refusal_log[PGRAFT_REFUSAL_LOG_SLOTS];
 static uint8 tls_in[65536];		/* TLS: ciphertext just received */
 
@@ -444,6 +458,12 @@ conn_close(int ci, bool report)
 			peers[i].retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 															peers[i].backoff_ms);
 			peers[i].backoff_ms = Min(peers[i].backoff_ms * 2, PGRAFT_BACKOFF_MAX_MS);
+			peers[i].hb_sent = 0;
+			if (was_established)
+			{
+				peers[i].reconnects++;
+				peers[i].down_since = GetCurrentTimestamp();
+			}
 		}
 	memset(c, 0, sizeof(*c));
 	c->sock = PGINVALID_SOCKET;
@@ -468,6 +488,40 @@ conn_close(int ci, bool report)
 				p->retry_at = 0;
 		}
 	}
+}
+
+/*
+ * REACHABILITY, for the log.  A peer with no established outgoing
+ * connection for longer than the idle timeout (five heartbeats) is
+ * unreachable: one LOG line says so, with its address, and nothing more is
+ * said while it stays down however often the redials fail (they are in the
+ * debug log); one line says when it is reachable again, and after how long.
+ * A blip shorter than the idle timeout says nothing.
+ */
+static void
+peer_reachable(Peer *p, const Conn *c)
+{
+	if (p->unreachable_logged)
+		ereport(LOG,
+				(errmsg("pgraft: node " UINT64_FORMAT " at %s is reachable again",
+						p->id, c->addr),
+				 errdetail("It was unreachable for %.1f s.",
+						   (double) (GetCurrentTimestamp() - p->down_since) / 1e6)));
+	p->unreachable_logged = false;
+	p->down_since = 0;
+}
+
+static void
+peer_check_reachable(Peer *p, TimestampTz now)
+{
+	if (p->down_since == 0 || p->unreachable_logged ||
+		(now - p->down_since) / 1000 <= idle_timeout_ms())
+		return;
+	p->unreachable_logged = true;
+	ereport(LOG,
+			(errmsg("pgraft: node " UINT64_FORMAT " at %s:%d is unreachable", p->id, p->host, p->port),
+			 errdetail("No connection with it for %ld ms; this node keeps redialling and says when it is back.",
+					   (long) ((now - p->down_since) / 1000))));
 }
 
 /* A dial to p ended (refused = ECONNREFUSED): the verdict on a lost peer. */
@@ -723,6 +777,7 @@ pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n, uint64 config_ind
 			next[nn].port = addrs[i].port;
 			next[nn].conn = -1;
 			next[nn].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
+			next[nn].down_since = GetCurrentTimestamp();
 		}
 		nn++;
 	}
@@ -786,6 +841,61 @@ route(uint64 to)
 	return p != NULL ? peer_conn(p) : NULL;
 }
 
+/*
+ * A message queued for its peer.  A heartbeat starts a round trip unless one
+ * is under way (its answer is the next heartbeat answer on the stream); one
+ * whose answer never came is given up after the idle timeout.
+ */
+static void
+count_sent(const struct pgr_msg *msg)
+{
+	Peer	   *p = peer_find(msg->to);
+
+	if (p == NULL)
+		return;
+	p->sent_msgs++;
+	if (msg->type == PGR_MSG_HEARTBEAT)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (p->hb_sent == 0 || (now - p->hb_sent) / 1000 > idle_timeout_ms())
+			p->hb_sent = now;
+	}
+}
+
+/* A message arrived from its peer: the end of a heartbeat's round trip? */
+static void
+count_received(const struct pgr_msg *msg)
+{
+	Peer	   *p = peer_find(msg->from);
+
+	if (msg->type == PGR_MSG_SNAP)
+		snapshots_received++;
+	if (p == NULL)
+		return;
+	p->received_msgs++;
+	if (msg->type == PGR_MSG_HEARTBEAT_RESP && p->hb_sent != 0)
+	{
+		pgr_hist_observe(&p->rtt, PGR_HIST_LATENCY,
+						 (double) (GetCurrentTimestamp() - p->hb_sent) / 1e6, 1);
+		p->hb_sent = 0;
+	}
+}
+
+/* Bytes to or from a connection's peer, once it is known. */
+static void
+count_bytes(const Conn *c, size_t n, bool sent)
+{
+	Peer	   *p;
+
+	if (c->peer_id == PGR_NONE || c->is_probe || (p = peer_find(c->peer_id)) == NULL)
+		return;
+	if (sent)
+		p->sent_bytes += n;
+	else
+		p->received_bytes += n;
+}
+
 bool
 pgraft_transport_send(const struct pgr_msg *msg)
 {
@@ -801,6 +911,7 @@ pgraft_transport_send(const struct pgr_msg *msg)
 			return false;
 		if (pgr_wire_encode_msg(msg, msg_append(c, len), len, &len) != PGR_OK)
 			elog(ERROR, "pgraft: could not encode %s", pgr_msg_type_name(msg->type));
+		count_sent(msg);
 		return true;
 	}
 	/* Snapshots travel in chunks, each its own frame. */
@@ -822,6 +933,14 @@ pgraft_transport_send(const struct pgr_msg *msg)
 				break;
 		}
 	}
+	count_sent(msg);
+	snapshots_sent++;
+	ereport(LOG,
+			(errmsg("pgraft: sending a snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT " (%zu bytes) to node " UINT64_FORMAT " at %s",
+					msg->snapshot->meta.index, msg->snapshot->meta.term,
+					(size_t) msg->snapshot->len, msg->to, c->addr),
+			 errdetail("Its log ends before this node's first entry, " UINT64_FORMAT ".",
+					   msg->snapshot->meta.index + 1)));
 	return true;
 }
 
@@ -847,12 +966,14 @@ conn_flush(int ci)
 		if (n > 0)
 		{
 			c->woff += n;
+			count_bytes(c, (size_t) n, true);
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return true;
 		ereport(PGRAFT_DEBUG_LEVEL(),
-				(errmsg("pgraft: connection to node " UINT64_FORMAT " failed: %m", c->peer_id)));
+				(errmsg("pgraft: connection to node " UINT64_FORMAT " at %s failed: %m",
+						c->peer_id, c->addr)));
 		conn_close(ci, true);
 		return false;
 	}
@@ -1226,8 +1347,9 @@ timing_differs(const struct pgr_wire_handshake *hs, char *detail, size_t size)
 }
 
 static void
-warn_timing(const struct pgr_wire_handshake *hs)
+warn_timing(const Conn *c)
 {
+	const struct pgr_wire_handshake *hs = &c->sess.peer;
 	char		detail[PGRAFT_MSG_MAX];
 	int			free_slot = -1;
 
@@ -1243,8 +1365,8 @@ warn_timing(const struct pgr_wire_handshake *hs)
 	if (free_slot >= 0)
 		timing_warned[free_slot] = hs->node_id;
 	ereport(WARNING,
-			(errmsg("pgraft: node " UINT64_FORMAT " has other timing settings than this node",
-					hs->node_id),
+			(errmsg("pgraft: node " UINT64_FORMAT " at %s has other timing settings than this node",
+					hs->node_id, c->addr),
 			 errdetail("%s", detail),
 			 errhint("Nodes with different timing elect leaders at different paces and may depose each other; set the same values on every node.")));
 }
@@ -1288,7 +1410,7 @@ setup_open(int ci)
 	}
 	if (!c->outgoing)
 	{
-		warn_timing(hs);
+		warn_timing(c);
 		ereport(PGRAFT_DEBUG_LEVEL(),
 				(errmsg("pgraft: accepted connection from node " UINT64_FORMAT " at %s",
 						hs->node_id, c->addr)));
@@ -1299,6 +1421,7 @@ setup_open(int ci)
 		{
 			peers[i].backoff_ms = PGRAFT_BACKOFF_MIN_MS;
 			peer_dial_result(&peers[i], false);
+			peer_reachable(&peers[i], c);
 		}
 	if (c->is_probe)
 	{
@@ -1312,7 +1435,7 @@ setup_open(int ci)
 		conn_close(ci, false);
 		return;
 	}
-	warn_timing(hs);
+	warn_timing(c);
 }
 
 /*
@@ -1528,11 +1651,12 @@ deliver(int ci, const struct pgr_msg *m, uint8 *frame_copy)
 	if (m->from != conns[ci].peer_id)
 	{
 		ereport(LOG,
-				(errmsg("pgraft: closing connection from node " UINT64_FORMAT ": it sent a message as node " UINT64_FORMAT,
-						conns[ci].peer_id, m->from)));
+				(errmsg("pgraft: closing connection from node " UINT64_FORMAT " at %s: it sent a message as node " UINT64_FORMAT,
+						conns[ci].peer_id, conns[ci].addr, m->from)));
 		conn_close(ci, false);
 		return;
 	}
+	count_received(m);
 	q = event_push(PGRAFT_TEV_MESSAGE, m->from);
 	q->ev.msg = *m;
 	q->has_msg = true;
@@ -1607,8 +1731,8 @@ handle_frame(int ci, const uint8 *frame, const struct pgr_wire_frame *f)
 				return conns[ci].in_use;
 			}
 		default:
-			ereport(LOG, (errmsg("pgraft: closing connection from node " UINT64_FORMAT ": unexpected frame",
-								 c->peer_id)));
+			ereport(LOG, (errmsg("pgraft: closing connection from node " UINT64_FORMAT " at %s: unexpected frame",
+								 c->peer_id, c->addr)));
 			conn_close(ci, false);
 			return false;
 	}
@@ -1700,6 +1824,7 @@ conn_read(int ci)
 			else if (!pgr_tls_feed(c->tls, tls_in, (size_t) n))
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			c->last_recv = GetCurrentTimestamp();
+			count_bytes(c, (size_t) n, false);
 			budget = (size_t) n >= budget ? 0 : budget - n;
 			continue;
 		}
@@ -1707,10 +1832,12 @@ conn_read(int ci)
 			break;
 		if (n == 0)
 			ereport(PGRAFT_DEBUG_LEVEL(),
-					(errmsg("pgraft: node " UINT64_FORMAT " closed its connection", c->peer_id)));
+					(errmsg("pgraft: node " UINT64_FORMAT " at %s closed its connection",
+							c->peer_id, c->addr)));
 		else
 			ereport(PGRAFT_DEBUG_LEVEL(),
-					(errmsg("pgraft: connection with node " UINT64_FORMAT " failed: %m", c->peer_id)));
+					(errmsg("pgraft: connection with node " UINT64_FORMAT " at %s failed: %m",
+							c->peer_id, c->addr)));
 
 		/*
 		 * Close only after handling the frames that arrived before the end
@@ -1752,6 +1879,7 @@ accept_all(void)
 		int			oldest = -1;
 		char		host[NI_MAXHOST];
 		char		serv[NI_MAXSERV];
+		char		addr[sizeof(conns[0].addr)];
 
 		if (sock == PGINVALID_SOCKET)
 			return;
@@ -1783,19 +1911,21 @@ accept_all(void)
 			refusal_counts[PGR_WIRE_REFUSE_FLOOD]++;
 			continue;
 		}
+		if (getnameinfo((struct sockaddr *) &sa, salen, host, sizeof(host), serv,
+						sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(addr, sizeof(addr), "%s:%s", host, serv);
+		else
+			strlcpy(addr, "unknown address", sizeof(addr));
 		set_socket_options(sock);
 		ci = conn_alloc(sock, false);
 		if (ci < 0)
 		{
-			ereport(LOG, (errmsg("pgraft: too many connections; refusing a new one")));
+			ereport(LOG,
+					(errmsg("pgraft: too many connections; refusing a new one from %s", addr)));
 			closesocket(sock);
 			continue;
 		}
-		if (getnameinfo((struct sockaddr *) &sa, salen, host, sizeof(host), serv,
-						sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(conns[ci].addr, sizeof(conns[ci].addr), "%s:%s", host, serv);
-		else
-			strlcpy(conns[ci].addr, "unknown address", sizeof(conns[ci].addr));
+		strlcpy(conns[ci].addr, addr, sizeof(conns[ci].addr));
 		conns[ci].state = CONN_HANDSHAKING;
 		if (!tls_begin(ci, false))
 			setup_begin(ci, PGR_WIRE_ACCEPTOR, PGR_NONE);
@@ -1839,8 +1969,8 @@ pgraft_transport_tick(void)
 			if ((now - c->last_recv) / 1000 > idle_timeout_ms())
 			{
 				ereport(PGRAFT_DEBUG_LEVEL(),
-						(errmsg("pgraft: nothing from node " UINT64_FORMAT " for %d ms: the connection is presumed dead, redialling",
-								c->peer_id, idle_timeout_ms())));
+						(errmsg("pgraft: nothing from node " UINT64_FORMAT " at %s for %d ms: the connection is presumed dead, redialling",
+								c->peer_id, c->addr, idle_timeout_ms())));
 				conn_close(i, true);
 			}
 			else if ((now - c->last_send) / 1000 >= pgraft_heartbeat_interval &&
@@ -1872,14 +2002,47 @@ pgraft_transport_tick(void)
 	}
 	/* Keep a connection to every peer, so its loss can be noticed. */
 	for (int i = 0; i < n_peers; i++)
+	{
 		if (peers[i].conn < 0)
 			(void) peer_conn(&peers[i]);
+		peer_check_reachable(&peers[i], now);
+	}
 }
 
 void
 pgraft_transport_refusals(uint64 *counts)
 {
 	memcpy(counts, refusal_counts, sizeof(refusal_counts));
+}
+
+void
+pgraft_transport_metrics(struct pgr_metrics *m)
+{
+	memcpy(m->refusals, refusal_counts, sizeof(m->refusals));
+	m->snapshots_sent = snapshots_sent;
+	m->snapshots_received = snapshots_received;
+	m->n_peers = (uint32) n_peers;
+	for (int i = 0; i < n_peers; i++)
+	{
+		const Peer *p = &peers[i];
+		struct pgr_metrics_peer *mp = &m->peers[i];
+
+		memset(mp, 0, sizeof(*mp));
+		mp->id = p->id;
+		mp->connected = pgraft_transport_connected(p->id);
+		mp->sent_bytes = p->sent_bytes;
+		mp->received_bytes = p->received_bytes;
+		mp->sent_messages = p->sent_msgs;
+		mp->received_messages = p->received_msgs;
+		mp->reconnects = p->reconnects;
+		mp->rtt = p->rtt;
+	}
+}
+
+void
+pgraft_transport_wait_set_changed(void)
+{
+	wait_set_dirty = true;
 }
 
 bool
@@ -1908,7 +2071,7 @@ pgraft_transport_wait_set(void)
 {
 	if (wait_set_dirty || wait_set == NULL)
 	{
-		int			n = 3;
+		int			n = 3 + pgraft_metrics_http_n_events();
 
 		if (wait_set != NULL)
 			FreeWaitEventSet(wait_set);
@@ -1927,9 +2090,11 @@ pgraft_transport_wait_set(void)
 				conns[i].wait_pos = AddWaitEventToSet(wait_set, conns[i].wait_events,
 													  conns[i].sock, NULL, &conns[i]);
 			}
+		pgraft_metrics_http_add_events(wait_set);
 		wait_set_dirty = false;
 		return wait_set;
 	}
+	pgraft_metrics_http_update_events(wait_set);
 	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
 		if (conns[i].in_use && conns[i].wait_pos >= 0)
 		{
@@ -1968,7 +2133,8 @@ pgraft_transport_handle_event(const WaitEvent *ev)
 		{
 			errno = err;
 			ereport(PGRAFT_DEBUG_LEVEL(),
-					(errmsg("pgraft: could not connect to node " UINT64_FORMAT ": %m", c->peer_id)));
+					(errmsg("pgraft: could not connect to node " UINT64_FORMAT " at %s: %m",
+							c->peer_id, c->addr)));
 			if (c->is_probe)
 			{
 				event_probe_done(c->probe_tag, "could not connect", strerror(err));

@@ -129,6 +129,17 @@ extern void pgraft_transport_set_leader(uint64 term);
 /* Connections refused since the worker started, by reason (PGR_WIRE_REFUSE_N counts). */
 extern void pgraft_transport_refusals(uint64 *counts);
 
+/*
+ * The transport's part of the metrics: every peer (id, connection, bytes,
+ * messages, reconnects, heartbeat round trips), snapshots sent and
+ * received, refusals.
+ */
+struct pgr_metrics;
+extern void pgraft_transport_metrics(struct pgr_metrics *m);
+
+/* The metrics endpoint's sockets came or went: rebuild the wait set. */
+extern void pgraft_transport_wait_set_changed(void);
+
 /* Is there a live, handshaken outgoing connection to peer? */
 extern bool pgraft_transport_connected(uint64 peer);
 

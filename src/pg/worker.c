@@ -59,6 +59,7 @@
 #include "utils/memutils.h"
 
 #include "compat.h"
+#include "metrics.h"
 #include "queue.h"
 #include "security.h"
 #include "settings.h"
@@ -180,6 +181,31 @@ refresh_peers(PgraftWorker *w)
 	pgraft_transport_set_peers(addrs, n, s.config_index);
 }
 
+/* What a persisted batch adds to the metrics (metrics.c says what counts). */
+static void
+count_batch(PgraftWorker *w, const struct pgr_ready *rd)
+{
+	struct pgr_metrics *m = &w->ms.m;
+	struct pgr_status s;
+
+	m->entries_appended += rd->n_entries;
+	m->entries_applied += rd->n_committed;
+	if (rd->must_sync && rd->n_entries > 0)
+	{
+		uint64		bytes = 0;
+
+		for (size_t i = 0; i < rd->n_entries; i++)
+			bytes += rd->entries[i].len;
+		pgr_hist_observe(&m->batch_entries, PGR_HIST_ENTRIES, (double) rd->n_entries, 1);
+		pgr_hist_observe(&m->batch_bytes, PGR_HIST_BYTES, (double) bytes, 1);
+	}
+	if (rd->n_entries == 0)
+		return;
+	pgr_node_status(w->node, &s);
+	if (s.role == PGR_ROLE_LEADER)
+		pgraft_metrics_appended(&w->ms, rd->entries[rd->n_entries - 1].index, rd->n_entries);
+}
+
 /* batches: the core's contract, batch after batch, until nothing is ready */
 static void
 run_batches(PgraftWorker *w)
@@ -187,6 +213,7 @@ run_batches(PgraftWorker *w)
 	while (pgr_node_has_ready(w->node))
 	{
 		struct pgr_ready rd;
+		uint64		snap_t0;
 
 		pgraft_check_core(pgr_node_ready(w->node, &rd), "collecting a ready batch");
 
@@ -198,8 +225,10 @@ run_batches(PgraftWorker *w)
 			pgraft_transport_flush();
 
 		/* 1. persist, one fsync */
+		snap_t0 = rd.snapshot != NULL ? pgraft_clock_ns() : 0;
 		if (pgr_storage_persist(w->storage, &rd) != PGR_STORAGE_OK)
 			pgraft_storage_failed(w, "persisting a ready batch");
+		count_batch(w, &rd);
 
 		/* 2. send the rest (to every member of the configuration as of this batch) */
 		for (size_t i = rd.n_msgs_early; i < rd.n_msgs; i++)
@@ -207,6 +236,12 @@ run_batches(PgraftWorker *w)
 
 		/* 3. apply */
 		pgraft_apply_ready(w, &rd);
+		if (rd.snapshot != NULL)
+		{
+			w->ms.m.snapshots_installed++;
+			pgr_hist_observe(&w->ms.m.snapshot_install, PGR_HIST_DURATION,
+							 (double) (pgraft_clock_ns() - snap_t0) / 1e9, 1);
+		}
 
 		/* 4. advance */
 		pgraft_check_core(pgr_node_advance(w->node), "advancing");
@@ -363,6 +398,7 @@ worker_start(PgraftWorker *w)
 
 	pgraft_security_init();
 	pgraft_transport_init(&w->alloc);
+	pgraft_metrics_http_start();
 	pgraft_node_setup(w);
 	/* call ids never repeat across restarts: the incarnation grows */
 	if (pgr_calls_init(&w->calls, &w->alloc, pgraft_node_id, w->incarnation,
@@ -390,6 +426,7 @@ PgraftWorkerMain(Datum main_arg)
 	pgraft_shared->worker_state = PGRAFT_WORKER_STARTING;
 	pgraft_shared->worker_error[0] = '\0';
 	pgraft_shared->debug = pgraft_debug_enabled;
+	pgraft_shared->worker_starts++;
 	LWLockRelease(pgraft_shared->lock);
 
 	prev_emit_log_hook = emit_log_hook;
@@ -426,7 +463,8 @@ PgraftWorkerMain(Datum main_arg)
 		if (timeout < 0)
 			timeout = 0;
 		nevents = WaitEventSetWait(pgraft_transport_wait_set(), timeout, events,
-								   lengthof(events), PGRAFT_WAIT_EVENT_MAIN);
+								   lengthof(events), pgraft_wait_event_main());
+		w->ms.wake_ns = pgraft_clock_ns();
 		for (int i = 0; i < nevents; i++)
 		{
 			if (events[i].events & WL_LATCH_SET)
@@ -435,7 +473,8 @@ PgraftWorkerMain(Datum main_arg)
 				CHECK_FOR_INTERRUPTS();
 				continue;
 			}
-			pgraft_transport_handle_event(&events[i]);
+			if (!pgraft_metrics_http_handle_event(&events[i]))
+				pgraft_transport_handle_event(&events[i]);
 		}
 
 		/* reload */
@@ -453,6 +492,7 @@ PgraftWorkerMain(Datum main_arg)
 				next_tick = TimestampTzPlusMilliseconds(now, w->tick_ms);
 		}
 		pgraft_transport_tick();
+		pgraft_metrics_http_tick();
 		if (now >= next_health)
 		{
 			pgraft_status_health(w);
@@ -484,6 +524,7 @@ PgraftWorkerMain(Datum main_arg)
 	/* Everything acknowledged is already durable: end the calls, close. */
 	pgraft_requests_end_all(w, "the pgraft worker is shutting down");
 	pgraft_transport_shutdown();
+	pgraft_metrics_http_stop();
 	pgraft_node_close(w);
 	proc_exit(0);
 }

@@ -28,6 +28,7 @@
 #include "pgraft/app.h"
 #include "pgraft/core.h"
 #include "pgraft/storage.h"
+#include "metrics.h"
 #include "shmem.h"
 
 /* Who this node is and which cluster it belongs to (the identity file). */
@@ -74,6 +75,10 @@ typedef struct PgraftWorker
 	int			init_slot;		/* INIT answered once persisted, or -1 */
 	uint64		last_term;		/* for the log */
 	uint64		last_leader;
+	int			last_role;
+	uint64		last_transferee;	/* the leader's transfer target, if any */
+	struct pgr_config logged_config;	/* membership as last logged */
+	PgraftMetricsState ms;
 } PgraftWorker;
 
 extern PGDLLEXPORT void PgraftWorkerMain(Datum main_arg);

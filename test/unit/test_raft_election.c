@@ -132,6 +132,39 @@ test_pre_candidate_campaigns_after_a_majority_of_pre_votes(void)
 	CHECK_EQ(fx_find(b, PGR_MSG_VOTE, 2)->term, 2);
 }
 
+/*
+ * The counters an operator alerts on: a pre-election is won when a
+ * majority grants it (then the election starts), an election when a
+ * majority votes; rejections win nothing.
+ */
+static void
+test_won_pre_votes_and_elections_are_counted(void)
+{
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
+	struct pgr_msg m;
+
+	CHECK(n != NULL);
+	CHECK(ticks_to_election(n, 20) > 0);
+	fx_settle(n);
+	CHECK_EQ(fx_status(n).pre_votes_started, 1);
+	CHECK_EQ(fx_status(n).pre_votes_won, 0);
+	m = fx_msg(PGR_MSG_PRE_VOTE_RESP, 2, 1, 2);
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	CHECK_EQ(fx_status(n).pre_votes_won, 1);
+	CHECK_EQ(fx_status(n).elections_started, 1);
+	CHECK_EQ(fx_status(n).elections_won, 0);
+	fx_settle(n);
+	m = fx_msg(PGR_MSG_VOTE_RESP, 3, 1, 2);
+	m.reject = true;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	CHECK_EQ(fx_status(n).elections_won, 0);
+	m = fx_msg(PGR_MSG_VOTE_RESP, 2, 1, 2);
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
+	CHECK_EQ(fx_status(n).elections_won, 1);
+	CHECK_EQ(fx_status(n).pre_votes_won, 1);
+}
+
 /* Pre-vote rejections end the pre-election without touching the term. */
 static void
 test_pre_candidate_gives_up_on_rejections(void)
@@ -527,6 +560,7 @@ static const struct test_case cases[] = {
 	TEST(test_election_timeouts_depend_only_on_the_seed),
 	TEST(test_pre_candidate_does_not_bump_its_term),
 	TEST(test_pre_candidate_campaigns_after_a_majority_of_pre_votes),
+	TEST(test_won_pre_votes_and_elections_are_counted),
 	TEST(test_pre_candidate_gives_up_on_rejections),
 	TEST(test_pre_vote_request_leaves_the_voter_unchanged),
 	TEST(test_node_that_heard_from_a_leader_ignores_pre_votes_and_votes),
