@@ -18,6 +18,7 @@
 #   - at default log settings (pgraft.debug_enabled off) a leader change, a
 #     lost peer and a membership change are one LOG line each, and a peer
 #     that stays down is not a line per redial;
+#   - a worker that fails is restarted and counted, and says why;
 #   - a backend waiting on pgraft shows a wait event of type Extension (the
 #     worker has no row in pg_stat_activity: it has no database connection).
 
@@ -331,4 +332,27 @@ for my $f (@followers)
 }
 
 $_->stop for @nodes;
+
+# -- a worker that fails is restarted, counted, and says why
+{
+	my $node = create_node(9, conf => "pgraft.debug_enabled = off\n");
+	$node->safe_psql('postgres', 'CREATE EXTENSION pgraft');
+	is(q1($node, 'SELECT pgraft_init()'), 't', 'a lone node founds a cluster');
+	$node->stop;
+	my $identity = $node->data_dir . '/pgraft/identity';
+	open my $fh, '>', $identity or die "$identity: $!";
+	print $fh "damaged\n";
+	close $fh;
+	$node->start;
+	ok( poll_until(
+			'the failing worker is restarted',
+			sub {
+				my $m = stat_sql($node);
+				return $m->{pgraft_worker_restarts_total} >= 2 && $m->{pgraft_worker_running} == 0;
+			}),
+		'pgraft_worker_restarts_total counts the restarts of a failing worker');
+	like(slurp_file($node->logfile), qr/FATAL:  pgraft: identity file "[^"]+" is damaged/,
+		'the worker says why it fails');
+	$node->stop;
+}
 done_testing();

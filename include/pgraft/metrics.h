@@ -73,7 +73,8 @@ struct pgr_metrics_peer
 	uint64_t	sent_messages;
 	uint64_t	received_messages;
 	uint64_t	reconnects;		/* established connections that broke */
-	bool		leader_view;	/* match_lag and last_contact are known */
+	bool		leader_view;	/* this node leads: last_contact is known */
+	bool		lag_known;		/* and the peer answered lately: match_lag */
 	uint64_t	match_lag;		/* leader's last index - peer's match */
 	double		last_contact_seconds;
 	struct pgr_histogram rtt;	/* PGR_HIST_LATENCY: heartbeat to answer */

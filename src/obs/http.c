@@ -159,10 +159,12 @@ pgr_http_parse(const char *buf, size_t len, struct pgr_http_request *out)
 	memset(out, 0, sizeof(*out));
 	if (len > PGR_HTTP_MAX_REQUEST)
 		len = PGR_HTTP_MAX_REQUEST;
-	for (size_t i = 0; i < len; i++)
+	end = headers_end(buf, len);
+	/* only the request line and headers count: what follows never changes
+	 * a verdict already given */
+	for (size_t i = 0; i < (end ? end : len); i++)
 		if (buf[i] == '\0')
 			return PGR_HTTP_BAD_REQUEST;
-	end = headers_end(buf, len);
 	if (end == 0)
 		return len >= PGR_HTTP_MAX_REQUEST ? PGR_HTTP_TOO_LARGE : PGR_HTTP_INCOMPLETE;
 	out->header_len = end;

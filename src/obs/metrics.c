@@ -254,7 +254,7 @@ peer_family(const struct walk *w, const struct pgr_metrics *m, const char *name,
 				v = (double) p->reconnects;
 				break;
 			case PF_MATCH_LAG:
-				if (!p->leader_view)
+				if (!p->leader_view || !p->lag_known)
 					continue;
 				v = (double) p->match_lag;
 				break;
@@ -374,7 +374,8 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 	peer_family(w, m, "pgraft_peer_reconnects_total", PGR_METRIC_COUNTER,
 				"Established connections with the peer that broke.", PF_RECONNECTS);
 	peer_family(w, m, "pgraft_peer_match_lag_entries", PGR_METRIC_GAUGE,
-				"Leader: entries of its log the peer has not acknowledged.", PF_MATCH_LAG);
+				"Leader: entries of its log the peer has not acknowledged (peers heard from lately).",
+				PF_MATCH_LAG);
 	peer_family(w, m, "pgraft_peer_last_contact_seconds", PGR_METRIC_GAUGE,
 				"Leader: seconds since the peer was last heard from.", PF_LAST_CONTACT);
 	family(w, "pgraft_peer_round_trip_time_seconds", PGR_METRIC_HISTOGRAM,

@@ -81,9 +81,16 @@ fill_metrics(PgraftWorker *w, const struct pgr_status *s, uint64 commit)
 		struct pgr_metrics_peer *p = &m->peers[i];
 		struct pgr_progress_info pi;
 
+		/*
+		 * A peer the leader has not heard from lately has no known match
+		 * (a new leader starts every peer at 0): its lag is not shown, its
+		 * last contact is.
+		 */
 		p->leader_view = pgr_node_progress(w->node, p->id, &pi) == PGR_OK;
 		if (p->leader_view)
 		{
+			p->lag_known = pi.recent_active &&
+				(int64) pi.ticks_since_contact * w->tick_ms < pgraft_election_timeout;
 			p->match_lag = s->last_index > pi.match ? s->last_index - pi.match : 0;
 			p->last_contact_seconds = (double) pi.ticks_since_contact * w->tick_ms / 1000.0;
 		}

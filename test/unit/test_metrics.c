@@ -167,6 +167,7 @@ test_peer_samples_carry_the_peer_label_and_leader_only_ones_need_the_leader(void
 	m.peers[0].sent_bytes = 1234;
 	m.peers[1].id = 3;
 	m.peers[1].leader_view = true;
+	m.peers[1].lag_known = true;
 	m.peers[1].match_lag = 7;
 	pgr_hist_observe(&m.peers[1].rtt, PGR_HIST_LATENCY, 0.0001, 1);
 	text = render(&m);
