@@ -185,6 +185,10 @@ cmp_ok($after->{pgraft_commit_latency_seconds_count},
 	'>=', $before->{pgraft_commit_latency_seconds_count} + $appends, 'the leader observed a commit latency for every append');
 cmp_ok($after->{pgraft_entries_appended_total},
 	'>=', $before->{pgraft_entries_appended_total} + $appends, 'entries appended grew');
+cmp_ok($after->{pgraft_request_queue_wait_seconds_count},
+	'>=', $before->{pgraft_request_queue_wait_seconds_count} + 50, 'the queue wait of every request is measured');
+cmp_ok($after->{pgraft_requests_processed_total},
+	'>=', $before->{pgraft_requests_processed_total} + 50, 'the requests are counted');
 cmp_ok($after->{'pgraft_disk_fsync_duration_seconds_bucket{le="+Inf"}'},
 	'==', $after->{pgraft_disk_fsync_duration_seconds_count}, 'the +Inf bucket is the count');
 is($after->{pgraft_is_leader}, 1, 'the leader says it leads');

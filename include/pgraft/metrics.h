@@ -136,6 +136,7 @@ struct pgr_metrics
 	uint64_t	requests_processed;
 	uint64_t	requests_failed;
 	uint64_t	requests_rejected;	/* the queue was full */
+	struct pgr_histogram request_queue_wait;	/* LATENCY: submitted to taken */
 	struct pgr_histogram request_duration;	/* LATENCY: taken to answered */
 
 	/* the worker */

@@ -412,6 +412,9 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 			m->requests_failed);
 	counter(w, "pgraft_requests_rejected_total", "SQL requests refused because the queue was full.",
 			m->requests_rejected);
+	histogram(w, "pgraft_request_queue_wait_seconds",
+			  "From a SQL session queueing a request to the worker taking it.",
+			  &m->request_queue_wait, PGR_HIST_LATENCY);
 	histogram(w, "pgraft_request_duration_seconds",
 			  "From the worker taking a SQL request to answering it.",
 			  &m->request_duration, PGR_HIST_LATENCY);

@@ -207,6 +207,7 @@ pgraft_metrics_collect(struct pgr_metrics *out)
 	out->requests_processed = pgraft_shared->requests_processed;
 	out->requests_failed = pgraft_shared->requests_failed;
 	out->requests_rejected = pgraft_shared->requests_rejected;
+	out->request_queue_wait = pgraft_shared->request_queue_wait;
 	out->request_duration = pgraft_shared->request_duration;
 	out->worker_running = pgraft_shared->worker_state == PGRAFT_WORKER_RUNNING;
 	out->worker_restarts = pgraft_shared->worker_starts > 0 ? pgraft_shared->worker_starts - 1 : 0;

@@ -221,9 +221,11 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 	char		detail[PGRAFT_MSG_MAX];
 	char		hint[PGRAFT_MSG_MAX];
 	Latch	   *latch;
+	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	req->state = PGRAFT_SLOT_PENDING;
+	req->submitted_at = now;
 	latch = pgraft_shared->worker_latch;
 	LWLockRelease(pgraft_shared->lock);
 	if (latch != NULL)
@@ -316,6 +318,8 @@ pgraft_request_take(int *slots, int max)
 		{
 			pgraft_shared->slots[i].state = PGRAFT_SLOT_ACTIVE;
 			pgraft_shared->slots[i].taken_at = now;
+			pgr_hist_observe(&pgraft_shared->request_queue_wait, PGR_HIST_LATENCY,
+							 (double) (now - pgraft_shared->slots[i].submitted_at) / 1e6, 1);
 			slots[n++] = i;
 		}
 	LWLockRelease(pgraft_shared->lock);

@@ -88,6 +88,7 @@ typedef struct PgraftRequest
 	char		result_hint[PGRAFT_MSG_MAX];
 	uint64		result_index;
 	uint32		result_count;	/* GET_ENTRIES: entries written */
+	TimestampTz submitted_at;	/* when the backend marked it PENDING */
 	TimestampTz taken_at;		/* when the worker took it (0: not yet) */
 	ConditionVariable cv;
 	uint8		inline_payload[PGRAFT_INLINE_PAYLOAD];
@@ -153,6 +154,7 @@ typedef struct PgraftShared
 	uint64		worker_starts;	/* since the postmaster started */
 	uint64		proposals_failed;
 	uint64		requests_rejected;	/* the queue was full */
+	struct pgr_histogram request_queue_wait;
 	struct pgr_histogram request_duration;
 
 	/* the request queue */
