@@ -242,6 +242,8 @@ pgraft_metrics_http_add_events(WaitEventSet *ws)
 void
 pgraft_metrics_http_update_events(WaitEventSet *ws)
 {
+	if (http_listen == PGINVALID_SOCKET)
+		return;					/* off, or not bound: no clients either */
 	for (int i = 0; i < PGRAFT_HTTP_MAX_CLIENTS; i++)
 		if (clients[i].in_use && clients[i].wait_pos >= 0 &&
 			client_wants(&clients[i]) != clients[i].wait_events)
