@@ -331,8 +331,20 @@ for my $f (@followers)
 			'node reachable again',
 			sub { slurp_file($lone->logfile) =~ /LOG:  pgraft: node $old->{pgraft_id} at \S+ is reachable again\n.*DETAIL:  It was unreachable for [\d.]+ s\./ }),
 		'the peer that came back is logged as reachable again');
-	wait_for_leader(@nodes);
+	my $l = wait_for_leader(@nodes);
 	promtool_check(scrape_text($_), "node $_->{pgraft_id} after the restart") for @nodes;
+
+	# a transfer says so on the old leader
+	my ($to) = followers_of($l, @nodes);
+	wait_for_applied(q1($l, 'SELECT commit_index FROM pgraft_log_get_stats()'), $to);
+	is(q1($l, "SELECT pgraft_transfer_leadership($to->{pgraft_id})"), 't', 'a leadership transfer');
+	ok( poll_until(
+			'the old leader logs the handover',
+			sub {
+				slurp_file($l->logfile) =~
+				  /LOG:  pgraft: node $to->{pgraft_id} is the leader of term \d+, after node $l->{pgraft_id}\n.*DETAIL:  This node handed leadership over to it\./;
+			}),
+		'the old leader logs that it handed leadership over');
 }
 
 $_->stop for @nodes;

@@ -86,7 +86,8 @@ describe_config(const struct pgr_config *c, StringInfo out)
  * A LOG line for each membership change applied here: what changed, and the
  * configuration it made (new, from the entry at index).  Every node logs it
  * as it applies the entry (or a snapshot that carries it), so every node's
- * log tells its history.
+ * log tells its history; entries replayed after a restart (at or below the
+ * commit index the node started with) were logged before and are not again.
  */
 static void
 log_membership(PgraftWorker *w, const struct pgr_config *new, uint64 index)
@@ -98,6 +99,12 @@ log_membership(PgraftWorker *w, const struct pgr_config *new, uint64 index)
 	if (old->n_members == new->n_members &&
 		memcmp(old->members, new->members, new->n_members * sizeof(new->members[0])) == 0)
 		return;
+	if (index <= w->replay_until)
+	{
+		/* committed before this start: the last incarnation logged it */
+		w->logged_config = *new;
+		return;
+	}
 	initStringInfo(&what);
 	for (uint32 i = 0; i < new->n_members; i++)
 	{
@@ -171,7 +178,7 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 	}
 	/* each change on its own line, in log order: a snapshot's, then entries' */
 	if (rd->snapshot != NULL)
-		log_membership(w, &w->app->config, rd->snapshot->meta.index);
+		log_membership(w, &w->snap_app->config, rd->snapshot->meta.index);
 	for (size_t i = 0; i < rd->n_committed; i++)
 	{
 		const struct pgr_entry *e = &rd->committed[i];

@@ -24,7 +24,7 @@
 #include "pgraft/metrics.h"
 #include "pgraft/storage.h"
 
-/* Copies into shared memory at most this often (and before each scrape). */
+/* Copies into shared memory at most this often; scrapes read that copy. */
 #define PGRAFT_METRICS_PUBLISH_MS	50
 
 /* Entries a leader appended in one wake-up, waiting to be committed. */

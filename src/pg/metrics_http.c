@@ -270,7 +270,26 @@ accept_clients(void)
 		char		serv[NI_MAXSERV];
 
 		if (sock == PGINVALID_SOCKET)
+		{
+			/*
+			 * Out of descriptors or memory: the listener stays readable and
+			 * the loop would spin.  Close it and bind again later.
+			 */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+				errno != ECONNABORTED)
+			{
+				ereport(WARNING,
+						(errcode_for_socket_access(),
+						 errmsg("pgraft: the metrics endpoint could not accept a connection: %m"),
+						 errdetail("It stops listening and tries again in %d s.",
+								   PGRAFT_HTTP_RETRY_MS / 1000)));
+				closesocket(http_listen);
+				http_listen = PGINVALID_SOCKET;
+				retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PGRAFT_HTTP_RETRY_MS);
+				pgraft_transport_wait_set_changed();
+			}
 			return;
+		}
 		for (int i = 0; i < PGRAFT_HTTP_MAX_CLIENTS; i++)
 			if (!clients[i].in_use)
 			{
@@ -307,7 +326,7 @@ client_answer(HttpClient *c, enum pgr_http_result r, const struct pgr_http_reque
 	size_t		blen;
 	char		head[256];
 	int			hlen;
-	bool		head_only = r == PGR_HTTP_METRICS && req->head;
+	bool		head_only = req->head; /* HEAD of any path: no body */
 	MemoryContext old = MemoryContextSwitchTo(http_cxt);
 
 	if (r == PGR_HTTP_METRICS)

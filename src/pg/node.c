@@ -328,6 +328,12 @@ open_node(PgraftWorker *w)
 	pgr_storage_state_free(&w->alloc, &ss);
 	if (err != PGR_OK)
 		pgraft_core_failed("restoring the Raft node", err);
+	{
+		struct pgr_status s;
+
+		pgr_node_status(w->node, &s);
+		w->replay_until = s.commit;
+	}
 	w->peers_config_index = UINT64_MAX;
 }
 

@@ -221,11 +221,10 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 	char		detail[PGRAFT_MSG_MAX];
 	char		hint[PGRAFT_MSG_MAX];
 	Latch	   *latch;
-	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	req->state = PGRAFT_SLOT_PENDING;
-	req->submitted_at = now;
+	req->submitted_at = GetCurrentTimestamp();	/* under the lock: waits are never negative */
 	latch = pgraft_shared->worker_latch;
 	LWLockRelease(pgraft_shared->lock);
 	if (latch != NULL)
@@ -310,9 +309,10 @@ int
 pgraft_request_take(int *slots, int max)
 {
 	int			n = 0;
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
+	now = GetCurrentTimestamp();
 	for (int i = 0; i < pgraft_max_requests && n < max; i++)
 		if (pgraft_shared->slots[i].state == PGRAFT_SLOT_PENDING)
 		{

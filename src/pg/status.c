@@ -185,11 +185,16 @@ pgraft_status_log_changes(PgraftWorker *w)
 {
 	struct pgr_status s;
 	uint64		prev_leader = w->last_leader;
+	uint64		prev_term = w->last_term;
 	int			prev_role = w->last_role;
-	uint64		prev_transferee = w->last_transferee;
 
 	pgr_node_status(w->node, &s);
-	w->last_transferee = s.role == PGR_ROLE_LEADER ? s.lead_transferee : PGR_NONE;
+	/*
+	 * The target of a transfer this node leads (none once it gave up),
+	 * kept after this node steps down until the next leader is logged.
+	 */
+	if (s.role == PGR_ROLE_LEADER)
+		w->last_transferee = s.lead_transferee;
 	if (s.term == w->last_term && s.leader == w->last_leader && (int) s.role == w->last_role)
 		return;
 	w->last_term = s.term;
@@ -208,9 +213,17 @@ pgraft_status_log_changes(PgraftWorker *w)
 			ereport(LOG,
 					(errmsg("pgraft: no leader in term " UINT64_FORMAT " (the leader was node " UINT64_FORMAT ")",
 							s.term, prev_leader),
-					 errdetail("%s", s.role == PGR_ROLE_PRE_CANDIDATE || s.role == PGR_ROLE_CANDIDATE ?
+					 w->last_transferee != PGR_NONE ?
+					 errdetail("This node is handing leadership over to node " UINT64_FORMAT ".",
+							   w->last_transferee) :
+					 errdetail("%s",
+							   s.role == PGR_ROLE_PRE_CANDIDATE || s.role == PGR_ROLE_CANDIDATE ?
 							   "This node heard nothing from the leader for an election timeout and started an election." :
-							   "A higher term began: another node started an election.")));
+							   s.term != prev_term ?
+							   "A higher term began: another node started an election." :
+							   prev_role == PGR_ROLE_LEADER ?
+							   "This node stepped down: it heard from no majority within an election timeout, or it was removed." :
+							   "The leader stepped down.")));
 		return;
 	}
 	if (s.leader != w->ms.last_leader)
@@ -218,24 +231,25 @@ pgraft_status_log_changes(PgraftWorker *w)
 		w->ms.m.leader_changes++;
 		w->ms.last_leader = s.leader;
 	}
-	if (prev_leader == PGR_NONE)
+	if (prev_leader == PGR_NONE && w->last_transferee != s.leader)
 		ereport(LOG,
 				(errmsg("pgraft: node " UINT64_FORMAT " is the leader of term " UINT64_FORMAT "%s",
 						s.leader, s.term, s.role == PGR_ROLE_LEADER ? " (this node)" : ""),
 				 s.role == PGR_ROLE_LEADER ?
-				 errdetail("This node won the election%s.",
-						   prev_role == PGR_ROLE_LEADER ? "" : " with a majority of votes") :
+				 errdetail("This node won the election.") :
 				 errdetail("Its first message of the term reached this node.")));
 	else
 		ereport(LOG,
 				(errmsg("pgraft: node " UINT64_FORMAT " is the leader of term " UINT64_FORMAT "%s, after node " UINT64_FORMAT,
-						s.leader, s.term, s.role == PGR_ROLE_LEADER ? " (this node)" : "", prev_leader),
-				 prev_transferee == s.leader ?
+						s.leader, s.term, s.role == PGR_ROLE_LEADER ? " (this node)" : "",
+						prev_leader != PGR_NONE ? prev_leader : (uint64) pgraft_node_id),
+				 w->last_transferee == s.leader ?
 				 errdetail("This node handed leadership over to it.") :
 				 s.role == PGR_ROLE_LEADER ?
 				 errdetail("This node won the election.") :
 				 errdetail("Node " UINT64_FORMAT " won an election: the previous leader handed leadership over, or was lost.",
 						   s.leader)));
+	w->last_transferee = PGR_NONE;
 }
 
 void

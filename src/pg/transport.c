@@ -72,6 +72,7 @@
 #define PGRAFT_BACKOFF_MAX_MS		2000
 #define PGRAFT_READ_BUDGET			((size_t) 4 * 1024 * 1024)
 #define PGRAFT_IDLE_BUFFER			((size_t) 256 * 1024)	/* kept when empty */
+#define PGRAFT_HB_INFLIGHT			8	/* heartbeats timed per peer at once */
 
 typedef enum ConnState
 {
@@ -134,8 +135,16 @@ typedef struct Peer
 	uint64		sent_msgs;
 	uint64		received_msgs;
 	uint64		reconnects;
-	TimestampTz hb_sent;		/* a heartbeat awaiting its answer, or 0 */
+	/*
+	 * Heartbeats awaiting their answers, oldest first: a follower answers
+	 * each one, in order, so the next answer is the oldest's.  A lost
+	 * connection either way may lose some: the queue starts over then.
+	 */
+	TimestampTz hb_sent[PGRAFT_HB_INFLIGHT];
+	int			hb_head;
+	int			hb_n;
 	struct pgr_histogram rtt;
+	uint64		snap_logged_index;	/* last snapshot sent that was logged */
 	/* for the log: see REACHABILITY */
 	TimestampTz down_since;		/* no established connection since, or 0 */
 	bool		unreachable_logged;
@@ -420,6 +429,13 @@ conn_close(int ci, bool report)
 
 	if (!c->in_use)
 		return;
+	if (was_established && !was_probe && peer != PGR_NONE)
+	{
+		Peer	   *pp = peer_find(peer);
+
+		if (pp != NULL)
+			pp->hb_n = 0;		/* heartbeats or answers may be lost with it */
+	}
 	closesocket(c->sock);
 	pgr_wire_snap_assembler_reset(&c->snap);
 	pgr_tls_conn_free(c->tls);
@@ -458,7 +474,6 @@ conn_close(int ci, bool report)
 			peers[i].retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 															peers[i].backoff_ms);
 			peers[i].backoff_ms = Min(peers[i].backoff_ms * 2, PGRAFT_BACKOFF_MAX_MS);
-			peers[i].hb_sent = 0;
 			if (was_established)
 			{
 				peers[i].reconnects++;
@@ -842,9 +857,9 @@ route(uint64 to)
 }
 
 /*
- * A message queued for its peer.  A heartbeat starts a round trip unless one
- * is under way (its answer is the next heartbeat answer on the stream); one
- * whose answer never came is given up after the idle timeout.
+ * A message queued for its peer.  A heartbeat starts a round trip; with
+ * PGRAFT_HB_INFLIGHT already waiting, or the oldest waiting longer than the
+ * idle timeout (its answer was lost), the queue starts over.
  */
 static void
 count_sent(const struct pgr_msg *msg)
@@ -858,8 +873,11 @@ count_sent(const struct pgr_msg *msg)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (p->hb_sent == 0 || (now - p->hb_sent) / 1000 > idle_timeout_ms())
-			p->hb_sent = now;
+		if (p->hb_n == PGRAFT_HB_INFLIGHT ||
+			(p->hb_n > 0 && (now - p->hb_sent[p->hb_head]) / 1000 > idle_timeout_ms()))
+			p->hb_n = 0;
+		p->hb_sent[(p->hb_head + p->hb_n) % PGRAFT_HB_INFLIGHT] = now;
+		p->hb_n++;
 	}
 }
 
@@ -874,11 +892,12 @@ count_received(const struct pgr_msg *msg)
 	if (p == NULL)
 		return;
 	p->received_msgs++;
-	if (msg->type == PGR_MSG_HEARTBEAT_RESP && p->hb_sent != 0)
+	if (msg->type == PGR_MSG_HEARTBEAT_RESP && p->hb_n > 0)
 	{
 		pgr_hist_observe(&p->rtt, PGR_HIST_LATENCY,
-						 (double) (GetCurrentTimestamp() - p->hb_sent) / 1e6, 1);
-		p->hb_sent = 0;
+						 (double) (GetCurrentTimestamp() - p->hb_sent[p->hb_head]) / 1e6, 1);
+		p->hb_head = (p->hb_head + 1) % PGRAFT_HB_INFLIGHT;
+		p->hb_n--;
 	}
 }
 
@@ -901,6 +920,8 @@ pgraft_transport_send(const struct pgr_msg *msg)
 {
 	Conn	   *c = route(msg->to);
 	size_t		len;
+	Peer	   *p_snap;
+	int			level = LOG;
 
 	if (c == NULL || c->state == CONN_CLOSING)
 		return false;
@@ -935,7 +956,13 @@ pgraft_transport_send(const struct pgr_msg *msg)
 	}
 	count_sent(msg);
 	snapshots_sent++;
-	ereport(LOG,
+	p_snap = peer_find(msg->to);
+	/* a snapshot retried (no report within an election timeout) is said once */
+	if (p_snap != NULL && p_snap->snap_logged_index == msg->snapshot->meta.index)
+		level = PGRAFT_DEBUG_LEVEL();
+	else if (p_snap != NULL)
+		p_snap->snap_logged_index = msg->snapshot->meta.index;
+	ereport(level,
 			(errmsg("pgraft: sending a snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT " (%zu bytes) to node " UINT64_FORMAT " at %s",
 					msg->snapshot->meta.index, msg->snapshot->meta.term,
 					(size_t) msg->snapshot->len, msg->to, c->addr),

@@ -78,6 +78,7 @@ typedef struct PgraftWorker
 	int			last_role;
 	uint64		last_transferee;	/* the leader's transfer target, if any */
 	struct pgr_config logged_config;	/* membership as last logged */
+	uint64		replay_until;	/* commit index at start: applied before */
 	PgraftMetricsState ms;
 } PgraftWorker;
 
