@@ -1,4 +1,6 @@
-/* pgraft--1.0.sql */
+/* pgraft--1.0.sql
+ *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE) */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION pgraft" to load this file. \quit

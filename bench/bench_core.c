@@ -21,6 +21,8 @@
  * Goal (issue 2): at least 1,000,000 entries/s with 64-entry batches, so
  * the core is never the bottleneck next to a ~0.3 ms fsync.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * bench/bench_core.c
  *
  *-------------------------------------------------------------------------

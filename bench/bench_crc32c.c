@@ -12,6 +12,8 @@
  * Built only where PostgreSQL's server headers and libpgport are installed
  * (the pure layers themselves never link PostgreSQL).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * bench/bench_crc32c.c
  *
  *-------------------------------------------------------------------------

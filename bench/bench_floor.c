@@ -11,6 +11,8 @@
  *
  *	bench_floor [DIR]	prints "fdatasync_us=..." and "rtt_us=..." (medians)
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * bench/bench_floor.c
  *
  *-------------------------------------------------------------------------

@@ -20,6 +20,8 @@
  * Goals (issue 3): 1/sync within 1.2x of raw fdatasync latency; 128/sync at
  * least 100x the entries/s of 1/sync; recovery of 1M entries under 1 s.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * bench/bench_storage.c
  *
  *-------------------------------------------------------------------------

@@ -12,6 +12,8 @@
  * milliseconds since T0_NS.  A failed attempt (no leader yet, leadership
  * changed) is retried after 2 ms; it gives up after 30 s.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * bench/failover_client.c
  *
  *-------------------------------------------------------------------------

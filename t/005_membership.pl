@@ -1,4 +1,4 @@
-# Copyright (c) pgraft contributors
+# Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
 #
 # Membership changes online: two nodes added, a follower, the leader and
 # another follower removed, while a session keeps appending.

@@ -1,4 +1,4 @@
-# Copyright (c) pgraft contributors
+# Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
 #
 # The traps an operator met by following the documents (issue 7, 12):
 #  - pgraft_add_node() given the node's PostgreSQL port said only

@@ -1,4 +1,4 @@
-# Copyright (c) pgraft contributors
+# Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
 #
 # Real network faults on loopback (each node has an address of its own; a
 # root helper drops packets between them, see scripts/netfault), for the

@@ -1,4 +1,4 @@
-# Copyright (c) pgraft contributors
+# Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
 #
 # Who may talk to a Raft port (docs/security.md).
 #

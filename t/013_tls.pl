@@ -1,4 +1,4 @@
-# Copyright (c) pgraft contributors
+# Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
 #
 # The Raft transport over mutual TLS (pgraft.ssl, docs/security.md).
 #

@@ -1,4 +1,4 @@
-# Copyright (c) pgraft contributors
+# Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
 #
 # What an operator sees: the Prometheus endpoint, pgraft_stat(), the log
 # lines and the wait events, on a 3-node cluster that takes writes and

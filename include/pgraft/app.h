@@ -52,6 +52,8 @@
  *				proposal was still alive).
  * The simulator (test/sim) checks these promises over thousands of seeds.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/app.h
  *
  *-------------------------------------------------------------------------

@@ -75,6 +75,8 @@
  * configuration (each member's id, role and opaque context, e.g. its
  * address), so every node learns every member from the log alone.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/core.h
  *
  *-------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  * same function as PostgreSQL's pg_crc32c, so files written by either read
  * back with the other.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/crc32c.h
  *
  *-------------------------------------------------------------------------

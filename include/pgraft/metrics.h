@@ -19,6 +19,8 @@
  *
  * Pure C: no allocation, no clock, no I/O.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/metrics.h
  *
  *-------------------------------------------------------------------------

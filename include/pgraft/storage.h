@@ -43,6 +43,8 @@
  * directory against a second process; the extension relies on the
  * postmaster's data directory lock.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/storage.h
  *
  *-------------------------------------------------------------------------

@@ -18,6 +18,8 @@
  * subjectAltName or in the subject's common name; pgr_tls_peer_identity()
  * returns that id, which is then the only node id the peer may speak for.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/tls.h
  *
  *-------------------------------------------------------------------------

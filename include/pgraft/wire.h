@@ -34,6 +34,8 @@
  *	pgr_wire_snap_chunk_next() and encode each with pgr_wire_encode_snap_chunk();
  *	the receiver feeds them to a struct pgr_wire_snap_assembler.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * include/pgraft/wire.h
  *
  *-------------------------------------------------------------------------

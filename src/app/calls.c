@@ -32,6 +32,8 @@
  * fenced it to a term: that is the "re-forward", and it cannot write twice,
  * because a repeat of a counted call is a duplicate (state.c).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/app/calls.c
  *
  *-------------------------------------------------------------------------

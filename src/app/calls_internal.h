@@ -4,6 +4,8 @@
  *		What calls.c (the lifecycle of every call) and ops.c (the steps of
  *		membership changes and transfers) share: the call itself.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/app/calls_internal.h
  *
  *-------------------------------------------------------------------------

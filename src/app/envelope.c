@@ -19,6 +19,8 @@
  * before request ids were unique across restarts; it reads as incarnation
  * 0 with the request id as seq and low 0.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/app/envelope.c
  *
  *-------------------------------------------------------------------------

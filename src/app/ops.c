@@ -30,6 +30,8 @@
  *	retry_ms passed:		TRANSFERRING -> TRANSFER
  *	deadline:				FAILED TIMEOUT
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/app/ops.c
  *
  *-------------------------------------------------------------------------

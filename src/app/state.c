@@ -40,6 +40,8 @@
  * Version 1 (16 bytes: magic, version, the count) was written before the
  * sessions existed; it decodes with no session, forgotten.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/app/state.c
  *
  *-------------------------------------------------------------------------

@@ -13,6 +13,8 @@
  * is reported, never repaired.  Exit status: 0 fine, 1 corruption or any
  * other storage error (the message names the file and offset), 2 usage.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/bin/pgraft_dump.c
  *
  *-------------------------------------------------------------------------

@@ -10,6 +10,8 @@
  * the input is exhausted and stays failed, so decoders check once at the end
  * or at each step as they prefer.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/common/codec.h
  *
  *-------------------------------------------------------------------------

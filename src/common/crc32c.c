@@ -21,6 +21,8 @@
  * Not thread-safe on the very first call (the tables and the choice are
  * made then); every user of the pure layers is single-threaded.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/common/crc32c.c
  *
  *-------------------------------------------------------------------------

@@ -10,6 +10,8 @@
  * shallow copies that messages carry; the garbage list parks payloads the
  * log dropped.  Both are emptied at advance.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/arena.c
  *
  *-------------------------------------------------------------------------

@@ -24,6 +24,8 @@
  *		u16	 context_len (<= PGR_MAX_CONTEXT)
  *		context_len bytes
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/config.c
  *
  *-------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  * node.c), so a partitioned node that comes back cannot depose a healthy
  * leader by bumping terms.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/election.c
  *
  *-------------------------------------------------------------------------

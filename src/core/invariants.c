@@ -10,6 +10,8 @@
  * unit tests then stop at the first step that broke it instead of at a
  * later symptom.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/invariants.c
  *
  *-------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  * log; payloads that leave the log go to the garbage list, because a queued
  * message may still point to them until the next advance.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/log.c
  *
  *-------------------------------------------------------------------------

@@ -20,6 +20,8 @@
  *	absent -> voter			ADD_VOTER directly (allowed; learners first is kinder)
  *	voter/learner -> absent	REMOVE: a removed leader leads until the entry commits
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/membership.c
  *
  *-------------------------------------------------------------------------

@@ -13,6 +13,8 @@
  *								election, a failed quorum check, or our own
  *								removal committed
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/node.c
  *
  *-------------------------------------------------------------------------

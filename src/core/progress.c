@@ -9,6 +9,8 @@
  *	PROBE -> SNAPSHOT		the entries it needs were compacted away
  *	SNAPSHOT -> PROBE		the snapshot was acknowledged, failed or timed out
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/progress.c
  *
  *-------------------------------------------------------------------------

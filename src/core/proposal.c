@@ -7,6 +7,8 @@
  * Proposals and membership changes made on a follower are forwarded to the
  * leader (MsgProp); their outcome is learned when the entry is applied.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/proposal.c
  *
  *-------------------------------------------------------------------------

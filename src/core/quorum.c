@@ -7,6 +7,8 @@
  * configuration without it commits, but its own log does not count then
  * (dissertation 4.2.2).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/quorum.c
  *
  *-------------------------------------------------------------------------

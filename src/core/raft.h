@@ -18,6 +18,8 @@
  *		arena.c			per-batch memory and deferred frees
  *		util.c			error strings, names, the libc allocator
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/raft.h
  *
  *-------------------------------------------------------------------------

@@ -11,6 +11,8 @@
  * the heartbeats; an acknowledgement of sequence s confirms every read of
  * sequence <= s, since those were registered before that heartbeat left.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/readindex.c
  *
  *-------------------------------------------------------------------------

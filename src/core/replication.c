@@ -10,6 +10,8 @@
  * at a time otherwise, and backtracks with the follower's hint (index and
  * term of where their logs may agree) a whole term at a time.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/replication.c
  *
  *-------------------------------------------------------------------------

@@ -3,6 +3,8 @@
  * util.c
  *		Error strings, names for enums, and the libc allocator.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/util.c
  *
  *-------------------------------------------------------------------------

@@ -57,6 +57,8 @@
  * is not ours is refused, except a handshake, which is decoded so that the
  * peer's version can be named in the log.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/wire.c
  *
  *-------------------------------------------------------------------------

@@ -4,6 +4,8 @@
  *		Pieces of the wire format shared by wire.c (frames, handshake,
  *		messages) and wire_snap.c (snapshot chunks); not a public API.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/wire_internal.h
  *
  *-------------------------------------------------------------------------

@@ -42,6 +42,8 @@
  * the acceptor's handshake itself; the acceptor leaves the decision to the
  * caller (membership, adoption), with the comparison in hs_result.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/wire_session.c
  *
  *-------------------------------------------------------------------------

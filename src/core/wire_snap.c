@@ -23,6 +23,8 @@
  *		len bytes
  * Nothing may follow the data.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/core/wire_snap.c
  *
  *-------------------------------------------------------------------------

@@ -13,6 +13,8 @@
  * connection.  Nothing here allocates; the caller bounds what it reads at
  * PGR_HTTP_MAX_REQUEST bytes.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/obs/http.c
  *
  *-------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  * (per peer) still show their HELP and TYPE lines with no peer, so that an
  * operator's query finds the family on a one-node cluster too.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/obs/metrics.c
  *
  *-------------------------------------------------------------------------

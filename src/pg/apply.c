@@ -13,6 +13,8 @@
  * snapshot's state, through the same pgr_app_apply the batches use, rather
  * than by undoing entries (there is one way to build the state, forwards).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/apply.c
  *
  *-------------------------------------------------------------------------

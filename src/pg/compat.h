@@ -4,6 +4,8 @@
  *		Differences between the PostgreSQL versions pgraft builds against
  *		(15 and later).  Nothing else in the tree tests PG_VERSION_NUM.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/compat.h
  *
  *-------------------------------------------------------------------------

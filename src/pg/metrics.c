@@ -18,6 +18,8 @@
  *	  (transport.c); lag and last contact from the leader's progress;
  *	- SQL requests in the queue (queue.c), under the lock as they finish.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/metrics.c
  *
  *-------------------------------------------------------------------------

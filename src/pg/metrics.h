@@ -12,6 +12,8 @@
  * and the endpoint both render what it returns, so they agree by
  * construction.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/metrics.h
  *
  *-------------------------------------------------------------------------

@@ -24,6 +24,8 @@
  * If the port cannot be bound, the worker says so once (WARNING) and
  * tries again every PGRAFT_HTTP_RETRY_MS: metrics must not take Raft down.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/metrics_http.c
  *
  *-------------------------------------------------------------------------

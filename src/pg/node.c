@@ -12,6 +12,8 @@
  * place with durable_rename(), so it is either the old or the new version
  * after a crash.  No file means the node belongs to no cluster yet.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/node.c
  *
  *-------------------------------------------------------------------------

@@ -8,6 +8,8 @@
  * memory and a background worker, both of which exist only if requested
  * while the postmaster starts.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/pgraft.c
  *
  *-------------------------------------------------------------------------

@@ -12,6 +12,8 @@
  * the inline buffer travel in a DSM segment the backend creates; the worker
  * copies them out as soon as it takes the request.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/queue.c
  *
  *-------------------------------------------------------------------------

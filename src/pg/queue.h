@@ -4,6 +4,8 @@
  *		The request queue between SQL backends and the pgraft worker
  *		(queue.c): the backend's side and the worker's primitives.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/queue.h
  *
  *-------------------------------------------------------------------------

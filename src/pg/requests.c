@@ -24,6 +24,8 @@
  * A worker that exits ends every request it holds (pgraft_requests_end_all),
  * and a new worker fails what an old one left (queue.c): never a hang.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/requests.c
  *
  *-------------------------------------------------------------------------

@@ -18,6 +18,8 @@
  * permission check as the shared key.  Both may be on at once: the key's
  * proofs are then bound to the TLS channel.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/security.c
  *
  *-------------------------------------------------------------------------

@@ -11,6 +11,8 @@
  * previous credentials and says why in the log, as PostgreSQL does with
  * its own SSL files.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/security.h
  *
  *-------------------------------------------------------------------------

@@ -3,6 +3,8 @@
  * settings.h
  *		pgraft's settings (defined in pgraft.c, documented in docs/sql.md).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/settings.h
  *
  *-------------------------------------------------------------------------

@@ -15,6 +15,8 @@
  * Everything is read and written under the one LWLock, held for a handful
  * of field accesses at a time; errors are raised only after releasing it.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/shmem.h
  *
  *-------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  * argument is checked here first, so bad input fails with a clear error
  * before anything is queued.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/sql.c
  *
  *-------------------------------------------------------------------------

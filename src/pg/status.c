@@ -10,6 +10,8 @@
  * for an index (pgraft_log_commit) never sees one that a crash of this node
  * could take back.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/status.c
  *
  *-------------------------------------------------------------------------

@@ -32,6 +32,8 @@
  * send queue per peer by PGRAFT_SEND_QUEUE_MAX (messages beyond it are
  * dropped, which Raft tolerates).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/transport.c
  *
  *-------------------------------------------------------------------------

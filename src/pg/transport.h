@@ -13,6 +13,8 @@
  * runs inside the worker's event loop: nothing here blocks except name
  * resolution of non-numeric hosts.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/transport.h
  *
  *-------------------------------------------------------------------------

@@ -40,6 +40,8 @@
  * to the node before the batches, so one fsync covers all of it: that is the
  * group commit.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/worker.c
  *
  *-------------------------------------------------------------------------

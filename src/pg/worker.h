@@ -15,6 +15,8 @@
  *		status.c	what the worker publishes for SQL, and the health log
  *		transport.c	TCP between nodes (transport.h)
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/pg/worker.h
  *
  *-------------------------------------------------------------------------

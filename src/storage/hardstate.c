@@ -39,6 +39,8 @@
  * state) under a temporary name, synced and renamed into place: its
  * existence is what marks an initialized directory.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/hardstate.c
  *
  *-------------------------------------------------------------------------

@@ -3,6 +3,8 @@
  * internal.h
  *		The storage object and the helpers its files share.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/internal.h
  *
  *-------------------------------------------------------------------------

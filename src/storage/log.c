@@ -11,6 +11,8 @@
  * storage.c): after a partial batch, the in-memory view of the tail could no
  * longer be trusted, and the recovery of a reopen is what sorts it out.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/log.c
  *
  *-------------------------------------------------------------------------

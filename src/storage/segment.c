@@ -83,6 +83,8 @@
  *	  between leaves a contiguous log; it only happens for entries a durable
  *	  snapshot covers.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/segment.c
  *
  *-------------------------------------------------------------------------

@@ -28,6 +28,8 @@
  * install) the log discarded.  A crash before the rename leaves a temporary
  * file that the next open deletes; after it, the new snapshot is the newest.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/snapshot.c
  *
  *-------------------------------------------------------------------------

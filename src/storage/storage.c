@@ -35,6 +35,8 @@
  * vouch for; both put the object in a failed state that every later call
  * reports.  Reopening runs recovery, which accepts only what validates.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/storage.c
  *
  *-------------------------------------------------------------------------

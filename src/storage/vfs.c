@@ -9,6 +9,8 @@
  * short transfers continued, and every durability request ending in
  * fdatasync or fsync.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/storage/vfs.c
  *
  *-------------------------------------------------------------------------

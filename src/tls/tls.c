@@ -16,6 +16,8 @@
  * ride an old session), and no passphrase prompt (an encrypted key is
  * refused, never asked for on a terminal the server does not have).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * src/tls/tls.c
  *
  *-------------------------------------------------------------------------

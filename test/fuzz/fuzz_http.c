@@ -16,6 +16,8 @@
  * It also renders a struct pgr_metrics filled from the input, which must
  * produce exactly the length it reports.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/fuzz/fuzz_http.c
  *
  *-------------------------------------------------------------------------

@@ -16,6 +16,8 @@
  *	   TLS must refuse it or deliver exactly what was sent, never anything
  *	   else.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/fuzz/fuzz_tls.c
  *
  *-------------------------------------------------------------------------

@@ -22,6 +22,8 @@
  * Every frame is copied into a buffer of exactly its size first, so that
  * AddressSanitizer sees a read past the end of any frame, not just the last.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/fuzz/fuzz_wire.c
  *
  *-------------------------------------------------------------------------

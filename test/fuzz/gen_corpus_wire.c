@@ -9,6 +9,8 @@
  * so that `make fuzz-replay` can replay them in CI.  Regenerate with
  * `make fuzz-corpus-wire` after a format change.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/fuzz/gen_corpus_wire.c
  *
  *-------------------------------------------------------------------------

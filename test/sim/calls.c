@@ -23,6 +23,8 @@
  * The payload of a call is "CALL" and the call's number, so the checker
  * recognises a counting entry without trusting the envelope.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/calls.c
  *
  *-------------------------------------------------------------------------

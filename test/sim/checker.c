@@ -29,6 +29,8 @@
  * vote or entry before it is durable; a completed read's index is at least
  * the commit index known when the read was issued.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/checker.c
  *
  *-------------------------------------------------------------------------

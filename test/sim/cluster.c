@@ -17,6 +17,8 @@
  * between persist and send (after sending a random prefix of its messages),
  * which is the window where forgetting to persist does damage.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/cluster.c
  *
  *-------------------------------------------------------------------------

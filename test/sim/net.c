@@ -16,6 +16,8 @@
  * (pgr_node_report_snapshot), after a delay, as a real transport would
  * once the stream finished or broke.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/net.c
  *
  *-------------------------------------------------------------------------

@@ -22,6 +22,8 @@
  * The last line of output is "N passed, M failed"; the exit status is 0
  * only if every seed passed.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/sim.c
  *
  *-------------------------------------------------------------------------

@@ -24,6 +24,8 @@
  *		workload.c	client operations and fault injection
  *		trace.c		hashing, the counting allocator, tracing and failures
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/sim.h
  *
  *-------------------------------------------------------------------------

@@ -8,6 +8,8 @@
  * indexes, never addresses or wall-clock times, so two runs of one seed
  * print the same bytes.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/trace.c
  *
  *-------------------------------------------------------------------------

@@ -20,6 +20,8 @@
  * no bootstrap); a member removed by a committed configuration is stopped
  * a little later.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/sim/workload.c
  *
  *-------------------------------------------------------------------------

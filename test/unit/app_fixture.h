@@ -11,6 +11,8 @@
  * Only what a test needs to stage a scenario exactly: no randomness, FIFO
  * delivery, everything runs until quiet after each step.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/app_fixture.h
  *
  *-------------------------------------------------------------------------

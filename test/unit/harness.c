@@ -3,6 +3,8 @@
  * harness.c
  *		Runner for the unit tests: see harness.h.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/harness.c
  *
  *-------------------------------------------------------------------------

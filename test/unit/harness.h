@@ -7,6 +7,8 @@
  * the test failed and returns from it.  test_main() runs the table (or the
  * tests named on the command line) and ends with "N passed, M failed".
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/harness.h
  *
  *-------------------------------------------------------------------------

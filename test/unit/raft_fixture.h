@@ -18,6 +18,8 @@
  * node in any state releases everything; tests that free a node earlier use
  * fx_node_free.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/raft_fixture.h
  *
  *-------------------------------------------------------------------------

@@ -18,6 +18,8 @@
  * Header-only (static inline) because the Makefile links each test binary
  * from its own object and the harness alone.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/storage_testutil.h
  *
  *-------------------------------------------------------------------------

@@ -10,6 +10,8 @@
  * Each scenario runs on a real cluster of Raft nodes (app_fixture.h) and
  * states the race it stages in its header comment.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_app.c
  *
  *-------------------------------------------------------------------------

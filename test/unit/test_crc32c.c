@@ -5,6 +5,8 @@
  *		the hardware and table-driven implementations agreeing on every
  *		length and alignment.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_crc32c.c
  *
  *-------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  * count is the _count, integers written exactly.  The TAP test feeds a live
  * node's text to promtool; these tests pin the details it relies on.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_metrics.c
  *
  *-------------------------------------------------------------------------

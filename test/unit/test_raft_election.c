@@ -11,6 +11,8 @@
  * timeout refuse; a leader that has not heard from a majority within an
  * election timeout steps down.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_raft_election.c
  *
  *-------------------------------------------------------------------------

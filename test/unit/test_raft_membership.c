@@ -11,6 +11,8 @@
  * leader that removed itself keeps leading until the change commits, then
  * steps down; every member, with its context, is learned from the log.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_raft_membership.c
  *
  *-------------------------------------------------------------------------

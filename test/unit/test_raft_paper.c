@@ -17,6 +17,8 @@
  *	- a new leader appends an empty entry of its term (as in the
  *	  dissertation and etcd).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_raft_paper.c
  *
  *-------------------------------------------------------------------------

@@ -12,6 +12,8 @@
  * date, sends it TimeoutNow; the target campaigns at once and wins; the
  * transfer is abandoned after an election timeout.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_raft_read_transfer.c
  *
  *-------------------------------------------------------------------------

@@ -6,6 +6,8 @@
  *		bounded window, message size limit, snapshot), fast backtracking,
  *		the Figure 8 rule, proposal forwarding, compaction and snapshots.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_raft_replication.c
  *
  *-------------------------------------------------------------------------

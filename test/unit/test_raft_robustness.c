@@ -13,6 +13,8 @@
  * allocator; when it fails the call returns PGR_ENOMEM and the node can
  * still be freed without leaking or crashing.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_raft_robustness.c
  *
  *-------------------------------------------------------------------------

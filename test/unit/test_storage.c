@@ -6,6 +6,8 @@
  *		rules, snapshots, compaction, whole ready batches, the caller's
  *		allocator, read-only opens and format-version refusal.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_storage.c
  *
  *-------------------------------------------------------------------------

@@ -11,6 +11,8 @@
  * in torn mode, where part of the unsynced bytes survive, that it yields the
  * durable model plus a valid prefix of what was written after it.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_storage_faults.c
  *
  *-------------------------------------------------------------------------

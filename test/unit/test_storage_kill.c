@@ -16,6 +16,8 @@
  *
  * Set PGRAFT_KILL_SEED to replay a run; PGRAFT_KILLS to change the count.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_storage_kill.c
  *
  *-------------------------------------------------------------------------

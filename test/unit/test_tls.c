@@ -10,6 +10,8 @@
  * handshake with a reason; garbage fails it without a crash; bad files are
  * refused with a reason when the context is loaded.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_tls.c
  *
  *-------------------------------------------------------------------------

@@ -10,6 +10,8 @@
  * chunks.  Frames under test live in buffers of exactly their size, so the
  * sanitizer build (SAN=1) catches any read past a frame's end.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_wire.c
  *
  *-------------------------------------------------------------------------

@@ -11,6 +11,8 @@
  * keyed hash: what is under test is which proof is asked for and checked
  * when, not HMAC itself (the server uses OpenSSL's).
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/test_wire_session.c
  *
  *-------------------------------------------------------------------------

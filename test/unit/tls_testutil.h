@@ -13,6 +13,8 @@
  *	n2.crt/.key        CN "a host", SAN DNS pgraft-node-2.<cluster>
  *	stranger.crt/.key  CN pgraft-node-3.<cluster>, signed by another CA
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/tls_testutil.h
  *
  *-------------------------------------------------------------------------

@@ -8,6 +8,8 @@
  * HMAC itself (the server uses OpenSSL's): FNV-1a over key and message,
  * finalized so that every input bit reaches every output byte.
  *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
  * test/unit/toy_mac.h
  *
  *-------------------------------------------------------------------------
