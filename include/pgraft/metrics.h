@@ -60,11 +60,6 @@ const double *pgr_hist_bounds(enum pgr_hist_kind kind, int *n);
 void		pgr_hist_observe(struct pgr_histogram *h, enum pgr_hist_kind kind,
 							 double v, uint64_t n);
 
-/* The smallest bucket bound at or above the q-quantile (0 < q <= 1); +inf
- * if it is above every bound, 0 if nothing was observed. */
-double		pgr_hist_quantile_bound(const struct pgr_histogram *h,
-									enum pgr_hist_kind kind, double q);
-
 /* One peer as this node sees it.  Lag and contact are the leader's view. */
 struct pgr_metrics_peer
 {

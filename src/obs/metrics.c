@@ -78,28 +78,6 @@ pgr_hist_observe(struct pgr_histogram *h, enum pgr_hist_kind kind, double v, uin
 	h->sum += v * (double) n;
 }
 
-double
-pgr_hist_quantile_bound(const struct pgr_histogram *h, enum pgr_hist_kind kind, double q)
-{
-	int			nb;
-	const double *b = pgr_hist_bounds(kind, &nb);
-	uint64_t	rank;
-	uint64_t	seen = 0;
-
-	if (h->count == 0)
-		return 0;
-	rank = (uint64_t) ceil(q * (double) h->count);
-	if (rank < 1)
-		rank = 1;
-	for (int i = 0; i < nb; i++)
-	{
-		seen += h->buckets[i];
-		if (seen >= rank)
-			return b[i];
-	}
-	return INFINITY;
-}
-
 const char *
 pgr_metric_type_name(enum pgr_metric_type t)
 {

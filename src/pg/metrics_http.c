@@ -104,36 +104,20 @@ client_close(HttpClient *c)
 static bool
 http_listen_open(void)
 {
-	struct addrinfo hints;
-	struct addrinfo *res = NULL;
-	char		portstr[16];
-	int			one = 1;
-	int			rc;
-	pgsocket	sock;
+	PgraftListenStep failed;
+	int			gai_err;
+	pgsocket	sock = pgraft_listen_socket(pgraft_metrics_address, pgraft_metrics_port, 16,
+											NULL, NULL, &failed, &gai_err);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", pgraft_metrics_port);
-	rc = getaddrinfo(pgraft_metrics_address, portstr, &hints, &res);
-	if (rc != 0 || res == NULL)
+	if (sock == PGINVALID_SOCKET)
 	{
-		if (!bind_warned)
+		if (!bind_warned && failed == PGRAFT_LISTEN_RESOLVE)
 			ereport(WARNING,
 					(errmsg("pgraft: could not resolve pgraft.metrics_address \"%s\": %s",
-							pgraft_metrics_address, gai_strerror(rc)),
-					 errdetail("The metrics endpoint is off; pgraft_stat() still shows every metric.")));
-		bind_warned = true;
-		return false;
-	}
-	sock = socket(res->ai_family, SOCK_STREAM, 0);
-	if (sock == PGINVALID_SOCKET ||
-		setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		bind(sock, res->ai_addr, res->ai_addrlen) < 0 ||
-		listen(sock, 16) < 0 || !pg_set_noblock(sock))
-	{
-		if (!bind_warned)
+							pgraft_metrics_address, gai_strerror(gai_err)),
+					 errdetail("The worker tries again every %d s; pgraft_stat() shows every metric meanwhile.",
+							   PGRAFT_HTTP_RETRY_MS / 1000)));
+		else if (!bind_warned)
 			ereport(WARNING,
 					(errcode_for_socket_access(),
 					 errmsg("pgraft: could not listen for metrics on %s:%d: %m",
@@ -142,12 +126,8 @@ http_listen_open(void)
 							   PGRAFT_HTTP_RETRY_MS / 1000),
 					 errhint("Is another process using pgraft.metrics_port %d?", pgraft_metrics_port)));
 		bind_warned = true;
-		if (sock != PGINVALID_SOCKET)
-			closesocket(sock);
-		freeaddrinfo(res);
 		return false;
 	}
-	freeaddrinfo(res);
 	http_listen = sock;
 	ereport(LOG,
 			(errmsg("pgraft: metrics endpoint listening on http://%s:%d/metrics",

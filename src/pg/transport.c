@@ -670,14 +670,67 @@ peer_conn(Peer *p)
 /* Setup                                                                  */
 /* ---------------------------------------------------------------------- */
 
-void
-pgraft_transport_init(const struct pgr_allocator *alloc)
+pgsocket
+pgraft_listen_socket(const char *host, int port, int backlog,
+					 struct sockaddr_storage *addr, socklen_t *addr_len,
+					 PgraftListenStep *failed, int *gai_err)
 {
 	struct addrinfo hints;
 	struct addrinfo *res = NULL;
 	char		portstr[16];
 	int			one = 1;
-	int			rc;
+	pgsocket	sock;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	*gai_err = getaddrinfo(host, portstr, &hints, &res);
+	if (*gai_err != 0 || res == NULL)
+	{
+		*failed = PGRAFT_LISTEN_RESOLVE;
+		return PGINVALID_SOCKET;
+	}
+	sock = socket(res->ai_family, SOCK_STREAM, 0);
+	if (sock == PGINVALID_SOCKET)
+		*failed = PGRAFT_LISTEN_SOCKET;
+	else
+	{
+		(void) setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(sock, res->ai_addr, res->ai_addrlen) < 0)
+			*failed = PGRAFT_LISTEN_BIND;
+		else if (listen(sock, backlog) < 0 || !pg_set_noblock(sock))
+			*failed = PGRAFT_LISTEN_LISTEN;
+		else
+		{
+			*failed = PGRAFT_LISTEN_OK;
+			if (addr != NULL && res->ai_addrlen <= sizeof(*addr))
+			{
+				memcpy(addr, res->ai_addr, res->ai_addrlen);
+				*addr_len = res->ai_addrlen;
+			}
+			else if (addr != NULL)
+				*addr_len = 0;
+		}
+		if (*failed != PGRAFT_LISTEN_OK)
+		{
+			int			save_errno = errno;
+
+			closesocket(sock);
+			errno = save_errno;
+			sock = PGINVALID_SOCKET;
+		}
+	}
+	freeaddrinfo(res);
+	return sock;
+}
+
+void
+pgraft_transport_init(const struct pgr_allocator *alloc)
+{
+	PgraftListenStep failed;
+	int			gai_err;
 
 	wire_alloc = alloc;
 	transport_cxt = AllocSetContextCreate(TopMemoryContext, "pgraft transport",
@@ -685,59 +738,53 @@ pgraft_transport_init(const struct pgr_allocator *alloc)
 	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
 		conns[i].sock = PGINVALID_SOCKET;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", pgraft_port);
-	rc = getaddrinfo(pgraft_address, portstr, &hints, &res);
-	if (rc != 0 || res == NULL)
-		ereport(FATAL,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("pgraft: could not resolve pgraft.address \"%s\": %s",
-						pgraft_address, gai_strerror(rc))));
-	listen_sock = socket(res->ai_family, SOCK_STREAM, 0);
-	if (listen_sock == PGINVALID_SOCKET)
-		ereport(FATAL, (errmsg("pgraft: could not create listening socket: %m")));
-	(void) setsockopt(listen_sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(listen_sock, res->ai_addr, res->ai_addrlen) < 0)
-		ereport(FATAL,
-				(errcode_for_socket_access(),
-				 errmsg("pgraft: could not bind the Raft transport to %s:%d: %m",
-						pgraft_address, pgraft_port),
-				 errhint("Is another server or another pgraft node using pgraft.port %d?",
-						 pgraft_port)));
-	/* outgoing connections bind to the same address, port chosen by the kernel */
-	bind_addr_len = 0;
-	if (res->ai_addrlen <= sizeof(bind_addr))
+	listen_sock = pgraft_listen_socket(pgraft_address, pgraft_port, 64, &bind_addr,
+									   &bind_addr_len, &failed, &gai_err);
+	switch (failed)
 	{
-		memcpy(&bind_addr, res->ai_addr, res->ai_addrlen);
-		bind_addr_len = res->ai_addrlen;
-		if (bind_addr.ss_family == AF_INET)
-		{
-			struct sockaddr_in *in = (struct sockaddr_in *) &bind_addr;
+		case PGRAFT_LISTEN_OK:
+			break;
+		case PGRAFT_LISTEN_RESOLVE:
+			ereport(FATAL,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("pgraft: could not resolve pgraft.address \"%s\": %s",
+							pgraft_address, gai_strerror(gai_err))));
+			break;
+		case PGRAFT_LISTEN_SOCKET:
+			ereport(FATAL, (errmsg("pgraft: could not create listening socket: %m")));
+			break;
+		case PGRAFT_LISTEN_BIND:
+			ereport(FATAL,
+					(errcode_for_socket_access(),
+					 errmsg("pgraft: could not bind the Raft transport to %s:%d: %m",
+							pgraft_address, pgraft_port),
+					 errhint("Is another server or another pgraft node using pgraft.port %d?",
+							 pgraft_port)));
+			break;
+		case PGRAFT_LISTEN_LISTEN:
+			ereport(FATAL, (errmsg("pgraft: could not listen on %s:%d: %m",
+								   pgraft_address, pgraft_port)));
+			break;
+	}
+	/* outgoing connections bind to the same address, port chosen by the kernel */
+	if (bind_addr_len > 0 && bind_addr.ss_family == AF_INET)
+	{
+		struct sockaddr_in *in = (struct sockaddr_in *) &bind_addr;
 
-			in->sin_port = 0;
-			if (in->sin_addr.s_addr == htonl(INADDR_ANY))
-				bind_addr_len = 0;
-		}
-		else if (bind_addr.ss_family == AF_INET6)
-		{
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &bind_addr;
-
-			in6->sin6_port = 0;
-			if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-				bind_addr_len = 0;
-		}
-		else
+		in->sin_port = 0;
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY))
 			bind_addr_len = 0;
 	}
-	freeaddrinfo(res);
-	if (listen(listen_sock, 64) < 0)
-		ereport(FATAL, (errmsg("pgraft: could not listen on %s:%d: %m",
-							   pgraft_address, pgraft_port)));
-	if (!pg_set_noblock(listen_sock))
-		ereport(FATAL, (errmsg("pgraft: could not set listening socket non-blocking: %m")));
+	else if (bind_addr_len > 0 && bind_addr.ss_family == AF_INET6)
+	{
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &bind_addr;
+
+		in6->sin6_port = 0;
+		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+			bind_addr_len = 0;
+	}
+	else
+		bind_addr_len = 0;
 	wait_set_dirty = true;
 }
 

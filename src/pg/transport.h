@@ -22,6 +22,8 @@
 #ifndef PGRAFT_TRANSPORT_H
 #define PGRAFT_TRANSPORT_H
 
+#include <sys/socket.h>
+
 #include "storage/latch.h"
 
 #include "pgraft/core.h"
@@ -60,6 +62,25 @@ typedef struct PgraftTransportEvent
 } PgraftTransportEvent;
 
 extern void pgraft_transport_init(const struct pgr_allocator *alloc);
+
+/*
+ * A non-blocking listening TCP socket on host:port (the Raft port's and the
+ * metrics endpoint's).  On failure: PGINVALID_SOCKET, *failed names the
+ * step, and errno (or *gai_err for RESOLVE) says why; the caller reports
+ * it with its own severity.  addr (may be NULL) gets the address bound.
+ */
+typedef enum PgraftListenStep
+{
+	PGRAFT_LISTEN_OK = 0,
+	PGRAFT_LISTEN_RESOLVE,
+	PGRAFT_LISTEN_SOCKET,
+	PGRAFT_LISTEN_BIND,
+	PGRAFT_LISTEN_LISTEN
+} PgraftListenStep;
+
+extern pgsocket pgraft_listen_socket(const char *host, int port, int backlog,
+									 struct sockaddr_storage *addr, socklen_t *addr_len,
+									 PgraftListenStep *failed, int *gai_err);
 extern void pgraft_transport_shutdown(void);
 
 /*

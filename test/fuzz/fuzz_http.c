@@ -35,7 +35,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *) data;
 	enum pgr_http_result first = PGR_HTTP_INCOMPLETE;
-	size_t		decided_at = 0;
 	struct pgr_http_request req;
 	const char *reason;
 	struct pgr_metrics *m;
@@ -59,17 +58,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		}
 		if (first == PGR_HTTP_INCOMPLETE)
-		{
 			first = r;
-			decided_at = n;
-		}
 		else if (r != first && first != PGR_HTTP_BAD_REQUEST && first != PGR_HTTP_TOO_LARGE)
 			abort();			/* more bytes changed a decided request */
 		if (pgr_http_status(r, &reason) < 200 || reason == NULL)
 			abort();
 	}
-	(void) decided_at;
-
 	/* a rendering of whatever the input says the metrics are */
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
