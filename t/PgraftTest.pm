@@ -45,7 +45,7 @@ our @EXPORT = qw(
   wait_for_leader leader_of followers_of
   poll_until q1 status members wait_for_members
   append entries entry_map missing_entries wait_for_applied sync_all log_stats
-  kill9_and_wait start_writer stop_writer writer_acks writer_running
+  kill9_and_wait start_writer stop_writer writer_acks writer_running writer_timings
   net_available net_cut net_heal
 );
 
@@ -637,7 +637,8 @@ sub net_heal
 
 A writer is one psql session running a server-side loop of
 pgraft_log_append() calls; each acknowledged append is reported as a NOTICE
-"ack <name>-<n> <index>", each failed one as "fail <name>-<n>: <error>",
+"ack <name>-<n> <index> <ms> <at>" (how long it took, and when it ended, in
+milliseconds since the epoch), each failed one as "fail <name>-<n>: <error>",
 both as soon as they happen (a notice is flushed to the client at once), so
 the test knows every acknowledged entry even if the server dies mid-loop.
 The loop ends when the file "stop_writer_<name>" appears in the data
@@ -657,6 +658,11 @@ acknowledgements (as writer_acks).
 
 The entries acknowledged so far: a list of [index, data].
 
+=item writer_timings($writer)
+
+The acknowledged appends' timings: a list of [ms it took, ms since the epoch
+when it ended].
+
 =item writer_running($writer)
 
 Whether the psql session still runs (collecting its output).
@@ -672,12 +678,16 @@ DO \$\$
 DECLARE
 	i int := 0;
 	idx bigint;
+	t0 timestamptz;
 BEGIN
 	WHILE i < $max AND pg_stat_file('stop_writer_$name', true) IS NULL LOOP
 		i := i + 1;
 		BEGIN
+			t0 := clock_timestamp();
 			idx := pgraft_log_append(0, '$name-' || i);
-			RAISE NOTICE 'ack $name-% %', i, idx;
+			RAISE NOTICE 'ack $name-% % % %', i, idx,
+				round(extract(epoch FROM clock_timestamp() - t0) * 1000, 2),
+				round(extract(epoch FROM clock_timestamp()) * 1000, 2);
 		EXCEPTION WHEN OTHERS THEN
 			RAISE NOTICE 'fail $name-%: %', i, SQLERRM;
 		END;
@@ -713,6 +723,18 @@ sub writer_acks
 		push @acks, [ $2, $1 ];
 	}
 	return @acks;
+}
+
+sub writer_timings
+{
+	my ($w) = @_;
+	writer_running($w);
+	my @t;
+	while ($w->{stderr} =~ /ack \S+ \d+ ([\d.]+) ([\d.]+)/g)
+	{
+		push @t, [ $1, $2 ];
+	}
+	return @t;
 }
 
 sub stop_writer

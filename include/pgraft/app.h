@@ -52,6 +52,15 @@
  *				proposal was still alive).
  * The simulator (test/sim) checks these promises over thousands of seeds.
  *
+ * THE HANDOVER (src/app/handover.c).  A leader whose process is asked to
+ * stop first hands leadership to its successor (pgr_node_successor), so
+ * that a planned restart costs the cluster no election timeout and no
+ * failed write.  The caller keeps its loop running after the stop request:
+ *	  pgr_handover_begin()	once, when the stop is requested;
+ *	  pgr_handover_drive()	once per wake-up, BEFORE collecting a ready batch;
+ * and stops once the state is no longer PGR_HANDOVER_WAITING: another node
+ * leads, or the deadline passed, or there was nothing to hand over.
+ *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
  *
  * include/pgraft/app.h
@@ -344,5 +353,45 @@ bool		pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out);
 
 /* Pending calls (not yet taken). */
 uint32_t	pgr_calls_pending(const struct pgr_calls *c);
+
+/* ---------------------------------------------------------------------- */
+/* The handover                                                           */
+/* ---------------------------------------------------------------------- */
+
+enum pgr_handover_state
+{
+	PGR_HANDOVER_WAITING = 0,	/* the transfer is under way: keep running */
+	PGR_HANDOVER_NOT_LEADING,	/* nothing to hand over */
+	PGR_HANDOVER_NO_SUCCESSOR,	/* no other voter alive: stop anyway */
+	PGR_HANDOVER_DONE,			/* another node leads: stop */
+	PGR_HANDOVER_TIMED_OUT		/* the deadline passed: stop anyway */
+};
+
+struct pgr_handover
+{
+	enum pgr_handover_state state;
+	uint64_t	target;			/* the successor asked last, PGR_NONE before */
+	uint64_t	leader;			/* DONE: who leads now */
+	uint64_t	started_ms;
+	uint64_t	deadline_ms;
+	uint32_t	attempts;		/* transfers asked for */
+};
+
+const char *pgr_handover_state_name(enum pgr_handover_state st);
+
+/*
+ * Start handing over, to end by now_ms + timeout_ms (an election timeout is
+ * the natural bound: the core gives up a transfer after one).  Errors are
+ * the core's (PGR_ENOMEM: rebuild the node); h->state says what to do.
+ */
+enum pgr_err pgr_handover_begin(struct pgr_handover *h, struct pgr_node *node,
+								uint64_t now_ms, uint32_t timeout_ms);
+
+/*
+ * Once per wake-up while h->state is PGR_HANDOVER_WAITING: finish when
+ * another node leads or at the deadline, and ask the next successor when
+ * the core gave up a transfer while the deadline is still ahead.
+ */
+enum pgr_err pgr_handover_drive(struct pgr_handover *h, struct pgr_node *node, uint64_t now_ms);
 
 #endif							/* PGRAFT_APP_H */

@@ -446,6 +446,14 @@ enum pgr_err pgr_node_read_index(struct pgr_node *node, uint64_t context);
 enum pgr_err pgr_node_transfer_leadership(struct pgr_node *node, uint64_t target);
 
 /*
+ * Leader only: the voter best placed to lead next, PGR_NONE if there is
+ * none (or this node does not lead): heard from within the election timeout,
+ * with the longest log, the one heard from last among equals.  The same
+ * choice a removed leader makes for its TimeoutNow.
+ */
+uint64_t	pgr_node_successor(const struct pgr_node *node);
+
+/*
  * Compact the log up to index (<= applied) with the application's state at
  * index.  The node keeps a copy of data to send to lagging followers and
  * fills *meta_out; the caller then stores the snapshot durably and may drop

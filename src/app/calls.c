@@ -53,19 +53,25 @@
  *							(the term fence fails it first if the term moved)
  *	retry_ms passed:		PROPOSED -> PROPOSE   a forwarded proposal may be
  *							lost, or dropped by a leader busy with a
- *							transfer; a second copy is only a duplicate
- *	apply, own entry counts (or a repeat of it): PROPOSED -> done OK
- *	apply, own copy expired: PROPOSED -> FAILED FORGOTTEN (its session
- *							moved past it: it can never count)
- *	apply, entry of a later term, or own entry void: PROPOSED -> PROPOSE
- *							(or FAILED TERM_CHANGED if fenced): no copy
+ *							transfer; a second copy is only a duplicate.
+ *							Its earlier copies stay alive (in_flight) until
+ *							proposed again, which may take a while (no
+ *							leader, or a transfer refusing proposals)
+ * While a copy is alive (PROPOSED, or PROPOSE waiting to propose again):
+ *	apply, own entry counts (or a repeat of it): -> done OK
+ *	apply, own copy expired: -> FAILED FORGOTTEN (its session moved past
+ *							it: it can never count)
+ *	apply, entry of a later term, or own entry void: -> PROPOSE, nothing
+ *							alive (or FAILED TERM_CHANGED if fenced): no copy
  *							proposed in the old term can count any more
- *	snapshot covers it:		PROPOSED -> done OK at the index it recorded;
- *							-> PROPOSE if the snapshot ends in a later term
- *							and does not have it; -> UNKNOWN FORGOTTEN if
- *							the snapshot no longer remembers that far back
- *	deadline:				PROPOSE -> FAILED TIMEOUT (nothing alive);
- *							PROPOSED -> UNKNOWN TIMEOUT
+ *	snapshot covers it:		-> done OK at the index it recorded;
+ *							-> PROPOSE, nothing alive, if the snapshot ends
+ *							in a later term and does not have it;
+ *							-> UNKNOWN FORGOTTEN if the snapshot no longer
+ *							remembers that far back
+ *	deadline:				FAILED TIMEOUT if nothing is alive (never
+ *							proposed, or every copy proven void);
+ *							UNKNOWN TIMEOUT otherwise
  *
  * READ (and the barrier of ADD and REMOVE)
  *	drive, leader known:	BARRIER -> READING    read index issued
@@ -512,7 +518,14 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 
 		if (!pgr_call_active(k))
 			continue;
-		if (k->spec.kind == PGR_CALL_APPEND && k->step == STEP_PROPOSED)
+		/*
+		 * Every applied entry is judged for a call with a copy alive, in
+		 * whatever step: a retry may be waiting to propose again (no
+		 * leader, or a leader busy with a transfer) when an earlier copy
+		 * counts, and missing that copy would leave the call to a later
+		 * copy's fate (voided, then FAILED at the deadline: a lie).
+		 */
+		if (k->spec.kind == PGR_CALL_APPEND && k->in_flight)
 		{
 			uint64_t	first;
 
@@ -561,7 +574,7 @@ on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 
 		if (!pgr_call_active(k))
 			continue;
-		if (k->spec.kind != PGR_CALL_APPEND || k->step != STEP_PROPOSED)
+		if (k->spec.kind != PGR_CALL_APPEND || !k->in_flight)
 		{
 			if (k->step == STEP_CHANGED)
 				k->step = STEP_BARRIER;

@@ -435,31 +435,38 @@ pgr_node_bootstrap(struct pgr_node *node, const struct pgr_config *conf)
 /* ---------------------------------------------------------------------- */
 
 /*
- * The voter to hand leadership to when this leader leaves: one it heard from
- * within the election timeout (alive), with the longest log, which must
- * hold at least the configuration entry that removed us (it will be in
- * every later leader's log anyway); PGR_NONE if there is none.
+ * The voter to hand leadership to when this leader leaves (removed, or its
+ * process stopping): one heard from within the election timeout (alive),
+ * with the longest log (ties: the one heard from last), holding at least
+ * min_match; PGR_NONE if there is none.  Liveness is judged by the time
+ * since contact rather than recent_active, which CheckQuorum clears every
+ * election timeout for everyone at once.
  */
 static uint64_t
-removal_successor(const struct pgr_node *node)
+best_successor(const struct pgr_node *node, uint64_t min_match)
 {
-	uint64_t	best = PGR_NONE;
-	uint64_t	best_match = 0;
+	const struct pgr_progress *best = NULL;
 
 	for (uint32_t i = 0; i < node->n_prs; i++)
 	{
 		const struct pgr_progress *pr = &node->prs[i];
 
-		if (pr->id == node->id || pr->is_learner || !pr->recent_active ||
-			pr->match < node->config_index)
+		if (pr->id == node->id || pr->is_learner || pr->match < min_match ||
+			pr->contact_elapsed >= node->opts.election_tick)
 			continue;
-		if (best == PGR_NONE || pr->match > best_match)
-		{
-			best = pr->id;
-			best_match = pr->match;
-		}
+		if (best == NULL || pr->match > best->match ||
+			(pr->match == best->match && pr->contact_elapsed < best->contact_elapsed))
+			best = pr;
 	}
-	return best;
+	return best == NULL ? PGR_NONE : best->id;
+}
+
+uint64_t
+pgr_node_successor(const struct pgr_node *node)
+{
+	if (node->role != PGR_ROLE_LEADER)
+		return PGR_NONE;
+	return best_successor(node, 0);
 }
 
 /*
@@ -477,7 +484,7 @@ check_removed_leader(struct pgr_node *node)
 	if (node->role != PGR_ROLE_LEADER || pgr_is_voter(node) ||
 		node->config_index > node->log.committed)
 		return PGR_OK;
-	successor = removal_successor(node);
+	successor = best_successor(node, node->config_index);
 	pgr_become_follower(node, node->term, PGR_NONE);
 	if (successor != PGR_NONE)
 	{

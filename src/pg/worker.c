@@ -370,6 +370,61 @@ reload(void)
 		pgraft_shared->debug = pgraft_debug_enabled;
 }
 
+/*
+ * The stop (SIGTERM: pg_ctl stop in any mode but immediate, or a
+ * terminated worker): a leader first hands leadership to its successor,
+ * bounded by an election timeout, so a planned restart makes no write fail
+ * or wait for an election (src/app/handover.c).  Called at the top of every
+ * iteration, outside any ready batch; true once the loop may end.  The
+ * iteration after the decision has already sent the last batch: the vote
+ * and the answers the new leader waits for.
+ */
+static bool
+stop_now(PgraftWorker *w)
+{
+	struct pgr_handover *h = &w->handover;
+	uint64		now = pgraft_now_ms();
+
+	if (!ShutdownRequestPending)
+		return false;
+	if (!w->stopping)
+	{
+		w->stopping = true;
+		pgraft_check_core(pgr_handover_begin(h, w->node, now, (uint32) pgraft_election_timeout),
+						  "starting the handover");
+		if (h->state == PGR_HANDOVER_WAITING)
+			ereport(LOG,
+					(errmsg("pgraft: stopping: handing leadership to node " UINT64_FORMAT,
+							h->target)));
+	}
+	else
+		pgraft_check_core(pgr_handover_drive(h, w->node, now), "handing leadership over");
+
+	switch (h->state)
+	{
+		case PGR_HANDOVER_WAITING:
+			return false;
+		case PGR_HANDOVER_NOT_LEADING:
+			break;
+		case PGR_HANDOVER_DONE:
+			ereport(LOG,
+					(errmsg("pgraft: stopping: node " UINT64_FORMAT " leads now, handed over in " UINT64_FORMAT " ms",
+							h->leader, now - h->started_ms)));
+			break;
+		case PGR_HANDOVER_NO_SUCCESSOR:
+			ereport(LOG,
+					(errmsg("pgraft: stopping without a handover: no other voter was heard from within the election timeout")));
+			break;
+		case PGR_HANDOVER_TIMED_OUT:
+			ereport(LOG,
+					(errmsg("pgraft: stopping without a handover: node " UINT64_FORMAT " did not take over within %d ms",
+							h->target, pgraft_election_timeout),
+					 errdetail("The other members elect a leader after an election timeout.")));
+			break;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Main                                                                   */
 /* ---------------------------------------------------------------------- */
@@ -453,7 +508,7 @@ PgraftWorkerMain(Datum main_arg)
 
 	next_tick = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), w->tick_ms);
 	next_health = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pgraft_health_period_ms);
-	while (!ShutdownRequestPending)
+	while (!stop_now(w))
 	{
 		WaitEvent	events[32];
 		int			nevents;

@@ -81,6 +81,8 @@ typedef struct PgraftWorker
 	uint64		last_transferee;	/* the leader's transfer target, if any */
 	struct pgr_config logged_config;	/* membership as last logged */
 	uint64		replay_until;	/* commit index at start: applied before */
+	bool		stopping;		/* SIGTERM: handing leadership over, then exit */
+	struct pgr_handover handover;
 	PgraftMetricsState ms;
 } PgraftWorker;
 

@@ -403,6 +403,28 @@ sim_calls_live_start(struct sim_cluster *c)
 	return true;
 }
 
+/*
+ * The live call's node was removed after the call began (a membership call
+ * made before the heal and proposed again after it): the node may never
+ * learn the outcome, so the promise moves to a new call on a member.
+ */
+bool
+sim_calls_live_lost(struct sim_cluster *c)
+{
+	const struct sim_call *call;
+	const struct sim_node *sn;
+
+	if (c->calls.live_call == 0)
+		return false;
+	call = &c->calls.v[c->calls.live_call - 1];
+	sn = sim_node_get(c, call->node);
+	if (sn == NULL || (sn->stop_at == 0 && sn->state != SIM_NODE_STOPPED))
+		return false;
+	sim_trace(c, "live call %" PRIu64 ": node n%" PRIu64 " was removed, a new call follows",
+			  c->calls.live_call, call->node);
+	return true;
+}
+
 bool
 sim_calls_live_done(struct sim_cluster *c)
 {

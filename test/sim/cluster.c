@@ -356,6 +356,7 @@ sim_node_crash(struct sim_cluster *c, struct sim_node *sn, enum sim_crash_kind k
 		st->hs = st->hs_lazy;
 	st->has_lazy = false;
 	sn->midcrash = SIM_MIDCRASH_NONE;
+	sn->stopping = false;
 	sn->lead_term = 0;
 	sn->crashes++;
 	c->n_crashes++;
@@ -733,6 +734,62 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 		sim_calls_collect(c, sn);
 }
 
+/*
+ * A scheduled crash of a leader is, half of the time, a planned stop
+ * instead: the node hands leadership over as the worker does on SIGTERM
+ * (src/app/handover.c), runs on until that ends, then goes down.  False
+ * when the node does not lead (it simply crashes).
+ */
+bool
+sim_node_begin_stop(struct sim_cluster *c, struct sim_node *sn)
+{
+	enum pgr_err err;
+
+	sn->crash_at = 0;
+	if (sn->stopping || !sim_rng_chance(&c->rng, 500000))
+		return sn->stopping;
+	err = pgr_handover_begin(&sn->handover, sn->node, c->now,
+							 c->p.election_tick * sn->tick_ms);
+	if (err != PGR_OK)
+	{
+		sim_fail(c, "Handover", "node %" PRIu64 " could not start a handover: %s",
+				 sn->id, pgr_strerror(err));
+		return true;
+	}
+	if (sn->handover.state != PGR_HANDOVER_WAITING)
+		return false;
+	sn->stopping = true;
+	c->n_handovers++;
+	sim_trace(c, "n%" PRIu64 " stops: handing over to n%" PRIu64, sn->id, sn->handover.target);
+	return true;
+}
+
+/* The stop of a node handing over: on after every tick, down once it ends. */
+static enum pgr_err
+sim_node_drive_stop(struct sim_cluster *c, struct sim_node *sn)
+{
+	if (!sn->stopping)
+		return PGR_OK;
+	return pgr_handover_drive(&sn->handover, sn->node, c->now);
+}
+
+static void
+sim_node_finish_stop(struct sim_cluster *c, struct sim_node *sn)
+{
+	const struct pgr_handover *h = &sn->handover;
+
+	if (!sn->stopping || sn->state != SIM_NODE_UP || h->state == PGR_HANDOVER_WAITING)
+		return;
+	if (h->state == PGR_HANDOVER_DONE)
+		c->n_handovers_done++;
+	sim_trace(c, "n%" PRIu64 " handover %s after %" PRIu64 " ms (n%" PRIu64 " leads)",
+			  sn->id, pgr_handover_state_name(h->state), c->now - h->started_ms, h->leader);
+	sim_node_crash(c, sn, SIM_CRASH_PROCESS, "planned stop");
+	/* a planned stop is a restart: it comes back, healing or not */
+	if (sn->restart_at == 0)
+		sn->restart_at = c->now + 1;
+}
+
 void
 sim_node_tick(struct sim_cluster *c, struct sim_node *sn)
 {
@@ -746,6 +803,8 @@ sim_node_tick(struct sim_cluster *c, struct sim_node *sn)
 	/* the worker's order: tick, then the calls act, then the batches */
 	if (err == PGR_OK)
 		err = sim_calls_drive(c, sn);
+	if (err == PGR_OK)
+		err = sim_node_drive_stop(c, sn);
 	sn->alloc.armed = false;
 	sn->next_tick += sn->tick_ms;
 	if (err == PGR_OK)
@@ -758,6 +817,7 @@ sim_node_tick(struct sim_cluster *c, struct sim_node *sn)
 					  pgr_role_name(after.role), after.term);
 	}
 	sim_node_after_call(c, sn, err, "tick");
+	sim_node_finish_stop(c, sn);
 	if (sn->state == SIM_NODE_UP &&
 		sn->app.applied > sim_storage_snap_index(&sn->st) + c->p.compact_lag)
 		sim_node_compact(c, sn);

@@ -232,7 +232,8 @@ sim_step(struct sim_cluster *c)
 			sim_node_stop(c, sn);
 			break;
 		case SIM_EV_CRASH:
-			sim_node_crash(c, sn, sim_crash_kind_pick(c), "scheduled");
+			if (!sim_node_begin_stop(c, sn))
+				sim_node_crash(c, sn, sim_crash_kind_pick(c), "scheduled");
 			break;
 		case SIM_EV_RESTART:
 			sim_node_restart(c, sn);
@@ -281,6 +282,7 @@ sim_heal(struct sim_cluster *c)
 		struct sim_node *sn = &c->nodes[id];
 
 		sn->midcrash = SIM_MIDCRASH_NONE;
+		sn->stopping = false;	/* a planned stop is called off */
 		if (sn->state == SIM_NODE_DOWN)
 		{
 			sn->restart_at = 0;
@@ -362,6 +364,8 @@ sim_liveness(struct sim_cluster *c)
 	sim_heal(c);
 	while (!c->failed)
 	{
+		if (call_started && sim_calls_live_lost(c))
+			call_started = false;
 		if (sim_live_done(c) && call_started && sim_calls_live_done(c))
 			return;
 		if (!call_started && !c->failed)
@@ -479,13 +483,15 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 	if (cli->verbose || cli->trace)
 		printf("seed %" PRIu64 " %s: nodes=%u steps=%" PRIu64 " time=%" PRIu64
 			   "ms leaders=%" PRIu64 " elections=%" PRIu64 " commit=%" PRIu64
-			   " proposed=%" PRIu64 " crashes=%" PRIu64 " snapshots=%" PRIu64
+			   " proposed=%" PRIu64 " crashes=%" PRIu64 " handovers=%" PRIu64 "/%" PRIu64
+			   " snapshots=%" PRIu64
 			   " reads=%" PRIu64 " msgs=%" PRIu64 "/%" PRIu64 " ids=%" PRIu64
 			   " oldtermcommits=%" PRIu64 " voters=%u calls=%zu/ok=%" PRIu64
 			   "/unknown=%" PRIu64 " quiet=%" PRIu64 " alarms=%" PRIu64 "%s\n",
 			   seed, ok ? "ok" : "FAILED", c->p.n_initial, c->steps, c->now,
 			   c->chk.leaders_seen, c->n_elections, c->chk.known_commit,
-			   c->n_proposed, c->n_crashes, c->n_snap_installs, c->n_reads_done,
+			   c->n_proposed, c->n_crashes, c->n_handovers_done, c->n_handovers,
+			   c->n_snap_installs, c->n_reads_done,
 			   c->net.delivered, c->net.sent, c->next_id - 1, c->n_old_term_commits,
 			   sim_committed_voters(c), c->calls.n, c->calls.ok, c->calls.unknown,
 			   c->n_quiet_checked, c->n_alarms, c->storm ? " storm" : "");

@@ -216,6 +216,8 @@ struct sim_node
 	uint64_t	crash_at;		/* UP: scheduled crash, 0 = none */
 	enum sim_midcrash midcrash;
 	uint32_t	crashes;
+	bool		stopping;		/* a planned stop: handing over, then down */
+	struct pgr_handover handover;
 
 	/* checker state about this node */
 	uint64_t	lead_term;		/* term in which it was last seen leading */
@@ -465,6 +467,8 @@ struct sim_cluster
 	/* statistics for --trace / --stats */
 	uint64_t	n_elections;
 	uint64_t	n_crashes;
+	uint64_t	n_handovers;	/* planned stops of a leader */
+	uint64_t	n_handovers_done;	/* that ended with another leader */
 	uint64_t	n_snap_installs;
 	uint64_t	n_proposed;
 	uint64_t	n_reads_done;
@@ -503,6 +507,7 @@ void		sim_node_destroy(struct sim_cluster *c, struct sim_node *sn);
 void		sim_node_after_call(struct sim_cluster *c, struct sim_node *sn,
 								enum pgr_err err, const char *what);
 void		sim_node_tick(struct sim_cluster *c, struct sim_node *sn);
+bool		sim_node_begin_stop(struct sim_cluster *c, struct sim_node *sn);
 void		sim_node_compact(struct sim_cluster *c, struct sim_node *sn);
 void		sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn,
 						   uint8_t *buf, size_t *len);
@@ -561,6 +566,7 @@ void		sim_calls_collect(struct sim_cluster *c, struct sim_node *sn);
 void		sim_calls_op(struct sim_cluster *c, uint32_t kind);
 void		sim_calls_check_bound(struct sim_cluster *c);
 bool		sim_calls_live_start(struct sim_cluster *c);
+bool		sim_calls_live_lost(struct sim_cluster *c);
 bool		sim_calls_live_done(struct sim_cluster *c);
 void		sim_calls_free(struct sim_cluster *c);
 size_t		sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,

@@ -503,6 +503,7 @@ sim_quiet_begin(struct sim_cluster *c)
 
 		sn->midcrash = SIM_MIDCRASH_NONE;
 		sn->crash_at = 0;
+		sn->stopping = false;	/* a stop under way is called off */
 		sn->alloc.fail_ppm = 0;
 		if (sn->state == SIM_NODE_DOWN && sn->restart_at != 0 && sn->restart_at < c->quiet_end)
 			sn->restart_at = c->quiet_end + 1;

@@ -764,6 +764,134 @@ test_transfer_ends_when_the_target_leads(void)
 	ac_free(w);
 }
 
+/*
+ * A copy that counts while its call waits to propose again still answers
+ * the call: here the leader's own append is not yet committed when its
+ * retry comes, and a transfer in progress refuses the second copy (EBUSY);
+ * then the first copy commits.  The call ends OK at once, at its index,
+ * not later through a second copy's fate (which, voided, once ended it
+ * FAILED although its data had counted: the simulator's seed 1676).
+ */
+static void
+test_copy_counting_while_a_retry_waits_answers_the_call(void)
+{
+	struct ac  *w = ac_cluster(3);
+	const struct pgr_call_done *d;
+	struct pgr_status s;
+	uint64_t	idx;
+
+	ac_cut(w, 2, 1, true);
+	ac_cut(w, 3, 1, true);
+	CHECK_EQ(ac_append(w, 1, 1, "first", 5000), PGR_OK);
+	ac_run(w);
+	pgr_node_status(w->n[1].node, &s);
+	idx = s.last_index;
+	ac_tick(w, 3);
+	w->drop_type[PGR_MSG_TIMEOUT_NOW] = true;
+	CHECK_EQ(pgr_node_transfer_leadership(w->n[1].node, 2), PGR_OK);
+	ac_run(w);
+	ac_tick(w, AC_ELECTION_TICK - 2);	/* the retry came and was refused */
+	pgr_node_status(w->n[1].node, &s);
+	CHECK_EQ(s.role, PGR_ROLE_LEADER);
+	CHECK_EQ(s.lead_transferee, 2);
+	CHECK_EQ(s.last_index, idx);
+	CHECK(ac_done(w, 1, 1) == NULL);
+	ac_cut(w, 2, 1, false);
+	ac_cut(w, 3, 1, false);
+	ac_tick(w, 1);
+	pgr_node_status(w->n[1].node, &s);
+	CHECK_EQ(s.lead_transferee, 2);	/* still refusing proposals */
+	d = ac_done(w, 1, 1);
+	CHECK(d != NULL);
+	CHECK_EQ(d->outcome, PGR_CALL_OK);
+	CHECK_EQ(d->index, idx);
+	ac_free(w);
+}
+
+/* Drive a handover on node id, tick by tick, until it ends (or 100 ticks). */
+static void
+drive_handover(struct ac *w, uint64_t id, struct pgr_handover *h)
+{
+	for (int t = 0; t < 100 && h->state == PGR_HANDOVER_WAITING; t++)
+	{
+		CHECK_EQ(pgr_handover_drive(h, w->n[id].node, w->now), PGR_OK);
+		ac_run(w);
+		if (h->state == PGR_HANDOVER_WAITING)
+			ac_tick(w, 1);
+	}
+}
+
+/*
+ * A stopping leader hands over to the successor within a few ticks, far
+ * inside an election timeout; an append forwarded to it meanwhile (which
+ * the transferring leader refuses) is proposed again to the new leader and
+ * counts once, after the old leader is gone.
+ */
+static void
+test_handover_hands_leadership_over_and_loses_no_write(void)
+{
+	struct ac  *w = ac_cluster(3);
+	struct pgr_handover h;
+	const struct pgr_call_done *d;
+	uint64_t	idx;
+	uint64_t	t0 = w->now;
+
+	CHECK_EQ(ac_append(w, 3, 1, "before", 5000), PGR_OK);
+	ac_run(w);
+	CHECK(ac_done(w, 3, 1) != NULL);
+	CHECK_EQ(pgr_handover_begin(&h, w->n[2].node, w->now, AC_RETRY_MS), PGR_OK);
+	CHECK_EQ(h.state, PGR_HANDOVER_NOT_LEADING);
+
+	CHECK_EQ(pgr_handover_begin(&h, w->n[1].node, w->now, AC_RETRY_MS), PGR_OK);
+	CHECK_EQ(h.state, PGR_HANDOVER_WAITING);
+	CHECK(h.target == 2 || h.target == 3);
+	CHECK_EQ(ac_append(w, 3, 2, "during", 5000), PGR_OK);
+	drive_handover(w, 1, &h);
+	CHECK_EQ(h.state, PGR_HANDOVER_DONE);
+	CHECK_EQ(h.leader, h.target);
+	CHECK_EQ(h.attempts, 1);
+	CHECK(w->now - t0 < AC_RETRY_MS / 2);
+	CHECK_EQ(ac_leader(w), h.target);
+
+	/* node 1 stops */
+	pgr_node_free(w->n[1].node);
+	pgr_calls_free(&w->n[1].calls);
+	w->n[1].node = NULL;
+	ac_tick(w, 2 * AC_ELECTION_TICK);
+	d = ac_done(w, 3, 2);
+	CHECK(d != NULL);
+	CHECK_EQ(d->outcome, PGR_CALL_OK);
+	CHECK_EQ(ac_count_data(w, 3, "during", &idx), 1);
+	CHECK_EQ(ac_count_data(w, 2, "during", &idx), 1);
+	ac_free(w);
+}
+
+/*
+ * A successor that never gets TimeoutNow: the core gives the transfer up
+ * after an election timeout, the handover asks again, and at its deadline
+ * stops anyway with this node still leading.  Alone, there is no one to
+ * hand over to.
+ */
+static void
+test_handover_asks_again_then_gives_up_at_its_deadline(void)
+{
+	struct ac  *w = ac_cluster(3);
+	struct pgr_handover h;
+
+	w->drop_type[PGR_MSG_TIMEOUT_NOW] = true;
+	CHECK_EQ(pgr_handover_begin(&h, w->n[1].node, w->now, 3 * AC_RETRY_MS), PGR_OK);
+	drive_handover(w, 1, &h);
+	CHECK_EQ(h.state, PGR_HANDOVER_TIMED_OUT);
+	CHECK(h.attempts >= 2);
+	CHECK_EQ(ac_leader(w), 1);
+	ac_free(w);
+
+	w = ac_cluster(1);
+	CHECK_EQ(pgr_handover_begin(&h, w->n[1].node, w->now, AC_RETRY_MS), PGR_OK);
+	CHECK_EQ(h.state, PGR_HANDOVER_NO_SUCCESSOR);
+	ac_free(w);
+}
+
 static void
 test_start_refuses_bad_specs_and_reused_tags(void)
 {
@@ -808,6 +936,9 @@ static const struct test_case cases[] = {
 	TEST(test_follower_removing_itself_sees_the_outcome),
 	TEST(test_transfer_ends_when_the_target_leads),
 	TEST(test_start_refuses_bad_specs_and_reused_tags),
+	TEST(test_copy_counting_while_a_retry_waits_answers_the_call),
+	TEST(test_handover_hands_leadership_over_and_loses_no_write),
+	TEST(test_handover_asks_again_then_gives_up_at_its_deadline),
 };
 
 TEST_MAIN(cases)

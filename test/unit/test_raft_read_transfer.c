@@ -417,6 +417,63 @@ test_follower_forwards_a_transfer_request(void)
 	CHECK_EQ(fx_count(b, PGR_MSG_TIMEOUT_NOW, 3), 1);
 }
 
+/*
+ * The successor a leader hands over to (when it stops or is removed): a
+ * voter heard from within the election timeout, with the longest log, the
+ * one heard from last among equals; never a learner, never on a follower.
+ */
+static void
+test_successor_is_the_live_voter_with_the_longest_log(void)
+{
+	struct pgr_options o = fx_opts(1, 10, 1);
+	struct pgr_config c;
+	uint64_t	t = 1;
+	struct pgr_node *n = fx_node(1, 5, 10, 1);
+	uint8_t		d[1] = {'s'};
+	uint64_t	idx;
+
+	CHECK(n != NULL);
+	CHECK_EQ(pgr_node_successor(n), PGR_NONE); /* not leading */
+	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
+	CHECK_EQ(pgr_node_propose(n, d, 1, &idx), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(fx_ack(n, 3, idx), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(pgr_node_successor(n), 3);
+	/* 5 catches up too and is heard from after 3 */
+	CHECK_EQ(pgr_node_tick(n), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(fx_ack(n, 5, idx), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(pgr_node_successor(n), 5);
+	/* then 5 falls silent for an election timeout: no longer alive */
+	for (int i = 0; i < 10; i++)
+	{
+		CHECK_EQ(pgr_node_tick(n), PGR_OK);
+		fx_settle(n);
+		for (uint64_t f = 2; f <= 4; f++)
+		{
+			struct pgr_msg r = hb_resp(n, f, 0);
+
+			(void) pgr_node_step(n, &r);
+			fx_settle(n);
+		}
+	}
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
+	CHECK_EQ(pgr_node_successor(n), 3);
+
+	/* a learner with a longer log is passed over for a voter */
+	fx_conf(&c, 2, 1);
+	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, &t, 1);
+	CHECK(n != NULL);
+	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
+	CHECK_EQ(pgr_node_propose(n, d, 1, &idx), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(fx_ack(n, 3, idx), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(pgr_node_successor(n), 2);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_leader_read_index_waits_for_a_heartbeat_quorum),
 	TEST(test_leader_read_index_waits_for_a_commit_in_its_term),
@@ -430,6 +487,7 @@ static const struct test_case cases[] = {
 	TEST(test_transfer_refuses_proposals_and_aborts_after_an_election_timeout),
 	TEST(test_transfer_to_a_learner_or_a_stranger_is_refused),
 	TEST(test_follower_forwards_a_transfer_request),
+	TEST(test_successor_is_the_live_voter_with_the_longest_log),
 };
 
 FX_MAIN(cases)
