@@ -99,53 +99,52 @@ include $(wildcard mk/*.mk)
 check-sim: $(BUILD)/raft-sim
 	$(BUILD)/raft-sim --seeds 1-200 --nodes 3
 
+# Everything built lives in build directories (the extension's too).
+.PHONY: clean
+clean:
+	rm -rf build build-*
+
 # ---------------------------------------------------------------------------
-# The extension, built by PGXS: the glue in src/pg plus the pure layers
-# compiled again with the server's flags.  Without pg_config only the pure
-# targets above exist.
+# The extension, built by PGXS (src/pg/Makefile) in a build directory per
+# PostgreSQL installation, build/pg<major>, which starts afresh when
+# PG_CONFIG names another installation of that major version.  Without
+# pg_config only the pure targets above exist.
 # ---------------------------------------------------------------------------
 ifeq ($(HAVE_PG),yes)
-MODULE_big = pgraft
-EXTENSION  = pgraft
-DATA       = pgraft--1.0.sql
-PGFILEDESC = "pgraft - Raft consensus for PostgreSQL"
-PURE_OBJS  = $(patsubst %.c,%.o,$(COMMON_SRCS) $(CORE_SRCS) $(STORAGE_SRCS) $(APP_SRCS) $(OBS_SRCS) $(TLS_SRCS))
-OBJS       = $(patsubst %.c,%.o,$(wildcard src/pg/*.c)) $(PURE_OBJS)
-PG_CPPFLAGS = -Iinclude
-# HMAC and TLS for the transport (src/pg/security.c), as PostgreSQL's own
-SHLIB_LINK = -lssl -lcrypto
-REGRESS    = pgraft
-TAP_TESTS  = 1
-EXTRA_CLEAN = build build-*
+PG_MAJOR := $(shell $(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+PGBUILD  := $(BUILD)/pg$(PG_MAJOR)
+PG_ID    := $(shell $(PG_CONFIG) --bindir) $(shell $(PG_CONFIG) --version)
+ifneq ($(PG_ID),$(shell cat $(PGBUILD)/pg_config.id 2>/dev/null))
+$(shell rm -rf $(PGBUILD) && mkdir -p $(PGBUILD) && echo '$(PG_ID)' > $(PGBUILD)/pg_config.id)
+endif
+# the sub-make runs elsewhere: a relative PG_CONFIG must become absolute
+EXT_MAKE = $(MAKE) -C $(PGBUILD) -f $(CURDIR)/src/pg/Makefile VPATH=$(CURDIR) \
+	PG_CONFIG='$(if $(findstring /,$(PG_CONFIG)),$(abspath $(PG_CONFIG)),$(PG_CONFIG))' \
+	PGRAFT_DUMP=$(CURDIR)/$(BUILD)/pgraft_dump
 
-# The pure layers are C11 with declarations where they are first needed.
-$(PURE_OBJS): CFLAGS += -Wno-declaration-after-statement
-# PGXS knows no header dependencies: a changed struct must rebuild every
-# object, or one pgraft.so ends up with two layouts of it.
-$(OBJS): $(PURE_HDRS) $(wildcard src/pg/*.h)
-
-PGXS := $(shell $(PG_CONFIG) --pgxs)
-include $(PGXS)
-
-# pgraft_dump is installed with the extension, next to pg_waldump.
-install: install-pgraft-dump
-.PHONY: install-pgraft-dump
-install-pgraft-dump: $(BUILD)/pgraft_dump
-	$(INSTALL_PROGRAM) $(BUILD)/pgraft_dump '$(DESTDIR)$(bindir)/pgraft_dump'
+.PHONY: all install installcheck
+all:
+	+$(EXT_MAKE) all
+install: all $(BUILD)/pgraft_dump
+	+$(EXT_MAKE) install
+installcheck:
+	+$(EXT_MAKE) installcheck
 
 # The benchmarks that need PostgreSQL: the libpq client of
-# bench/cluster-bench, and the CRC-32C comparison with libpgport's.
+# bench/cluster-bench, and the CRC-32C comparison with libpgport's (in
+# --pkglibdir on Debian, --libdir in a plain installation).  They depend on
+# the installation's id, so another PG_CONFIG relinks them.
 all-pure: $(BUILD)/failover_client $(BUILD)/bench_crc32c
-$(BUILD)/failover_client: bench/failover_client.c
+$(BUILD)/failover_client: bench/failover_client.c $(PGBUILD)/pg_config.id
 	@mkdir -p $(dir $@)
 	$(CC) $(PURE_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq
 
-$(BUILD)/bench_crc32c: bench/bench_crc32c.c $(BUILD)/libpgr_common.a
+$(BUILD)/bench_crc32c: bench/bench_crc32c.c $(BUILD)/libpgr_common.a $(PGBUILD)/pg_config.id
 	@mkdir -p $(dir $@)
 	$(CC) $(PURE_CFLAGS) -Wno-ignored-attributes -I$(shell $(PG_CONFIG) --includedir-server) -o $@ $< \
-		$(BUILD)/libpgr_common.a -L$(shell $(PG_CONFIG) --pkglibdir) -lpgport
+		$(BUILD)/libpgr_common.a -L$(shell $(PG_CONFIG) --pkglibdir) -L$(shell $(PG_CONFIG) --libdir) -lpgport
 else
-.PHONY: all install
-all install:
+.PHONY: all install installcheck
+all install installcheck:
 	@echo "pg_config not found: only the pure layers can be built (make all-pure, make check-unit)" >&2; exit 1
 endif

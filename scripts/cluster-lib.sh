@@ -3,7 +3,8 @@
 # CLUSTER_PG_BASE and CLUSTER_RAFT_BASE, then call cluster_create N.
 # Servers run as CLUSTER_USER (PostgreSQL refuses to run as root).
 
-PG_BIN=$(pg_config --bindir)
+export PG_CONFIG=${PG_CONFIG:-pg_config}
+PG_BIN=$("$PG_CONFIG" --bindir)
 CLUSTER_USER=${CLUSTER_USER:-postgres}
 CLUSTER_NAME=${CLUSTER_NAME:-pgraft_cluster}
 

@@ -174,15 +174,12 @@ pgr_op_drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *no
 			return PGR_OK;
 		case PGR_ENOMEM:
 			return PGR_ENOMEM;
-		case PGR_EINVAL:
-			if (cc.type == PGR_CC_REMOVE)
-			{
-				pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
-				return PGR_OK;
-			}
-			/* fall through */
 		default:
-			pgr_call_finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
+			if (err == PGR_EINVAL && cc.type == PGR_CC_REMOVE)
+				pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
+			else
+				pgr_call_finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED,
+									   pgr_strerror(err));
 			return PGR_OK;
 	}
 }

@@ -27,7 +27,7 @@
 #include "shmem.h"
 #include "worker.h"
 
-static void pg_attribute_noreturn()
+pg_noreturn static void
 app_state_refused(const char *what, enum pgr_err err)
 {
 	ereport(FATAL,

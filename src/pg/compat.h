@@ -18,6 +18,23 @@
 #endif
 
 /*
+ * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the
+ * declarator, with pg_noreturn, written before it (C11 _Noreturn).  Before
+ * 18, the attribute works in front as well (GCC and clang).
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * The varlena macros (VARSIZE_ANY_EXHDR, VARDATA_ANY) moved from postgres.h
+ * to varatt.h in 16; from 19 nothing pgraft includes brings them in.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/*
  * PostgreSQL 17 lets an extension register named wait events
  * (WaitEventExtensionNew), so pg_stat_activity shows "PgraftRequest"
  * rather than "Extension"; before 17 every pgraft wait is "Extension"

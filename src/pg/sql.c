@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -24,6 +25,7 @@
 #include "utils/tuplestore.h"
 
 #include "pgraft/core.h"
+#include "compat.h"
 #include "queue.h"
 #include "settings.h"
 #include "shmem.h"

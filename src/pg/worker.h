@@ -30,6 +30,7 @@
 #include "pgraft/app.h"
 #include "pgraft/core.h"
 #include "pgraft/storage.h"
+#include "compat.h"
 #include "metrics.h"
 #include "shmem.h"
 
@@ -103,8 +104,8 @@ extern void pgraft_format_context(const char *host, int port, uint8 *ctx, uint32
 extern bool pgraft_context_parse(const uint8 *ctx, uint32 len, char *host,
 								 size_t host_size, int *port);
 extern void pgraft_worker_set_state(int state, const char *why);
-extern void pgraft_core_failed(const char *what, enum pgr_err err) pg_attribute_noreturn();
-extern void pgraft_storage_failed(PgraftWorker *w, const char *what) pg_attribute_noreturn();
+pg_noreturn extern void pgraft_core_failed(const char *what, enum pgr_err err);
+pg_noreturn extern void pgraft_storage_failed(PgraftWorker *w, const char *what);
 extern enum pgr_err pgraft_check_core(enum pgr_err err, const char *what);
 
 /* requests.c */

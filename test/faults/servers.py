@@ -31,7 +31,7 @@ def become_subreaper():
 
 
 def pg_bindir():
-    return sh(['pg_config', '--bindir']).stdout.strip()
+    return sh([os.environ.get('PG_CONFIG', 'pg_config'), '--bindir']).stdout.strip()
 
 
 def gone(pid):
