@@ -287,6 +287,8 @@ struct pgr_calls
 	uint64_t	next_seq;
 	uint32_t	retry_ms;		/* re-issue reads and changes this often */
 	struct pgr_call *calls;		/* PGR_CALLS_MAX of them */
+	uint32_t	hi;				/* calls[hi..] are all free: every scan stops
+								 * there (a call takes the lowest free slot) */
 	uint32_t	n_active;
 	uint32_t	n_done;			/* finished, not yet taken */
 };

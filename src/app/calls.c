@@ -155,10 +155,19 @@ pgr_calls_free(struct pgr_calls *c)
 static struct pgr_call *
 call_by_tag(const struct pgr_calls *c, uint32_t tag)
 {
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 		if (c->calls[i].step != STEP_FREE && c->calls[i].tag == tag)
 			return &c->calls[i];
 	return NULL;
+}
+
+/* Free a call's slot; the scans end at the last slot in use. */
+static void
+release(struct pgr_calls *c, struct pgr_call *k)
+{
+	k->step = STEP_FREE;
+	while (c->hi > 0 && c->calls[c->hi - 1].step == STEP_FREE)
+		c->hi--;
 }
 
 bool
@@ -211,6 +220,8 @@ pgr_calls_start(struct pgr_calls *c, uint32_t tag, const struct pgr_call_spec *s
 	if (k == NULL)
 		return PGR_EBUSY;
 	memset(k, 0, sizeof(*k));
+	if ((uint32_t) (k - c->calls) + 1 > c->hi)
+		c->hi = (uint32_t) (k - c->calls) + 1;
 	k->tag = tag;
 	k->spec = *spec;
 	k->seq = c->next_seq++;
@@ -244,7 +255,7 @@ pgr_calls_cancel(struct pgr_calls *c, uint32_t tag)
 		c->n_active--;
 	else if (k->step == STEP_DONE)
 		c->n_done--;
-	k->step = STEP_FREE;
+	release(c, k);
 }
 
 bool
@@ -258,7 +269,7 @@ pgr_calls_in_flight(const struct pgr_calls *c, uint32_t tag)
 bool
 pgr_calls_next_probe(struct pgr_calls *c, uint32_t *tag, const struct pgr_call_spec **spec)
 {
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 		if (c->calls[i].step == STEP_PROBE)
 		{
 			c->calls[i].step = STEP_PROBING;
@@ -296,11 +307,11 @@ pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out)
 {
 	if (c->n_done == 0)
 		return false;
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 		if (c->calls[i].step == STEP_DONE)
 		{
 			*out = c->calls[i].done;
-			c->calls[i].step = STEP_FREE;
+			release(c, &c->calls[i]);
 			c->n_done--;
 			return true;
 		}
@@ -317,7 +328,7 @@ low_watermark(const struct pgr_calls *c)
 {
 	uint64_t	low = c->next_seq;
 
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 	{
 		const struct pgr_call *k = &c->calls[i];
 
@@ -438,7 +449,7 @@ pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
 	struct pgr_status s;
 
 	pgr_node_status(node, &s);
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 	{
 		struct pgr_call *k = &c->calls[i];
 		enum pgr_err err = PGR_OK;
@@ -512,7 +523,7 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 		env->id.origin == c->origin;
 #endif
 
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 	{
 		struct pgr_call *k = &c->calls[i];
 
@@ -565,7 +576,7 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 static void
 on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 {
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 	{
 		struct pgr_call *k = &c->calls[i];
 		struct pgr_call_id id = {c->origin, c->incarnation, k->seq};
@@ -599,7 +610,7 @@ on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 static void
 on_read(struct pgr_calls *c, const struct pgr_read_state *r, const struct pgr_app_state *app)
 {
-	for (uint32_t i = 0; i < PGR_CALLS_MAX; i++)
+	for (uint32_t i = 0; i < c->hi; i++)
 	{
 		struct pgr_call *k = &c->calls[i];
 

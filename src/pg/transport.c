@@ -1885,13 +1885,18 @@ conn_read(int ci)
 	while (budget > 0)
 	{
 		ssize_t		n;
+		size_t		want;
 
 		if (c->tls != NULL)
-			n = recv(c->sock, tls_in, sizeof(tls_in), 0);
+		{
+			want = sizeof(tls_in);
+			n = recv(c->sock, tls_in, want, 0);
+		}
 		else
 		{
 			buf_reserve(&c->rbuf, &c->rcap, c->rlen + 65536);
-			n = recv(c->sock, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+			want = c->rcap - c->rlen;
+			n = recv(c->sock, c->rbuf + c->rlen, want, 0);
 		}
 		if (n > 0)
 		{
@@ -1902,6 +1907,15 @@ conn_read(int ci)
 			c->last_recv = GetCurrentTimestamp();
 			count_bytes(c, (size_t) n, false);
 			budget = (size_t) n >= budget ? 0 : budget - n;
+
+			/*
+			 * A short read drained the socket: asking again would only
+			 * return EAGAIN, one system call per wake-up for nothing.  The
+			 * wait set is level-triggered, so what arrives later (or the
+			 * end of the stream) wakes the loop again.
+			 */
+			if ((size_t) n < want)
+				break;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
