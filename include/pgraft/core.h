@@ -132,7 +132,7 @@ struct pgr_allocator
 	void	   *ctx;
 };
 
-/* An allocator over libc malloc/realloc/free, for tests and tools. */
+/* An allocator over libc malloc/realloc/free (the worker's, tests', tools'). */
 extern const struct pgr_allocator pgr_libc_allocator;
 
 /* ---------------------------------------------------------------------- */
@@ -299,6 +299,8 @@ struct pgr_msg
 	uint64_t	reject_hint;	/* APP_RESP reject: follower's guess of the match (<= its last index) */
 	bool		reject;
 	bool		force;			/* VOTE/PRE_VOTE: leadership transfer, skip lease check */
+	bool		quiet;			/* APP without entries: accepted, it needs no answer
+								 * (the sender knows the follower has prev) */
 	uint32_t	n_entries;
 	struct pgr_entry *entries;
 	struct pgr_snapshot *snapshot;	/* SNAP only */

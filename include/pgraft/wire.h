@@ -54,7 +54,7 @@
 /* ---------------------------------------------------------------------- */
 
 /* The protocol version this code speaks (the version byte of every frame). */
-#define PGR_WIRE_VERSION 3
+#define PGR_WIRE_VERSION 4
 
 /* Every frame starts with this many header bytes (length, version, kind, flags). */
 #define PGR_WIRE_HEADER_SIZE 8

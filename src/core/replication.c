@@ -125,6 +125,14 @@ send_append_ex(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empt
 	m.log_term = prev_term;
 	m.commit = log->committed;
 	m.n_entries = (uint32_t) (hi - prev);
+	/*
+	 * An append that only carries the commit index to a follower known to
+	 * have everything up to prev asks for no answer: the answer could tell
+	 * nothing new, and at one commit at a time it would cost the leader a
+	 * wake-up per follower per commit.  A probe, or anything sent past an
+	 * unacknowledged prev, is answered as usual; a mismatch always is.
+	 */
+	m.quiet = m.n_entries == 0 && pr->state == PGR_PROGRESS_REPLICATE && pr->match == prev;
 	if (m.n_entries > 0)
 	{
 		/* shallow copies: the log array may move before this batch is sent */
@@ -462,6 +470,8 @@ pgr_handle_append(struct pgr_node *node, const struct pgr_msg *m)
 			}
 		}
 		commit_to(node, m->commit < last_new ? m->commit : last_new);
+		if (m->quiet && m->n_entries == 0)
+			return PGR_OK;
 		r.index = last_new;
 		return pgr_send(node, &r);
 	}

@@ -4,7 +4,7 @@
  *		Frames, the handshake and Raft messages on the wire (snapshot chunks
  *		are in wire_snap.c).
  *
- * All integers are little-endian.  Version 3 of the protocol:
+ * All integers are little-endian.  Version 4 of the protocol:
  *
  * FRAME: an 8-byte header, then body_len bytes of body.
  *		u32  body_len	 bytes after the header; header + body <= the limit
@@ -21,7 +21,7 @@
  *		16 bytes cluster_id
  *		u8	 name_len	 1 .. 63
  *		name_len bytes cluster name, printable ASCII
- * then, in version 3:
+ * then, since version 3:
  *		u32  heartbeat_ms	 the sender's pgraft.heartbeat_interval
  *		u32  election_ms	 the sender's pgraft.election_timeout
  *		u64  config_index	 index of the sender's latest configuration
@@ -38,7 +38,8 @@
  *
  * MESSAGE body (kind 2):
  *		u8	 type		 enum pgr_msg_type, never PGR_MSG_SNAP (see wire_snap.c)
- *		u8	 flags		 bit 0 reject, bit 1 force, others 0
+ *		u8	 flags		 bit 0 reject, bit 1 force, bit 2 quiet (only on a
+ *						 MsgApp without entries), others 0
  *		u64  from, to, term, log_term, index, commit, context
  *		u32  n_entries	 0 unless type is MsgApp or MsgProp
  *		n_entries times:
@@ -53,7 +54,8 @@
  * VERSIONING: any change to a layout above, any new kind, message type,
  * entry type or flag bit takes a new version number (version 1 had no
  * timing in the handshake and no ping; version 2 no authentication, no
- * refusal frame and no configuration index in the handshake).  A frame whose version
+ * refusal frame and no configuration index in the handshake; version 3 no
+ * quiet flag).  A frame whose version
  * is not ours is refused, except a handshake, which is decoded so that the
  * peer's version can be named in the log.
  *
@@ -360,7 +362,8 @@ pgr_wire_put_msg_header(struct pgr_writer *w, const struct pgr_msg *m,
 {
 	pgr_w_u8(w, (uint8_t) m->type);
 	pgr_w_u8(w, (uint8_t) ((m->reject ? PGR_WIRE_MSG_REJECT : 0) |
-						   (m->force ? PGR_WIRE_MSG_FORCE : 0)));
+						   (m->force ? PGR_WIRE_MSG_FORCE : 0) |
+						   (m->quiet ? PGR_WIRE_MSG_QUIET : 0)));
 	pgr_w_u64(w, m->from);
 	pgr_w_u64(w, m->to);
 	pgr_w_u64(w, m->term);
@@ -381,6 +384,7 @@ pgr_wire_get_msg_header(struct pgr_reader *r, struct pgr_msg *m, uint32_t *n_ent
 	flags = pgr_r_u8(r);
 	m->reject = (flags & PGR_WIRE_MSG_REJECT) != 0;
 	m->force = (flags & PGR_WIRE_MSG_FORCE) != 0;
+	m->quiet = (flags & PGR_WIRE_MSG_QUIET) != 0;
 	m->from = pgr_r_u64(r);
 	m->to = pgr_r_u64(r);
 	m->term = pgr_r_u64(r);
@@ -389,7 +393,10 @@ pgr_wire_get_msg_header(struct pgr_reader *r, struct pgr_msg *m, uint32_t *n_ent
 	m->commit = pgr_r_u64(r);
 	m->context = pgr_r_u64(r);
 	*n_entries = pgr_r_u32(r);
-	return r->ok && (flags & ~(PGR_WIRE_MSG_REJECT | PGR_WIRE_MSG_FORCE)) == 0;
+	if (m->quiet && (m->type != PGR_MSG_APP || *n_entries != 0))
+		return false;
+	return r->ok &&
+		(flags & ~(PGR_WIRE_MSG_REJECT | PGR_WIRE_MSG_FORCE | PGR_WIRE_MSG_QUIET)) == 0;
 }
 
 /* Which message types carry entries at all. */
@@ -427,6 +434,8 @@ pgr_wire_msg_size(const struct pgr_msg *msg, size_t *size_out)
 		msg->type == PGR_MSG_SNAP || msg->snapshot != NULL)
 		return PGR_EINVAL;
 	if (msg->n_entries > 0 && (!msg_has_entries(msg->type) || msg->entries == NULL))
+		return PGR_EINVAL;
+	if (msg->quiet && (msg->type != PGR_MSG_APP || msg->n_entries > 0))
 		return PGR_EINVAL;
 	for (uint32_t i = 0; i < msg->n_entries; i++)
 	{

@@ -24,6 +24,7 @@
 /* Bits of the message flags byte; all others must be zero. */
 #define PGR_WIRE_MSG_REJECT 0x01
 #define PGR_WIRE_MSG_FORCE	0x02
+#define PGR_WIRE_MSG_QUIET	0x04	/* only on MsgApp without entries */
 
 /*
  * Write a frame header of our version for a body of body_len bytes.  The

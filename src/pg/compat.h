@@ -44,14 +44,6 @@
 #define PGRAFT_HAVE_CUSTOM_WAIT_EVENTS 1
 #endif
 
-/*
- * repalloc_extended() (no-OOM reallocation) appeared in 16.  On 15 the
- * worker's allocator grows blocks by allocate, copy and free.
- */
-#if PG_VERSION_NUM >= 160000
-#define PGRAFT_HAVE_REPALLOC_EXTENDED 1
-#endif
-
 /* PostgreSQL 17 ties wait event sets to a resource owner, not a context. */
 #if PG_VERSION_NUM >= 170000
 #define pgraft_create_wait_event_set(n) CreateWaitEventSet(NULL, (n))

@@ -36,6 +36,10 @@
  *	publish		status for SQL (status.c)
  *	answer		finished calls to their backends, after the status that
  *				shows their effect
+ *	flush		what the batches queued for the peers (a new commit index,
+ *				acknowledgements) leaves after the answers: all of it is
+ *				durable already, and a backend waiting on a commit should
+ *				not wait for the sends that only tell followers about it
  * Everything that arrived during one wake-up (messages, SQL requests) is fed
  * to the node before the batches, so one fsync covers all of it: that is the
  * group commit.
@@ -70,41 +74,8 @@
 #include "worker.h"
 
 /* ---------------------------------------------------------------------- */
-/* Memory and time                                                        */
+/* Time                                                                   */
 /* ---------------------------------------------------------------------- */
-
-static void *
-mcxt_alloc(void *ctx, size_t size)
-{
-	return MemoryContextAllocExtended((MemoryContext) ctx, size,
-									  MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
-}
-
-static void *
-mcxt_realloc(void *ctx, void *ptr, size_t old_size, size_t new_size)
-{
-#ifdef PGRAFT_HAVE_REPALLOC_EXTENDED
-	(void) ctx;
-	(void) old_size;
-	return repalloc_extended(ptr, new_size, MCXT_ALLOC_NO_OOM | MCXT_ALLOC_HUGE);
-#else
-	void	   *p = mcxt_alloc(ctx, new_size);
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, ptr, Min(old_size, new_size));
-	pfree(ptr);
-	return p;
-#endif
-}
-
-static void
-mcxt_free(void *ctx, void *ptr)
-{
-	(void) ctx;
-	if (ptr != NULL)			/* the allocator contract allows NULL */
-		pfree(ptr);
-}
 
 /* Deadlines use a monotonic clock: a wall clock step must not expire calls. */
 uint64
@@ -249,7 +220,6 @@ run_batches(PgraftWorker *w)
 		pgraft_check_core(pgr_node_advance(w->node), "advancing");
 	}
 	refresh_peers(w);
-	pgraft_transport_flush();
 }
 
 /*
@@ -435,10 +405,15 @@ worker_start(PgraftWorker *w)
 	memset(w, 0, sizeof(*w));
 	w->init_slot = -1;
 	w->cxt = AllocSetContextCreate(TopMemoryContext, "pgraft raft", ALLOCSET_DEFAULT_SIZES);
-	w->alloc.alloc = mcxt_alloc;
-	w->alloc.realloc = mcxt_realloc;
-	w->alloc.free = mcxt_free;
-	w->alloc.ctx = w->cxt;
+
+	/*
+	 * The node's own memory (log entries, messages, the calls table) comes
+	 * from malloc, not from a memory context: an AllocSet rounds a chunk up
+	 * to a power of two, so a 300-byte entry would take 512 bytes, and the
+	 * log retains up to pgraft.max_log_entries of them (2 MB more at the
+	 * defaults).  The core reports a failed allocation itself.
+	 */
+	w->alloc = pgr_libc_allocator;
 	w->app = MemoryContextAllocZero(w->cxt, sizeof(struct pgr_app_state));
 	w->snap_app = MemoryContextAllocZero(w->cxt, sizeof(struct pgr_app_state));
 	w->payload_segs = MemoryContextAllocZero(w->cxt, pgraft_max_requests * sizeof(dsm_segment *));
@@ -462,6 +437,7 @@ worker_start(PgraftWorker *w)
 					   (uint32) pgraft_election_timeout) != PGR_OK)
 		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	run_batches(w);
+	pgraft_transport_flush();
 	pgraft_status_publish(w);
 }
 
@@ -576,6 +552,9 @@ PgraftWorkerMain(Datum main_arg)
 		pgraft_status_log_changes(w);
 		pgraft_status_publish(w);
 		pgraft_requests_answer(w);
+
+		/* flush */
+		pgraft_transport_flush();
 	}
 
 	/* Everything acknowledged is already durable: end the calls, close. */

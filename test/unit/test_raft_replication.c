@@ -729,6 +729,89 @@ test_commit_only_change_needs_no_sync(void)
 	CHECK(!pgr_node_has_ready(n));
 }
 
+/*
+ * A new commit index goes to a caught-up follower in an append that asks
+ * for no answer; to a follower whose acknowledgement is still due, and in
+ * every probe, the append is answered as before.
+ */
+static void
+test_commit_only_append_to_a_caught_up_follower_is_quiet(void)
+{
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
+	uint8_t		d[1] = {'q'};
+	uint64_t	idx;
+	struct fx_batch *b;
+	const struct pgr_msg *m;
+
+	CHECK(n != NULL);
+	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
+	CHECK_EQ(pgr_node_propose(n, d, 1, &idx), PGR_OK);
+	b = fx_ready(n);
+	m = fx_find(b, PGR_MSG_APP, 2);
+	CHECK(m != NULL && m->n_entries == 1 && !m->quiet);
+	CHECK_EQ(fx_ack(n, 2, idx), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(b->n_committed, 1);
+	m = fx_find(b, PGR_MSG_APP, 2);
+	CHECK(m != NULL);
+	CHECK_EQ(m->n_entries, 0);
+	CHECK_EQ(m->commit, idx);
+	CHECK(m->quiet);
+	/* node 3 has not acknowledged idx yet: its answer is still wanted */
+	m = fx_find(b, PGR_MSG_APP, 3);
+	CHECK(m != NULL);
+	CHECK_EQ(m->n_entries, 0);
+	CHECK(!m->quiet);
+}
+
+static void
+test_follower_answers_a_quiet_append_only_on_a_mismatch(void)
+{
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
+	uint8_t		d[1] = {'q'};
+	struct pgr_entry e = {.term = 2, .index = 2, .len = 1, .data = d};
+	struct pgr_msg m;
+	struct fx_batch *b;
+
+	CHECK(n != NULL);
+	m = fx_msg(PGR_MSG_APP, 2, 1, 2);
+	m.index = 1;
+	m.log_term = 1;
+	m.n_entries = 1;
+	m.entries = &e;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(fx_count(b, PGR_MSG_APP_RESP, 2), 1);
+
+	/* accepted: the commit index is learnt, nothing is answered */
+	m = fx_msg(PGR_MSG_APP, 2, 1, 2);
+	m.index = 2;
+	m.log_term = 2;
+	m.commit = 2;
+	m.quiet = true;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(b->n_committed, 1);
+	CHECK_EQ(fx_count(b, PGR_MSG_APP_RESP, 0), 0);
+
+	/* the same without the flag is answered */
+	m.quiet = false;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(fx_count(b, PGR_MSG_APP_RESP, 2), 1);
+
+	/* a mismatch is always answered, with the rejection */
+	m = fx_msg(PGR_MSG_APP, 2, 1, 2);
+	m.index = 5;
+	m.log_term = 2;
+	m.commit = 2;
+	m.quiet = true;
+	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
+	b = fx_ready(n);
+	CHECK_EQ(fx_count(b, PGR_MSG_APP_RESP, 2), 1);
+	CHECK(fx_find(b, PGR_MSG_APP_RESP, 2)->reject);
+}
+
 /* max_apply_bytes bounds the committed bytes per ready (at least one entry). */
 static void
 test_max_apply_bytes_spreads_committed_entries_over_batches(void)
@@ -877,6 +960,8 @@ static const struct test_case cases[] = {
 	TEST(test_node_restarts_from_snapshot_and_log),
 	TEST(test_duplicate_or_late_append_does_not_truncate),
 	TEST(test_commit_only_change_needs_no_sync),
+	TEST(test_commit_only_append_to_a_caught_up_follower_is_quiet),
+	TEST(test_follower_answers_a_quiet_append_only_on_a_mismatch),
 	TEST(test_max_apply_bytes_spreads_committed_entries_over_batches),
 	TEST(test_log_keeps_entries_across_growth_and_compaction),
 	TEST(test_queued_snapshot_survives_a_second_compaction),

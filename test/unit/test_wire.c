@@ -460,8 +460,8 @@ static void
 test_heartbeat_encodes_to_the_documented_bytes(void)
 {
 	static const uint8_t expect[] = {
-		/* header: body_len 62, version 3, kind 2, flags 0 */
-		62, 0, 0, 0, 3, 2, 0, 0,
+		/* header: body_len 62, version 4, kind 2, flags 0 */
+		62, 0, 0, 0, 4, 2, 0, 0,
 		/* type 7 (MsgHeartbeat), flags: reject */
 		7, 1,
 		/* from 0x0102, to 3, term 0x1122334455667788 */
@@ -757,6 +757,56 @@ test_oversize_frames_are_refused(void)
 	free(huge);
 }
 
+/*
+ * The quiet flag (version 4) belongs to a MsgApp without entries only: it
+ * round-trips there and is refused, both ways, anywhere else.
+ */
+static void
+test_quiet_flag_only_on_an_append_without_entries(void)
+{
+	struct pgr_msg m;
+	struct pgr_msg d;
+	uint8_t    *frame;
+	size_t		len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PGR_MSG_APP;
+	m.from = 1;
+	m.to = 2;
+	m.term = 3;
+	m.index = 9;
+	m.log_term = 3;
+	m.commit = 9;
+	m.quiet = true;
+	frame = encode_exact(&m, &len);
+	CHECK(frame != NULL);
+	CHECK_EQ(frame[PGR_WIRE_HEADER_SIZE + 1], 0x04);
+	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_OK);
+	CHECK(d.quiet);
+	CHECK_EQ(d.index, 9);
+	pgr_wire_msg_free(&counting, &d);
+
+	/* on an answer, or an append that carries entries: refused */
+	frame[PGR_WIRE_HEADER_SIZE] = PGR_MSG_APP_RESP;
+	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
+	free(frame);
+	make_app(&m);
+	m.reject = false;
+	m.force = false;
+	frame = encode_exact(&m, &len);
+	CHECK(frame != NULL);
+	frame[PGR_WIRE_HEADER_SIZE + 1] |= 0x04;
+	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
+	free(frame);
+	m.quiet = true;
+	CHECK_EQ(pgr_wire_msg_size(&m, &len), PGR_EINVAL);
+	m.quiet = false;
+	m.type = PGR_MSG_HEARTBEAT;
+	m.n_entries = 0;
+	m.quiet = true;
+	CHECK_EQ(pgr_wire_msg_size(&m, &len), PGR_EINVAL);
+}
+
 static void
 test_unknown_versions_kinds_and_flags_are_refused(void)
 {
@@ -793,7 +843,7 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	}
 	frame[5] = PGR_WIRE_KIND_MSG;
 
-	frame[7] = 0x80;			/* header flags are 0 in version 3 */
+	frame[7] = 0x80;			/* header flags are 0 in version 4 */
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	frame[7] = 0;
@@ -1722,6 +1772,7 @@ static const struct test_case cases[] = {
 	TEST(test_forged_entry_length_is_refused),
 	TEST(test_frame_check_splits_a_stream),
 	TEST(test_oversize_frames_are_refused),
+	TEST(test_quiet_flag_only_on_an_append_without_entries),
 	TEST(test_unknown_versions_kinds_and_flags_are_refused),
 	TEST(test_unknown_message_and_entry_types_are_refused),
 	TEST(test_entries_on_types_without_entries_are_refused),
