@@ -1,7 +1,8 @@
 --
 -- pgraft on a single node: the shape of every function and every bad-input
 -- error.  The server runs with shared_preload_libraries = 'pgraft' and a
--- fresh pgraft state (see scripts/test-all).
+-- fresh pgraft state (sql/pgraft.conf, the temporary instance of "make
+-- installcheck").
 --
 CREATE EXTENSION pgraft;
 

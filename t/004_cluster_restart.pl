@@ -127,4 +127,19 @@ for my $node (@nodes)
 }
 
 $_->stop for @nodes;
+
+# pgraft_dump (installed next to pg_ctl) reads a stopped node's state from
+# its storage directory, the node's state directory above it, or $PGDATA.
+my $pgdata = $nodes[0]->data_dir;
+for my $dir ($pgdata, "$pgdata/pgraft", "$pgdata/pgraft/raft")
+{
+	command_like(
+		[ 'pgraft_dump', '--verify', $dir ],
+		qr{^pgraft storage directory: \Q$pgdata/pgraft/raft\E\n.*^verify: every checksum matches$}ms,
+		"pgraft_dump --verify reads $dir");
+}
+command_fails_like(
+	[ 'pgraft_dump', "$pgdata/base" ],
+	qr{no pgraft storage in "\Q$pgdata/base\E".*pass a node's state directory \(\$PGDATA/pgraft}s,
+	'pgraft_dump names the directories to pass');
 done_testing();

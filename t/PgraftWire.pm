@@ -32,7 +32,7 @@ use Digest::SHA qw(hmac_sha256);
 use IO::Select;
 use IO::Socket::INET;
 
-our $VERSION_BYTE = 3;
+our $VERSION_BYTE = 4;
 
 our %KIND = (
 	handshake => 1,

@@ -6,6 +6,9 @@
  *
  *		pgraft_dump [--entries] [--verify] DIR
  *
+ * DIR is the storage directory itself, the node's state directory above it
+ * ($PGDATA/pgraft, or pgraft.data_directory), or $PGDATA: the first of DIR,
+ * DIR/raft and DIR/pgraft/raft that holds pgraft storage is read.
  * Prints the hard state (and which slot it came from), the snapshot's
  * metadata and configuration, and each log segment with its index range;
  * --entries adds one line per stored record; --verify re-reads everything
@@ -20,6 +23,7 @@
  *-------------------------------------------------------------------------
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,10 +66,39 @@ fail(const char *dir, const struct pgr_storage_error *err)
 	return 1;
 }
 
+/*
+ * Open the storage under dir (see the header for where it is looked for);
+ * *used is the directory opened.  Only "no storage here" moves on to the
+ * next place: any other error is reported for the directory that has it.
+ */
+static enum pgr_storage_err
+open_storage(const char *dir, const struct pgr_storage_options *o, char *used,
+			 size_t used_size, struct pgr_storage **st, struct pgr_storage_error *err)
+{
+	static const char *const under[] = {"", "/raft", "/pgraft/raft"};
+	enum pgr_storage_err rc = PGR_STORAGE_ENOTFOUND;
+
+	for (size_t i = 0; i < sizeof(under) / sizeof(under[0]); i++)
+	{
+		if ((size_t) snprintf(used, used_size, "%s%s", dir, under[i]) >= used_size)
+			break;
+		rc = pgr_storage_open(used, o, st, err);
+		if (rc != PGR_STORAGE_ENOTFOUND)
+			return rc;
+	}
+	snprintf(err->msg, sizeof(err->msg),
+			 "no pgraft storage in \"%s\", \"%s/raft\" or \"%s/pgraft/raft\"; pass a node's "
+			 "state directory ($PGDATA/pgraft, or its pgraft.data_directory), its raft "
+			 "subdirectory, or $PGDATA", dir, dir, dir);
+	err->code = PGR_STORAGE_ENOTFOUND;
+	return PGR_STORAGE_ENOTFOUND;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *dir = NULL;
+	const char *arg = NULL;
+	char		dir[PATH_MAX];
 	bool		entries = false;
 	bool		verify = false;
 	struct pgr_storage_options o = {0};
@@ -80,22 +113,22 @@ main(int argc, char **argv)
 			entries = true;
 		else if (strcmp(argv[i], "--verify") == 0)
 			verify = true;
-		else if (argv[i][0] != '-' && dir == NULL)
-			dir = argv[i];
+		else if (argv[i][0] != '-' && arg == NULL)
+			arg = argv[i];
 		else
 		{
-			dir = NULL;
+			arg = NULL;
 			break;
 		}
 	}
-	if (dir == NULL)
+	if (arg == NULL)
 	{
 		fprintf(stderr, "usage: pgraft_dump [--entries] [--verify] DIR\n");
 		return 2;
 	}
 	o.read_only = true;
-	if (pgr_storage_open(dir, &o, &st, &err) != PGR_STORAGE_OK)
-		return fail(dir, &err);
+	if (open_storage(arg, &o, dir, sizeof(dir), &st, &err) != PGR_STORAGE_OK)
+		return fail(err.code == PGR_STORAGE_ENOTFOUND ? arg : dir, &err);
 	pgr_storage_info(st, &info);
 
 	printf("pgraft storage directory: %s\n\n", dir);
