@@ -99,6 +99,14 @@ include $(wildcard mk/*.mk)
 check-sim: $(BUILD)/raft-sim
 	$(BUILD)/raft-sim --seeds 1-200 --nodes 3
 
+# The sources' layout: clang-format for the pure layers, pgindent's style
+# for src/pg (scripts/format says how); format-check is what CI runs.
+.PHONY: format format-check
+format:
+	scripts/format
+format-check:
+	scripts/format --check
+
 # Everything built lives in build directories (the extension's too).
 .PHONY: clean
 clean:
