@@ -34,22 +34,22 @@
 
 #include "pgraft/core.h"
 
-#define BENCH_NODES 3
+#define BENCH_NODES         3
 #define BENCH_COMPACT_EVERY 65536
-#define BENCH_MAX_BATCH 64
+#define BENCH_MAX_BATCH     64
 
 struct bench_node
 {
 	struct pgr_node *node;
-	uint64_t	applied;		/* last index applied */
-	uint64_t	applied_data;	/* normal entries with data applied */
-	uint64_t	snap_index;
+	uint64_t applied;      /* last index applied */
+	uint64_t applied_data; /* normal entries with data applied */
+	uint64_t snap_index;
 };
 
 struct bench
 {
-	struct bench_node nodes[BENCH_NODES + 1];	/* by id */
-	uint64_t	calls;			/* step + ready + advance */
+	struct bench_node nodes[BENCH_NODES + 1]; /* by id */
+	uint64_t calls;                           /* step + ready + advance */
 };
 
 static double
@@ -79,7 +79,7 @@ bench_check(enum pgr_err err, const char *what)
 static void
 bench_pump(struct bench *b)
 {
-	bool		busy = true;
+	bool busy = true;
 
 	while (busy)
 	{
@@ -120,11 +120,11 @@ bench_pump(struct bench *b)
 			if (bn->applied >= bn->snap_index + BENCH_COMPACT_EVERY)
 			{
 				struct pgr_snapshot_meta meta;
-				uint8_t		state[8];
+				uint8_t state[8];
 
 				memcpy(state, &bn->applied_data, sizeof(state));
-				bench_check(pgr_node_compact(bn->node, bn->applied, state,
-											 sizeof(state), &meta), "compact");
+				bench_check(pgr_node_compact(bn->node, bn->applied, state, sizeof(state), &meta),
+							"compact");
 				bn->snap_index = bn->applied;
 			}
 		}
@@ -188,13 +188,12 @@ static double
 bench_run(uint64_t entries, uint32_t batch, uint32_t size, double *calls_per_entry)
 {
 	struct bench b;
-	uint8_t    *payload = malloc(size);
+	uint8_t *payload = malloc(size);
 	const uint8_t *data[BENCH_MAX_BATCH];
-	uint32_t	lens[BENCH_MAX_BATCH];
+	uint32_t lens[BENCH_MAX_BATCH];
 	struct bench_node *leader;
-	uint64_t	start_data;
-	double		t0,
-				t1;
+	uint64_t start_data;
+	double t0, t1;
 
 	if (payload == NULL)
 	{
@@ -214,7 +213,7 @@ bench_run(uint64_t entries, uint32_t batch, uint32_t size, double *calls_per_ent
 	t0 = bench_now();
 	for (uint64_t done = 0; done < entries; done += batch)
 	{
-		uint64_t	index;
+		uint64_t index;
 
 		if (batch == 1)
 			bench_check(pgr_node_propose(leader->node, payload, size, &index), "propose");
@@ -253,8 +252,8 @@ bench_run(uint64_t entries, uint32_t batch, uint32_t size, double *calls_per_ent
 int
 main(int argc, char **argv)
 {
-	uint64_t	entries = 2000000;
-	uint32_t	size = 100;
+	uint64_t entries = 2000000;
+	uint32_t size = 100;
 	static const uint32_t batches[] = {1, 64};
 
 	for (int i = 1; i < argc; i++)
@@ -278,22 +277,22 @@ main(int argc, char **argv)
 	printf("pgraft core: %d nodes, instant in-memory network, no disk, "
 		   "%u-byte entries, compaction every %d entries\n\n",
 		   BENCH_NODES, size, BENCH_COMPACT_EVERY);
-	printf("%-24s %6s %12s %14s %16s\n",
-		   "proposal", "batch", "entries", "entries/s", "core calls/entry");
+	printf("%-24s %6s %12s %14s %16s\n", "proposal", "batch", "entries", "entries/s",
+		   "core calls/entry");
 	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++)
 	{
-		uint32_t	batch = batches[i];
-		uint64_t	n = batch == 1 ? entries / 4 : entries;
-		double		calls;
-		double		rate;
+		uint32_t batch = batches[i];
+		uint64_t n = batch == 1 ? entries / 4 : entries;
+		double calls;
+		double rate;
 
 		n -= n % batch;
 		if (n == 0)
 			n = batch;
 		rate = bench_run(n, batch, size, &calls);
 		printf("%-24s %6u %12llu %14.0f %16.2f\n",
-			   batch == 1 ? "pgr_node_propose" : "pgr_node_propose_batch",
-			   batch, (unsigned long long) n, rate, calls);
+			   batch == 1 ? "pgr_node_propose" : "pgr_node_propose_batch", batch,
+			   (unsigned long long) n, rate, calls);
 	}
 	return 0;
 }

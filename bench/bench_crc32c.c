@@ -38,7 +38,7 @@ now_ns(void)
 static uint32_t
 pg_crc(const void *data, size_t len)
 {
-	pg_crc32c	c;
+	pg_crc32c c;
 
 	INIT_CRC32C(c);
 	COMP_CRC32C(c, data, len);
@@ -50,8 +50,8 @@ int
 main(void)
 {
 	static const size_t sizes[] = {32, 100, 4096, 1024 * 1024};
-	size_t		max = 1024 * 1024;
-	uint8_t    *buf = malloc(max);
+	size_t max = 1024 * 1024;
+	uint8_t *buf = malloc(max);
 	volatile uint32_t sink = 0;
 
 	if (buf == NULL)
@@ -61,10 +61,10 @@ main(void)
 	printf("pgraft implementation: %s\n", pgr_crc32c_implementation());
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
 	{
-		size_t		len = sizes[k];
-		long		iters = (long) (256L * 1024 * 1024 / len);
-		double		best_ours = 1e300;
-		double		best_pg = 1e300;
+		size_t len = sizes[k];
+		long iters = (long) (256L * 1024 * 1024 / len);
+		double best_ours = 1e300;
+		double best_pg = 1e300;
 
 		if (pgr_crc32c(0, buf, len) != pg_crc(buf, len))
 		{
@@ -76,7 +76,7 @@ main(void)
 		/* best of five rounds each, interleaved, against a noisy machine */
 		for (int round = 0; round < 5; round++)
 		{
-			double		t0 = now_ns();
+			double t0 = now_ns();
 
 			for (long i = 0; i < iters; i++)
 				sink += pgr_crc32c(0, buf, len);
@@ -90,8 +90,8 @@ main(void)
 			if (t0 < best_pg)
 				best_pg = t0;
 		}
-		printf("%8zu bytes: pgraft %10.1f ns, PostgreSQL %10.1f ns, ratio %.2f\n",
-			   len, best_ours, best_pg, best_ours / best_pg);
+		printf("%8zu bytes: pgraft %10.1f ns, PostgreSQL %10.1f ns, ratio %.2f\n", len, best_ours,
+			   best_pg, best_ours / best_pg);
 	}
 	free(buf);
 	return sink == 42 ? 2 : 0;

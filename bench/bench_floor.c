@@ -45,8 +45,8 @@ now_us(void)
 static int
 cmp_double(const void *a, const void *b)
 {
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
+	double x = *(const double *) a;
+	double y = *(const double *) b;
 
 	return (x > y) - (x < y);
 }
@@ -62,10 +62,10 @@ median(double *v, int n)
 static double
 measure_fsync(const char *dir)
 {
-	char		path[4096];
-	char		buf[4096];
-	double		lat[SYNCS];
-	int			fd;
+	char path[4096];
+	char buf[4096];
+	double lat[SYNCS];
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/bench_floor.%d", dir, (int) getpid());
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -77,7 +77,7 @@ measure_fsync(const char *dir)
 	memset(buf, 'x', sizeof(buf));
 	for (int i = 0; i < SYNCS; i++)
 	{
-		double		t0 = now_us();
+		double t0 = now_us();
 
 		if (pwrite(fd, buf, sizeof(buf), (off_t) i * sizeof(buf)) != (ssize_t) sizeof(buf) ||
 			fdatasync(fd) != 0)
@@ -97,19 +97,19 @@ static double
 measure_rtt(void)
 {
 	struct sockaddr_in addr;
-	socklen_t	len = sizeof(addr);
-	int			ls = socket(AF_INET, SOCK_STREAM, 0);
-	int			one = 1;
-	char		buf[64];
-	double		lat[PINGS];
-	pid_t		child;
-	int			s;
+	socklen_t len = sizeof(addr);
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	char buf[64];
+	double lat[PINGS];
+	pid_t child;
+	int s;
 
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (ls < 0 || bind(ls, (struct sockaddr *) &addr, sizeof(addr)) != 0 ||
-		listen(ls, 1) != 0 || getsockname(ls, (struct sockaddr *) &addr, &len) != 0)
+	if (ls < 0 || bind(ls, (struct sockaddr *) &addr, sizeof(addr)) != 0 || listen(ls, 1) != 0 ||
+		getsockname(ls, (struct sockaddr *) &addr, &len) != 0)
 	{
 		perror("listen");
 		exit(1);
@@ -117,7 +117,7 @@ measure_rtt(void)
 	child = fork();
 	if (child == 0)
 	{
-		int			c = accept(ls, NULL, NULL);
+		int c = accept(ls, NULL, NULL);
 
 		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		while (recv(c, buf, sizeof(buf), MSG_WAITALL) == (ssize_t) sizeof(buf))
@@ -136,7 +136,7 @@ measure_rtt(void)
 	memset(buf, 'p', sizeof(buf));
 	for (int i = 0; i < PINGS; i++)
 	{
-		double		t0 = now_us();
+		double t0 = now_us();
 
 		if (send(s, buf, sizeof(buf), 0) != (ssize_t) sizeof(buf) ||
 			recv(s, buf, sizeof(buf), MSG_WAITALL) != (ssize_t) sizeof(buf))

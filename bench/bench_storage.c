@@ -55,9 +55,9 @@ die(const char *what, const char *msg)
 static void
 remove_dir(const char *dir)
 {
-	DIR		   *d = opendir(dir);
+	DIR *d = opendir(dir);
 	struct dirent *de;
-	char		path[2048];
+	char path[2048];
 
 	while (d != NULL && (de = readdir(d)) != NULL)
 	{
@@ -75,23 +75,23 @@ remove_dir(const char *dir)
 static double
 raw_fdatasync(const char *dir, int n, bool prealloc)
 {
-	char		path[2048];
-	char		rec[136];
-	int			fd;
-	double		t0;
-	double		t1;
+	char path[2048];
+	char rec[136];
+	int fd;
+	double t0;
+	double t1;
 
 	snprintf(path, sizeof(path), "%s/raw", dir);
 	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
 	if (fd < 0)
 		die("open", path);
-	if (prealloc && (posix_fallocate(fd, 0, (off_t) n * sizeof(rec) + 4096) != 0 ||
-					 fsync(fd) != 0))
+	if (prealloc && (posix_fallocate(fd, 0, (off_t) n * sizeof(rec) + 4096) != 0 || fsync(fd) != 0))
 		die("preallocate", path);
 	memset(rec, 'r', sizeof(rec));
 	t0 = now();
 	for (int i = 0; i < n; i++)
-		if (pwrite(fd, rec, sizeof(rec), (off_t) i * (off_t) sizeof(rec)) != (ssize_t) sizeof(rec) ||
+		if (pwrite(fd, rec, sizeof(rec), (off_t) i * (off_t) sizeof(rec)) !=
+				(ssize_t) sizeof(rec) ||
 			fdatasync(fd) != 0)
 			die("raw write", path);
 	t1 = now();
@@ -117,14 +117,14 @@ open_storage(const char *dir)
 static double
 group_commit(const char *base, int syncs, int per, bool with_hs)
 {
-	char		dir[2048];
+	char dir[2048];
 	struct pgr_storage *st;
 	struct pgr_entry *es = calloc((size_t) per, sizeof(*es));
-	uint8_t		payload[100];
-	uint64_t	next = 1;
+	uint8_t payload[100];
+	uint64_t next = 1;
 	struct pgr_hard_state hs = {0, 0, 0};
-	double		t0;
-	double		t1;
+	double t0;
+	double t1;
 
 	snprintf(dir, sizeof(dir), "%s/gc-%d", base, per);
 	st = open_storage(dir);
@@ -163,16 +163,16 @@ group_commit(const char *base, int syncs, int per, bool with_hs)
 static void
 recovery(const char *base, long n_entries)
 {
-	char		dir[2048];
+	char dir[2048];
 	struct pgr_storage *st;
 	struct pgr_storage_state s;
 	struct pgr_storage_info info;
 	struct pgr_entry es[1000];
-	uint8_t		payload[100];
-	uint64_t	next = 1;
-	double		t0;
-	double		t_open;
-	double		t_load;
+	uint8_t payload[100];
+	uint64_t next = 1;
+	double t0;
+	double t_open;
+	double t_load;
 
 	snprintf(dir, sizeof(dir), "%s/recovery", base);
 	st = open_storage(dir);
@@ -180,7 +180,7 @@ recovery(const char *base, long n_entries)
 	t0 = now();
 	while ((long) next <= n_entries)
 	{
-		size_t		k = 0;
+		size_t k = 0;
 
 		for (; k < 1000 && (long) next <= n_entries; k++)
 		{
@@ -220,14 +220,14 @@ int
 main(int argc, char **argv)
 {
 	const char *where = "/tmp";
-	int			syncs = 2000;
-	long		rec_entries = 1000000;
-	char		base[2048];
-	double		raw;
-	double		raw_append;
-	double		lat[3];
-	int			per[3] = {1, 16, 128};
-	double		hs_lat;
+	int syncs = 2000;
+	long rec_entries = 1000000;
+	char base[2048];
+	double raw;
+	double raw_append;
+	double lat[3];
+	int per[3] = {1, 16, 128};
+	double hs_lat;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -251,20 +251,22 @@ main(int argc, char **argv)
 	raw = raw_fdatasync(base, syncs, true);
 	raw_append = raw_fdatasync(base, syncs, false);
 	printf("raw fdatasync, preallocated file:  %8.1f us  %9.0f syncs/s\n", raw * 1e6, 1 / raw);
-	printf("raw fdatasync, growing file:       %8.1f us  %9.0f syncs/s\n",
-		   raw_append * 1e6, 1 / raw_append);
+	printf("raw fdatasync, growing file:       %8.1f us  %9.0f syncs/s\n", raw_append * 1e6,
+		   1 / raw_append);
 	for (int i = 0; i < 3; i++)
 	{
 		lat[i] = group_commit(base, per[i] == 128 ? syncs / 2 : syncs, per[i], false);
-		printf("append %3d entries + sync:          %8.1f us  %9.0f entries/s  %6.2fx raw latency  %7.1fx raw rate\n",
-			   per[i], lat[i] * 1e6, per[i] / lat[i], lat[i] / raw, (per[i] / lat[i]) / (1 / raw));
+		printf(
+			"append %3d entries + sync:          %8.1f us  %9.0f entries/s  %6.2fx raw latency  %7.1fx raw rate\n",
+			per[i], lat[i] * 1e6, per[i] / lat[i], lat[i] / raw, (per[i] / lat[i]) / (1 / raw));
 	}
 	hs_lat = group_commit(base, syncs / 2, 1, true);
 	printf("append 1 entry + hard state + sync: %7.1f us  %9.0f entries/s  %6.2fx raw latency\n",
 		   hs_lat * 1e6, 1 / hs_lat, hs_lat / raw);
-	printf("goals: 1/sync %.2fx raw latency (goal <= 1.2x: %s); 128/sync %.0fx the entries/s of 1/sync (goal >= 100x: %s)\n",
-		   lat[0] / raw, lat[0] / raw <= 1.2 ? "met" : "MISSED",
-		   (128 / lat[2]) / (1 / lat[0]), (128 / lat[2]) / (1 / lat[0]) >= 100 ? "met" : "MISSED");
+	printf(
+		"goals: 1/sync %.2fx raw latency (goal <= 1.2x: %s); 128/sync %.0fx the entries/s of 1/sync (goal >= 100x: %s)\n",
+		lat[0] / raw, lat[0] / raw <= 1.2 ? "met" : "MISSED", (128 / lat[2]) / (1 / lat[0]),
+		(128 / lat[2]) / (1 / lat[0]) >= 100 ? "met" : "MISSED");
 	if (rec_entries > 0)
 		recovery(base, rec_entries);
 	remove_dir(base);

@@ -38,9 +38,9 @@ now_ns(void)
 int
 main(int argc, char **argv)
 {
-	PGconn	   *conns[MAX_NODES];
-	int			n;
-	double		t0;
+	PGconn *conns[MAX_NODES];
+	int n;
+	double t0;
 
 	if (argc < 4 || argc - 3 > MAX_NODES)
 	{
@@ -51,18 +51,19 @@ main(int argc, char **argv)
 	n = argc - 3;
 	for (int i = 0; i < n; i++)
 	{
-		char		conninfo[1024];
+		char conninfo[1024];
 
-		snprintf(conninfo, sizeof(conninfo),
-				 "host=%s port=%s user=postgres dbname=postgres options='-c statement_timeout=2000'",
-				 argv[2], argv[3 + i]);
+		snprintf(
+			conninfo, sizeof(conninfo),
+			"host=%s port=%s user=postgres dbname=postgres options='-c statement_timeout=2000'",
+			argv[2], argv[3 + i]);
 		conns[i] = PQconnectdb(conninfo);
 	}
 	while (now_ns() - t0 < 30e9)
 	{
 		for (int i = 0; i < n; i++)
 		{
-			PGresult   *res;
+			PGresult *res;
 
 			if (PQstatus(conns[i]) != CONNECTION_OK)
 				continue;
@@ -75,7 +76,7 @@ main(int argc, char **argv)
 			}
 			PQclear(res);
 		}
-		nanosleep(&(struct timespec) {0, 2000000}, NULL);
+		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	}
 	fprintf(stderr, "no write succeeded within 30 s\n");
 	return 1;

@@ -80,44 +80,43 @@
 /* The envelope                                                           */
 /* ---------------------------------------------------------------------- */
 
-#define PGR_ENVELOPE_SIZE 44	/* header bytes before the payload */
+#define PGR_ENVELOPE_SIZE 44 /* header bytes before the payload */
 
 /* Who proposed an application entry. */
 struct pgr_call_id
 {
-	uint64_t	origin;			/* proposing node */
-	uint64_t	incarnation;	/* its worker's start: grows with every start */
-	uint64_t	seq;			/* call number within the incarnation */
+	uint64_t origin;      /* proposing node */
+	uint64_t incarnation; /* its worker's start: grows with every start */
+	uint64_t seq;         /* call number within the incarnation */
 };
 
 struct pgr_envelope
 {
 	struct pgr_call_id id;
-	uint64_t	low;			/* every call of the incarnation numbered below
+	uint64_t low;        /* every call of the incarnation numbered below
 								 * low had ended when this was proposed */
-	uint64_t	term;			/* term it was proposed in */
-	const uint8_t *data;		/* the payload, inside the entry */
-	uint32_t	len;
+	uint64_t term;       /* term it was proposed in */
+	const uint8_t *data; /* the payload, inside the entry */
+	uint32_t len;
 };
 
 /* Write the header (PGR_ENVELOPE_SIZE bytes) at buf. */
-void		pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low,
-							   uint64_t term);
+void pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uint64_t term);
 
 /* Parse an entry's data; false if it is not an envelope. */
-bool		pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out);
+bool pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out);
 
 /* ---------------------------------------------------------------------- */
 /* The application state machine                                          */
 /* ---------------------------------------------------------------------- */
 
-#define PGR_APP_SESSION_CALLS 256	/* counted calls remembered per origin */
+#define PGR_APP_SESSION_CALLS 256 /* counted calls remembered per origin */
 
 /* A call that counted, and where. */
 struct pgr_app_call
 {
-	uint64_t	seq;
-	uint64_t	index;
+	uint64_t seq;
+	uint64_t index;
 };
 
 /*
@@ -133,10 +132,10 @@ struct pgr_app_call
  */
 struct pgr_app_session
 {
-	uint64_t	origin;
-	uint64_t	incarnation;
-	uint64_t	low;
-	uint32_t	n;
+	uint64_t origin;
+	uint64_t incarnation;
+	uint64_t low;
+	uint32_t n;
 	struct pgr_app_call calls[PGR_APP_SESSION_CALLS];
 };
 
@@ -152,32 +151,32 @@ struct pgr_app_session
  */
 struct pgr_app_state
 {
-	uint64_t	applied;
-	uint64_t	applied_term;
-	uint64_t	entries_counted;	/* application entries that counted */
-	uint64_t	config_index;
+	uint64_t applied;
+	uint64_t applied_term;
+	uint64_t entries_counted; /* application entries that counted */
+	uint64_t config_index;
 	struct pgr_config config;
-	bool		forgotten;
-	uint32_t	n_sessions;
+	bool forgotten;
+	uint32_t n_sessions;
 	struct pgr_app_session sessions[PGR_MAX_MEMBERS];
 };
 
 /* What applying one entry made of it. */
 enum pgr_app_verdict
 {
-	PGR_APP_NOOP = 0,			/* a leader's empty entry */
-	PGR_APP_CONFIG,				/* a configuration: now the committed one */
-	PGR_APP_DATA,				/* an application entry that counts */
-	PGR_APP_SUPERSEDED,			/* proposed in another term: void */
-	PGR_APP_DUPLICATE,			/* a repeat of a call that counted */
-	PGR_APP_EXPIRED,			/* a copy of a call that had ended: void */
-	PGR_APP_FOREIGN				/* data pgraft did not write: ignored */
+	PGR_APP_NOOP = 0,   /* a leader's empty entry */
+	PGR_APP_CONFIG,     /* a configuration: now the committed one */
+	PGR_APP_DATA,       /* an application entry that counts */
+	PGR_APP_SUPERSEDED, /* proposed in another term: void */
+	PGR_APP_DUPLICATE,  /* a repeat of a call that counted */
+	PGR_APP_EXPIRED,    /* a copy of a call that had ended: void */
+	PGR_APP_FOREIGN     /* data pgraft did not write: ignored */
 };
 
 const char *pgr_app_verdict_name(enum pgr_app_verdict v);
 
 /* An empty state (a node that holds nothing). */
-void		pgr_app_state_init(struct pgr_app_state *st);
+void pgr_app_state_init(struct pgr_app_state *st);
 
 /*
  * Apply one committed entry (e->index must be applied + 1).  Fills *env when
@@ -203,11 +202,10 @@ enum pgr_err pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_
  * encoded_size is at most PGR_APP_STATE_MAX bytes.
  */
 #define PGR_APP_STATE_MAX (64 + PGR_MAX_MEMBERS * (32 + PGR_APP_SESSION_CALLS * 16))
-size_t		pgr_app_state_encoded_size(const struct pgr_app_state *st);
-void		pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_out);
+size_t pgr_app_state_encoded_size(const struct pgr_app_state *st);
+void pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_out);
 enum pgr_err pgr_app_state_decode(const uint8_t *buf, uint64_t len,
-								  const struct pgr_snapshot_meta *meta,
-								  struct pgr_app_state *out);
+								  const struct pgr_snapshot_meta *meta, struct pgr_app_state *out);
 
 /* ---------------------------------------------------------------------- */
 /* Calls                                                                  */
@@ -217,11 +215,11 @@ enum pgr_err pgr_app_state_decode(const uint8_t *buf, uint64_t len,
 
 enum pgr_call_kind
 {
-	PGR_CALL_APPEND = 1,		/* replicate a payload; OK with its index */
-	PGR_CALL_READ,				/* read barrier; OK with an index applied here */
-	PGR_CALL_ADD,				/* add node_id at context as a learner */
-	PGR_CALL_REMOVE,			/* remove node_id */
-	PGR_CALL_TRANSFER			/* make node_id the leader */
+	PGR_CALL_APPEND = 1, /* replicate a payload; OK with its index */
+	PGR_CALL_READ,       /* read barrier; OK with an index applied here */
+	PGR_CALL_ADD,        /* add node_id at context as a learner */
+	PGR_CALL_REMOVE,     /* remove node_id */
+	PGR_CALL_TRANSFER    /* make node_id the leader */
 };
 
 enum pgr_call_outcome
@@ -235,62 +233,62 @@ enum pgr_call_outcome
 /* Why a call failed or its outcome is unknown. */
 enum pgr_call_reason
 {
-	PGR_CALL_DONE = 0,			/* OK */
-	PGR_CALL_TIMEOUT,			/* the deadline passed */
-	PGR_CALL_TERM_CHANGED,		/* append with a term fence: the term moved on */
-	PGR_CALL_TOO_BIG,			/* payload over the core's limit */
-	PGR_CALL_ID_TAKEN,			/* add: the id is a member at another address */
-	PGR_CALL_ADDRESS_TAKEN,		/* add: another member has the address */
-	PGR_CALL_NOT_MEMBER,		/* remove/transfer: no such member (voter) */
-	PGR_CALL_LAST_VOTER,		/* remove: it is the only voter */
-	PGR_CALL_REFUSED,			/* the leader refused the change (detail) */
-	PGR_CALL_PROBE_FAILED,		/* add: the node could not be reached or adopted */
-	PGR_CALL_FORGOTTEN			/* snapshot: this node no longer remembers it */
+	PGR_CALL_DONE = 0,      /* OK */
+	PGR_CALL_TIMEOUT,       /* the deadline passed */
+	PGR_CALL_TERM_CHANGED,  /* append with a term fence: the term moved on */
+	PGR_CALL_TOO_BIG,       /* payload over the core's limit */
+	PGR_CALL_ID_TAKEN,      /* add: the id is a member at another address */
+	PGR_CALL_ADDRESS_TAKEN, /* add: another member has the address */
+	PGR_CALL_NOT_MEMBER,    /* remove/transfer: no such member (voter) */
+	PGR_CALL_LAST_VOTER,    /* remove: it is the only voter */
+	PGR_CALL_REFUSED,       /* the leader refused the change (detail) */
+	PGR_CALL_PROBE_FAILED,  /* add: the node could not be reached or adopted */
+	PGR_CALL_FORGOTTEN      /* snapshot: this node no longer remembers it */
 };
 
 const char *pgr_call_reason_name(enum pgr_call_reason r);
 
 struct pgr_call_spec
 {
-	uint32_t	kind;			/* enum pgr_call_kind */
-	uint64_t	deadline;		/* ms on the caller's clock */
+	uint32_t kind;     /* enum pgr_call_kind */
+	uint64_t deadline; /* ms on the caller's clock */
 	/* APPEND: the payload stays valid, unchanged, until the call is done */
 	const uint8_t *payload;
-	uint32_t	len;
-	uint64_t	expect_term;	/* APPEND: 0, or fail unless proposed in this term */
+	uint32_t len;
+	uint64_t expect_term; /* APPEND: 0, or fail unless proposed in this term */
 	/* ADD, REMOVE, TRANSFER */
-	uint64_t	node_id;
-	uint32_t	context_len;	/* ADD: the member's context ("host:port") */
-	uint8_t		context[PGR_MAX_CONTEXT];
-	bool		probe;			/* ADD: wait for pgr_calls_probe_done() first */
+	uint64_t node_id;
+	uint32_t context_len; /* ADD: the member's context ("host:port") */
+	uint8_t context[PGR_MAX_CONTEXT];
+	bool probe; /* ADD: wait for pgr_calls_probe_done() first */
 };
 
 struct pgr_call_done
 {
-	uint32_t	tag;
-	uint32_t	kind;
+	uint32_t tag;
+	uint32_t kind;
 	enum pgr_call_outcome outcome;
 	enum pgr_call_reason reason;
-	uint64_t	index;			/* OK: the append's index, the read's index,
+	uint64_t index;   /* OK: the append's index, the read's index,
 								 * the configuration's index */
-	uint64_t	term;			/* TERM_CHANGED: the term it would have had */
-	char		detail[160];	/* REFUSED, PROBE_FAILED: why */
+	uint64_t term;    /* TERM_CHANGED: the term it would have had */
+	char detail[160]; /* REFUSED, PROBE_FAILED: why */
 };
 
-struct pgr_call;				/* one pending call (calls.c) */
+struct pgr_call; /* one pending call (calls.c) */
 
 struct pgr_calls
 {
 	struct pgr_allocator alloc;
-	uint64_t	origin;
-	uint64_t	incarnation;
-	uint64_t	next_seq;
-	uint32_t	retry_ms;		/* re-issue reads and changes this often */
-	struct pgr_call *calls;		/* PGR_CALLS_MAX of them */
-	uint32_t	hi;				/* calls[hi..] are all free: every scan stops
+	uint64_t origin;
+	uint64_t incarnation;
+	uint64_t next_seq;
+	uint32_t retry_ms;      /* re-issue reads and changes this often */
+	struct pgr_call *calls; /* PGR_CALLS_MAX of them */
+	uint32_t hi;            /* calls[hi..] are all free: every scan stops
 								 * there (a call takes the lowest free slot) */
-	uint32_t	n_active;
-	uint32_t	n_done;			/* finished, not yet taken */
+	uint32_t n_active;
+	uint32_t n_done; /* finished, not yet taken */
 };
 
 /*
@@ -301,29 +299,26 @@ struct pgr_calls
  * retry_ms: how long to wait for a forwarded read or change before asking
  * again (an election timeout is right).  PGR_ENOMEM or PGR_OK.
  */
-enum pgr_err pgr_calls_init(struct pgr_calls *c, const struct pgr_allocator *alloc,
-							uint64_t origin, uint64_t incarnation, uint32_t retry_ms);
-void		pgr_calls_free(struct pgr_calls *c);
+enum pgr_err pgr_calls_init(struct pgr_calls *c, const struct pgr_allocator *alloc, uint64_t origin,
+							uint64_t incarnation, uint32_t retry_ms);
+void pgr_calls_free(struct pgr_calls *c);
 
 /*
  * A new call under the caller's tag (unique among pending calls).  It does
  * nothing to the node yet: the next pgr_calls_drive() acts.  PGR_EINVAL
  * for a bad spec or a tag in use, PGR_EBUSY when the table is full.
  */
-enum pgr_err pgr_calls_start(struct pgr_calls *c, uint32_t tag,
-							 const struct pgr_call_spec *spec);
+enum pgr_err pgr_calls_start(struct pgr_calls *c, uint32_t tag, const struct pgr_call_spec *spec);
 
 /* The caller gave up on tag: the call ends now and is never reported. */
-void		pgr_calls_cancel(struct pgr_calls *c, uint32_t tag);
+void pgr_calls_cancel(struct pgr_calls *c, uint32_t tag);
 
 /* Was anything of tag's call proposed that may still take effect? */
-bool		pgr_calls_in_flight(const struct pgr_calls *c, uint32_t tag);
+bool pgr_calls_in_flight(const struct pgr_calls *c, uint32_t tag);
 
 /* ADD calls waiting for their probe; the caller probes and reports back. */
-bool		pgr_calls_next_probe(struct pgr_calls *c, uint32_t *tag,
-								 const struct pgr_call_spec **spec);
-void		pgr_calls_probe_done(struct pgr_calls *c, uint32_t tag, bool ok,
-								 const char *detail);
+bool pgr_calls_next_probe(struct pgr_calls *c, uint32_t *tag, const struct pgr_call_spec **spec);
+void pgr_calls_probe_done(struct pgr_calls *c, uint32_t tag, bool ok, const char *detail);
 
 /*
  * Act on the node for every pending call, and end the calls whose deadline
@@ -346,15 +341,14 @@ enum pgr_err pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
  * decode) means app no longer follows the log: rebuild from storage.
  */
 enum pgr_err pgr_app_apply_ready(struct pgr_app_state *app, struct pgr_calls *calls,
-								 const struct pgr_ready *rd,
-								 const struct pgr_app_state *snap_state,
+								 const struct pgr_ready *rd, const struct pgr_app_state *snap_state,
 								 enum pgr_app_verdict *verdicts);
 
 /* Take one finished call; false when there is none. */
-bool		pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out);
+bool pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out);
 
 /* Pending calls (not yet taken). */
-uint32_t	pgr_calls_pending(const struct pgr_calls *c);
+uint32_t pgr_calls_pending(const struct pgr_calls *c);
 
 /* ---------------------------------------------------------------------- */
 /* The handover                                                           */
@@ -362,21 +356,21 @@ uint32_t	pgr_calls_pending(const struct pgr_calls *c);
 
 enum pgr_handover_state
 {
-	PGR_HANDOVER_WAITING = 0,	/* the transfer is under way: keep running */
-	PGR_HANDOVER_NOT_LEADING,	/* nothing to hand over */
-	PGR_HANDOVER_NO_SUCCESSOR,	/* no other voter alive: stop anyway */
-	PGR_HANDOVER_DONE,			/* another node leads: stop */
-	PGR_HANDOVER_TIMED_OUT		/* the deadline passed: stop anyway */
+	PGR_HANDOVER_WAITING = 0,  /* the transfer is under way: keep running */
+	PGR_HANDOVER_NOT_LEADING,  /* nothing to hand over */
+	PGR_HANDOVER_NO_SUCCESSOR, /* no other voter alive: stop anyway */
+	PGR_HANDOVER_DONE,         /* another node leads: stop */
+	PGR_HANDOVER_TIMED_OUT     /* the deadline passed: stop anyway */
 };
 
 struct pgr_handover
 {
 	enum pgr_handover_state state;
-	uint64_t	target;			/* the successor asked last, PGR_NONE before */
-	uint64_t	leader;			/* DONE: who leads now */
-	uint64_t	started_ms;
-	uint64_t	deadline_ms;
-	uint32_t	attempts;		/* transfers asked for */
+	uint64_t target; /* the successor asked last, PGR_NONE before */
+	uint64_t leader; /* DONE: who leads now */
+	uint64_t started_ms;
+	uint64_t deadline_ms;
+	uint32_t attempts; /* transfers asked for */
 };
 
 const char *pgr_handover_state_name(enum pgr_handover_state st);
@@ -386,8 +380,8 @@ const char *pgr_handover_state_name(enum pgr_handover_state st);
  * the natural bound: the core gives up a transfer after one).  Errors are
  * the core's (PGR_ENOMEM: rebuild the node); h->state says what to do.
  */
-enum pgr_err pgr_handover_begin(struct pgr_handover *h, struct pgr_node *node,
-								uint64_t now_ms, uint32_t timeout_ms);
+enum pgr_err pgr_handover_begin(struct pgr_handover *h, struct pgr_node *node, uint64_t now_ms,
+								uint32_t timeout_ms);
 
 /*
  * Once per wake-up while h->state is PGR_HANDOVER_WAITING: finish when
@@ -396,4 +390,4 @@ enum pgr_err pgr_handover_begin(struct pgr_handover *h, struct pgr_node *node,
  */
 enum pgr_err pgr_handover_drive(struct pgr_handover *h, struct pgr_node *node, uint64_t now_ms);
 
-#endif							/* PGRAFT_APP_H */
+#endif /* PGRAFT_APP_H */

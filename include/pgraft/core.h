@@ -95,21 +95,21 @@
 enum pgr_err
 {
 	PGR_OK = 0,
-	PGR_ENOMEM,					/* allocation failed; rebuild the node */
-	PGR_EINVAL,					/* a caller's argument is invalid */
-	PGR_EBADMSG,				/* a message is malformed or impossible */
-	PGR_EIGNORED,				/* message valid but not for us now (stale term...) */
-	PGR_EUNKNOWN_NODE,			/* sender is not a member we track */
-	PGR_ENOLEADER,				/* no leader is known; retry later */
-	PGR_ENOTLEADER,				/* only the leader may do this */
-	PGR_EBUSY,					/* a conf change or transfer is in progress */
-	PGR_EEXIST,					/* membership change would change nothing */
-	PGR_ENOENT,					/* no such member */
-	PGR_ECOMPACTED,				/* the index was compacted away */
-	PGR_EUNAVAILABLE,			/* the index is not in the log (yet) */
-	PGR_ETOOBIG,				/* a payload or membership exceeds a limit */
-	PGR_ESTATE,					/* call out of order (ready/advance misuse) */
-	PGR_ECORRUPT				/* encoded bytes fail validation */
+	PGR_ENOMEM,        /* allocation failed; rebuild the node */
+	PGR_EINVAL,        /* a caller's argument is invalid */
+	PGR_EBADMSG,       /* a message is malformed or impossible */
+	PGR_EIGNORED,      /* message valid but not for us now (stale term...) */
+	PGR_EUNKNOWN_NODE, /* sender is not a member we track */
+	PGR_ENOLEADER,     /* no leader is known; retry later */
+	PGR_ENOTLEADER,    /* only the leader may do this */
+	PGR_EBUSY,         /* a conf change or transfer is in progress */
+	PGR_EEXIST,        /* membership change would change nothing */
+	PGR_ENOENT,        /* no such member */
+	PGR_ECOMPACTED,    /* the index was compacted away */
+	PGR_EUNAVAILABLE,  /* the index is not in the log (yet) */
+	PGR_ETOOBIG,       /* a payload or membership exceeds a limit */
+	PGR_ESTATE,        /* call out of order (ready/advance misuse) */
+	PGR_ECORRUPT       /* encoded bytes fail validation */
 };
 
 /* A short lower-case description of an error code, never NULL. */
@@ -126,10 +126,10 @@ const char *pgr_strerror(enum pgr_err err);
  */
 struct pgr_allocator
 {
-	void	   *(*alloc) (void *ctx, size_t size);
-	void	   *(*realloc) (void *ctx, void *ptr, size_t old_size, size_t new_size);
-	void		(*free) (void *ctx, void *ptr);
-	void	   *ctx;
+	void *(*alloc)(void *ctx, size_t size);
+	void *(*realloc)(void *ctx, void *ptr, size_t old_size, size_t new_size);
+	void (*free)(void *ctx, void *ptr);
+	void *ctx;
 };
 
 /* An allocator over libc malloc/realloc/free (the worker's, tests', tools'). */
@@ -139,13 +139,13 @@ extern const struct pgr_allocator pgr_libc_allocator;
 /* Log entries, hard state, configuration, snapshots                      */
 /* ---------------------------------------------------------------------- */
 
-#define PGR_NONE 0				/* no node: ids start at 1 */
+#define PGR_NONE 0 /* no node: ids start at 1 */
 
 enum pgr_entry_type
 {
-	PGR_ENTRY_NORMAL = 0,		/* application data; empty = leader no-op */
-	PGR_ENTRY_CONFIG = 1,		/* a whole configuration (pgr_config_encode) */
-	PGR_ENTRY_CONF_CHANGE = 2	/* only inside PGR_MSG_PROP: a change request */
+	PGR_ENTRY_NORMAL = 0,     /* application data; empty = leader no-op */
+	PGR_ENTRY_CONFIG = 1,     /* a whole configuration (pgr_config_encode) */
+	PGR_ENTRY_CONF_CHANGE = 2 /* only inside PGR_MSG_PROP: a change request */
 };
 
 /*
@@ -155,42 +155,42 @@ enum pgr_entry_type
  */
 struct pgr_entry
 {
-	uint64_t	term;
-	uint64_t	index;
-	uint32_t	type;			/* enum pgr_entry_type */
-	uint32_t	len;			/* bytes at data; data may be NULL if 0 */
-	uint8_t    *data;
+	uint64_t term;
+	uint64_t index;
+	uint32_t type; /* enum pgr_entry_type */
+	uint32_t len;  /* bytes at data; data may be NULL if 0 */
+	uint8_t *data;
 };
 
 /* What must survive a crash besides the log.  term and vote never go back. */
 struct pgr_hard_state
 {
-	uint64_t	term;			/* latest term this node has seen */
-	uint64_t	vote;			/* node voted for in term, or PGR_NONE */
-	uint64_t	commit;			/* highest index known committed */
+	uint64_t term;   /* latest term this node has seen */
+	uint64_t vote;   /* node voted for in term, or PGR_NONE */
+	uint64_t commit; /* highest index known committed */
 };
 
 enum pgr_member_role
 {
 	PGR_MEMBER_VOTER = 0,
-	PGR_MEMBER_LEARNER = 1		/* receives the log; neither votes nor counts */
+	PGR_MEMBER_LEARNER = 1 /* receives the log; neither votes nor counts */
 };
 
 #define PGR_MAX_MEMBERS 64
-#define PGR_MAX_CONTEXT 256		/* bytes of opaque context per member */
+#define PGR_MAX_CONTEXT 256 /* bytes of opaque context per member */
 
 struct pgr_member
 {
-	uint64_t	id;
-	uint32_t	role;			/* enum pgr_member_role */
-	uint32_t	context_len;
-	uint8_t		context[PGR_MAX_CONTEXT];	/* e.g. "host:port"; opaque to the core */
+	uint64_t id;
+	uint32_t role; /* enum pgr_member_role */
+	uint32_t context_len;
+	uint8_t context[PGR_MAX_CONTEXT]; /* e.g. "host:port"; opaque to the core */
 };
 
 /* A configuration: members sorted by id, ids unique and non-zero. */
 struct pgr_config
 {
-	uint32_t	n_members;
+	uint32_t n_members;
 	struct pgr_member members[PGR_MAX_MEMBERS];
 };
 
@@ -200,30 +200,29 @@ struct pgr_config
  * roles, lengths in bounds).  encode writes at most pgr_config_encoded_size()
  * bytes; decode rejects anything malformed with PGR_ECORRUPT.
  */
-size_t		pgr_config_encoded_size(const struct pgr_config *conf);
-enum pgr_err pgr_config_encode(const struct pgr_config *conf, uint8_t *buf,
-							   size_t cap, size_t *len_out);
-enum pgr_err pgr_config_decode(const uint8_t *buf, size_t len,
-							   struct pgr_config *out);
+size_t pgr_config_encoded_size(const struct pgr_config *conf);
+enum pgr_err pgr_config_encode(const struct pgr_config *conf, uint8_t *buf, size_t cap,
+							   size_t *len_out);
+enum pgr_err pgr_config_decode(const uint8_t *buf, size_t len, struct pgr_config *out);
 /* Member with this id, or NULL. */
 const struct pgr_member *pgr_config_find(const struct pgr_config *conf, uint64_t id);
 /* Number of voters. */
-uint32_t	pgr_config_voters(const struct pgr_config *conf);
+uint32_t pgr_config_voters(const struct pgr_config *conf);
 
 enum pgr_conf_change_type
 {
-	PGR_CC_ADD_VOTER = 0,		/* absent -> voter, or learner -> voter (promote) */
-	PGR_CC_ADD_LEARNER = 1,		/* absent -> learner */
-	PGR_CC_PROMOTE = 2,			/* learner -> voter; anything else is an error */
-	PGR_CC_REMOVE = 3			/* voter or learner -> absent */
+	PGR_CC_ADD_VOTER = 0,   /* absent -> voter, or learner -> voter (promote) */
+	PGR_CC_ADD_LEARNER = 1, /* absent -> learner */
+	PGR_CC_PROMOTE = 2,     /* learner -> voter; anything else is an error */
+	PGR_CC_REMOVE = 3       /* voter or learner -> absent */
 };
 
 struct pgr_conf_change
 {
-	uint32_t	type;			/* enum pgr_conf_change_type */
-	uint64_t	node_id;
-	uint32_t	context_len;
-	uint8_t		context[PGR_MAX_CONTEXT];	/* for adds; kept on promote if empty */
+	uint32_t type; /* enum pgr_conf_change_type */
+	uint64_t node_id;
+	uint32_t context_len;
+	uint8_t context[PGR_MAX_CONTEXT]; /* for adds; kept on promote if empty */
 };
 
 /*
@@ -234,23 +233,22 @@ struct pgr_conf_change
  * impossible changes (demoting a voter, removing the last voter, id 0),
  * PGR_ETOOBIG past PGR_MAX_MEMBERS.  out may alias in.
  */
-enum pgr_err pgr_config_apply(const struct pgr_config *in,
-							  const struct pgr_conf_change *cc,
+enum pgr_err pgr_config_apply(const struct pgr_config *in, const struct pgr_conf_change *cc,
 							  struct pgr_config *out);
 
 /* Snapshot metadata: the log up to index (whose entry had term) is replaced. */
 struct pgr_snapshot_meta
 {
-	uint64_t	index;
-	uint64_t	term;
-	struct pgr_config config;	/* configuration as of index */
+	uint64_t index;
+	uint64_t term;
+	struct pgr_config config; /* configuration as of index */
 };
 
 struct pgr_snapshot
 {
 	struct pgr_snapshot_meta meta;
-	uint64_t	len;
-	uint8_t    *data;			/* opaque application state at meta.index */
+	uint64_t len;
+	uint8_t *data; /* opaque application state at meta.index */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -259,21 +257,21 @@ struct pgr_snapshot
 
 enum pgr_msg_type
 {
-	PGR_MSG_APP = 1,			/* AppendEntries: index/log_term = prev entry */
-	PGR_MSG_APP_RESP = 2,		/* index = last matched; reject + hints */
-	PGR_MSG_VOTE = 3,			/* RequestVote: index/log_term = last entry */
+	PGR_MSG_APP = 1,      /* AppendEntries: index/log_term = prev entry */
+	PGR_MSG_APP_RESP = 2, /* index = last matched; reject + hints */
+	PGR_MSG_VOTE = 3,     /* RequestVote: index/log_term = last entry */
 	PGR_MSG_VOTE_RESP = 4,
-	PGR_MSG_PRE_VOTE = 5,		/* term = the term the sender would campaign in */
+	PGR_MSG_PRE_VOTE = 5, /* term = the term the sender would campaign in */
 	PGR_MSG_PRE_VOTE_RESP = 6,
-	PGR_MSG_HEARTBEAT = 7,		/* commit capped at follower's match; context = read seq */
+	PGR_MSG_HEARTBEAT = 7, /* commit capped at follower's match; context = read seq */
 	PGR_MSG_HEARTBEAT_RESP = 8,
-	PGR_MSG_SNAP = 9,			/* InstallSnapshot: snapshot != NULL */
-	PGR_MSG_PROP = 10,			/* proposal forwarded to the leader */
-	PGR_MSG_READ_INDEX = 11,	/* follower asks leader; context = caller's id */
-	PGR_MSG_READ_INDEX_RESP = 12,	/* index = read index; reject = failed */
-	PGR_MSG_TIMEOUT_NOW = 13,	/* leadership transfer: campaign at once */
-	PGR_MSG_TRANSFER_LEADER = 14,	/* follower forwards a transfer request; index = target */
-	PGR_MSG_REMOVED = 15		/* leader to a non-member that spoke to it: you are
+	PGR_MSG_SNAP = 9,             /* InstallSnapshot: snapshot != NULL */
+	PGR_MSG_PROP = 10,            /* proposal forwarded to the leader */
+	PGR_MSG_READ_INDEX = 11,      /* follower asks leader; context = caller's id */
+	PGR_MSG_READ_INDEX_RESP = 12, /* index = read index; reject = failed */
+	PGR_MSG_TIMEOUT_NOW = 13,     /* leadership transfer: campaign at once */
+	PGR_MSG_TRANSFER_LEADER = 14, /* follower forwards a transfer request; index = target */
+	PGR_MSG_REMOVED = 15          /* leader to a non-member that spoke to it: you are
 								 * not in the committed configuration at index */
 };
 
@@ -287,23 +285,23 @@ enum pgr_msg_type
  */
 struct pgr_msg
 {
-	uint32_t	type;			/* enum pgr_msg_type */
-	uint64_t	from;
-	uint64_t	to;
-	uint64_t	term;			/* sender's term (PRE_VOTE: proposed term) */
-	uint64_t	log_term;		/* APP: prev term; VOTE: last term; APP_RESP reject: term at reject_hint */
-	uint64_t	index;			/* APP: prev index; VOTE: last index; APP_RESP: matched
+	uint32_t type; /* enum pgr_msg_type */
+	uint64_t from;
+	uint64_t to;
+	uint64_t term;     /* sender's term (PRE_VOTE: proposed term) */
+	uint64_t log_term; /* APP: prev term; VOTE: last term; APP_RESP reject: term at reject_hint */
+	uint64_t index;    /* APP: prev index; VOTE: last index; APP_RESP: matched
 								 * index, or on reject the prev index rejected */
-	uint64_t	commit;			/* leader's commit (APP, HEARTBEAT) */
-	uint64_t	context;		/* read-index context / heartbeat read sequence */
-	uint64_t	reject_hint;	/* APP_RESP reject: follower's guess of the match (<= its last index) */
-	bool		reject;
-	bool		force;			/* VOTE/PRE_VOTE: leadership transfer, skip lease check */
-	bool		quiet;			/* APP without entries: accepted, it needs no answer
+	uint64_t commit;   /* leader's commit (APP, HEARTBEAT) */
+	uint64_t context;  /* read-index context / heartbeat read sequence */
+	uint64_t reject_hint; /* APP_RESP reject: follower's guess of the match (<= its last index) */
+	bool reject;
+	bool force; /* VOTE/PRE_VOTE: leadership transfer, skip lease check */
+	bool quiet; /* APP without entries: accepted, it needs no answer
 								 * (the sender knows the follower has prev) */
-	uint32_t	n_entries;
+	uint32_t n_entries;
 	struct pgr_entry *entries;
-	struct pgr_snapshot *snapshot;	/* SNAP only */
+	struct pgr_snapshot *snapshot; /* SNAP only */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -318,21 +316,21 @@ enum pgr_role
 	PGR_ROLE_LEADER = 3
 };
 
-const char *pgr_role_name(enum pgr_role role);	/* "follower", ... */
-const char *pgr_msg_type_name(uint32_t type);	/* "MsgApp", ..., "unknown" */
+const char *pgr_role_name(enum pgr_role role); /* "follower", ... */
+const char *pgr_msg_type_name(uint32_t type);  /* "MsgApp", ..., "unknown" */
 
 struct pgr_options
 {
-	uint64_t	id;				/* this node, > 0 */
-	uint32_t	election_tick;	/* T: timeouts are drawn from [T, 2T); > heartbeat_tick */
-	uint32_t	heartbeat_tick; /* leader heartbeat period, >= 1 */
-	uint64_t	seed;			/* PRNG seed for election timeouts */
-	bool		disable_pre_vote;	/* PreVote is on unless this is set */
-	bool		disable_check_quorum;	/* CheckQuorum is on unless this is set */
-	uint64_t	max_msg_bytes;	/* entry bytes per MsgApp (at least one entry); 0 = 1 MiB */
-	uint32_t	max_inflight;	/* MsgApp in flight per follower; 0 = 256 */
-	uint64_t	max_apply_bytes;	/* committed entry bytes per ready; 0 = unlimited */
-	uint32_t	max_entry_bytes;	/* largest proposal payload; 0 = 64 MiB */
+	uint64_t id;               /* this node, > 0 */
+	uint32_t election_tick;    /* T: timeouts are drawn from [T, 2T); > heartbeat_tick */
+	uint32_t heartbeat_tick;   /* leader heartbeat period, >= 1 */
+	uint64_t seed;             /* PRNG seed for election timeouts */
+	bool disable_pre_vote;     /* PreVote is on unless this is set */
+	bool disable_check_quorum; /* CheckQuorum is on unless this is set */
+	uint64_t max_msg_bytes;    /* entry bytes per MsgApp (at least one entry); 0 = 1 MiB */
+	uint32_t max_inflight;     /* MsgApp in flight per follower; 0 = 256 */
+	uint64_t max_apply_bytes;  /* committed entry bytes per ready; 0 = unlimited */
+	uint32_t max_entry_bytes;  /* largest proposal payload; 0 = 64 MiB */
 	struct pgr_allocator alloc;
 };
 
@@ -344,10 +342,10 @@ struct pgr_options
 struct pgr_restore
 {
 	struct pgr_hard_state hs;
-	const struct pgr_snapshot *snapshot;	/* NULL if none; copied */
-	const struct pgr_entry *entries;	/* entries after the snapshot; copied */
-	size_t		n_entries;
-	uint64_t	applied;		/* the application's applied index (>= snapshot index) */
+	const struct pgr_snapshot *snapshot; /* NULL if none; copied */
+	const struct pgr_entry *entries;     /* entries after the snapshot; copied */
+	size_t n_entries;
+	uint64_t applied; /* the application's applied index (>= snapshot index) */
 };
 
 struct pgr_node;
@@ -357,10 +355,9 @@ struct pgr_node;
  * non-decreasing terms, commit within the log, etc.): inconsistent state
  * yields PGR_ECORRUPT and no node.
  */
-enum pgr_err pgr_node_new(const struct pgr_options *opts,
-						  const struct pgr_restore *restore,
+enum pgr_err pgr_node_new(const struct pgr_options *opts, const struct pgr_restore *restore,
 						  struct pgr_node **out);
-void		pgr_node_free(struct pgr_node *node);
+void pgr_node_free(struct pgr_node *node);
 
 /*
  * Found a cluster whose initial configuration is conf: only on a node with an
@@ -411,8 +408,8 @@ enum pgr_err pgr_node_report_snapshot(struct pgr_node *node, uint64_t peer, bool
  * PGR_EBUSY during a leadership transfer, PGR_ETOOBIG past max_entry_bytes.
  * The data is copied.
  */
-enum pgr_err pgr_node_propose(struct pgr_node *node, const uint8_t *data,
-							  uint32_t len, uint64_t *index_out);
+enum pgr_err pgr_node_propose(struct pgr_node *node, const uint8_t *data, uint32_t len,
+							  uint64_t *index_out);
 
 /* Propose several entries at once (one append, one message per follower). */
 enum pgr_err pgr_node_propose_batch(struct pgr_node *node, const uint8_t *const *data,
@@ -426,8 +423,7 @@ enum pgr_err pgr_node_propose_batch(struct pgr_node *node, const uint8_t *const 
  * term is committed yet, then the new configuration is appended (and takes
  * effect at once) and its index returned.  On a follower it is forwarded.
  */
-enum pgr_err pgr_node_propose_conf_change(struct pgr_node *node,
-										  const struct pgr_conf_change *cc,
+enum pgr_err pgr_node_propose_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc,
 										  uint64_t *index_out);
 
 /*
@@ -453,7 +449,7 @@ enum pgr_err pgr_node_transfer_leadership(struct pgr_node *node, uint64_t target
  * with the longest log, the one heard from last among equals.  The same
  * choice a removed leader makes for its TimeoutNow.
  */
-uint64_t	pgr_node_successor(const struct pgr_node *node);
+uint64_t pgr_node_successor(const struct pgr_node *node);
 
 /*
  * Compact the log up to index (<= applied) with the application's state at
@@ -461,9 +457,8 @@ uint64_t	pgr_node_successor(const struct pgr_node *node);
  * fills *meta_out; the caller then stores the snapshot durably and may drop
  * stored entries <= index (the node drops them from memory now).
  */
-enum pgr_err pgr_node_compact(struct pgr_node *node, uint64_t index,
-							  const uint8_t *data, uint64_t len,
-							  struct pgr_snapshot_meta *meta_out);
+enum pgr_err pgr_node_compact(struct pgr_node *node, uint64_t index, const uint8_t *data,
+							  uint64_t len, struct pgr_snapshot_meta *meta_out);
 
 /* ---------------------------------------------------------------------- */
 /* Ready batches                                                          */
@@ -471,29 +466,29 @@ enum pgr_err pgr_node_compact(struct pgr_node *node, uint64_t index,
 
 struct pgr_read_state
 {
-	uint64_t	context;
-	uint64_t	index;			/* serve the read once applied >= index */
-	bool		failed;			/* leadership lost before confirmation */
+	uint64_t context;
+	uint64_t index; /* serve the read once applied >= index */
+	bool failed;    /* leadership lost before confirmation */
 };
 
 struct pgr_ready
 {
-	const struct pgr_snapshot *snapshot;	/* install: persist, reset state */
-	const struct pgr_entry *entries;	/* persist (overwrite from entries[0].index) */
-	size_t		n_entries;
-	bool		has_hard_state;
-	struct pgr_hard_state hs;	/* persist */
-	bool		must_sync;		/* fsync before sending */
+	const struct pgr_snapshot *snapshot; /* install: persist, reset state */
+	const struct pgr_entry *entries;     /* persist (overwrite from entries[0].index) */
+	size_t n_entries;
+	bool has_hard_state;
+	struct pgr_hard_state hs;   /* persist */
+	bool must_sync;             /* fsync before sending */
 	const struct pgr_msg *msgs; /* send after persisting... */
-	size_t		n_msgs;
-	size_t		n_msgs_early;	/* ...but msgs[0 .. n_msgs_early) may go before */
-	const struct pgr_entry *committed;	/* apply in order after persisting */
-	size_t		n_committed;
+	size_t n_msgs;
+	size_t n_msgs_early;               /* ...but msgs[0 .. n_msgs_early) may go before */
+	const struct pgr_entry *committed; /* apply in order after persisting */
+	size_t n_committed;
 	const struct pgr_read_state *reads; /* completed reads */
-	size_t		n_reads;
+	size_t n_reads;
 };
 
-bool		pgr_node_has_ready(const struct pgr_node *node);
+bool pgr_node_has_ready(const struct pgr_node *node);
 enum pgr_err pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd);
 enum pgr_err pgr_node_advance(struct pgr_node *node);
 
@@ -503,32 +498,32 @@ enum pgr_err pgr_node_advance(struct pgr_node *node);
 
 struct pgr_status
 {
-	uint64_t	id;
-	uint64_t	term;
-	uint64_t	vote;
-	uint64_t	leader;			/* PGR_NONE if unknown */
+	uint64_t id;
+	uint64_t term;
+	uint64_t vote;
+	uint64_t leader; /* PGR_NONE if unknown */
 	enum pgr_role role;
-	uint64_t	first_index;	/* first entry in memory (snapshot index + 1) */
-	uint64_t	last_index;
-	uint64_t	commit;
-	uint64_t	applied;
-	uint64_t	snapshot_index;
-	uint64_t	snapshot_term;
-	uint64_t	config_index;	/* index of the latest config entry (or snapshot) */
-	uint64_t	lead_transferee;	/* leader: transfer target, else PGR_NONE */
-	bool		removed;		/* a leader said we are not a member: we do not
+	uint64_t first_index; /* first entry in memory (snapshot index + 1) */
+	uint64_t last_index;
+	uint64_t commit;
+	uint64_t applied;
+	uint64_t snapshot_index;
+	uint64_t snapshot_term;
+	uint64_t config_index;    /* index of the latest config entry (or snapshot) */
+	uint64_t lead_transferee; /* leader: transfer target, else PGR_NONE */
+	bool removed;             /* a leader said we are not a member: we do not
 								 * campaign until a leader replicates to us */
 	/* counters since the node was created */
-	uint64_t	msgs_stepped;
-	uint64_t	heartbeats_sent;
-	uint64_t	pre_votes_started;	/* pre-elections; most never become elections */
-	uint64_t	elections_started;	/* terms this node campaigned in as candidate */
-	uint64_t	pre_votes_won;	/* pre-elections a majority granted */
-	uint64_t	elections_won;	/* elections that made this node leader (a
+	uint64_t msgs_stepped;
+	uint64_t heartbeats_sent;
+	uint64_t pre_votes_started; /* pre-elections; most never become elections */
+	uint64_t elections_started; /* terms this node campaigned in as candidate */
+	uint64_t pre_votes_won;     /* pre-elections a majority granted */
+	uint64_t elections_won;     /* elections that made this node leader (a
 								 * transfer's too) */
 };
 
-void		pgr_node_status(const struct pgr_node *node, struct pgr_status *out);
+void pgr_node_status(const struct pgr_node *node, struct pgr_status *out);
 
 /* The latest configuration in the log (committed or not). */
 const struct pgr_config *pgr_node_config(const struct pgr_node *node);
@@ -553,16 +548,16 @@ const char *pgr_progress_state_name(enum pgr_progress_state st);
 /* The leader's view of one member (leader only; PGR_ENOTLEADER otherwise). */
 struct pgr_progress_info
 {
-	uint64_t	id;
-	uint64_t	match;
-	uint64_t	next;
+	uint64_t id;
+	uint64_t match;
+	uint64_t next;
 	enum pgr_progress_state state;
-	bool		recent_active;
-	uint32_t	inflight;
-	uint64_t	ticks_since_contact;	/* ticks since we last heard from it */
+	bool recent_active;
+	uint32_t inflight;
+	uint64_t ticks_since_contact; /* ticks since we last heard from it */
 };
 
 enum pgr_err pgr_node_progress(const struct pgr_node *node, uint64_t id,
 							   struct pgr_progress_info *out);
 
-#endif							/* PGRAFT_CORE_H */
+#endif /* PGRAFT_CORE_H */

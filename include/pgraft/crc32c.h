@@ -25,12 +25,12 @@
  * Extend a finished CRC-32C over len more bytes.  Start with crc = 0; the
  * result is the standard CRC-32C (check value 0xE3069283 for "123456789").
  */
-uint32_t	pgr_crc32c(uint32_t crc, const void *data, size_t len);
+uint32_t pgr_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* The same function by the table-driven code alone (tests, benchmarks). */
-uint32_t	pgr_crc32c_software(uint32_t crc, const void *data, size_t len);
+uint32_t pgr_crc32c_software(uint32_t crc, const void *data, size_t len);
 
 /* "hardware" or "software": what pgr_crc32c uses on this CPU. */
 const char *pgr_crc32c_implementation(void);
 
-#endif							/* PGRAFT_CRC32C_H */
+#endif /* PGRAFT_CRC32C_H */

@@ -65,29 +65,28 @@
 enum pgr_storage_err
 {
 	PGR_STORAGE_OK = 0,
-	PGR_STORAGE_EINVAL,			/* caller's argument breaks an invariant */
-	PGR_STORAGE_ENOMEM,			/* the allocator returned NULL */
-	PGR_STORAGE_EIO,			/* a system call failed (errno in the error) */
-	PGR_STORAGE_ENOSPC,			/* out of disk space */
-	PGR_STORAGE_ECORRUPT,		/* checksum or consistency failure (file + offset) */
-	PGR_STORAGE_EVERSION,		/* a file has an unknown format version */
-	PGR_STORAGE_ENOTFOUND,		/* not a pgraft storage directory (and no create) */
-	PGR_STORAGE_EREADONLY,		/* opened read-only */
-	PGR_STORAGE_EFAILED			/* an earlier fsync or write failed; reopen */
+	PGR_STORAGE_EINVAL,    /* caller's argument breaks an invariant */
+	PGR_STORAGE_ENOMEM,    /* the allocator returned NULL */
+	PGR_STORAGE_EIO,       /* a system call failed (errno in the error) */
+	PGR_STORAGE_ENOSPC,    /* out of disk space */
+	PGR_STORAGE_ECORRUPT,  /* checksum or consistency failure (file + offset) */
+	PGR_STORAGE_EVERSION,  /* a file has an unknown format version */
+	PGR_STORAGE_ENOTFOUND, /* not a pgraft storage directory (and no create) */
+	PGR_STORAGE_EREADONLY, /* opened read-only */
+	PGR_STORAGE_EFAILED    /* an earlier fsync or write failed; reopen */
 };
 
-
 #define PGR_STORAGE_PATH_MAX 1024
-#define PGR_STORAGE_MSG_MAX 1400
+#define PGR_STORAGE_MSG_MAX  1400
 
 struct pgr_storage_error
 {
 	enum pgr_storage_err code;
-	int			sys_errno;		/* errno of the failed call, or 0 */
-	char		path[PGR_STORAGE_PATH_MAX]; /* the file involved, or "" */
-	bool		has_offset;
-	uint64_t	offset;			/* byte offset in path, if has_offset */
-	char		msg[PGR_STORAGE_MSG_MAX];	/* e.g. "checksum mismatch in file ... at
+	int sys_errno;                   /* errno of the failed call, or 0 */
+	char path[PGR_STORAGE_PATH_MAX]; /* the file involved, or "" */
+	bool has_offset;
+	uint64_t offset;               /* byte offset in path, if has_offset */
+	char msg[PGR_STORAGE_MSG_MAX]; /* e.g. "checksum mismatch in file ... at
 											 * offset ..." */
 };
 
@@ -96,10 +95,10 @@ struct pgr_storage_error
 /* ---------------------------------------------------------------------- */
 
 /* Flags for pgr_vfs.open. */
-#define PGR_VFS_READ	0x01	/* read-only */
-#define PGR_VFS_WRITE	0x02	/* read-write */
-#define PGR_VFS_CREATE	0x04	/* create; fail with EEXIST if it exists */
-#define PGR_VFS_DIR		0x08	/* open a directory (only to sync it) */
+#define PGR_VFS_READ   0x01 /* read-only */
+#define PGR_VFS_WRITE  0x02 /* read-write */
+#define PGR_VFS_CREATE 0x04 /* create; fail with EEXIST if it exists */
+#define PGR_VFS_DIR    0x08 /* open a directory (only to sync it) */
 
 /*
  * Every function returns 0 or a positive errno value (never -1 and errno, so a
@@ -108,29 +107,26 @@ struct pgr_storage_error
  */
 struct pgr_vfs
 {
-	int			(*open) (void *ctx, const char *path, int flags, int *fd_out);
-	int			(*close) (void *ctx, int fd);
+	int (*open)(void *ctx, const char *path, int flags, int *fd_out);
+	int (*close)(void *ctx, int fd);
 	/* Reads up to len bytes at off; *nread < len only at end of file. */
-	int			(*pread) (void *ctx, int fd, void *buf, size_t len, uint64_t off,
-						  size_t *nread);
+	int (*pread)(void *ctx, int fd, void *buf, size_t len, uint64_t off, size_t *nread);
 	/* Writes all len bytes at off, or fails. */
-	int			(*pwrite) (void *ctx, int fd, const void *buf, size_t len,
-						   uint64_t off);
+	int (*pwrite)(void *ctx, int fd, const void *buf, size_t len, uint64_t off);
 	/*
 	 * THE durability call: every fsync in the storage layer goes through it.
 	 * metadata = false may use fdatasync (file data and the size needed to
 	 * read it); true is a full fsync (directories).  A failure is final.
 	 */
-	int			(*sync) (void *ctx, int fd, bool metadata);
+	int (*sync)(void *ctx, int fd, bool metadata);
 	/* Reserve space so the file is at least len bytes; new bytes read as 0. */
-	int			(*allocate) (void *ctx, int fd, uint64_t len);
-	int			(*size) (void *ctx, int fd, uint64_t *size_out);
-	int			(*rename) (void *ctx, const char *from, const char *to);
-	int			(*unlink) (void *ctx, const char *path);
-	int			(*mkdir) (void *ctx, const char *path);
+	int (*allocate)(void *ctx, int fd, uint64_t len);
+	int (*size)(void *ctx, int fd, uint64_t *size_out);
+	int (*rename)(void *ctx, const char *from, const char *to);
+	int (*unlink)(void *ctx, const char *path);
+	int (*mkdir)(void *ctx, const char *path);
 	/* Calls cb for every entry of dir except "." and ".."; stops if cb != 0. */
-	int			(*list) (void *ctx, const char *dir,
-						 int (*cb) (void *arg, const char *name), void *arg);
+	int (*list)(void *ctx, const char *dir, int (*cb)(void *arg, const char *name), void *arg);
 };
 
 /* Plain POSIX files (fdatasync, posix_fallocate). */
@@ -144,11 +140,11 @@ extern const struct pgr_vfs pgr_posix_vfs;
 
 struct pgr_storage_options
 {
-	const struct pgr_vfs *vfs;	/* NULL: pgr_posix_vfs */
-	void	   *vfs_ctx;
-	uint64_t	segment_size;	/* bytes preallocated per segment; 0: default */
-	bool		create;			/* initialize the directory if it holds nothing */
-	bool		read_only;		/* inspect only: no repair, no writes */
+	const struct pgr_vfs *vfs; /* NULL: pgr_posix_vfs */
+	void *vfs_ctx;
+	uint64_t segment_size; /* bytes preallocated per segment; 0: default */
+	bool create;           /* initialize the directory if it holds nothing */
+	bool read_only;        /* inspect only: no repair, no writes */
 };
 
 struct pgr_storage;
@@ -163,13 +159,11 @@ struct pgr_storage;
  * dropped silently.  With create, a missing or empty directory is initialized
  * (mkdir of dir itself, not of its parents).  err may be NULL.
  */
-enum pgr_storage_err pgr_storage_open(const char *dir,
-									  const struct pgr_storage_options *opts,
-									  struct pgr_storage **out,
-									  struct pgr_storage_error *err);
+enum pgr_storage_err pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
+									  struct pgr_storage **out, struct pgr_storage_error *err);
 
 /* Close files and free; unsynced writes are not synced.  NULL is a no-op. */
-void		pgr_storage_close(struct pgr_storage *st);
+void pgr_storage_close(struct pgr_storage *st);
 
 /* The error of the last failed call on st. */
 const struct pgr_storage_error *pgr_storage_last_error(const struct pgr_storage *st);
@@ -182,10 +176,10 @@ const struct pgr_storage_error *pgr_storage_last_error(const struct pgr_storage 
 struct pgr_storage_state
 {
 	struct pgr_hard_state hs;
-	bool		has_snapshot;
-	struct pgr_snapshot snapshot;	/* data allocated (NULL if len 0) */
-	struct pgr_entry *entries;	/* array and each data allocated */
-	size_t		n_entries;
+	bool has_snapshot;
+	struct pgr_snapshot snapshot; /* data allocated (NULL if len 0) */
+	struct pgr_entry *entries;    /* array and each data allocated */
+	size_t n_entries;
 };
 
 /*
@@ -193,15 +187,12 @@ struct pgr_storage_state
  * verified again).  Every byte comes from alloc; on failure nothing stays
  * allocated.  Free with pgr_storage_state_free and the same allocator.
  */
-enum pgr_storage_err pgr_storage_load(struct pgr_storage *st,
-									  const struct pgr_allocator *alloc,
+enum pgr_storage_err pgr_storage_load(struct pgr_storage *st, const struct pgr_allocator *alloc,
 									  struct pgr_storage_state *out);
-void		pgr_storage_state_free(const struct pgr_allocator *alloc,
-								   struct pgr_storage_state *state);
+void pgr_storage_state_free(const struct pgr_allocator *alloc, struct pgr_storage_state *state);
 
 /* Point a struct pgr_restore at state (applied = snapshot index). */
-void		pgr_storage_restore(const struct pgr_storage_state *state,
-								struct pgr_restore *out);
+void pgr_storage_restore(const struct pgr_storage_state *state, struct pgr_restore *out);
 
 /* ---------------------------------------------------------------------- */
 /* One ready batch                                                        */
@@ -223,8 +214,7 @@ enum pgr_storage_err pgr_storage_install_snapshot(struct pgr_storage *st,
  * truncation is made durable at once, so that after a crash the log is
  * always a prefix of some sequence of appends).  Written, not yet durable.
  */
-enum pgr_storage_err pgr_storage_append(struct pgr_storage *st,
-										const struct pgr_entry *entries,
+enum pgr_storage_err pgr_storage_append(struct pgr_storage *st, const struct pgr_entry *entries,
 										size_t n);
 
 /*
@@ -243,8 +233,7 @@ enum pgr_storage_err pgr_storage_set_hard_state(struct pgr_storage *st,
 enum pgr_storage_err pgr_storage_sync(struct pgr_storage *st);
 
 /* Step a of the contract for one ready batch, in order, as described above. */
-enum pgr_storage_err pgr_storage_persist(struct pgr_storage *st,
-										 const struct pgr_ready *rd);
+enum pgr_storage_err pgr_storage_persist(struct pgr_storage *st, const struct pgr_ready *rd);
 
 /* ---------------------------------------------------------------------- */
 /* Compaction                                                             */
@@ -270,32 +259,32 @@ enum pgr_storage_err pgr_storage_compact(struct pgr_storage *st, uint64_t index)
 
 struct pgr_storage_info
 {
-	struct pgr_hard_state hs;	/* as loaded, commit clamped into the log */
-	uint64_t	hs_seq;			/* version of the current hard-state slot */
-	int			hs_slot;		/* slot it came from: 0 or 1 */
-	bool		hs_slot_valid[2];
-	bool		has_snapshot;
+	struct pgr_hard_state hs; /* as loaded, commit clamped into the log */
+	uint64_t hs_seq;          /* version of the current hard-state slot */
+	int hs_slot;              /* slot it came from: 0 or 1 */
+	bool hs_slot_valid[2];
+	bool has_snapshot;
 	struct pgr_snapshot_meta snapshot;
-	uint64_t	snapshot_len;
-	char		snapshot_file[64];
-	uint64_t	first_index;	/* first entry loaded: snapshot index + 1 */
-	uint64_t	last_index;		/* last entry (snapshot index if none) */
-	uint64_t	last_term;
-	size_t		n_segments;
-	uint64_t	torn_bytes;		/* tail bytes found torn at open */
-	uint64_t	torn_offset;	/* where (in the last segment) */
-	bool		failed;
+	uint64_t snapshot_len;
+	char snapshot_file[64];
+	uint64_t first_index; /* first entry loaded: snapshot index + 1 */
+	uint64_t last_index;  /* last entry (snapshot index if none) */
+	uint64_t last_term;
+	size_t n_segments;
+	uint64_t torn_bytes;  /* tail bytes found torn at open */
+	uint64_t torn_offset; /* where (in the last segment) */
+	bool failed;
 };
 
-void		pgr_storage_info(const struct pgr_storage *st, struct pgr_storage_info *out);
+void pgr_storage_info(const struct pgr_storage *st, struct pgr_storage_info *out);
 
 struct pgr_storage_segment_info
 {
-	char		file[64];
-	uint64_t	first_index;	/* from the name and header */
-	uint64_t	last_index;		/* first_index - 1 if it holds no record */
-	uint64_t	used_bytes;		/* header and records */
-	uint64_t	file_bytes;		/* preallocated size */
+	char file[64];
+	uint64_t first_index; /* from the name and header */
+	uint64_t last_index;  /* first_index - 1 if it holds no record */
+	uint64_t used_bytes;  /* header and records */
+	uint64_t file_bytes;  /* preallocated size */
 };
 
 /* Segment i (0 = oldest) of pgr_storage_info().n_segments. */
@@ -307,11 +296,9 @@ enum pgr_storage_err pgr_storage_segment(const struct pgr_storage *st, size_t i,
  * snapshot covers; offset is the record's position in file.  Checksums are
  * verified; a nonzero return from cb stops the walk (PGR_STORAGE_OK).
  */
-typedef int (*pgr_storage_entry_cb) (void *arg, const char *file,
-									 uint64_t offset,
-									 const struct pgr_entry *entry);
-enum pgr_storage_err pgr_storage_walk(struct pgr_storage *st,
-									  pgr_storage_entry_cb cb, void *arg);
+typedef int (*pgr_storage_entry_cb)(void *arg, const char *file, uint64_t offset,
+									const struct pgr_entry *entry);
+enum pgr_storage_err pgr_storage_walk(struct pgr_storage *st, pgr_storage_entry_cb cb, void *arg);
 
 /*
  * Check every checksum again: both hard-state slots (a damaged slot that is
@@ -320,4 +307,4 @@ enum pgr_storage_err pgr_storage_walk(struct pgr_storage *st,
  */
 enum pgr_storage_err pgr_storage_verify(struct pgr_storage *st);
 
-#endif							/* PGRAFT_STORAGE_H */
+#endif /* PGRAFT_STORAGE_H */

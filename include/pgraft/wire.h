@@ -66,7 +66,7 @@
  * Entries larger than PGR_WIRE_MAX_ENTRY_DATA cannot be replicated, so the
  * node's max_entry_bytes must not exceed it.
  */
-#define PGR_WIRE_MAX_FRAME ((size_t) 65 * 1024 * 1024)
+#define PGR_WIRE_MAX_FRAME      ((size_t) 65 * 1024 * 1024)
 #define PGR_WIRE_MAX_ENTRY_DATA ((uint32_t) 64 * 1024 * 1024)
 
 /* A handshake frame is never larger than this, in any protocol version. */
@@ -74,29 +74,29 @@
 
 enum pgr_wire_kind
 {
-	PGR_WIRE_KIND_HANDSHAKE = 1,	/* first frame each side sends */
-	PGR_WIRE_KIND_MSG = 2,		/* one struct pgr_msg (never MsgSnap) */
-	PGR_WIRE_KIND_SNAP_CHUNK = 3,	/* one piece of a MsgSnap */
-	PGR_WIRE_KIND_PING = 4,		/* nothing but "this connection lives" */
-	PGR_WIRE_KIND_REFUSE = 5,	/* why the sender closes the connection */
-	PGR_WIRE_KIND_AUTH_HELLO = 6,	/* dialer: nonce and the id it claims */
-	PGR_WIRE_KIND_AUTH_CHALLENGE = 7,	/* acceptor: nonce and its proof */
-	PGR_WIRE_KIND_AUTH_PROOF = 8	/* dialer: its proof */
+	PGR_WIRE_KIND_HANDSHAKE = 1,      /* first frame each side sends */
+	PGR_WIRE_KIND_MSG = 2,            /* one struct pgr_msg (never MsgSnap) */
+	PGR_WIRE_KIND_SNAP_CHUNK = 3,     /* one piece of a MsgSnap */
+	PGR_WIRE_KIND_PING = 4,           /* nothing but "this connection lives" */
+	PGR_WIRE_KIND_REFUSE = 5,         /* why the sender closes the connection */
+	PGR_WIRE_KIND_AUTH_HELLO = 6,     /* dialer: nonce and the id it claims */
+	PGR_WIRE_KIND_AUTH_CHALLENGE = 7, /* acceptor: nonce and its proof */
+	PGR_WIRE_KIND_AUTH_PROOF = 8      /* dialer: its proof */
 };
 
 enum pgr_wire_frame_status
 {
-	PGR_WIRE_NEED_MORE = 0,		/* incomplete: read more, call again */
-	PGR_WIRE_FRAME_READY,		/* the first out->len bytes are one frame */
-	PGR_WIRE_FRAME_TOO_BIG,		/* declared length exceeds max_frame */
-	PGR_WIRE_FRAME_BAD			/* header invalid: unknown kind, version 0 ... */
+	PGR_WIRE_NEED_MORE = 0, /* incomplete: read more, call again */
+	PGR_WIRE_FRAME_READY,   /* the first out->len bytes are one frame */
+	PGR_WIRE_FRAME_TOO_BIG, /* declared length exceeds max_frame */
+	PGR_WIRE_FRAME_BAD      /* header invalid: unknown kind, version 0 ... */
 };
 
 struct pgr_wire_frame
 {
-	size_t		len;			/* total frame length, header included */
-	uint8_t		version;		/* valid once the header is in */
-	uint8_t		kind;			/* enum pgr_wire_kind */
+	size_t len;      /* total frame length, header included */
+	uint8_t version; /* valid once the header is in */
+	uint8_t kind;    /* enum pgr_wire_kind */
 };
 
 /*
@@ -110,21 +110,20 @@ struct pgr_wire_frame
  * pass only if they are handshakes, so that the version mismatch can be
  * reported clearly instead of as garbage.
  */
-enum pgr_wire_frame_status pgr_wire_frame_check(const uint8_t *buf, size_t len,
-												size_t max_frame,
+enum pgr_wire_frame_status pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame,
 												struct pgr_wire_frame *out);
 
 const char *pgr_wire_frame_status_name(enum pgr_wire_frame_status st);
 
 /* A ping frame: PGR_WIRE_HEADER_SIZE bytes at buf. */
-void		pgr_wire_encode_ping(uint8_t *buf);
+void pgr_wire_encode_ping(uint8_t *buf);
 
 /* ---------------------------------------------------------------------- */
 /* Handshake                                                              */
 /* ---------------------------------------------------------------------- */
 
-#define PGR_WIRE_CLUSTER_ID_LEN 16
-#define PGR_WIRE_CLUSTER_NAME_MAX 63	/* bytes, printable ASCII, at least 1 */
+#define PGR_WIRE_CLUSTER_ID_LEN   16
+#define PGR_WIRE_CLUSTER_NAME_MAX 63 /* bytes, printable ASCII, at least 1 */
 
 /*
  * What each side says first: who it is and which cluster it belongs to.  The
@@ -133,15 +132,15 @@ void		pgr_wire_encode_ping(uint8_t *buf);
  */
 struct pgr_wire_handshake
 {
-	uint8_t		version;		/* the sender's protocol version */
-	uint64_t	node_id;		/* > 0 */
-	uint8_t		cluster_id[PGR_WIRE_CLUSTER_ID_LEN];
-	uint8_t		name_len;		/* 1 .. PGR_WIRE_CLUSTER_NAME_MAX */
-	char		cluster_name[PGR_WIRE_CLUSTER_NAME_MAX + 1];	/* NUL-terminated */
+	uint8_t version;  /* the sender's protocol version */
+	uint64_t node_id; /* > 0 */
+	uint8_t cluster_id[PGR_WIRE_CLUSTER_ID_LEN];
+	uint8_t name_len;                                 /* 1 .. PGR_WIRE_CLUSTER_NAME_MAX */
+	char cluster_name[PGR_WIRE_CLUSTER_NAME_MAX + 1]; /* NUL-terminated */
 	/* our version only (0 in handshakes of other versions) */
-	uint32_t	heartbeat_ms;	/* the sender's heartbeat interval */
-	uint32_t	election_ms;	/* the sender's election timeout */
-	uint64_t	config_index;	/* index of the sender's latest configuration */
+	uint32_t heartbeat_ms; /* the sender's heartbeat interval */
+	uint32_t election_ms;  /* the sender's election timeout */
+	uint64_t config_index; /* index of the sender's latest configuration */
 };
 
 /*
@@ -159,8 +158,8 @@ enum pgr_err pgr_wire_handshake_init(struct pgr_wire_handshake *hs, uint64_t nod
  * is set to the frame length (at most PGR_WIRE_HANDSHAKE_MAX_FRAME).
  * PGR_EINVAL if *hs is invalid or cap is smaller than the frame.
  */
-enum pgr_err pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs,
-									   uint8_t *buf, size_t cap, size_t *len_out);
+enum pgr_err pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
+									   size_t cap, size_t *len_out);
 
 /*
  * Decode one complete handshake frame (exactly len bytes).  A handshake of
@@ -174,10 +173,10 @@ enum pgr_err pgr_wire_decode_handshake(const uint8_t *frame, size_t len,
 enum pgr_wire_hs_result
 {
 	PGR_WIRE_HS_OK = 0,
-	PGR_WIRE_HS_OTHER_VERSION,	/* peer speaks another protocol version */
-	PGR_WIRE_HS_OTHER_CLUSTER,	/* cluster name or cluster id differ */
-	PGR_WIRE_HS_SELF,			/* peer claims our own node id */
-	PGR_WIRE_HS_OTHER_NODE		/* peer is not the node we meant to reach */
+	PGR_WIRE_HS_OTHER_VERSION, /* peer speaks another protocol version */
+	PGR_WIRE_HS_OTHER_CLUSTER, /* cluster name or cluster id differ */
+	PGR_WIRE_HS_SELF,          /* peer claims our own node id */
+	PGR_WIRE_HS_OTHER_NODE     /* peer is not the node we meant to reach */
 };
 
 /*
@@ -209,22 +208,22 @@ const char *pgr_wire_hs_result_str(enum pgr_wire_hs_result res);
 enum pgr_wire_refusal
 {
 	PGR_WIRE_REFUSE_NONE = 0,
-	PGR_WIRE_REFUSE_OTHER_VERSION = 1,	/* peer speaks another protocol version */
-	PGR_WIRE_REFUSE_OTHER_CLUSTER = 2,	/* cluster name or id differ */
-	PGR_WIRE_REFUSE_SELF = 3,	/* peer claims our own node id */
-	PGR_WIRE_REFUSE_OTHER_NODE = 4, /* not the node that was dialled */
-	PGR_WIRE_REFUSE_AUTH_REQUIRED = 5,	/* peer did not prove the cluster key */
-	PGR_WIRE_REFUSE_AUTH_UNAVAILABLE = 6,	/* peer asks for key proof; we have
+	PGR_WIRE_REFUSE_OTHER_VERSION = 1,      /* peer speaks another protocol version */
+	PGR_WIRE_REFUSE_OTHER_CLUSTER = 2,      /* cluster name or id differ */
+	PGR_WIRE_REFUSE_SELF = 3,               /* peer claims our own node id */
+	PGR_WIRE_REFUSE_OTHER_NODE = 4,         /* not the node that was dialled */
+	PGR_WIRE_REFUSE_AUTH_REQUIRED = 5,      /* peer did not prove the cluster key */
+	PGR_WIRE_REFUSE_AUTH_UNAVAILABLE = 6,   /* peer asks for key proof; we have
 											 * no key */
-	PGR_WIRE_REFUSE_AUTH_FAILED = 7,	/* the proof is wrong: another key */
-	PGR_WIRE_REFUSE_IDENTITY = 8,	/* claims an id it did not authenticate as */
-	PGR_WIRE_REFUSE_NOT_MEMBER = 9, /* not in our configuration, knows an older one */
+	PGR_WIRE_REFUSE_AUTH_FAILED = 7,        /* the proof is wrong: another key */
+	PGR_WIRE_REFUSE_IDENTITY = 8,           /* claims an id it did not authenticate as */
+	PGR_WIRE_REFUSE_NOT_MEMBER = 9,         /* not in our configuration, knows an older one */
 	PGR_WIRE_REFUSE_ALREADY_CONNECTED = 10, /* that id has a live connection */
-	PGR_WIRE_REFUSE_NOT_ADOPTED = 11,	/* declined to join the peer's cluster */
-	PGR_WIRE_REFUSE_PROTOCOL = 12,	/* malformed or out-of-order frame */
-	PGR_WIRE_REFUSE_TLS = 13,	/* local: TLS failed (certificate, protocol) */
-	PGR_WIRE_REFUSE_TIMEOUT = 14,	/* local: setup not done in time */
-	PGR_WIRE_REFUSE_FLOOD = 15, /* local: too many connections in setup */
+	PGR_WIRE_REFUSE_NOT_ADOPTED = 11,       /* declined to join the peer's cluster */
+	PGR_WIRE_REFUSE_PROTOCOL = 12,          /* malformed or out-of-order frame */
+	PGR_WIRE_REFUSE_TLS = 13,               /* local: TLS failed (certificate, protocol) */
+	PGR_WIRE_REFUSE_TIMEOUT = 14,           /* local: setup not done in time */
+	PGR_WIRE_REFUSE_FLOOD = 15,             /* local: too many connections in setup */
 	PGR_WIRE_REFUSE_N
 };
 
@@ -234,8 +233,8 @@ const char *pgr_wire_refusal_str(enum pgr_wire_refusal r);
 /* A short lower-case token for counters, e.g. "not_member". */
 const char *pgr_wire_refusal_name(enum pgr_wire_refusal r);
 
-#define PGR_WIRE_NONCE_LEN 32
-#define PGR_WIRE_MAC_LEN 32
+#define PGR_WIRE_NONCE_LEN   32
+#define PGR_WIRE_MAC_LEN     32
 #define PGR_WIRE_BINDING_MAX 64
 
 /*
@@ -243,9 +242,8 @@ const char *pgr_wire_refusal_name(enum pgr_wire_refusal r);
  * it (this layer has no cryptography of its own): OpenSSL in the server,
  * the same in tests.
  */
-typedef void (*pgr_wire_mac_fn) (void *arg, const uint8_t *key, size_t key_len,
-								 const uint8_t *msg, size_t len,
-								 uint8_t out[PGR_WIRE_MAC_LEN]);
+typedef void (*pgr_wire_mac_fn)(void *arg, const uint8_t *key, size_t key_len, const uint8_t *msg,
+								size_t len, uint8_t out[PGR_WIRE_MAC_LEN]);
 
 /*
  * The cluster's shared secrets.  keys[0] is the one this node proves with;
@@ -254,15 +252,15 @@ typedef void (*pgr_wire_mac_fn) (void *arg, const uint8_t *key, size_t key_len,
  * everywhere, then drop the old one).  n_keys 0: no shared-secret proof.
  */
 #define PGR_WIRE_AUTH_MAX_KEYS 2
-#define PGR_WIRE_KEY_MAX 256		/* bytes per key */
+#define PGR_WIRE_KEY_MAX       256 /* bytes per key */
 
 struct pgr_wire_auth
 {
-	int			n_keys;
+	int n_keys;
 	const uint8_t *keys[PGR_WIRE_AUTH_MAX_KEYS];
-	size_t		key_lens[PGR_WIRE_AUTH_MAX_KEYS];
+	size_t key_lens[PGR_WIRE_AUTH_MAX_KEYS];
 	pgr_wire_mac_fn mac;
-	void	   *mac_arg;
+	void *mac_arg;
 };
 
 enum pgr_wire_role
@@ -299,12 +297,12 @@ enum pgr_wire_role
  */
 enum pgr_wire_session_result
 {
-	PGR_WIRE_SESSION_CONTINUE,	/* send what was written, wait for a frame */
-	PGR_WIRE_SESSION_DECIDE,	/* acceptor: s->peer is the peer's valid
+	PGR_WIRE_SESSION_CONTINUE, /* send what was written, wait for a frame */
+	PGR_WIRE_SESSION_DECIDE,   /* acceptor: s->peer is the peer's valid
 								 * handshake and s->hs_result the compare;
 								 * call _accept or _refuse */
-	PGR_WIRE_SESSION_OPEN,		/* established: s->peer is the peer */
-	PGR_WIRE_SESSION_REFUSED	/* send what was written, close:
+	PGR_WIRE_SESSION_OPEN,     /* established: s->peer is the peer */
+	PGR_WIRE_SESSION_REFUSED   /* send what was written, close:
 								 * s->refusal, s->refused_by_peer */
 };
 
@@ -314,23 +312,23 @@ enum pgr_wire_session_result
 struct pgr_wire_session
 {
 	enum pgr_wire_role role;
-	int			step;			/* internal: which frame comes next */
+	int step; /* internal: which frame comes next */
 	struct pgr_wire_auth auth;
 	struct pgr_wire_handshake ours;
-	uint64_t	expected_peer;	/* dialer: the id dialled (PGR_NONE: any) */
-	uint64_t	cert_id;		/* the TLS peer's certified id, or PGR_NONE */
-	uint8_t		nonce_ours[PGR_WIRE_NONCE_LEN];
-	uint8_t		nonce_peer[PGR_WIRE_NONCE_LEN];
-	uint64_t	claimed_id;		/* the id in the dialer's AUTH_HELLO */
-	uint8_t		binding[PGR_WIRE_BINDING_MAX];
-	size_t		binding_len;
-	uint8_t		key_store[PGR_WIRE_AUTH_MAX_KEYS][PGR_WIRE_KEY_MAX];	/* auth.keys */
-	bool		key_proven;		/* the peer proved the shared key */
-	int			key_used;		/* which of auth.keys the proofs are under */
-	struct pgr_wire_handshake peer; /* valid from DECIDE / OPEN on */
-	enum pgr_wire_hs_result hs_result;	/* acceptor, at DECIDE */
-	enum pgr_wire_refusal refusal;	/* at REFUSED */
-	bool		refused_by_peer;	/* the REFUSE came from the peer */
+	uint64_t expected_peer; /* dialer: the id dialled (PGR_NONE: any) */
+	uint64_t cert_id;       /* the TLS peer's certified id, or PGR_NONE */
+	uint8_t nonce_ours[PGR_WIRE_NONCE_LEN];
+	uint8_t nonce_peer[PGR_WIRE_NONCE_LEN];
+	uint64_t claimed_id; /* the id in the dialer's AUTH_HELLO */
+	uint8_t binding[PGR_WIRE_BINDING_MAX];
+	size_t binding_len;
+	uint8_t key_store[PGR_WIRE_AUTH_MAX_KEYS][PGR_WIRE_KEY_MAX]; /* auth.keys */
+	bool key_proven;                   /* the peer proved the shared key */
+	int key_used;                      /* which of auth.keys the proofs are under */
+	struct pgr_wire_handshake peer;    /* valid from DECIDE / OPEN on */
+	enum pgr_wire_hs_result hs_result; /* acceptor, at DECIDE */
+	enum pgr_wire_refusal refusal;     /* at REFUSED */
+	bool refused_by_peer;              /* the REFUSE came from the peer */
 };
 
 /*
@@ -341,19 +339,17 @@ struct pgr_wire_session
  */
 enum pgr_err pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
 									const struct pgr_wire_auth *auth,
-									const struct pgr_wire_handshake *ours,
-									uint64_t expected_peer, uint64_t cert_id,
-									const uint8_t nonce[PGR_WIRE_NONCE_LEN],
-									const uint8_t *binding, size_t binding_len,
-									uint8_t *out, size_t cap, size_t *out_len);
+									const struct pgr_wire_handshake *ours, uint64_t expected_peer,
+									uint64_t cert_id, const uint8_t nonce[PGR_WIRE_NONCE_LEN],
+									const uint8_t *binding, size_t binding_len, uint8_t *out,
+									size_t cap, size_t *out_len);
 
 /*
  * Take one complete frame (pgr_wire_frame_check said READY with max_frame
  * PGR_WIRE_HANDSHAKE_MAX_FRAME) and write the answer, if any, to out.
  */
-enum pgr_wire_session_result pgr_wire_session_step(struct pgr_wire_session *s,
-												   const uint8_t *frame, size_t len,
-												   uint8_t *out, size_t cap,
+enum pgr_wire_session_result pgr_wire_session_step(struct pgr_wire_session *s, const uint8_t *frame,
+												   size_t len, uint8_t *out, size_t cap,
 												   size_t *out_len);
 
 /*
@@ -363,19 +359,17 @@ enum pgr_wire_session_result pgr_wire_session_step(struct pgr_wire_session *s,
  */
 enum pgr_wire_session_result pgr_wire_session_accept(struct pgr_wire_session *s,
 													 const struct pgr_wire_handshake *ours,
-													 uint8_t *out, size_t cap,
-													 size_t *out_len);
+													 uint8_t *out, size_t cap, size_t *out_len);
 enum pgr_wire_session_result pgr_wire_session_refuse(struct pgr_wire_session *s,
-													 enum pgr_wire_refusal why,
-													 uint8_t *out, size_t cap,
-													 size_t *out_len);
+													 enum pgr_wire_refusal why, uint8_t *out,
+													 size_t cap, size_t *out_len);
 
 /* The refusal a handshake comparison stands for. */
 enum pgr_wire_refusal pgr_wire_refusal_of(enum pgr_wire_hs_result res);
 
 /* A REFUSE frame with reason why: PGR_WIRE_HEADER_SIZE + 1 bytes at buf. */
 #define PGR_WIRE_REFUSE_FRAME_SIZE (PGR_WIRE_HEADER_SIZE + 1)
-void		pgr_wire_encode_refuse(enum pgr_wire_refusal why, uint8_t *buf);
+void pgr_wire_encode_refuse(enum pgr_wire_refusal why, uint8_t *buf);
 
 /* ---------------------------------------------------------------------- */
 /* Messages                                                               */
@@ -414,8 +408,7 @@ enum pgr_err pgr_wire_encode_msg(const struct pgr_msg *msg, uint8_t *buf, size_t
  * PGR_ETOOBIG for a frame larger than PGR_WIRE_MAX_FRAME; PGR_ENOMEM.
  */
 enum pgr_err pgr_wire_decode_msg(const uint8_t *frame, size_t len,
-								 const struct pgr_allocator *alloc,
-								 struct pgr_msg *out);
+								 const struct pgr_allocator *alloc, struct pgr_msg *out);
 
 /*
  * Free what a decoder or the snapshot assembler allocated in *msg (the
@@ -423,7 +416,7 @@ enum pgr_err pgr_wire_decode_msg(const uint8_t *frame, size_t len,
  * data is not freed (it points into the frame).  Not for messages built by
  * anyone else.
  */
-void		pgr_wire_msg_free(const struct pgr_allocator *alloc, struct pgr_msg *msg);
+void pgr_wire_msg_free(const struct pgr_allocator *alloc, struct pgr_msg *msg);
 
 /* ---------------------------------------------------------------------- */
 /* Snapshot chunks                                                        */
@@ -437,12 +430,12 @@ void		pgr_wire_msg_free(const struct pgr_allocator *alloc, struct pgr_msg *msg);
  */
 struct pgr_wire_snap_chunk
 {
-	struct pgr_msg msg;			/* type SNAP; entries and snapshot NULL */
-	struct pgr_snapshot_meta meta;	/* config with 0 members = none */
-	uint64_t	total;
-	uint64_t	offset;
-	uint32_t	len;
-	const uint8_t *data;		/* points into the snapshot or the frame */
+	struct pgr_msg msg;            /* type SNAP; entries and snapshot NULL */
+	struct pgr_snapshot_meta meta; /* config with 0 members = none */
+	uint64_t total;
+	uint64_t offset;
+	uint32_t len;
+	const uint8_t *data; /* points into the snapshot or the frame */
 };
 
 /*
@@ -453,8 +446,8 @@ struct pgr_wire_snap_chunk
  * empty snapshot is one chunk of 0 bytes).  PGR_EINVAL for a bad msg,
  * max_data of 0, or an offset past the end.
  */
-enum pgr_err pgr_wire_snap_chunk_next(const struct pgr_msg *msg, uint64_t offset,
-									  size_t max_data, struct pgr_wire_snap_chunk *out);
+enum pgr_err pgr_wire_snap_chunk_next(const struct pgr_msg *msg, uint64_t offset, size_t max_data,
+									  struct pgr_wire_snap_chunk *out);
 
 /*
  * Exact frame size of chunk c; PGR_EINVAL for an inconsistent chunk (bad
@@ -464,8 +457,8 @@ enum pgr_err pgr_wire_snap_chunk_next(const struct pgr_msg *msg, uint64_t offset
 enum pgr_err pgr_wire_snap_chunk_size(const struct pgr_wire_snap_chunk *c, size_t *size_out);
 
 /* Encode chunk c into buf: errors as above, PGR_EINVAL if cap is too small. */
-enum pgr_err pgr_wire_encode_snap_chunk(const struct pgr_wire_snap_chunk *c,
-										uint8_t *buf, size_t cap, size_t *len_out);
+enum pgr_err pgr_wire_encode_snap_chunk(const struct pgr_wire_snap_chunk *c, uint8_t *buf,
+										size_t cap, size_t *len_out);
 
 /*
  * Decode one complete chunk frame (exactly len bytes).  out->data points into
@@ -485,19 +478,18 @@ enum pgr_err pgr_wire_decode_snap_chunk(const uint8_t *frame, size_t len,
 struct pgr_wire_snap_assembler
 {
 	struct pgr_allocator alloc;
-	uint64_t	max_snapshot;
-	bool		active;			/* a transfer is in progress */
-	struct pgr_msg msg;			/* header of the transfer in progress */
-	struct pgr_snapshot *snap;	/* meta and total (in len) of that transfer */
-	uint8_t    *buf;			/* bytes received so far */
-	size_t		cap;			/* allocated size of buf */
-	uint64_t	received;		/* == the offset the next chunk must have */
+	uint64_t max_snapshot;
+	bool active;               /* a transfer is in progress */
+	struct pgr_msg msg;        /* header of the transfer in progress */
+	struct pgr_snapshot *snap; /* meta and total (in len) of that transfer */
+	uint8_t *buf;              /* bytes received so far */
+	size_t cap;                /* allocated size of buf */
+	uint64_t received;         /* == the offset the next chunk must have */
 };
 
 /* Start idle.  Nothing is allocated until the first chunk. */
-void		pgr_wire_snap_assembler_init(struct pgr_wire_snap_assembler *a,
-										 const struct pgr_allocator *alloc,
-										 uint64_t max_snapshot);
+void pgr_wire_snap_assembler_init(struct pgr_wire_snap_assembler *a,
+								  const struct pgr_allocator *alloc, uint64_t max_snapshot);
 
 /*
  * Add one chunk frame (exactly len bytes).  *complete is set to true when
@@ -512,11 +504,10 @@ void		pgr_wire_snap_assembler_init(struct pgr_wire_snap_assembler *a,
  * assembler frees what it held and is idle, and the transport should close
  * the connection (the sender then retries the snapshot from the start).
  */
-enum pgr_err pgr_wire_snap_assembler_add(struct pgr_wire_snap_assembler *a,
-										 const uint8_t *frame, size_t len,
-										 struct pgr_msg *out, bool *complete);
+enum pgr_err pgr_wire_snap_assembler_add(struct pgr_wire_snap_assembler *a, const uint8_t *frame,
+										 size_t len, struct pgr_msg *out, bool *complete);
 
 /* Abandon any transfer in progress and free its memory (e.g. on disconnect). */
-void		pgr_wire_snap_assembler_reset(struct pgr_wire_snap_assembler *a);
+void pgr_wire_snap_assembler_reset(struct pgr_wire_snap_assembler *a);
 
-#endif							/* PGRAFT_WIRE_H */
+#endif /* PGRAFT_WIRE_H */

@@ -128,8 +128,8 @@ pgr_call_reason_name(enum pgr_call_reason r)
 }
 
 enum pgr_err
-pgr_calls_init(struct pgr_calls *c, const struct pgr_allocator *alloc,
-			   uint64_t origin, uint64_t incarnation, uint32_t retry_ms)
+pgr_calls_init(struct pgr_calls *c, const struct pgr_allocator *alloc, uint64_t origin,
+			   uint64_t incarnation, uint32_t retry_ms)
 {
 	memset(c, 0, sizeof(*c));
 	c->alloc = *alloc;
@@ -179,7 +179,7 @@ pgr_call_active(const struct pgr_call *k)
 /* End a call with an outcome; it waits in the table to be taken. */
 void
 pgr_call_finish(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
-	   enum pgr_call_reason reason, uint64_t index)
+				enum pgr_call_reason reason, uint64_t index)
 {
 	k->done.tag = k->tag;
 	k->done.kind = k->spec.kind;
@@ -193,7 +193,7 @@ pgr_call_finish(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome o
 
 void
 pgr_call_finish_detail(struct pgr_calls *c, struct pgr_call *k, enum pgr_call_outcome outcome,
-			  enum pgr_call_reason reason, const char *detail)
+					   enum pgr_call_reason reason, const char *detail)
 {
 	snprintf(k->done.detail, sizeof(k->done.detail), "%s", detail ? detail : "");
 	pgr_call_finish(c, k, outcome, reason, 0);
@@ -326,7 +326,7 @@ pgr_calls_next_done(struct pgr_calls *c, struct pgr_call_done *out)
 static uint64_t
 low_watermark(const struct pgr_calls *c)
 {
-	uint64_t	low = c->next_seq;
+	uint64_t low = c->next_seq;
 
 	for (uint32_t i = 0; i < c->hi; i++)
 	{
@@ -343,9 +343,9 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 			 const struct pgr_status *s, uint64_t now)
 {
 	struct pgr_call_id id = {c->origin, c->incarnation, k->seq};
-	uint32_t	len = PGR_ENVELOPE_SIZE + k->spec.len;
-	uint8_t    *buf;
-	uint64_t	index;
+	uint32_t len = PGR_ENVELOPE_SIZE + k->spec.len;
+	uint8_t *buf;
+	uint64_t index;
 	enum pgr_err err;
 
 	if (k->step == STEP_PROPOSED && now >= k->retry_at)
@@ -382,7 +382,7 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 			k->retry_at = now + c->retry_ms;
 			return PGR_OK;
 		case PGR_ENOLEADER:
-		case PGR_EBUSY:			/* a transfer in progress: try again */
+		case PGR_EBUSY: /* a transfer in progress: try again */
 			return PGR_OK;
 		case PGR_ETOOBIG:
 			pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_TOO_BIG, 0);
@@ -435,16 +435,16 @@ static void
 expire(struct pgr_calls *c, struct pgr_call *k)
 {
 	/* an append's copies stay alive until a later term proves them void */
-	bool		unknown = k->in_flight &&
-		(k->spec.kind == PGR_CALL_ADD || k->spec.kind == PGR_CALL_REMOVE ||
-		 k->spec.kind == PGR_CALL_APPEND);
+	bool unknown =
+		k->in_flight && (k->spec.kind == PGR_CALL_ADD || k->spec.kind == PGR_CALL_REMOVE ||
+						 k->spec.kind == PGR_CALL_APPEND);
 
 	pgr_call_finish(c, k, unknown ? PGR_CALL_UNKNOWN : PGR_CALL_FAILED, PGR_CALL_TIMEOUT, 0);
 }
 
 enum pgr_err
-pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node,
-				const struct pgr_app_state *app, uint64_t now)
+pgr_calls_drive(struct pgr_calls *c, struct pgr_node *node, const struct pgr_app_state *app,
+				uint64_t now)
 {
 	struct pgr_status s;
 
@@ -514,13 +514,13 @@ static void
 on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_entry *e,
 		 enum pgr_app_verdict v, const struct pgr_envelope *env)
 {
-	bool		ours = v != PGR_APP_NOOP && v != PGR_APP_CONFIG && v != PGR_APP_FOREIGN &&
-		env->id.origin == c->origin && env->id.incarnation == c->incarnation;
+	bool ours = v != PGR_APP_NOOP && v != PGR_APP_CONFIG && v != PGR_APP_FOREIGN &&
+				env->id.origin == c->origin && env->id.incarnation == c->incarnation;
 
 #ifdef PGR_BUG_CALLS_IGNORE_INCARNATION
 	/* Deliberately broken build: ids restart with every start (issue 7, 4). */
 	ours = v != PGR_APP_NOOP && v != PGR_APP_CONFIG && v != PGR_APP_FOREIGN &&
-		env->id.origin == c->origin;
+		   env->id.origin == c->origin;
 #endif
 
 	for (uint32_t i = 0; i < c->hi; i++)
@@ -538,7 +538,7 @@ on_entry(struct pgr_calls *c, const struct pgr_app_state *app, const struct pgr_
 		 */
 		if (k->spec.kind == PGR_CALL_APPEND && k->in_flight)
 		{
-			uint64_t	first;
+			uint64_t first;
 
 			if (ours && env->id.seq == k->seq && v == PGR_APP_DATA)
 				pgr_call_finish(c, k, PGR_CALL_OK, PGR_CALL_DONE, e->index);
@@ -580,7 +580,7 @@ on_snapshot(struct pgr_calls *c, const struct pgr_app_state *app)
 	{
 		struct pgr_call *k = &c->calls[i];
 		struct pgr_call_id id = {c->origin, c->incarnation, k->seq};
-		uint64_t	index;
+		uint64_t index;
 		enum pgr_err err;
 
 		if (!pgr_call_active(k))
@@ -628,9 +628,8 @@ on_read(struct pgr_calls *c, const struct pgr_read_state *r, const struct pgr_ap
 }
 
 enum pgr_err
-pgr_app_apply_ready(struct pgr_app_state *app, struct pgr_calls *calls,
-					const struct pgr_ready *rd, const struct pgr_app_state *snap_state,
-					enum pgr_app_verdict *verdicts)
+pgr_app_apply_ready(struct pgr_app_state *app, struct pgr_calls *calls, const struct pgr_ready *rd,
+					const struct pgr_app_state *snap_state, enum pgr_app_verdict *verdicts)
 {
 	if (rd->snapshot != NULL)
 	{

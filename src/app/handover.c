@@ -75,7 +75,7 @@ enum pgr_err
 pgr_handover_drive(struct pgr_handover *h, struct pgr_node *node, uint64_t now_ms)
 {
 	struct pgr_status s;
-	uint64_t	next;
+	uint64_t next;
 	enum pgr_err err;
 
 	if (h->state != PGR_HANDOVER_WAITING)

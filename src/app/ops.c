@@ -52,17 +52,16 @@ add_goal(const struct pgr_call_spec *sp, const struct pgr_config *conf,
 	for (uint32_t i = 0; i < conf->n_members; i++)
 	{
 		const struct pgr_member *m = &conf->members[i];
-		bool		same_ctx = m->context_len == sp->context_len &&
-			memcmp(m->context, sp->context, sp->context_len) == 0;
+		bool same_ctx = m->context_len == sp->context_len &&
+						memcmp(m->context, sp->context, sp->context_len) == 0;
 
 		if (m->id == sp->node_id && same_ctx)
 			return true;
 		if (m->id == sp->node_id || same_ctx)
 		{
 			*conflict = m->id == sp->node_id ? PGR_CALL_ID_TAKEN : PGR_CALL_ADDRESS_TAKEN;
-			snprintf(detail, size, "node %llu is a member at %.*s",
-					 (unsigned long long) m->id, (int) m->context_len,
-					 (const char *) m->context);
+			snprintf(detail, size, "node %llu is a member at %.*s", (unsigned long long) m->id,
+					 (int) m->context_len, (const char *) m->context);
 		}
 	}
 	return false;
@@ -73,7 +72,7 @@ bool
 pgr_op_change_goal(const struct pgr_call *k, const struct pgr_app_state *app)
 {
 	enum pgr_call_reason conflict;
-	char		detail[sizeof(k->done.detail)];
+	char detail[sizeof(k->done.detail)];
 
 	if (k->spec.kind == PGR_CALL_ADD)
 		return add_goal(&k->spec, &app->config, &conflict, detail, sizeof(detail));
@@ -82,12 +81,12 @@ pgr_op_change_goal(const struct pgr_call *k, const struct pgr_app_state *app)
 
 enum pgr_err
 pgr_op_drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
-			 const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
+					const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
 {
 	const struct pgr_config *conf = &app->config;
 	const struct pgr_member *m = pgr_config_find(conf, k->spec.node_id);
 	struct pgr_conf_change cc;
-	uint64_t	index;
+	uint64_t index;
 	enum pgr_err err;
 
 	if (k->step == STEP_CHANGED && now >= k->retry_at)
@@ -105,7 +104,7 @@ pgr_op_drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *no
 	if (k->spec.kind == PGR_CALL_ADD)
 	{
 		enum pgr_call_reason conflict;
-		char		detail[sizeof(k->done.detail)];
+		char detail[sizeof(k->done.detail)];
 
 		if (add_goal(&k->spec, conf, &conflict, detail, sizeof(detail)))
 		{
@@ -146,8 +145,8 @@ pgr_op_drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *no
 			s->role != PGR_ROLE_LEADER)
 		{
 			/* removing ourselves: lead first (see the table above) */
-			err = s->leader == PGR_NONE ? PGR_ENOLEADER :
-				pgr_node_transfer_leadership(node, c->origin);
+			err = s->leader == PGR_NONE ? PGR_ENOLEADER
+										: pgr_node_transfer_leadership(node, c->origin);
 			if (err == PGR_ENOMEM)
 				return err;
 			k->step = STEP_TRANSFERRING;
@@ -164,11 +163,11 @@ pgr_op_drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *no
 			k->in_flight = true;
 			k->retry_at = now + c->retry_ms;
 			return PGR_OK;
-		case PGR_EBUSY:			/* a change or transfer in flight */
+		case PGR_EBUSY: /* a change or transfer in flight */
 		case PGR_ENOLEADER:
 			k->retry_at = now + c->retry_ms / 8 + 1;
 			return PGR_OK;
-		case PGR_EEXIST:		/* the leader's latest has it: see it committed */
+		case PGR_EEXIST: /* the leader's latest has it: see it committed */
 		case PGR_ENOENT:
 			k->step = STEP_BARRIER;
 			return PGR_OK;
@@ -178,15 +177,14 @@ pgr_op_drive_change(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *no
 			if (err == PGR_EINVAL && cc.type == PGR_CC_REMOVE)
 				pgr_call_finish(c, k, PGR_CALL_FAILED, PGR_CALL_LAST_VOTER, 0);
 			else
-				pgr_call_finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED,
-									   pgr_strerror(err));
+				pgr_call_finish_detail(c, k, PGR_CALL_FAILED, PGR_CALL_REFUSED, pgr_strerror(err));
 			return PGR_OK;
 	}
 }
 
 enum pgr_err
 pgr_op_drive_transfer(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
-			   const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
+					  const struct pgr_status *s, const struct pgr_app_state *app, uint64_t now)
 {
 	const struct pgr_member *m = pgr_config_find(&app->config, k->spec.node_id);
 	enum pgr_err err;

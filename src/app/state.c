@@ -52,11 +52,11 @@
 
 #include "../common/codec.h"
 
-#define STATE_MAGIC "PGRS"
-#define STATE_VERSION 2
-#define STATE_HEADER 32
+#define STATE_MAGIC    "PGRS"
+#define STATE_VERSION  2
+#define STATE_HEADER   32
 #define SESSION_HEADER 32
-#define CALL_SIZE 16
+#define CALL_SIZE      16
 
 const char *
 pgr_app_verdict_name(enum pgr_app_verdict v)
@@ -100,7 +100,7 @@ session_find(struct pgr_app_state *st, uint64_t origin)
 static uint64_t
 session_last_index(const struct pgr_app_session *s)
 {
-	uint64_t	last = 0;
+	uint64_t last = 0;
 
 	for (uint32_t i = 0; i < s->n; i++)
 		if (s->calls[i].index > last)
@@ -116,17 +116,16 @@ static struct pgr_app_session *
 session_get(struct pgr_app_state *st, uint64_t origin, uint64_t incarnation, uint64_t low)
 {
 	struct pgr_app_session *s = session_find(st, origin);
-	uint32_t	pos;
+	uint32_t pos;
 
 	if (s != NULL)
 		return s;
 	if (st->n_sessions == PGR_MAX_MEMBERS)
 	{
-		uint32_t	victim = 0;
+		uint32_t victim = 0;
 
 		for (uint32_t i = 1; i < st->n_sessions; i++)
-			if (session_last_index(&st->sessions[i]) <
-				session_last_index(&st->sessions[victim]))
+			if (session_last_index(&st->sessions[i]) < session_last_index(&st->sessions[victim]))
 				victim = i;
 		memmove(&st->sessions[victim], &st->sessions[victim + 1],
 				(st->n_sessions - victim - 1) * sizeof(st->sessions[0]));
@@ -151,12 +150,11 @@ session_get(struct pgr_app_state *st, uint64_t origin, uint64_t incarnation, uin
 static uint32_t
 session_pos(const struct pgr_app_session *s, uint64_t seq)
 {
-	uint32_t	lo = 0,
-				hi = s->n;
+	uint32_t lo = 0, hi = s->n;
 
 	while (lo < hi)
 	{
-		uint32_t	mid = (lo + hi) / 2;
+		uint32_t mid = (lo + hi) / 2;
 
 		if (s->calls[mid].seq < seq)
 			lo = mid + 1;
@@ -170,7 +168,7 @@ session_pos(const struct pgr_app_session *s, uint64_t seq)
 static void
 session_raise_low(struct pgr_app_session *s, uint64_t low)
 {
-	uint32_t	drop;
+	uint32_t drop;
 
 	if (low <= s->low)
 		return;
@@ -184,9 +182,8 @@ session_raise_low(struct pgr_app_session *s, uint64_t low)
 static enum pgr_app_verdict
 session_admit(struct pgr_app_state *st, const struct pgr_envelope *env, uint64_t index)
 {
-	struct pgr_app_session *s = session_get(st, env->id.origin, env->id.incarnation,
-											env->low);
-	uint32_t	pos;
+	struct pgr_app_session *s = session_get(st, env->id.origin, env->id.incarnation, env->low);
+	uint32_t pos;
 
 	if (env->id.incarnation < s->incarnation)
 		return PGR_APP_EXPIRED;
@@ -220,8 +217,8 @@ session_admit(struct pgr_app_state *st, const struct pgr_envelope *env, uint64_t
 }
 
 enum pgr_err
-pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
-			  enum pgr_app_verdict *verdict, struct pgr_envelope *env)
+pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e, enum pgr_app_verdict *verdict,
+			  struct pgr_envelope *env)
 {
 	struct pgr_envelope scratch;
 
@@ -257,16 +254,15 @@ pgr_app_apply(struct pgr_app_state *st, const struct pgr_entry *e,
 }
 
 enum pgr_err
-pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id,
-				  uint64_t *index_out)
+pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id, uint64_t *index_out)
 {
 	const struct pgr_app_session *s = session_find((struct pgr_app_state *) st, id->origin);
-	uint32_t	pos;
+	uint32_t pos;
 
 	if (s == NULL)
 		return st->forgotten ? PGR_EUNAVAILABLE : PGR_ENOENT;
 	if (s->incarnation < id->incarnation)
-		return PGR_ENOENT;		/* nothing of ours has counted yet */
+		return PGR_ENOENT; /* nothing of ours has counted yet */
 	if (s->incarnation > id->incarnation || id->seq < s->low)
 		return PGR_ECOMPACTED;
 	pos = session_pos(s, id->seq);
@@ -285,7 +281,7 @@ pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id,
 size_t
 pgr_app_state_encoded_size(const struct pgr_app_state *st)
 {
-	size_t		n = STATE_HEADER;
+	size_t n = STATE_HEADER;
 
 	for (uint32_t i = 0; i < st->n_sessions; i++)
 		n += SESSION_HEADER + (size_t) st->sessions[i].n * CALL_SIZE;
@@ -324,13 +320,13 @@ pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_o
 }
 
 enum pgr_err
-pgr_app_state_decode(const uint8_t *buf, uint64_t len,
-					 const struct pgr_snapshot_meta *meta, struct pgr_app_state *out)
+pgr_app_state_decode(const uint8_t *buf, uint64_t len, const struct pgr_snapshot_meta *meta,
+					 struct pgr_app_state *out)
 {
 	struct pgr_reader r = {buf, (size_t) len, 0, buf != NULL};
 	const uint8_t *magic = pgr_r_bytes(&r, 4);
-	uint8_t		version = pgr_r_u8(&r);
-	uint8_t		forgotten;
+	uint8_t version = pgr_r_u8(&r);
+	uint8_t forgotten;
 
 	pgr_app_state_init(out);
 	if (magic == NULL || memcmp(magic, STATE_MAGIC, 4) != 0)

@@ -48,8 +48,8 @@ print_entry(void *arg, const char *file, uint64_t offset, const struct pgr_entry
 {
 	const struct pgr_storage_info *info = arg;
 
-	printf("  %s @%-10" PRIu64 " index %-10" PRIu64 " term %-6" PRIu64 " %-7s len %-8u%s\n",
-		   file, offset, e->index, e->term, entry_type_name(e->type), e->len,
+	printf("  %s @%-10" PRIu64 " index %-10" PRIu64 " term %-6" PRIu64 " %-7s len %-8u%s\n", file,
+		   offset, e->index, e->term, entry_type_name(e->type), e->len,
 		   info->has_snapshot && e->index <= info->snapshot.index ? " (covered by snapshot)" : "");
 	return 0;
 }
@@ -59,8 +59,9 @@ fail(const char *dir, const struct pgr_storage_error *err)
 {
 	fprintf(stderr, "pgraft_dump: error: %s\n", err->msg);
 	if (err->code == PGR_STORAGE_ECORRUPT && err->has_offset)
-		fprintf(stderr, "pgraft_dump: storage in \"%s\" is corrupt: file \"%s\", offset %" PRIu64 "\n",
-				dir, err->path, err->offset);
+		fprintf(stderr,
+				"pgraft_dump: storage in \"%s\" is corrupt: file \"%s\", offset %" PRIu64 "\n", dir,
+				err->path, err->offset);
 	else if (err->code == PGR_STORAGE_ECORRUPT)
 		fprintf(stderr, "pgraft_dump: storage in \"%s\" is corrupt: file \"%s\"\n", dir, err->path);
 	return 1;
@@ -72,8 +73,8 @@ fail(const char *dir, const struct pgr_storage_error *err)
  * next place: any other error is reported for the directory that has it.
  */
 static enum pgr_storage_err
-open_storage(const char *dir, const struct pgr_storage_options *o, char *used,
-			 size_t used_size, struct pgr_storage **st, struct pgr_storage_error *err)
+open_storage(const char *dir, const struct pgr_storage_options *o, char *used, size_t used_size,
+			 struct pgr_storage **st, struct pgr_storage_error *err)
 {
 	static const char *const under[] = {"", "/raft", "/pgraft/raft"};
 	enum pgr_storage_err rc = PGR_STORAGE_ENOTFOUND;
@@ -89,7 +90,8 @@ open_storage(const char *dir, const struct pgr_storage_options *o, char *used,
 	snprintf(err->msg, sizeof(err->msg),
 			 "no pgraft storage in \"%s\", \"%s/raft\" or \"%s/pgraft/raft\"; pass a node's "
 			 "state directory ($PGDATA/pgraft, or its pgraft.data_directory), its raft "
-			 "subdirectory, or $PGDATA", dir, dir, dir);
+			 "subdirectory, or $PGDATA",
+			 dir, dir, dir);
 	err->code = PGR_STORAGE_ENOTFOUND;
 	return PGR_STORAGE_ENOTFOUND;
 }
@@ -98,14 +100,14 @@ int
 main(int argc, char **argv)
 {
 	const char *arg = NULL;
-	char		dir[PATH_MAX];
-	bool		entries = false;
-	bool		verify = false;
+	char dir[PATH_MAX];
+	bool entries = false;
+	bool verify = false;
 	struct pgr_storage_options o = {0};
 	struct pgr_storage_error err;
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
-	int			rc = 0;
+	int rc = 0;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -132,12 +134,11 @@ main(int argc, char **argv)
 	pgr_storage_info(st, &info);
 
 	printf("pgraft storage directory: %s\n\n", dir);
-	printf("Hard state (slot %d, version %" PRIu64 "; slot 0 %s, slot 1 %s):\n",
-		   info.hs_slot, info.hs_seq,
-		   info.hs_slot_valid[0] ? "valid" : "damaged or unused",
+	printf("Hard state (slot %d, version %" PRIu64 "; slot 0 %s, slot 1 %s):\n", info.hs_slot,
+		   info.hs_seq, info.hs_slot_valid[0] ? "valid" : "damaged or unused",
 		   info.hs_slot_valid[1] ? "valid" : "damaged or unused");
-	printf("  term:   %" PRIu64 "\n  vote:   %" PRIu64 "\n  commit: %" PRIu64 "\n\n",
-		   info.hs.term, info.hs.vote, info.hs.commit);
+	printf("  term:   %" PRIu64 "\n  vote:   %" PRIu64 "\n  commit: %" PRIu64 "\n\n", info.hs.term,
+		   info.hs.vote, info.hs.commit);
 	if (info.has_snapshot)
 	{
 		printf("Snapshot %s:\n", info.snapshot_file);
@@ -150,8 +151,8 @@ main(int argc, char **argv)
 			const struct pgr_member *m = &info.snapshot.config.members[i];
 
 			printf("    id %-6" PRIu64 " %-7s %.*s\n", m->id,
-				   m->role == PGR_MEMBER_VOTER ? "voter" : "learner",
-				   (int) m->context_len, (const char *) m->context);
+				   m->role == PGR_MEMBER_VOTER ? "voter" : "learner", (int) m->context_len,
+				   (const char *) m->context);
 		}
 	}
 	else
@@ -164,13 +165,15 @@ main(int argc, char **argv)
 
 		pgr_storage_segment(st, i, &si);
 		if (si.last_index >= si.first_index)
-			printf("  %s  index %" PRIu64 " .. %" PRIu64 "  %" PRIu64 " of %" PRIu64 " bytes used\n",
+			printf("  %s  index %" PRIu64 " .. %" PRIu64 "  %" PRIu64 " of %" PRIu64
+				   " bytes used\n",
 				   si.file, si.first_index, si.last_index, si.used_bytes, si.file_bytes);
 		else
 			printf("  %s  empty, next index %" PRIu64 "\n", si.file, si.first_index);
 	}
 	if (info.torn_bytes > 0)
-		printf("  torn tail: %" PRIu64 " bytes at offset %" PRIu64 " of the newest segment (cut off at the next read-write open)\n",
+		printf("  torn tail: %" PRIu64 " bytes at offset %" PRIu64
+			   " of the newest segment (cut off at the next read-write open)\n",
 			   info.torn_bytes, info.torn_offset);
 
 	if (entries)

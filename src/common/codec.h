@@ -54,7 +54,7 @@ pgr_get_u16(const uint8_t *p)
 static inline uint32_t
 pgr_get_u32(const uint8_t *p)
 {
-	uint32_t	v = 0;
+	uint32_t v = 0;
 
 	for (int i = 3; i >= 0; i--)
 		v = (v << 8) | p[i];
@@ -64,7 +64,7 @@ pgr_get_u32(const uint8_t *p)
 static inline uint64_t
 pgr_get_u64(const uint8_t *p)
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	for (int i = 7; i >= 0; i--)
 		v = (v << 8) | p[i];
@@ -74,10 +74,10 @@ pgr_get_u64(const uint8_t *p)
 /* Bounded sequential writer: overflow sets ok = false and writes nothing. */
 struct pgr_writer
 {
-	uint8_t    *buf;
-	size_t		cap;
-	size_t		len;
-	bool		ok;
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	bool ok;
 };
 
 static inline bool
@@ -142,9 +142,9 @@ pgr_w_bytes(struct pgr_writer *w, const void *src, size_t n)
 struct pgr_reader
 {
 	const uint8_t *buf;
-	size_t		len;
-	size_t		pos;
-	bool		ok;
+	size_t len;
+	size_t pos;
+	bool ok;
 };
 
 static inline bool
@@ -167,7 +167,7 @@ pgr_r_u8(struct pgr_reader *r)
 static inline uint16_t
 pgr_r_u16(struct pgr_reader *r)
 {
-	uint16_t	v = 0;
+	uint16_t v = 0;
 
 	if (pgr_r_need(r, 2))
 	{
@@ -180,7 +180,7 @@ pgr_r_u16(struct pgr_reader *r)
 static inline uint32_t
 pgr_r_u32(struct pgr_reader *r)
 {
-	uint32_t	v = 0;
+	uint32_t v = 0;
 
 	if (pgr_r_need(r, 4))
 	{
@@ -193,7 +193,7 @@ pgr_r_u32(struct pgr_reader *r)
 static inline uint64_t
 pgr_r_u64(struct pgr_reader *r)
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	if (pgr_r_need(r, 8))
 	{
@@ -216,4 +216,4 @@ pgr_r_bytes(struct pgr_reader *r, size_t n)
 	return p;
 }
 
-#endif							/* PGRAFT_CODEC_H */
+#endif /* PGRAFT_CODEC_H */

@@ -48,7 +48,7 @@ build_tables(void)
 {
 	for (uint32_t i = 0; i < 256; i++)
 	{
-		uint32_t	c = i;
+		uint32_t c = i;
 
 		for (int k = 0; k < 8; k++)
 			c = (c >> 1) ^ ((c & 1) ? PGR_CRC32C_POLY : 0);
@@ -56,8 +56,8 @@ build_tables(void)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			crc_tables[t][i] = (crc_tables[t - 1][i] >> 8) ^
-				crc_tables[0][crc_tables[t - 1][i] & 0xFF];
+			crc_tables[t][i] =
+				(crc_tables[t - 1][i] >> 8) ^ crc_tables[0][crc_tables[t - 1][i] & 0xFF];
 }
 
 /* crc is the running (not inverted) register value in both helpers. */
@@ -72,16 +72,16 @@ crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 	while (len >= 8)
 	{
 		/* little-endian load of 8 bytes, independent of the host order */
-		uint32_t	lo = (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-			(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-		uint32_t	hi = (uint32_t) p[4] | (uint32_t) p[5] << 8 |
-			(uint32_t) p[6] << 16 | (uint32_t) p[7] << 24;
+		uint32_t lo =
+			(uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+		uint32_t hi =
+			(uint32_t) p[4] | (uint32_t) p[5] << 8 | (uint32_t) p[6] << 16 | (uint32_t) p[7] << 24;
 
 		lo ^= crc;
 		crc = crc_tables[7][lo & 0xFF] ^ crc_tables[6][(lo >> 8) & 0xFF] ^
-			crc_tables[5][(lo >> 16) & 0xFF] ^ crc_tables[4][lo >> 24] ^
-			crc_tables[3][hi & 0xFF] ^ crc_tables[2][(hi >> 8) & 0xFF] ^
-			crc_tables[1][(hi >> 16) & 0xFF] ^ crc_tables[0][hi >> 24];
+			  crc_tables[5][(lo >> 16) & 0xFF] ^ crc_tables[4][lo >> 24] ^
+			  crc_tables[3][hi & 0xFF] ^ crc_tables[2][(hi >> 8) & 0xFF] ^
+			  crc_tables[1][(hi >> 16) & 0xFF] ^ crc_tables[0][hi >> 24];
 		p += 8;
 		len -= 8;
 	}
@@ -92,18 +92,17 @@ crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 
 #ifdef PGR_CRC32C_X86
 /* x86 loads unaligned words at full speed: no alignment prologue. */
-__attribute__((target("sse4.2")))
-static uint32_t
+__attribute__((target("sse4.2"))) static uint32_t
 crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
 {
-	uint64_t	c = crc;
-	uint32_t	c32;
+	uint64_t c = crc;
+	uint32_t c32;
 
 	while (len >= 8)
 	{
-		uint64_t	v;
+		uint64_t v;
 
-		memcpy(&v, p, 8);		/* x86 is little-endian */
+		memcpy(&v, p, 8); /* x86 is little-endian */
 		c = __builtin_ia32_crc32di(c, v);
 		p += 8;
 		len -= 8;
@@ -111,7 +110,7 @@ crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
 	c32 = (uint32_t) c;
 	if (len >= 4)
 	{
-		uint32_t	v;
+		uint32_t v;
 
 		memcpy(&v, p, 4);
 		c32 = __builtin_ia32_crc32si(c32, v);
@@ -133,7 +132,7 @@ crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
 	}
 	while (len >= 8)
 	{
-		uint64_t	v;
+		uint64_t v;
 
 		memcpy(&v, p, 8);
 		crc = __crc32cd(crc, v);
@@ -170,7 +169,7 @@ crc32c_hw_entry(uint32_t crc, const void *data, size_t len)
 }
 #endif
 
-typedef uint32_t (*crc_fn) (uint32_t crc, const void *data, size_t len);
+typedef uint32_t (*crc_fn)(uint32_t crc, const void *data, size_t len);
 
 /* The implementation for this CPU. */
 static crc_fn
@@ -204,11 +203,10 @@ crc32c_choose(void)
  */
 static crc_fn pgr_crc32c_resolve(void) __attribute__((used));
 
-uint32_t	pgr_crc32c(uint32_t crc, const void *data, size_t len)
-			__attribute__((ifunc("pgr_crc32c_resolve")));
+uint32_t pgr_crc32c(uint32_t crc, const void *data, size_t len)
+	__attribute__((ifunc("pgr_crc32c_resolve")));
 
-__attribute__((used))
-static crc_fn
+__attribute__((used)) static crc_fn
 pgr_crc32c_resolve(void)
 {
 	return crc32c_choose();

@@ -46,8 +46,8 @@ pgr_mem_free(const struct pgr_allocator *a, void *p)
 struct pgr_arena_chunk
 {
 	struct pgr_arena_chunk *next;
-	size_t		size;			/* usable bytes after the header */
-	size_t		used;
+	size_t size; /* usable bytes after the header */
+	size_t used;
 };
 
 static size_t
@@ -60,13 +60,13 @@ void *
 pgr_arena_alloc(struct pgr_arena *arena, size_t size)
 {
 	struct pgr_arena_chunk *c = arena->head;
-	size_t		hdr = align_up(sizeof(struct pgr_arena_chunk));
-	size_t		need = align_up(size ? size : 1);
-	void	   *p;
+	size_t hdr = align_up(sizeof(struct pgr_arena_chunk));
+	size_t need = align_up(size ? size : 1);
+	void *p;
 
 	if (c == NULL || c->size - c->used < need)
 	{
-		size_t		csize = need > ARENA_CHUNK_MIN ? need : ARENA_CHUNK_MIN;
+		size_t csize = need > ARENA_CHUNK_MIN ? need : ARENA_CHUNK_MIN;
 
 		if (csize > SIZE_MAX - hdr)
 			return NULL;
@@ -114,9 +114,9 @@ pgr_garbage_add(struct pgr_garbage *g, void *p)
 		return PGR_OK;
 	if (g->n == g->cap)
 	{
-		size_t		ncap = g->cap ? g->cap * 2 : 64;
-		void	  **np = pgr_mem_realloc(g->alloc, g->ptrs, g->cap * sizeof(void *),
-										 ncap * sizeof(void *));
+		size_t ncap = g->cap ? g->cap * 2 : 64;
+		void **np =
+			pgr_mem_realloc(g->alloc, g->ptrs, g->cap * sizeof(void *), ncap * sizeof(void *));
 
 		if (np == NULL)
 		{

@@ -42,7 +42,7 @@
 size_t
 pgr_config_encoded_size(const struct pgr_config *conf)
 {
-	size_t		size = 1 + 4;
+	size_t size = 1 + 4;
 
 	for (uint32_t i = 0; i < conf->n_members && i < PGR_MAX_MEMBERS; i++)
 		size += 8 + 1 + 2 + conf->members[i].context_len;
@@ -53,7 +53,7 @@ pgr_config_encoded_size(const struct pgr_config *conf)
 bool
 pgr_config_valid(const struct pgr_config *conf)
 {
-	uint32_t	voters = 0;
+	uint32_t voters = 0;
 
 	if (conf->n_members == 0 || conf->n_members > PGR_MAX_MEMBERS)
 		return false;
@@ -74,8 +74,7 @@ pgr_config_valid(const struct pgr_config *conf)
 }
 
 enum pgr_err
-pgr_config_encode(const struct pgr_config *conf, uint8_t *buf, size_t cap,
-				  size_t *len_out)
+pgr_config_encode(const struct pgr_config *conf, uint8_t *buf, size_t cap, size_t *len_out)
 {
 	struct pgr_writer w = {buf, cap, 0, true};
 
@@ -102,7 +101,7 @@ enum pgr_err
 pgr_config_decode(const uint8_t *buf, size_t len, struct pgr_config *out)
 {
 	struct pgr_reader r = {buf, len, 0, true};
-	uint32_t	n;
+	uint32_t n;
 
 	if (buf == NULL || pgr_r_u8(&r) != PGR_CONFIG_VERSION)
 		return PGR_ECORRUPT;
@@ -144,7 +143,7 @@ pgr_config_find(const struct pgr_config *conf, uint64_t id)
 uint32_t
 pgr_config_voters(const struct pgr_config *conf)
 {
-	uint32_t	n = 0;
+	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < conf->n_members && i < PGR_MAX_MEMBERS; i++)
 		if (conf->members[i].role == PGR_MEMBER_VOTER)
@@ -156,7 +155,7 @@ pgr_config_voters(const struct pgr_config *conf)
 static void
 config_insert(struct pgr_config *conf, const struct pgr_member *m)
 {
-	uint32_t	pos = 0;
+	uint32_t pos = 0;
 
 	while (pos < conf->n_members && conf->members[pos].id < m->id)
 		pos++;
@@ -172,7 +171,7 @@ pgr_config_apply(const struct pgr_config *in, const struct pgr_conf_change *cc,
 {
 	struct pgr_config next;
 	struct pgr_member *cur = NULL;
-	bool		same_context;
+	bool same_context;
 
 	if (cc->node_id == PGR_NONE || cc->context_len > PGR_MAX_CONTEXT)
 		return PGR_EINVAL;
@@ -183,39 +182,38 @@ pgr_config_apply(const struct pgr_config *in, const struct pgr_conf_change *cc,
 		if (next.members[i].id == cc->node_id)
 			cur = &next.members[i];
 	same_context = cur != NULL && cc->context_len == cur->context_len &&
-		memcmp(cc->context, cur->context, cc->context_len) == 0;
+				   memcmp(cc->context, cur->context, cc->context_len) == 0;
 
 	switch (cc->type)
 	{
 		case PGR_CC_ADD_VOTER:
 		case PGR_CC_ADD_LEARNER:
+		{
+			uint32_t role = cc->type == PGR_CC_ADD_VOTER ? PGR_MEMBER_VOTER : PGR_MEMBER_LEARNER;
+
+			if (cur == NULL)
 			{
-				uint32_t	role = cc->type == PGR_CC_ADD_VOTER ?
-					PGR_MEMBER_VOTER : PGR_MEMBER_LEARNER;
+				struct pgr_member m;
 
-				if (cur == NULL)
-				{
-					struct pgr_member m;
-
-					if (next.n_members >= PGR_MAX_MEMBERS)
-						return PGR_ETOOBIG;
-					memset(&m, 0, sizeof(m));
-					m.id = cc->node_id;
-					m.role = role;
-					m.context_len = cc->context_len;
-					memcpy(m.context, cc->context, cc->context_len);
-					config_insert(&next, &m);
-					break;
-				}
-				if (cc->context_len > 0 && !same_context)
-					return PGR_EINVAL;	/* same id, another context */
-				if (cur->role == role)
-					return PGR_EEXIST;
-				if (cur->role == PGR_MEMBER_VOTER)
-					return PGR_EINVAL;	/* demotion is not supported */
-				cur->role = PGR_MEMBER_VOTER;	/* promotion */
+				if (next.n_members >= PGR_MAX_MEMBERS)
+					return PGR_ETOOBIG;
+				memset(&m, 0, sizeof(m));
+				m.id = cc->node_id;
+				m.role = role;
+				m.context_len = cc->context_len;
+				memcpy(m.context, cc->context, cc->context_len);
+				config_insert(&next, &m);
 				break;
 			}
+			if (cc->context_len > 0 && !same_context)
+				return PGR_EINVAL; /* same id, another context */
+			if (cur->role == role)
+				return PGR_EEXIST;
+			if (cur->role == PGR_MEMBER_VOTER)
+				return PGR_EINVAL;        /* demotion is not supported */
+			cur->role = PGR_MEMBER_VOTER; /* promotion */
+			break;
+		}
 		case PGR_CC_PROMOTE:
 			if (cur == NULL)
 				return PGR_ENOENT;
@@ -226,19 +224,19 @@ pgr_config_apply(const struct pgr_config *in, const struct pgr_conf_change *cc,
 			cur->role = PGR_MEMBER_VOTER;
 			break;
 		case PGR_CC_REMOVE:
-			{
-				uint32_t	pos;
+		{
+			uint32_t pos;
 
-				if (cur == NULL)
-					return PGR_ENOENT;
-				if (cur->role == PGR_MEMBER_VOTER && pgr_config_voters(&next) == 1)
-					return PGR_EINVAL;	/* never remove the last voter */
-				pos = (uint32_t) (cur - next.members);
-				memmove(&next.members[pos], &next.members[pos + 1],
-						(next.n_members - pos - 1) * sizeof(struct pgr_member));
-				next.n_members--;
-				break;
-			}
+			if (cur == NULL)
+				return PGR_ENOENT;
+			if (cur->role == PGR_MEMBER_VOTER && pgr_config_voters(&next) == 1)
+				return PGR_EINVAL; /* never remove the last voter */
+			pos = (uint32_t) (cur - next.members);
+			memmove(&next.members[pos], &next.members[pos + 1],
+					(next.n_members - pos - 1) * sizeof(struct pgr_member));
+			next.n_members--;
+			break;
+		}
 		default:
 			return PGR_EINVAL;
 	}
@@ -247,13 +245,11 @@ pgr_config_apply(const struct pgr_config *in, const struct pgr_conf_change *cc,
 }
 
 enum pgr_err
-pgr_conf_change_encode(const struct pgr_conf_change *cc, uint8_t *buf, size_t cap,
-					   size_t *len_out)
+pgr_conf_change_encode(const struct pgr_conf_change *cc, uint8_t *buf, size_t cap, size_t *len_out)
 {
 	struct pgr_writer w = {buf, cap, 0, true};
 
-	if (cc->node_id == PGR_NONE || cc->context_len > PGR_MAX_CONTEXT ||
-		cc->type > PGR_CC_REMOVE)
+	if (cc->node_id == PGR_NONE || cc->context_len > PGR_MAX_CONTEXT || cc->type > PGR_CC_REMOVE)
 		return PGR_EINVAL;
 	pgr_w_u8(&w, PGR_CONFIG_VERSION);
 	pgr_w_u8(&w, (uint8_t) cc->type);

@@ -47,7 +47,7 @@ record_vote(struct pgr_node *node, uint64_t id, bool granted)
 {
 	for (uint32_t i = 0; i < node->n_votes; i++)
 		if (node->votes[i].id == id)
-			return;				/* first answer counts; duplicates do not */
+			return; /* first answer counts; duplicates do not */
 	if (node->n_votes < PGR_MAX_MEMBERS)
 	{
 		node->votes[node->n_votes].id = id;
@@ -69,7 +69,7 @@ campaign(struct pgr_node *node, bool transfer)
 	if (pgr_quorum_vote_result(node) == PGR_VOTE_WON)
 	{
 		node->elections_won++;
-		return pgr_become_leader(node);	/* a single voter */
+		return pgr_become_leader(node); /* a single voter */
 	}
 	return request_votes(node, PGR_MSG_VOTE, node->term, transfer);
 }
@@ -114,13 +114,12 @@ pgr_hup(struct pgr_node *node, bool transfer)
 enum pgr_err
 pgr_handle_vote_request(struct pgr_node *node, const struct pgr_msg *m)
 {
-	bool		pre = m->type == PGR_MSG_PRE_VOTE;
-	bool		can_vote;
+	bool pre = m->type == PGR_MSG_PRE_VOTE;
+	bool can_vote;
 	struct pgr_msg r = {0};
 
-	can_vote = node->vote == m->from ||
-		(node->vote == PGR_NONE && node->lead == PGR_NONE) ||
-		(pre && m->term > node->term);
+	can_vote = node->vote == m->from || (node->vote == PGR_NONE && node->lead == PGR_NONE) ||
+			   (pre && m->term > node->term);
 	r.type = pre ? PGR_MSG_PRE_VOTE_RESP : PGR_MSG_VOTE_RESP;
 	r.to = m->from;
 	if (can_vote && pgr_log_is_up_to_date(&node->log, m->index, m->log_term))
@@ -148,12 +147,12 @@ pgr_handle_vote_request(struct pgr_node *node, const struct pgr_msg *m)
 enum pgr_err
 pgr_handle_vote_response(struct pgr_node *node, const struct pgr_msg *m)
 {
-	bool		pre = m->type == PGR_MSG_PRE_VOTE_RESP;
+	bool pre = m->type == PGR_MSG_PRE_VOTE_RESP;
 
 	const struct pgr_member *mb = pgr_config_find(&node->config, m->from);
 
 	if (pre != (node->role == PGR_ROLE_PRE_CANDIDATE))
-		return PGR_EIGNORED;	/* an answer to an election we are not running */
+		return PGR_EIGNORED; /* an answer to an election we are not running */
 	/*
 	 * Only voters' answers are recorded.  The tally skipped other senders,
 	 * but recording them let answers from up to PGR_MAX_MEMBERS strangers
@@ -165,7 +164,7 @@ pgr_handle_vote_response(struct pgr_node *node, const struct pgr_msg *m)
 	if (mb->role != PGR_MEMBER_VOTER)
 		return PGR_EIGNORED;
 	if (pre && !m->reject && m->term != node->term + 1)
-		return PGR_EIGNORED;	/* a grant for some other pre-election */
+		return PGR_EIGNORED; /* a grant for some other pre-election */
 	record_vote(node, m->from, !m->reject);
 	switch (pgr_quorum_vote_result(node))
 	{

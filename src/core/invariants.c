@@ -23,11 +23,12 @@
 #include "raft.h"
 
 static void
-broken(const struct pgr_node *node, const char *where, const char *what, uint64_t a,
-	   uint64_t b)
+broken(const struct pgr_node *node, const char *where, const char *what, uint64_t a, uint64_t b)
 {
-	fprintf(stderr, "pgraft core invariant violated on node %" PRIu64 " after %s: %s (%"
-			PRIu64 ", %" PRIu64 ")\n", node->id, where, what, a, b);
+	fprintf(stderr,
+			"pgraft core invariant violated on node %" PRIu64 " after %s: %s (%" PRIu64 ", %" PRIu64
+			")\n",
+			node->id, where, what, a, b);
 	abort();
 }
 
@@ -35,8 +36,8 @@ void
 pgr_check_invariants(const struct pgr_node *node, const char *where)
 {
 	const struct pgr_log *log = &node->log;
-	uint64_t	last = pgr_log_last_index(log);
-	uint64_t	prev_term = log->snap_term;
+	uint64_t last = pgr_log_last_index(log);
+	uint64_t prev_term = log->snap_term;
 
 	/* struct pgr_log */
 	if (log->applied < log->snap_index)
@@ -72,8 +73,7 @@ pgr_check_invariants(const struct pgr_node *node, const char *where)
 		if (node->lead != node->id)
 			broken(node, where, "a leader that does not lead", node->lead, node->id);
 		if (node->n_prs != node->config.n_members)
-			broken(node, where, "progress not one per member", node->n_prs,
-				   node->config.n_members);
+			broken(node, where, "progress not one per member", node->n_prs, node->config.n_members);
 		for (uint32_t i = 0; i < node->n_prs; i++)
 		{
 			const struct pgr_progress *pr = &node->prs[i];

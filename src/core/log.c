@@ -46,7 +46,7 @@ pgr_log_term(const struct pgr_log *log, uint64_t index, uint64_t *term)
 bool
 pgr_log_match_term(const struct pgr_log *log, uint64_t index, uint64_t term)
 {
-	uint64_t	t;
+	uint64_t t;
 
 	return pgr_log_term(log, index, &t) == PGR_OK && t == term;
 }
@@ -58,7 +58,7 @@ pgr_log_match_term(const struct pgr_log *log, uint64_t index, uint64_t term)
 bool
 pgr_log_is_up_to_date(const struct pgr_log *log, uint64_t last_index, uint64_t last_term)
 {
-	uint64_t	my_term = pgr_log_last_term(log);
+	uint64_t my_term = pgr_log_last_term(log);
 
 #ifdef PGR_BUG_SKIP_UPTODATE_CHECK
 	/* Deliberately broken build: the simulator must catch this. */
@@ -67,16 +67,15 @@ pgr_log_is_up_to_date(const struct pgr_log *log, uint64_t last_index, uint64_t l
 	(void) my_term;
 	return true;
 #else
-	return last_term > my_term ||
-		(last_term == my_term && last_index >= pgr_log_last_index(log));
+	return last_term > my_term || (last_term == my_term && last_index >= pgr_log_last_index(log));
 #endif
 }
 
 enum pgr_err
 pgr_log_reserve(struct pgr_log *log, size_t n)
 {
-	size_t		need = log->n + n;
-	size_t		ncap;
+	size_t need = log->n + n;
+	size_t ncap;
 	struct pgr_entry *ne;
 
 	if (log->start + need <= log->cap)
@@ -171,7 +170,7 @@ pgr_log_compact(struct pgr_log *log, uint64_t index, uint64_t term)
 		struct pgr_entry *e = &log->ents[log->start];
 
 		if (pgr_garbage_add(log->garbage, e->data) != PGR_OK)
-			return PGR_ENOMEM;	/* see pgr_log_truncate */
+			return PGR_ENOMEM; /* see pgr_log_truncate */
 		e->data = NULL;
 		log->start++;
 		log->n--;
@@ -190,7 +189,7 @@ pgr_log_restore(struct pgr_log *log, uint64_t index, uint64_t term)
 	enum pgr_err err = pgr_log_truncate(log, pgr_log_first_index(log));
 
 	if (err != PGR_OK)
-		return err;				/* entries left in place; keep start valid */
+		return err; /* entries left in place; keep start valid */
 	log->start = 0;
 	log->snap_index = index;
 	log->snap_term = term;

@@ -54,8 +54,7 @@ pgr_progress_reset_all(struct pgr_node *node)
 	for (uint32_t i = 0; i < node->config.n_members; i++)
 	{
 		const struct pgr_member *m = &node->config.members[i];
-		uint64_t   *ring = pgr_mem_alloc(&node->alloc,
-										 node->opts.max_inflight * sizeof(uint64_t));
+		uint64_t *ring = pgr_mem_alloc(&node->alloc, node->opts.max_inflight * sizeof(uint64_t));
 		struct pgr_progress *pr = &node->prs[node->n_prs];
 
 		if (ring == NULL)
@@ -77,7 +76,7 @@ static enum pgr_err
 progress_sync(struct pgr_node *node)
 {
 	struct pgr_progress next[PGR_MAX_MEMBERS];
-	uint32_t	n = 0;
+	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < node->config.n_members; i++)
 	{
@@ -88,12 +87,12 @@ progress_sync(struct pgr_node *node)
 		{
 			next[n] = *old;
 			next[n].is_learner = m->role == PGR_MEMBER_LEARNER;
-			old->inflight = NULL;	/* moved */
+			old->inflight = NULL; /* moved */
 		}
 		else
 		{
-			uint64_t   *ring = pgr_mem_alloc(&node->alloc,
-											 node->opts.max_inflight * sizeof(uint64_t));
+			uint64_t *ring =
+				pgr_mem_alloc(&node->alloc, node->opts.max_inflight * sizeof(uint64_t));
 
 			if (ring == NULL)
 			{
@@ -129,8 +128,7 @@ snapshot_config(const struct pgr_node *node, struct pgr_config *out)
 
 /* Latest configuration at or before index, and the index it came from. */
 static enum pgr_err
-config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *out,
-		  uint64_t *at)
+config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *out, uint64_t *at)
 {
 	const struct pgr_log *log = &node->log;
 
@@ -144,8 +142,7 @@ config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *out,
 		{
 			*at = i;
 			/* validated on the way into the log */
-			return pgr_config_decode(e->data, e->len, out) == PGR_OK ?
-				PGR_OK : PGR_ECORRUPT;
+			return pgr_config_decode(e->data, e->len, out) == PGR_OK ? PGR_OK : PGR_ECORRUPT;
 		}
 	}
 	snapshot_config(node, out);
@@ -156,7 +153,7 @@ config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *out,
 enum pgr_err
 pgr_config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *out)
 {
-	uint64_t	at;
+	uint64_t at;
 
 	return config_at(node, index, out, &at);
 }
@@ -168,8 +165,8 @@ pgr_config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *ou
 enum pgr_err
 pgr_config_changed(struct pgr_node *node)
 {
-	enum pgr_err err = config_at(node, pgr_log_last_index(&node->log),
-								 &node->config, &node->config_index);
+	enum pgr_err err =
+		config_at(node, pgr_log_last_index(&node->log), &node->config, &node->config_index);
 
 	if (err != PGR_OK)
 		return err;
@@ -179,23 +176,22 @@ pgr_config_changed(struct pgr_node *node)
 }
 
 enum pgr_err
-pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc,
-					   uint64_t *index_out)
+pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc, uint64_t *index_out)
 {
 	struct pgr_config next;
 	struct pgr_entry e;
-	uint8_t		buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
-	size_t		len;
-	uint64_t	commit_term = 0;
+	uint8_t buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
+	size_t len;
+	uint64_t commit_term = 0;
 	enum pgr_err err;
 
 	if (node->lead_transferee != PGR_NONE)
 		return PGR_EBUSY;
 	if (node->config_index > node->log.committed)
-		return PGR_EBUSY;		/* one change at a time */
+		return PGR_EBUSY; /* one change at a time */
 	(void) pgr_log_term(&node->log, node->log.committed, &commit_term);
 	if (commit_term != node->term)
-		return PGR_EBUSY;		/* not before an entry of our term commits */
+		return PGR_EBUSY; /* not before an entry of our term commits */
 	err = pgr_config_apply(&node->config, cc, &next);
 	if (err != PGR_OK)
 		return err;

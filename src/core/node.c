@@ -27,7 +27,7 @@
 static uint64_t
 prng_next(uint64_t *state)
 {
-	uint64_t	z = (*state += 0x9E3779B97F4A7C15ULL);
+	uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
 
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -38,7 +38,7 @@ prng_next(uint64_t *state)
 void
 pgr_reset_randomized_timeout(struct pgr_node *node)
 {
-	uint32_t	t = node->opts.election_tick;
+	uint32_t t = node->opts.election_tick;
 
 	node->randomized_election_timeout = t + (uint32_t) (prng_next(&node->prng) % t);
 }
@@ -75,7 +75,7 @@ pgr_promotable(const struct pgr_node *node)
 	const struct pgr_member *m;
 
 	if (node->removed)
-		return false;			/* a leader told us: campaigning would only disturb */
+		return false; /* a leader told us: campaigning would only disturb */
 	if (pgr_is_voter(node))
 		return true;
 	if (node->config_index <= node->log.committed)
@@ -111,10 +111,10 @@ pgr_send(struct pgr_node *node, const struct pgr_msg *msg)
 
 	if (node->n_msgs == node->cap_msgs)
 	{
-		size_t		ncap = node->cap_msgs ? node->cap_msgs * 2 : 16;
-		struct pgr_msg *nm = pgr_mem_realloc(&node->alloc, node->msgs,
-											 node->cap_msgs * sizeof(struct pgr_msg),
-											 ncap * sizeof(struct pgr_msg));
+		size_t ncap = node->cap_msgs ? node->cap_msgs * 2 : 16;
+		struct pgr_msg *nm =
+			pgr_mem_realloc(&node->alloc, node->msgs, node->cap_msgs * sizeof(struct pgr_msg),
+							ncap * sizeof(struct pgr_msg));
 
 		if (nm == NULL)
 			return PGR_ENOMEM;
@@ -222,9 +222,9 @@ allocator_valid(const struct pgr_allocator *a)
 static enum pgr_err
 restore_valid(const struct pgr_restore *rs, uint64_t *last_index_out)
 {
-	uint64_t	snap_index = rs->snapshot ? rs->snapshot->meta.index : 0;
-	uint64_t	snap_term = rs->snapshot ? rs->snapshot->meta.term : 0;
-	uint64_t	prev_term = snap_term;
+	uint64_t snap_index = rs->snapshot ? rs->snapshot->meta.index : 0;
+	uint64_t snap_term = rs->snapshot ? rs->snapshot->meta.term : 0;
+	uint64_t prev_term = snap_term;
 
 	if (rs->snapshot != NULL)
 	{
@@ -255,9 +255,9 @@ restore_valid(const struct pgr_restore *rs, uint64_t *last_index_out)
 		prev_term = e->term;
 	}
 	if (prev_term > rs->hs.term)
-		return PGR_ECORRUPT;	/* we stored entries of a term we never saw */
+		return PGR_ECORRUPT; /* we stored entries of a term we never saw */
 	if (rs->hs.term == 0 && rs->hs.vote != PGR_NONE)
-		return PGR_ECORRUPT;	/* nobody campaigns in term 0 */
+		return PGR_ECORRUPT; /* nobody campaigns in term 0 */
 	*last_index_out = snap_index + rs->n_entries;
 	if (rs->applied > *last_index_out || rs->applied < snap_index)
 		return PGR_ECORRUPT;
@@ -274,12 +274,11 @@ restore_valid(const struct pgr_restore *rs, uint64_t *last_index_out)
 }
 
 enum pgr_err
-pgr_node_new(const struct pgr_options *opts, const struct pgr_restore *rs,
-			 struct pgr_node **out)
+pgr_node_new(const struct pgr_options *opts, const struct pgr_restore *rs, struct pgr_node **out)
 {
 	struct pgr_node *node;
 	struct pgr_restore empty;
-	uint64_t	last_index;
+	uint64_t last_index;
 	enum pgr_err err;
 
 	*out = NULL;
@@ -363,7 +362,7 @@ pgr_node_new(const struct pgr_options *opts, const struct pgr_restore *rs,
 	node->prev_hs.term = node->term;
 	node->prev_hs.vote = node->vote;
 	node->prev_hs.commit = node->log.committed;
-	err = pgr_config_changed(node);	/* find the latest configuration */
+	err = pgr_config_changed(node); /* find the latest configuration */
 	if (err != PGR_OK)
 	{
 		pgr_node_free(node);
@@ -405,8 +404,8 @@ enum pgr_err
 pgr_node_bootstrap(struct pgr_node *node, const struct pgr_config *conf)
 {
 	struct pgr_entry e;
-	uint8_t		buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
-	size_t		len;
+	uint8_t buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
+	size_t len;
 	enum pgr_err err;
 
 	if (node->in_ready)
@@ -479,7 +478,7 @@ pgr_node_successor(const struct pgr_node *node)
 static enum pgr_err
 check_removed_leader(struct pgr_node *node)
 {
-	uint64_t	successor;
+	uint64_t successor;
 
 	if (node->role != PGR_ROLE_LEADER || pgr_is_voter(node) ||
 		node->config_index > node->log.committed)
@@ -558,7 +557,7 @@ pgr_node_tick(struct pgr_node *node)
 	if (node->in_ready)
 		return PGR_ESTATE;
 	err = tick(node);
-	if (err != PGR_ENOMEM)		/* contract 5: the node is then thrown away */
+	if (err != PGR_ENOMEM) /* contract 5: the node is then thrown away */
 		PGR_CHECK_NODE(node, "tick");
 	return err;
 }
@@ -579,8 +578,8 @@ msg_well_formed(const struct pgr_node *node, const struct pgr_msg *m)
 		return PGR_EBADMSG;
 	if (m->from == PGR_NONE || m->from == node->id || m->to != node->id)
 		return PGR_EBADMSG;
-	if (m->n_entries > 0 && (m->entries == NULL ||
-							 (m->type != PGR_MSG_APP && m->type != PGR_MSG_PROP)))
+	if (m->n_entries > 0 &&
+		(m->entries == NULL || (m->type != PGR_MSG_APP && m->type != PGR_MSG_PROP)))
 		return PGR_EBADMSG;
 	if ((m->snapshot != NULL) != (m->type == PGR_MSG_SNAP))
 		return PGR_EBADMSG;
@@ -589,7 +588,7 @@ msg_well_formed(const struct pgr_node *node, const struct pgr_msg *m)
 		case PGR_MSG_PROP:
 		case PGR_MSG_READ_INDEX:
 		case PGR_MSG_TRANSFER_LEADER:
-			return PGR_OK;		/* term-less requests */
+			return PGR_OK; /* term-less requests */
 		default:
 			return m->term == 0 ? PGR_EBADMSG : PGR_OK;
 	}
@@ -659,9 +658,8 @@ step_term(struct pgr_node *node, const struct pgr_msg *m)
 	{
 		if (m->type == PGR_MSG_VOTE || m->type == PGR_MSG_PRE_VOTE)
 		{
-			bool		in_lease = !node->opts.disable_check_quorum &&
-				node->lead != PGR_NONE &&
-				node->election_elapsed < node->opts.election_tick;
+			bool in_lease = !node->opts.disable_check_quorum && node->lead != PGR_NONE &&
+							node->election_elapsed < node->opts.election_tick;
 
 			/*
 			 * We heard from a live leader less than an election timeout ago:
@@ -672,11 +670,10 @@ step_term(struct pgr_node *node, const struct pgr_msg *m)
 				return PGR_EIGNORED;
 		}
 		if (m->type == PGR_MSG_PRE_VOTE)
-			return PGR_OK;		/* a pre-vote never changes our term */
+			return PGR_OK; /* a pre-vote never changes our term */
 		if (m->type == PGR_MSG_PRE_VOTE_RESP && !m->reject)
-			return PGR_OK;		/* a grant for the term we would campaign in */
-		if (m->type == PGR_MSG_APP || m->type == PGR_MSG_HEARTBEAT ||
-			m->type == PGR_MSG_SNAP)
+			return PGR_OK; /* a grant for the term we would campaign in */
+		if (m->type == PGR_MSG_APP || m->type == PGR_MSG_HEARTBEAT || m->type == PGR_MSG_SNAP)
 			pgr_become_follower(node, m->term, m->from);
 		else
 			pgr_become_follower(node, m->term, PGR_NONE);
@@ -718,7 +715,7 @@ static enum pgr_err
 handle_removed(struct pgr_node *node, const struct pgr_msg *m)
 {
 	if (m->index < node->config_index)
-		return PGR_EIGNORED;	/* a configuration older than ours */
+		return PGR_EIGNORED; /* a configuration older than ours */
 	node->removed = true;
 	node->lead = PGR_NONE;
 	node->election_elapsed = 0;
@@ -738,10 +735,8 @@ from_non_member(struct pgr_node *node, const struct pgr_msg *m, enum pgr_err *er
 {
 	struct pgr_msg r = {.type = PGR_MSG_REMOVED, .to = m->from};
 
-	if (node->role != PGR_ROLE_LEADER ||
-		(m->type != PGR_MSG_PRE_VOTE && m->type != PGR_MSG_VOTE) ||
-		pgr_config_find(&node->config, m->from) != NULL ||
-		node->config_index > node->log.committed)
+	if (node->role != PGR_ROLE_LEADER || (m->type != PGR_MSG_PRE_VOTE && m->type != PGR_MSG_VOTE) ||
+		pgr_config_find(&node->config, m->from) != NULL || node->config_index > node->log.committed)
 		return false;
 	r.index = node->config_index;
 	*err = pgr_send(node, &r) == PGR_OK ? PGR_EUNKNOWN_NODE : PGR_ENOMEM;
@@ -758,37 +753,37 @@ step_leader(struct pgr_node *node, const struct pgr_msg *m)
 		case PGR_MSG_HEARTBEAT_RESP:
 			return pgr_handle_heartbeat_response(node, m);
 		case PGR_MSG_PROP:
+		{
+			enum pgr_err err = PGR_OK;
+
+			if (pgr_progress_of(node, m->from) == NULL)
+				return PGR_EUNKNOWN_NODE;
+			for (uint32_t i = 0; i < m->n_entries && err == PGR_OK; i++)
 			{
-				enum pgr_err err = PGR_OK;
+				const struct pgr_entry *e = &m->entries[i];
 
-				if (pgr_progress_of(node, m->from) == NULL)
-					return PGR_EUNKNOWN_NODE;
-				for (uint32_t i = 0; i < m->n_entries && err == PGR_OK; i++)
+				if (e->len > 0 && e->data == NULL)
+					return PGR_EBADMSG;
+				if (e->type == PGR_ENTRY_CONF_CHANGE)
 				{
-					const struct pgr_entry *e = &m->entries[i];
+					struct pgr_conf_change cc;
+					uint64_t idx;
 
-					if (e->len > 0 && e->data == NULL)
+					if (pgr_conf_change_decode(e->data, e->len, &cc) != PGR_OK)
 						return PGR_EBADMSG;
-					if (e->type == PGR_ENTRY_CONF_CHANGE)
-					{
-						struct pgr_conf_change cc;
-						uint64_t	idx;
-
-						if (pgr_conf_change_decode(e->data, e->len, &cc) != PGR_OK)
-							return PGR_EBADMSG;
-						err = pgr_leader_conf_change(node, &cc, &idx);
-					}
-					else if (e->type == PGR_ENTRY_NORMAL)
-					{
-						uint64_t	idx;
-
-						err = pgr_node_propose(node, e->data, e->len, &idx);
-					}
-					else
-						return PGR_EBADMSG;
+					err = pgr_leader_conf_change(node, &cc, &idx);
 				}
-				return err;
+				else if (e->type == PGR_ENTRY_NORMAL)
+				{
+					uint64_t idx;
+
+					err = pgr_node_propose(node, e->data, e->len, &idx);
+				}
+				else
+					return PGR_EBADMSG;
 			}
+			return err;
+		}
 		case PGR_MSG_READ_INDEX:
 			if (pgr_progress_of(node, m->from) == NULL)
 				return PGR_EUNKNOWN_NODE;
@@ -843,7 +838,7 @@ step_follower(struct pgr_node *node, const struct pgr_msg *m)
 		case PGR_MSG_APP:
 			node->election_elapsed = 0;
 			node->lead = m->from;
-			node->removed = false;	/* a leader replicates to us: a member again */
+			node->removed = false; /* a leader replicates to us: a member again */
 			return pgr_handle_append(node, m);
 		case PGR_MSG_HEARTBEAT:
 			node->election_elapsed = 0;
@@ -914,7 +909,7 @@ pgr_node_step(struct pgr_node *node, const struct pgr_msg *m)
 	}
 	if (check_removed_leader(node) == PGR_ENOMEM)
 		return PGR_ENOMEM;
-	if (err != PGR_ENOMEM)		/* contract 5: the node is then thrown away */
+	if (err != PGR_ENOMEM) /* contract 5: the node is then thrown away */
 		PGR_CHECK_NODE(node, "step");
 	return err;
 }
@@ -932,7 +927,7 @@ pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer)
 		return pgr_node_report_peer_down(node, peer);
 #endif
 	if (node->role != PGR_ROLE_LEADER)
-		return PGR_EIGNORED;	/* a follower keeps its leader (and its lease) */
+		return PGR_EIGNORED; /* a follower keeps its leader (and its lease) */
 	pr = pgr_progress_of(node, peer);
 	if (pr == NULL || pr->id == node->id)
 		return PGR_EUNKNOWN_NODE;
@@ -945,8 +940,8 @@ pgr_node_report_unreachable(struct pgr_node *node, uint64_t peer)
 enum pgr_err
 pgr_node_report_peer_down(struct pgr_node *node, uint64_t peer)
 {
-	uint32_t	spread;
-	uint32_t	delay;
+	uint32_t spread;
+	uint32_t delay;
 
 	if (node->in_ready)
 		return PGR_ESTATE;
@@ -970,8 +965,8 @@ pgr_node_report_peer_down(struct pgr_node *node, uint64_t peer)
 		return PGR_OK;
 	if (delay == 0)
 		return pgr_hup(node, false);
-	node->election_elapsed = node->randomized_election_timeout > delay ?
-		node->randomized_election_timeout - delay : 0;
+	node->election_elapsed =
+		node->randomized_election_timeout > delay ? node->randomized_election_timeout - delay : 0;
 	return PGR_OK;
 }
 
@@ -1037,7 +1032,7 @@ static void
 order_messages(struct pgr_node *node, struct pgr_ready *rd)
 {
 	struct pgr_msg *out;
-	size_t		k = 0;
+	size_t k = 0;
 
 	rd->msgs = node->msgs;
 	rd->n_msgs = node->n_msgs;
@@ -1047,13 +1042,12 @@ order_messages(struct pgr_node *node, struct pgr_ready *rd)
 		return;
 	out = pgr_arena_alloc(&node->arena, node->n_msgs * sizeof(struct pgr_msg));
 	if (out == NULL)
-		return;					/* all messages after persisting: still correct */
+		return; /* all messages after persisting: still correct */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < node->n_msgs; i++)
 		{
-			uint32_t	t = node->msgs[i].type;
-			bool		is_early = t == PGR_MSG_APP || t == PGR_MSG_HEARTBEAT ||
-				t == PGR_MSG_SNAP;
+			uint32_t t = node->msgs[i].type;
+			bool is_early = t == PGR_MSG_APP || t == PGR_MSG_HEARTBEAT || t == PGR_MSG_SNAP;
 
 			if (is_early == (pass == 0))
 			{
@@ -1070,20 +1064,17 @@ pgr_node_has_ready(const struct pgr_node *node)
 {
 	struct pgr_hard_state hs = current_hs(node);
 
-	return node->snapshot_unstable ||
-		pgr_log_last_index(&node->log) > node->log.stable ||
-		!hs_equal(&hs, &node->prev_hs) ||
-		node->n_msgs > 0 ||
-		node->log.committed > node->log.applied ||
-		node->n_done_reads > 0;
+	return node->snapshot_unstable || pgr_log_last_index(&node->log) > node->log.stable ||
+		   !hs_equal(&hs, &node->prev_hs) || node->n_msgs > 0 ||
+		   node->log.committed > node->log.applied || node->n_done_reads > 0;
 }
 
 enum pgr_err
 pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd)
 {
 	struct pgr_log *log = &node->log;
-	uint64_t	last = pgr_log_last_index(log);
-	uint64_t	apply_to;
+	uint64_t last = pgr_log_last_index(log);
+	uint64_t apply_to;
 
 	if (node->in_ready)
 		return PGR_ESTATE;
@@ -1098,19 +1089,19 @@ pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd)
 	rd->hs = current_hs(node);
 	rd->has_hard_state = !hs_equal(&rd->hs, &node->prev_hs);
 	rd->must_sync = rd->snapshot != NULL || rd->n_entries > 0 ||
-		rd->hs.term != node->prev_hs.term || rd->hs.vote != node->prev_hs.vote;
+					rd->hs.term != node->prev_hs.term || rd->hs.vote != node->prev_hs.vote;
 	order_messages(node, rd);
 
 	apply_to = log->applied;
 	if (log->committed > log->applied)
 	{
-		uint64_t	budget = node->opts.max_apply_bytes;
-		uint64_t	used = 0;
+		uint64_t budget = node->opts.max_apply_bytes;
+		uint64_t used = 0;
 
 		rd->committed = pgr_log_at(log, log->applied + 1);
 		while (apply_to < log->committed)
 		{
-			uint32_t	len = pgr_log_at(log, apply_to + 1)->len;
+			uint32_t len = pgr_log_at(log, apply_to + 1)->len;
 
 			if (budget != 0 && apply_to > log->applied && used + len > budget)
 				break;

@@ -37,7 +37,7 @@ pgr_progress_become_probe(struct pgr_progress *pr)
 	 */
 	if (pr->state == PGR_PROGRESS_SNAPSHOT)
 	{
-		uint64_t	snap = pr->pending_snapshot;
+		uint64_t snap = pr->pending_snapshot;
 
 		reset_state(pr, PGR_PROGRESS_PROBE);
 		pr->next = (pr->match + 1 > snap + 1) ? pr->match + 1 : snap + 1;
@@ -70,7 +70,7 @@ pgr_progress_become_snapshot(struct pgr_progress *pr, uint64_t snap_index)
 bool
 pgr_progress_maybe_update(struct pgr_progress *pr, uint64_t index)
 {
-	bool		updated = false;
+	bool updated = false;
 
 	if (pr->match < index)
 	{
@@ -137,7 +137,7 @@ pgr_progress_sent(struct pgr_progress *pr, uint64_t last_index, size_t n_entries
 				pr->next = last_index + 1;
 				if (pr->inflight_count < pr->inflight_cap)
 				{
-					uint32_t	slot = (pr->inflight_start + pr->inflight_count) % pr->inflight_cap;
+					uint32_t slot = (pr->inflight_start + pr->inflight_count) % pr->inflight_cap;
 
 					pr->inflight[slot] = last_index;
 					pr->inflight_count++;

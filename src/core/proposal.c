@@ -19,8 +19,8 @@
 
 /* A follower forwards entries to its leader; payloads live until advance. */
 static enum pgr_err
-forward(struct pgr_node *node, uint32_t type, const uint8_t *const *data,
-		const uint32_t *lens, uint32_t count)
+forward(struct pgr_node *node, uint32_t type, const uint8_t *const *data, const uint32_t *lens,
+		uint32_t count)
 {
 	struct pgr_msg m = {0};
 
@@ -53,15 +53,15 @@ static enum pgr_err
 leader_accepts(const struct pgr_node *node)
 {
 	if (node->lead_transferee != PGR_NONE)
-		return PGR_EBUSY;		/* Raft 3.10: stop accepting during a transfer */
+		return PGR_EBUSY; /* Raft 3.10: stop accepting during a transfer */
 	if (!pgr_is_voter(node))
-		return PGR_EBUSY;		/* we are being removed */
+		return PGR_EBUSY; /* we are being removed */
 	return PGR_OK;
 }
 
 enum pgr_err
-pgr_node_propose_batch(struct pgr_node *node, const uint8_t *const *data,
-					   const uint32_t *lens, uint32_t count, uint64_t *first_index_out)
+pgr_node_propose_batch(struct pgr_node *node, const uint8_t *const *data, const uint32_t *lens,
+					   uint32_t count, uint64_t *first_index_out)
 {
 	struct pgr_entry stack_ents[64];
 	struct pgr_entry *ents = stack_ents;
@@ -110,8 +110,7 @@ pgr_node_propose_batch(struct pgr_node *node, const uint8_t *const *data,
 }
 
 enum pgr_err
-pgr_node_propose(struct pgr_node *node, const uint8_t *data, uint32_t len,
-				 uint64_t *index_out)
+pgr_node_propose(struct pgr_node *node, const uint8_t *data, uint32_t len, uint64_t *index_out)
 {
 	return pgr_node_propose_batch(node, &data, &len, 1, index_out);
 }
@@ -120,7 +119,7 @@ enum pgr_err
 pgr_node_propose_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc,
 							 uint64_t *index_out)
 {
-	uint64_t	idx = 0;
+	uint64_t idx = 0;
 	enum pgr_err err;
 
 	if (node->in_ready)
@@ -132,10 +131,10 @@ pgr_node_propose_conf_change(struct pgr_node *node, const struct pgr_conf_change
 		*index_out = 0;
 	if (node->role != PGR_ROLE_LEADER)
 	{
-		uint8_t		buf[16 + PGR_MAX_CONTEXT];
+		uint8_t buf[16 + PGR_MAX_CONTEXT];
 		const uint8_t *p = buf;
-		size_t		len;
-		uint32_t	len32;
+		size_t len;
+		uint32_t len32;
 
 		err = pgr_conf_change_encode(cc, buf, sizeof(buf), &len);
 		if (err != PGR_OK)
@@ -180,7 +179,7 @@ pgr_node_transfer_leadership(struct pgr_node *node, uint64_t target)
 		return pgr_send(node, &m);
 	}
 	if (target == node->id)
-		return PGR_OK;			/* already there */
+		return PGR_OK; /* already there */
 	pr = pgr_progress_of(node, target);
 	if (pr == NULL)
 		return PGR_ENOENT;
@@ -189,7 +188,7 @@ pgr_node_transfer_leadership(struct pgr_node *node, uint64_t target)
 	if (node->lead_transferee == target)
 		return PGR_OK;
 	node->lead_transferee = target;
-	node->election_elapsed = 0;	/* the transfer has one election timeout */
+	node->election_elapsed = 0; /* the transfer has one election timeout */
 	if (pr->match == pgr_log_last_index(&node->log))
 	{
 		struct pgr_msg m = {.type = PGR_MSG_TIMEOUT_NOW, .to = target};
@@ -200,12 +199,12 @@ pgr_node_transfer_leadership(struct pgr_node *node, uint64_t target)
 }
 
 enum pgr_err
-pgr_node_compact(struct pgr_node *node, uint64_t index, const uint8_t *data,
-				 uint64_t len, struct pgr_snapshot_meta *meta_out)
+pgr_node_compact(struct pgr_node *node, uint64_t index, const uint8_t *data, uint64_t len,
+				 struct pgr_snapshot_meta *meta_out)
 {
 	struct pgr_config conf;
-	uint64_t	term;
-	uint8_t    *copy = NULL;
+	uint64_t term;
+	uint8_t *copy = NULL;
 	enum pgr_err err;
 
 	if (node->in_ready)

@@ -29,8 +29,8 @@ majority(uint32_t voters)
 uint64_t
 pgr_quorum_commit_index(const struct pgr_node *node)
 {
-	uint64_t	matches[PGR_MAX_MEMBERS];
-	uint32_t	n = 0;
+	uint64_t matches[PGR_MAX_MEMBERS];
+	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < node->n_prs; i++)
 		if (!node->prs[i].is_learner)
@@ -40,8 +40,8 @@ pgr_quorum_commit_index(const struct pgr_node *node)
 	/* insertion sort, descending: n <= PGR_MAX_MEMBERS */
 	for (uint32_t i = 1; i < n; i++)
 	{
-		uint64_t	v = matches[i];
-		uint32_t	j = i;
+		uint64_t v = matches[i];
+		uint32_t j = i;
 
 		while (j > 0 && matches[j - 1] < v)
 		{
@@ -57,9 +57,9 @@ pgr_quorum_commit_index(const struct pgr_node *node)
 enum pgr_vote_result
 pgr_quorum_vote_result(const struct pgr_node *node)
 {
-	uint32_t	voters = pgr_config_voters(&node->config);
-	uint32_t	granted = 0;
-	uint32_t	rejected = 0;
+	uint32_t voters = pgr_config_voters(&node->config);
+	uint32_t granted = 0;
+	uint32_t rejected = 0;
 
 	for (uint32_t i = 0; i < node->n_votes; i++)
 	{
@@ -83,8 +83,8 @@ pgr_quorum_vote_result(const struct pgr_node *node)
 bool
 pgr_quorum_active(const struct pgr_node *node)
 {
-	uint32_t	voters = 0;
-	uint32_t	active = 0;
+	uint32_t voters = 0;
+	uint32_t active = 0;
 
 	for (uint32_t i = 0; i < node->n_prs; i++)
 	{
@@ -103,8 +103,8 @@ pgr_quorum_active(const struct pgr_node *node)
 bool
 pgr_quorum_read_acked(const struct pgr_node *node, uint64_t seq)
 {
-	uint32_t	voters = 0;
-	uint32_t	acked = 0;
+	uint32_t voters = 0;
+	uint32_t acked = 0;
 
 	for (uint32_t i = 0; i < node->n_prs; i++)
 	{

@@ -33,10 +33,9 @@
 /* Memory                                                                 */
 /* ---------------------------------------------------------------------- */
 
-void	   *pgr_mem_alloc(const struct pgr_allocator *a, size_t size);
-void	   *pgr_mem_realloc(const struct pgr_allocator *a, void *p, size_t old_size,
-							size_t new_size);
-void		pgr_mem_free(const struct pgr_allocator *a, void *p);
+void *pgr_mem_alloc(const struct pgr_allocator *a, size_t size);
+void *pgr_mem_realloc(const struct pgr_allocator *a, void *p, size_t old_size, size_t new_size);
+void pgr_mem_free(const struct pgr_allocator *a, void *p);
 
 /*
  * A bump allocator for memory that lives exactly until the next advance:
@@ -51,8 +50,8 @@ struct pgr_arena
 	struct pgr_arena_chunk *head;
 };
 
-void	   *pgr_arena_alloc(struct pgr_arena *arena, size_t size);
-void		pgr_arena_reset(struct pgr_arena *arena);
+void *pgr_arena_alloc(struct pgr_arena *arena, size_t size);
+void pgr_arena_reset(struct pgr_arena *arena);
 
 /*
  * Buffers (entry payloads, snapshot data) that a queued message may still
@@ -62,13 +61,13 @@ void		pgr_arena_reset(struct pgr_arena *arena);
 struct pgr_garbage
 {
 	const struct pgr_allocator *alloc;
-	void	  **ptrs;
-	size_t		n;
-	size_t		cap;
+	void **ptrs;
+	size_t n;
+	size_t cap;
 };
 
 enum pgr_err pgr_garbage_add(struct pgr_garbage *g, void *p);
-void		pgr_garbage_collect(struct pgr_garbage *g);
+void pgr_garbage_collect(struct pgr_garbage *g);
 
 /* ---------------------------------------------------------------------- */
 /* Log                                                                    */
@@ -86,15 +85,15 @@ struct pgr_log
 {
 	const struct pgr_allocator *alloc;
 	struct pgr_garbage *garbage;
-	uint64_t	snap_index;
-	uint64_t	snap_term;
-	struct pgr_entry *ents;		/* array of cap slots, live ones [start, start+n) */
-	size_t		start;
-	size_t		n;
-	size_t		cap;
-	uint64_t	committed;
-	uint64_t	applied;
-	uint64_t	stable;
+	uint64_t snap_index;
+	uint64_t snap_term;
+	struct pgr_entry *ents; /* array of cap slots, live ones [start, start+n) */
+	size_t start;
+	size_t n;
+	size_t cap;
+	uint64_t committed;
+	uint64_t applied;
+	uint64_t stable;
 };
 
 static inline uint64_t
@@ -116,11 +115,10 @@ pgr_log_at(const struct pgr_log *log, uint64_t index)
 	return &log->ents[log->start + (size_t) (index - log->snap_index - 1)];
 }
 
-uint64_t	pgr_log_last_term(const struct pgr_log *log);
+uint64_t pgr_log_last_term(const struct pgr_log *log);
 enum pgr_err pgr_log_term(const struct pgr_log *log, uint64_t index, uint64_t *term);
-bool		pgr_log_match_term(const struct pgr_log *log, uint64_t index, uint64_t term);
-bool		pgr_log_is_up_to_date(const struct pgr_log *log, uint64_t last_index,
-								  uint64_t last_term);
+bool pgr_log_match_term(const struct pgr_log *log, uint64_t index, uint64_t term);
+bool pgr_log_is_up_to_date(const struct pgr_log *log, uint64_t last_index, uint64_t last_term);
 
 /* Append copies of ents (must continue the log exactly). */
 enum pgr_err pgr_log_append(struct pgr_log *log, const struct pgr_entry *ents, size_t n);
@@ -141,10 +139,9 @@ enum pgr_err pgr_log_restore(struct pgr_log *log, uint64_t index, uint64_t term)
  * Largest index <= index whose term <= term (fast backtracking, the
  * follower's hint and the leader's use of it).  Stops at the snapshot.
  */
-uint64_t	pgr_log_find_conflict_by_term(const struct pgr_log *log, uint64_t index,
-										  uint64_t term);
+uint64_t pgr_log_find_conflict_by_term(const struct pgr_log *log, uint64_t index, uint64_t term);
 
-void		pgr_log_free(struct pgr_log *log);
+void pgr_log_free(struct pgr_log *log);
 
 /* ---------------------------------------------------------------------- */
 /* Progress                                                               */
@@ -161,33 +158,32 @@ void		pgr_log_free(struct pgr_log *log);
  */
 struct pgr_progress
 {
-	uint64_t	id;
-	bool		is_learner;
-	uint64_t	match;
-	uint64_t	next;
+	uint64_t id;
+	bool is_learner;
+	uint64_t match;
+	uint64_t next;
 	enum pgr_progress_state state;
-	uint64_t	pending_snapshot;
-	bool		probe_sent;
-	bool		recent_active;	/* heard from it since the last quorum check */
-	uint32_t	snapshot_elapsed;	/* ticks in SNAPSHOT, to retry lost ones */
-	uint64_t	contact_elapsed;	/* ticks since last message from it */
-	uint64_t	read_ack;		/* highest heartbeat read sequence it echoed */
-	uint64_t   *inflight;		/* ring of max_inflight last indexes */
-	uint32_t	inflight_start;
-	uint32_t	inflight_count;
-	uint32_t	inflight_cap;
+	uint64_t pending_snapshot;
+	bool probe_sent;
+	bool recent_active;        /* heard from it since the last quorum check */
+	uint32_t snapshot_elapsed; /* ticks in SNAPSHOT, to retry lost ones */
+	uint64_t contact_elapsed;  /* ticks since last message from it */
+	uint64_t read_ack;         /* highest heartbeat read sequence it echoed */
+	uint64_t *inflight;        /* ring of max_inflight last indexes */
+	uint32_t inflight_start;
+	uint32_t inflight_count;
+	uint32_t inflight_cap;
 };
 
-void		pgr_progress_become_probe(struct pgr_progress *pr);
-void		pgr_progress_become_replicate(struct pgr_progress *pr);
-void		pgr_progress_become_snapshot(struct pgr_progress *pr, uint64_t snap_index);
-bool		pgr_progress_maybe_update(struct pgr_progress *pr, uint64_t index);
-bool		pgr_progress_maybe_decr_to(struct pgr_progress *pr, uint64_t rejected,
-									   uint64_t match_hint);
-bool		pgr_progress_is_paused(const struct pgr_progress *pr);
-void		pgr_progress_sent(struct pgr_progress *pr, uint64_t last_index, size_t n_entries);
-void		pgr_progress_free_to(struct pgr_progress *pr, uint64_t index);
-void		pgr_progress_free_first(struct pgr_progress *pr);
+void pgr_progress_become_probe(struct pgr_progress *pr);
+void pgr_progress_become_replicate(struct pgr_progress *pr);
+void pgr_progress_become_snapshot(struct pgr_progress *pr, uint64_t snap_index);
+bool pgr_progress_maybe_update(struct pgr_progress *pr, uint64_t index);
+bool pgr_progress_maybe_decr_to(struct pgr_progress *pr, uint64_t rejected, uint64_t match_hint);
+bool pgr_progress_is_paused(const struct pgr_progress *pr);
+void pgr_progress_sent(struct pgr_progress *pr, uint64_t last_index, size_t n_entries);
+void pgr_progress_free_to(struct pgr_progress *pr, uint64_t index);
+void pgr_progress_free_first(struct pgr_progress *pr);
 
 /* ---------------------------------------------------------------------- */
 /* Quorum                                                                 */
@@ -202,10 +198,10 @@ enum pgr_vote_result
 
 struct pgr_node;
 
-uint64_t	pgr_quorum_commit_index(const struct pgr_node *node);
+uint64_t pgr_quorum_commit_index(const struct pgr_node *node);
 enum pgr_vote_result pgr_quorum_vote_result(const struct pgr_node *node);
-bool		pgr_quorum_active(const struct pgr_node *node);
-bool		pgr_quorum_read_acked(const struct pgr_node *node, uint64_t seq);
+bool pgr_quorum_active(const struct pgr_node *node);
+bool pgr_quorum_read_acked(const struct pgr_node *node, uint64_t seq);
 
 /* ---------------------------------------------------------------------- */
 /* The node                                                               */
@@ -213,85 +209,85 @@ bool		pgr_quorum_read_acked(const struct pgr_node *node, uint64_t seq);
 
 struct pgr_vote
 {
-	uint64_t	id;
-	bool		granted;
+	uint64_t id;
+	bool granted;
 };
 
 /* A ReadIndex request the leader is confirming. */
 struct pgr_pending_read
 {
-	uint64_t	seq;			/* heartbeat read sequence; 0 until sent */
-	uint64_t	index;			/* commit index when the request arrived */
-	uint64_t	from;			/* requester (self for local reads) */
-	uint64_t	context;
+	uint64_t seq;   /* heartbeat read sequence; 0 until sent */
+	uint64_t index; /* commit index when the request arrived */
+	uint64_t from;  /* requester (self for local reads) */
+	uint64_t context;
 };
 
 struct pgr_node
 {
 	struct pgr_options opts;
 	struct pgr_allocator alloc;
-	uint64_t	id;
+	uint64_t id;
 
 	/* persistent state (hard state) */
-	uint64_t	term;
-	uint64_t	vote;
+	uint64_t term;
+	uint64_t vote;
 	struct pgr_log log;
 
 	/* volatile state */
 	enum pgr_role role;
-	uint64_t	lead;
-	uint32_t	election_elapsed;	/* ticks since reset (leader: since quorum check) */
-	uint32_t	heartbeat_elapsed;
-	uint32_t	randomized_election_timeout;	/* in [T, 2T) */
-	uint64_t	prng;
+	uint64_t lead;
+	uint32_t election_elapsed; /* ticks since reset (leader: since quorum check) */
+	uint32_t heartbeat_elapsed;
+	uint32_t randomized_election_timeout; /* in [T, 2T) */
+	uint64_t prng;
 
 	/* membership: the latest configuration in the log */
 	struct pgr_config config;
-	uint64_t	config_index;
-	bool		removed;		/* a leader said we are not a member (MsgRemoved);
+	uint64_t config_index;
+	bool removed;                 /* a leader said we are not a member (MsgRemoved);
 								 * cleared when a leader replicates to us */
-	struct pgr_snapshot snapshot;	/* latest snapshot (data owned), index 0 = none */
+	struct pgr_snapshot snapshot; /* latest snapshot (data owned), index 0 = none */
 
 	/* leader state */
-	struct pgr_progress *prs;	/* one per member of config, same order */
-	uint32_t	n_prs;
-	uint64_t	lead_transferee;
-	uint32_t	transfer_elapsed;
+	struct pgr_progress *prs; /* one per member of config, same order */
+	uint32_t n_prs;
+	uint64_t lead_transferee;
+	uint32_t transfer_elapsed;
 
 	/* candidate state */
 	struct pgr_vote votes[PGR_MAX_MEMBERS];
-	uint32_t	n_votes;
+	uint32_t n_votes;
 
 	/* reads: pending on the leader, and completed ones for the next ready */
 	struct pgr_pending_read *reads;
-	size_t		n_reads;
-	size_t		cap_reads;
-	uint64_t	read_seq;		/* last heartbeat read sequence issued */
+	size_t n_reads;
+	size_t cap_reads;
+	uint64_t read_seq; /* last heartbeat read sequence issued */
 	struct pgr_read_state *done_reads;
-	size_t		n_done_reads;
-	size_t		cap_done_reads;
+	size_t n_done_reads;
+	size_t cap_done_reads;
 
 	/* outbox and per-batch memory */
 	struct pgr_msg *msgs;
-	size_t		n_msgs;
-	size_t		cap_msgs;
+	size_t n_msgs;
+	size_t cap_msgs;
 	struct pgr_arena arena;
 	struct pgr_garbage garbage;
 
 	/* ready bookkeeping */
-	struct pgr_hard_state prev_hs;	/* as of the last advance */
-	bool		snapshot_unstable;	/* snapshot to hand out for installing */
-	bool		in_ready;
-	uint64_t	ready_stable;	/* last entry index handed out to persist */
-	uint64_t	ready_applied;	/* last committed index handed out */
+	struct pgr_hard_state prev_hs; /* as of the last advance */
+	bool snapshot_unstable;        /* snapshot to hand out for installing */
+	bool in_ready;
+	uint64_t ready_stable;  /* last entry index handed out to persist */
+	uint64_t ready_applied; /* last committed index handed out */
 
 	/* counters */
-	uint64_t	msgs_stepped;
-	uint64_t	heartbeats_sent;
-	uint64_t	pre_votes_started;	/* pre-elections (PreVote) */
-	uint64_t	elections_started;	/* elections: this node became candidate */
-	uint64_t	pre_votes_won;	/* pre-elections that led to an election */
-	uint64_t	elections_won;	/* elections that made this node leader */
+	uint64_t msgs_stepped;
+	uint64_t heartbeats_sent;
+	uint64_t pre_votes_started; /* pre-elections (PreVote) */
+	uint64_t elections_started; /* elections: this node became candidate */
+	uint64_t pre_votes_won;     /* pre-elections that led to an election */
+	uint64_t elections_won;     /* elections that made this node leader */
 };
 
 /*
@@ -299,7 +295,7 @@ struct pgr_node
  * a node in the builds that define PGR_CHECK_INVARIANTS (make SAN=1 or
  * DEBUG=1); a violation aborts.
  */
-void		pgr_check_invariants(const struct pgr_node *node, const char *where);
+void pgr_check_invariants(const struct pgr_node *node, const char *where);
 #ifdef PGR_CHECK_INVARIANTS
 #define PGR_CHECK_NODE(node, where) pgr_check_invariants((node), (where))
 #else
@@ -307,16 +303,16 @@ void		pgr_check_invariants(const struct pgr_node *node, const char *where);
 #endif
 
 /* node.c */
-void		pgr_become_follower(struct pgr_node *node, uint64_t term, uint64_t lead);
+void pgr_become_follower(struct pgr_node *node, uint64_t term, uint64_t lead);
 enum pgr_err pgr_become_candidate(struct pgr_node *node);
-void		pgr_become_pre_candidate(struct pgr_node *node);
+void pgr_become_pre_candidate(struct pgr_node *node);
 enum pgr_err pgr_become_leader(struct pgr_node *node);
 enum pgr_err pgr_send(struct pgr_node *node, const struct pgr_msg *msg);
-void		pgr_reset_randomized_timeout(struct pgr_node *node);
-bool		pgr_is_voter(const struct pgr_node *node);
-bool		pgr_promotable(const struct pgr_node *node);
+void pgr_reset_randomized_timeout(struct pgr_node *node);
+bool pgr_is_voter(const struct pgr_node *node);
+bool pgr_promotable(const struct pgr_node *node);
 struct pgr_progress *pgr_progress_of(const struct pgr_node *node, uint64_t id);
-bool		pgr_past_election_timeout(const struct pgr_node *node);
+bool pgr_past_election_timeout(const struct pgr_node *node);
 
 /* election.c */
 enum pgr_err pgr_hup(struct pgr_node *node, bool transfer);
@@ -328,7 +324,7 @@ enum pgr_err pgr_append_entries(struct pgr_node *node, const struct pgr_entry *e
 enum pgr_err pgr_send_append(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empty);
 enum pgr_err pgr_bcast_append(struct pgr_node *node);
 enum pgr_err pgr_bcast_heartbeat(struct pgr_node *node, uint64_t read_seq);
-bool		pgr_maybe_commit(struct pgr_node *node);
+bool pgr_maybe_commit(struct pgr_node *node);
 enum pgr_err pgr_handle_append(struct pgr_node *node, const struct pgr_msg *m);
 enum pgr_err pgr_handle_heartbeat(struct pgr_node *node, const struct pgr_msg *m);
 enum pgr_err pgr_handle_snapshot(struct pgr_node *node, const struct pgr_msg *m);
@@ -337,19 +333,17 @@ enum pgr_err pgr_handle_heartbeat_response(struct pgr_node *node, const struct p
 enum pgr_err pgr_validate_entries(const struct pgr_node *node, const struct pgr_msg *m);
 
 /* config.c */
-bool		pgr_config_valid(const struct pgr_config *conf);
-enum pgr_err pgr_conf_change_encode(const struct pgr_conf_change *cc, uint8_t *buf,
-									size_t cap, size_t *len_out);
-enum pgr_err pgr_conf_change_decode(const uint8_t *buf, size_t len,
-									struct pgr_conf_change *out);
+bool pgr_config_valid(const struct pgr_config *conf);
+enum pgr_err pgr_conf_change_encode(const struct pgr_conf_change *cc, uint8_t *buf, size_t cap,
+									size_t *len_out);
+enum pgr_err pgr_conf_change_decode(const uint8_t *buf, size_t len, struct pgr_conf_change *out);
 
 /* membership.c */
 enum pgr_err pgr_config_changed(struct pgr_node *node);
 enum pgr_err pgr_progress_reset_all(struct pgr_node *node);
 enum pgr_err pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc,
 									uint64_t *index_out);
-enum pgr_err pgr_config_at(const struct pgr_node *node, uint64_t index,
-						   struct pgr_config *out);
+enum pgr_err pgr_config_at(const struct pgr_node *node, uint64_t index, struct pgr_config *out);
 
 /* readindex.c */
 enum pgr_err pgr_leader_read_index(struct pgr_node *node, uint64_t from, uint64_t context);
@@ -358,4 +352,4 @@ enum pgr_err pgr_reads_on_ack(struct pgr_node *node);
 enum pgr_err pgr_reads_fail_all(struct pgr_node *node);
 enum pgr_err pgr_read_done(struct pgr_node *node, uint64_t context, uint64_t index, bool failed);
 
-#endif							/* PGRAFT_RAFT_H */
+#endif /* PGRAFT_RAFT_H */

@@ -28,10 +28,9 @@ pgr_read_done(struct pgr_node *node, uint64_t context, uint64_t index, bool fail
 
 	if (node->n_done_reads == node->cap_done_reads)
 	{
-		size_t		ncap = node->cap_done_reads ? node->cap_done_reads * 2 : 8;
-		struct pgr_read_state *n = pgr_mem_realloc(&node->alloc, node->done_reads,
-												   node->cap_done_reads * sizeof(*n),
-												   ncap * sizeof(*n));
+		size_t ncap = node->cap_done_reads ? node->cap_done_reads * 2 : 8;
+		struct pgr_read_state *n = pgr_mem_realloc(
+			&node->alloc, node->done_reads, node->cap_done_reads * sizeof(*n), ncap * sizeof(*n));
 
 		if (n == NULL)
 			return PGR_ENOMEM;
@@ -64,7 +63,7 @@ complete(struct pgr_node *node, const struct pgr_pending_read *r, uint64_t index
 static bool
 committed_in_term(const struct pgr_node *node)
 {
-	uint64_t	t = 0;
+	uint64_t t = 0;
 
 	(void) pgr_log_term(&node->log, node->log.committed, &t);
 	return t == node->term;
@@ -75,15 +74,14 @@ sole_voter(const struct pgr_node *node)
 {
 	const struct pgr_member *m = pgr_config_find(&node->config, node->id);
 
-	return pgr_config_voters(&node->config) == 1 && m != NULL &&
-		m->role == PGR_MEMBER_VOTER;
+	return pgr_config_voters(&node->config) == 1 && m != NULL && m->role == PGR_MEMBER_VOTER;
 }
 
 /* Give every read still waiting for a sequence the next one, and send it. */
 static enum pgr_err
 start_round(struct pgr_node *node)
 {
-	bool		any = false;
+	bool any = false;
 
 	for (size_t i = 0; i < node->n_reads; i++)
 		if (node->reads[i].seq == 0)
@@ -112,10 +110,9 @@ pgr_leader_read_index(struct pgr_node *node, uint64_t from, uint64_t context)
 	}
 	if (node->n_reads == node->cap_reads)
 	{
-		size_t		ncap = node->cap_reads ? node->cap_reads * 2 : 8;
-		struct pgr_pending_read *n = pgr_mem_realloc(&node->alloc, node->reads,
-													 node->cap_reads * sizeof(*n),
-													 ncap * sizeof(*n));
+		size_t ncap = node->cap_reads ? node->cap_reads * 2 : 8;
+		struct pgr_pending_read *n = pgr_mem_realloc(
+			&node->alloc, node->reads, node->cap_reads * sizeof(*n), ncap * sizeof(*n));
 
 		if (n == NULL)
 			return PGR_ENOMEM;
@@ -127,7 +124,7 @@ pgr_leader_read_index(struct pgr_node *node, uint64_t from, uint64_t context)
 	r->from = from;
 	r->context = context;
 	if (!committed_in_term(node))
-		return PGR_OK;			/* waits for our first commit */
+		return PGR_OK; /* waits for our first commit */
 	return start_round(node);
 }
 
@@ -153,7 +150,7 @@ pgr_reads_release_committed(struct pgr_node *node)
 enum pgr_err
 pgr_reads_on_ack(struct pgr_node *node)
 {
-	size_t		done = 0;
+	size_t done = 0;
 	enum pgr_err err = PGR_OK;
 
 	while (done < node->n_reads && node->reads[done].seq != 0 &&

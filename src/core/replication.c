@@ -32,7 +32,7 @@ enum pgr_err
 pgr_append_entries(struct pgr_node *node, const struct pgr_entry *ents, size_t n)
 {
 	struct pgr_progress *self;
-	bool		has_config = false;
+	bool has_config = false;
 	enum pgr_err err;
 
 	err = pgr_log_append(&node->log, ents, n);
@@ -62,7 +62,7 @@ send_snapshot(struct pgr_node *node, struct pgr_progress *pr)
 	struct pgr_snapshot *snap;
 
 	if (node->snapshot.meta.index == 0)
-		return PGR_EUNAVAILABLE;	/* cannot happen: compaction sets it */
+		return PGR_EUNAVAILABLE; /* cannot happen: compaction sets it */
 	/*
 	 * The message carries a shallow copy: a later compaction may replace
 	 * node->snapshot before this batch is sent, but the data it points to
@@ -85,15 +85,14 @@ send_snapshot(struct pgr_node *node, struct pgr_progress *pr)
  * probes the follower's log).  Sets *sent.
  */
 static enum pgr_err
-send_append_ex(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empty,
-			   bool *sent)
+send_append_ex(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empty, bool *sent)
 {
 	struct pgr_log *log = &node->log;
-	uint64_t	prev = pr->next - 1;
-	uint64_t	prev_term;
-	uint64_t	last = pgr_log_last_index(log);
-	uint64_t	hi;
-	uint64_t	bytes = 0;
+	uint64_t prev = pr->next - 1;
+	uint64_t prev_term;
+	uint64_t last = pgr_log_last_index(log);
+	uint64_t hi;
+	uint64_t bytes = 0;
 	struct pgr_msg m = {0};
 	enum pgr_err err;
 
@@ -110,7 +109,7 @@ send_append_ex(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empt
 	hi = prev;
 	while (hi < last)
 	{
-		uint32_t	len = pgr_log_at(log, hi + 1)->len;
+		uint32_t len = pgr_log_at(log, hi + 1)->len;
 
 		if (hi > prev && bytes + len > node->opts.max_msg_bytes)
 			break;
@@ -152,7 +151,7 @@ send_append_ex(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empt
 enum pgr_err
 pgr_send_append(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empty)
 {
-	bool		sent;
+	bool sent;
 
 	return send_append_ex(node, pr, send_if_empty, &sent);
 }
@@ -161,7 +160,7 @@ pgr_send_append(struct pgr_node *node, struct pgr_progress *pr, bool send_if_emp
 static enum pgr_err
 send_append_all(struct pgr_node *node, struct pgr_progress *pr)
 {
-	bool		sent = true;
+	bool sent = true;
 	enum pgr_err err = PGR_OK;
 
 	while (sent && err == PGR_OK)
@@ -218,8 +217,8 @@ pgr_bcast_heartbeat(struct pgr_node *node, uint64_t read_seq)
 bool
 pgr_maybe_commit(struct pgr_node *node)
 {
-	uint64_t	mci = pgr_quorum_commit_index(node);
-	uint64_t	term;
+	uint64_t mci = pgr_quorum_commit_index(node);
+	uint64_t term;
 
 	if (mci <= node->log.committed)
 		return false;
@@ -237,7 +236,7 @@ enum pgr_err
 pgr_handle_append_response(struct pgr_node *node, const struct pgr_msg *m)
 {
 	struct pgr_progress *pr = pgr_progress_of(node, m->from);
-	uint64_t	last = pgr_log_last_index(&node->log);
+	uint64_t last = pgr_log_last_index(&node->log);
 	enum pgr_err err;
 
 	if (pr == NULL)
@@ -254,7 +253,7 @@ pgr_handle_append_response(struct pgr_node *node, const struct pgr_msg *m)
 
 	if (m->reject)
 	{
-		uint64_t	hint = m->reject_hint;
+		uint64_t hint = m->reject_hint;
 		/*
 		 * The follower's hint says where its log may agree with ours, and
 		 * the term there; skip every entry of ours with a larger term at
@@ -272,7 +271,7 @@ pgr_handle_append_response(struct pgr_node *node, const struct pgr_msg *m)
 	}
 
 	{
-		bool		was_paused = pgr_progress_is_paused(pr);
+		bool was_paused = pgr_progress_is_paused(pr);
 
 		if (!pgr_progress_maybe_update(pr, m->index))
 			return PGR_OK;
@@ -364,7 +363,7 @@ pgr_handle_heartbeat_response(struct pgr_node *node, const struct pgr_msg *m)
 enum pgr_err
 pgr_validate_entries(const struct pgr_node *node, const struct pgr_msg *m)
 {
-	uint64_t	prev_term = m->log_term;
+	uint64_t prev_term = m->log_term;
 
 	(void) node;
 	if (m->log_term > m->term)
@@ -426,23 +425,22 @@ pgr_handle_append(struct pgr_node *node, const struct pgr_msg *m)
 	}
 	if (pgr_log_match_term(log, m->index, m->log_term))
 	{
-		uint64_t	last_new = m->index + m->n_entries;
-		uint32_t	skip = 0;
-		bool		config_touched = false;
+		uint64_t last_new = m->index + m->n_entries;
+		uint32_t skip = 0;
+		bool config_touched = false;
 
 		/* Skip entries we already have; find the first conflict. */
 		while (skip < m->n_entries)
 		{
 			const struct pgr_entry *e = &m->entries[skip];
 
-			if (e->index > pgr_log_last_index(log) ||
-				!pgr_log_match_term(log, e->index, e->term))
+			if (e->index > pgr_log_last_index(log) || !pgr_log_match_term(log, e->index, e->term))
 				break;
 			skip++;
 		}
 		if (skip < m->n_entries)
 		{
-			uint64_t	conflict = m->entries[skip].index;
+			uint64_t conflict = m->entries[skip].index;
 
 			if (conflict <= log->committed)
 				return PGR_EBADMSG; /* would rewrite committed history */
@@ -481,8 +479,8 @@ pgr_handle_append(struct pgr_node *node, const struct pgr_msg *m)
 	 * term is <= the probed term: everything above it surely conflicts.
 	 */
 	{
-		uint64_t	hint = m->index < pgr_log_last_index(log) ? m->index : pgr_log_last_index(log);
-		uint64_t	hint_term = 0;
+		uint64_t hint = m->index < pgr_log_last_index(log) ? m->index : pgr_log_last_index(log);
+		uint64_t hint_term = 0;
 
 		hint = pgr_log_find_conflict_by_term(log, hint, m->log_term);
 		(void) pgr_log_term(log, hint, &hint_term);
@@ -539,7 +537,7 @@ pgr_handle_snapshot(struct pgr_node *node, const struct pgr_msg *m)
 		return pgr_send(node, &r);
 	}
 	{
-		uint8_t    *data = NULL;
+		uint8_t *data = NULL;
 
 		if (s->len > 0)
 		{

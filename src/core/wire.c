@@ -88,10 +88,9 @@ static const uint8_t pgr_wire_magic[4] = {'P', 'G', 'R', 'F'};
 /* ---------------------------------------------------------------------- */
 
 enum pgr_wire_frame_status
-pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame,
-					 struct pgr_wire_frame *out)
+pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame, struct pgr_wire_frame *out)
 {
-	uint32_t	body_len;
+	uint32_t body_len;
 
 	if (max_frame == 0 || max_frame > PGR_WIRE_MAX_FRAME)
 		max_frame = PGR_WIRE_MAX_FRAME;
@@ -112,10 +111,8 @@ pgr_wire_frame_check(const uint8_t *buf, size_t len, size_t max_frame,
 		if (out->kind != PGR_WIRE_KIND_HANDSHAKE)
 			return PGR_WIRE_FRAME_BAD;
 	}
-	else if (out->kind < PGR_WIRE_KIND_HANDSHAKE ||
-			 out->kind > PGR_WIRE_KIND_AUTH_PROOF ||
-			 pgr_get_u16(buf + 6) != 0 ||
-			 (out->kind == PGR_WIRE_KIND_PING && body_len != 0) ||
+	else if (out->kind < PGR_WIRE_KIND_HANDSHAKE || out->kind > PGR_WIRE_KIND_AUTH_PROOF ||
+			 pgr_get_u16(buf + 6) != 0 || (out->kind == PGR_WIRE_KIND_PING && body_len != 0) ||
 			 (out->kind == PGR_WIRE_KIND_REFUSE && body_len != 1))
 		return PGR_WIRE_FRAME_BAD;
 
@@ -153,16 +150,14 @@ pgr_wire_put_header(struct pgr_writer *w, uint8_t kind, size_t body_len)
 }
 
 enum pgr_err
-pgr_wire_open_frame(const uint8_t *frame, size_t len, uint8_t kind,
-					struct pgr_reader *body)
+pgr_wire_open_frame(const uint8_t *frame, size_t len, uint8_t kind, struct pgr_reader *body)
 {
 	if (frame == NULL || len < PGR_WIRE_HEADER_SIZE)
 		return PGR_EBADMSG;
 	if (len > PGR_WIRE_MAX_FRAME)
 		return PGR_ETOOBIG;
-	if (pgr_get_u32(frame) != len - PGR_WIRE_HEADER_SIZE ||
-		frame[4] != PGR_WIRE_VERSION || frame[5] != kind ||
-		pgr_get_u16(frame + 6) != 0)
+	if (pgr_get_u32(frame) != len - PGR_WIRE_HEADER_SIZE || frame[4] != PGR_WIRE_VERSION ||
+		frame[5] != kind || pgr_get_u16(frame + 6) != 0)
 		return PGR_EBADMSG;
 	body->buf = frame + PGR_WIRE_HEADER_SIZE;
 	body->len = len - PGR_WIRE_HEADER_SIZE;
@@ -200,15 +195,14 @@ static bool
 handshake_valid(const struct pgr_wire_handshake *hs)
 {
 	return hs->version != 0 && hs->node_id != PGR_NONE &&
-		cluster_name_valid(hs->cluster_name, hs->name_len);
+		   cluster_name_valid(hs->cluster_name, hs->name_len);
 }
 
 enum pgr_err
 pgr_wire_handshake_init(struct pgr_wire_handshake *hs, uint64_t node_id,
-						const uint8_t cluster_id[PGR_WIRE_CLUSTER_ID_LEN],
-						const char *name)
+						const uint8_t cluster_id[PGR_WIRE_CLUSTER_ID_LEN], const char *name)
 {
-	size_t		len = 0;
+	size_t len = 0;
 
 	if (name == NULL || cluster_id == NULL)
 		return PGR_EINVAL;
@@ -227,16 +221,16 @@ pgr_wire_handshake_init(struct pgr_wire_handshake *hs, uint64_t node_id,
 }
 
 enum pgr_err
-pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
-						  size_t cap, size_t *len_out)
+pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf, size_t cap,
+						  size_t *len_out)
 {
 	struct pgr_writer w = {buf, cap, 0, true};
-	size_t		body_len;
+	size_t body_len;
 
 	if (!handshake_valid(hs))
 		return PGR_EINVAL;
 	body_len = PGR_WIRE_HS_FIXED_SIZE + hs->name_len +
-		(hs->version == PGR_WIRE_VERSION ? PGR_WIRE_HS_OURS_SIZE : 0);
+			   (hs->version == PGR_WIRE_VERSION ? PGR_WIRE_HS_OURS_SIZE : 0);
 	if (buf == NULL || cap < PGR_WIRE_HEADER_SIZE + body_len)
 		return PGR_EINVAL;
 	/* Written by hand: the version is the handshake's, not necessarily ours. */
@@ -262,17 +256,15 @@ pgr_wire_encode_handshake(const struct pgr_wire_handshake *hs, uint8_t *buf,
 }
 
 enum pgr_err
-pgr_wire_decode_handshake(const uint8_t *frame, size_t len,
-						  struct pgr_wire_handshake *out)
+pgr_wire_decode_handshake(const uint8_t *frame, size_t len, struct pgr_wire_handshake *out)
 {
 	struct pgr_reader r;
 	const uint8_t *p;
 
 	memset(out, 0, sizeof(*out));
-	if (frame == NULL || len < PGR_WIRE_HEADER_SIZE ||
-		len > PGR_WIRE_HANDSHAKE_MAX_FRAME ||
-		pgr_get_u32(frame) != len - PGR_WIRE_HEADER_SIZE ||
-		frame[4] == 0 || frame[5] != PGR_WIRE_KIND_HANDSHAKE)
+	if (frame == NULL || len < PGR_WIRE_HEADER_SIZE || len > PGR_WIRE_HANDSHAKE_MAX_FRAME ||
+		pgr_get_u32(frame) != len - PGR_WIRE_HEADER_SIZE || frame[4] == 0 ||
+		frame[5] != PGR_WIRE_KIND_HANDSHAKE)
 		return PGR_EBADMSG;
 	/* Our version: flags are ours to check; another's are its business. */
 	if (frame[4] == PGR_WIRE_VERSION && pgr_get_u16(frame + 6) != 0)
@@ -317,8 +309,7 @@ bad:
 
 enum pgr_wire_hs_result
 pgr_wire_handshake_compare(const struct pgr_wire_handshake *ours,
-						   const struct pgr_wire_handshake *peer,
-						   uint64_t expected_peer)
+						   const struct pgr_wire_handshake *peer, uint64_t expected_peer)
 {
 	if (peer->version != ours->version)
 		return PGR_WIRE_HS_OTHER_VERSION;
@@ -357,13 +348,12 @@ pgr_wire_hs_result_str(enum pgr_wire_hs_result res)
 /* ---------------------------------------------------------------------- */
 
 void
-pgr_wire_put_msg_header(struct pgr_writer *w, const struct pgr_msg *m,
-						uint32_t n_entries)
+pgr_wire_put_msg_header(struct pgr_writer *w, const struct pgr_msg *m, uint32_t n_entries)
 {
 	pgr_w_u8(w, (uint8_t) m->type);
-	pgr_w_u8(w, (uint8_t) ((m->reject ? PGR_WIRE_MSG_REJECT : 0) |
-						   (m->force ? PGR_WIRE_MSG_FORCE : 0) |
-						   (m->quiet ? PGR_WIRE_MSG_QUIET : 0)));
+	pgr_w_u8(w,
+			 (uint8_t) ((m->reject ? PGR_WIRE_MSG_REJECT : 0) |
+						(m->force ? PGR_WIRE_MSG_FORCE : 0) | (m->quiet ? PGR_WIRE_MSG_QUIET : 0)));
 	pgr_w_u64(w, m->from);
 	pgr_w_u64(w, m->to);
 	pgr_w_u64(w, m->term);
@@ -377,7 +367,7 @@ pgr_wire_put_msg_header(struct pgr_writer *w, const struct pgr_msg *m,
 bool
 pgr_wire_get_msg_header(struct pgr_reader *r, struct pgr_msg *m, uint32_t *n_entries)
 {
-	uint8_t		flags;
+	uint8_t flags;
 
 	memset(m, 0, sizeof(*m));
 	m->type = pgr_r_u8(r);
@@ -395,8 +385,7 @@ pgr_wire_get_msg_header(struct pgr_reader *r, struct pgr_msg *m, uint32_t *n_ent
 	*n_entries = pgr_r_u32(r);
 	if (m->quiet && (m->type != PGR_MSG_APP || *n_entries != 0))
 		return false;
-	return r->ok &&
-		(flags & ~(PGR_WIRE_MSG_REJECT | PGR_WIRE_MSG_FORCE | PGR_WIRE_MSG_QUIET)) == 0;
+	return r->ok && (flags & ~(PGR_WIRE_MSG_REJECT | PGR_WIRE_MSG_FORCE | PGR_WIRE_MSG_QUIET)) == 0;
 }
 
 /* Which message types carry entries at all. */
@@ -428,10 +417,10 @@ entry_type_valid(uint32_t msg_type, uint32_t entry_type)
 enum pgr_err
 pgr_wire_msg_size(const struct pgr_msg *msg, size_t *size_out)
 {
-	uint64_t	size = PGR_WIRE_HEADER_SIZE + PGR_WIRE_MSG_HEADER_SIZE;
+	uint64_t size = PGR_WIRE_HEADER_SIZE + PGR_WIRE_MSG_HEADER_SIZE;
 
-	if (msg->type < PGR_MSG_APP || msg->type > PGR_MSG_TYPE_MAX ||
-		msg->type == PGR_MSG_SNAP || msg->snapshot != NULL)
+	if (msg->type < PGR_MSG_APP || msg->type > PGR_MSG_TYPE_MAX || msg->type == PGR_MSG_SNAP ||
+		msg->snapshot != NULL)
 		return PGR_EINVAL;
 	if (msg->n_entries > 0 && (!msg_has_entries(msg->type) || msg->entries == NULL))
 		return PGR_EINVAL;
@@ -453,11 +442,10 @@ pgr_wire_msg_size(const struct pgr_msg *msg, size_t *size_out)
 }
 
 enum pgr_err
-pgr_wire_encode_msg(const struct pgr_msg *msg, uint8_t *buf, size_t cap,
-					size_t *len_out)
+pgr_wire_encode_msg(const struct pgr_msg *msg, uint8_t *buf, size_t cap, size_t *len_out)
 {
 	struct pgr_writer w = {buf, cap, 0, true};
-	size_t		size;
+	size_t size;
 	enum pgr_err err;
 
 	err = pgr_wire_msg_size(msg, &size);
@@ -478,27 +466,26 @@ pgr_wire_encode_msg(const struct pgr_msg *msg, uint8_t *buf, size_t cap,
 		pgr_w_bytes(&w, e->data, e->len);
 	}
 	if (!w.ok || w.len != size)
-		return PGR_EINVAL;		/* unreachable: size was computed above */
+		return PGR_EINVAL; /* unreachable: size was computed above */
 	*len_out = w.len;
 	return PGR_OK;
 }
 
 enum pgr_err
-pgr_wire_decode_msg(const uint8_t *frame, size_t len,
-					const struct pgr_allocator *alloc, struct pgr_msg *out)
+pgr_wire_decode_msg(const uint8_t *frame, size_t len, const struct pgr_allocator *alloc,
+					struct pgr_msg *out)
 {
 	struct pgr_reader r;
 	struct pgr_entry *entries;
-	uint32_t	n;
+	uint32_t n;
 	enum pgr_err err;
 
 	memset(out, 0, sizeof(*out));
 	err = pgr_wire_open_frame(frame, len, PGR_WIRE_KIND_MSG, &r);
 	if (err != PGR_OK)
 		return err;
-	if (!pgr_wire_get_msg_header(&r, out, &n) ||
-		out->type < PGR_MSG_APP || out->type > PGR_MSG_TYPE_MAX ||
-		out->type == PGR_MSG_SNAP)
+	if (!pgr_wire_get_msg_header(&r, out, &n) || out->type < PGR_MSG_APP ||
+		out->type > PGR_MSG_TYPE_MAX || out->type == PGR_MSG_SNAP)
 		goto bad;
 	if (n == 0)
 	{
@@ -510,8 +497,7 @@ pgr_wire_decode_msg(const uint8_t *frame, size_t len,
 	 * Bound the count by the bytes present before allocating anything: a
 	 * forged count then costs at most the frame we already hold.
 	 */
-	if (!msg_has_entries(out->type) ||
-		n > (r.len - r.pos) / PGR_WIRE_ENTRY_HEADER_SIZE)
+	if (!msg_has_entries(out->type) || n > (r.len - r.pos) / PGR_WIRE_ENTRY_HEADER_SIZE)
 		goto bad;
 	entries = alloc->alloc(alloc->ctx, (size_t) n * sizeof(struct pgr_entry));
 	if (entries == NULL)

@@ -68,7 +68,7 @@ enum session_step
 };
 
 #define LABEL_ACCEPTOR "pgraft-auth-3 acceptor"
-#define LABEL_DIALER "pgraft-auth-3 dialer"
+#define LABEL_DIALER   "pgraft-auth-3 dialer"
 
 /* ---------------------------------------------------------------------- */
 /* Refusals                                                               */
@@ -121,10 +121,10 @@ const char *
 pgr_wire_refusal_name(enum pgr_wire_refusal r)
 {
 	static const char *const names[PGR_WIRE_REFUSE_N] = {
-		"none", "other_version", "other_cluster", "self", "other_node",
-		"auth_required", "auth_unavailable", "auth_failed", "identity",
-		"not_member", "already_connected", "not_adopted", "protocol", "tls",
-		"timeout", "flood",
+		"none",       "other_version", "other_cluster",     "self",
+		"other_node", "auth_required", "auth_unavailable",  "auth_failed",
+		"identity",   "not_member",    "already_connected", "not_adopted",
+		"protocol",   "tls",           "timeout",           "flood",
 	};
 
 	return (unsigned) r < PGR_WIRE_REFUSE_N ? names[r] : "unknown";
@@ -163,11 +163,11 @@ pgr_wire_encode_refuse(enum pgr_wire_refusal why, uint8_t *buf)
 /* ---------------------------------------------------------------------- */
 
 static void
-session_mac(const struct pgr_wire_session *s, int key, const char *label,
-			const uint8_t *nonce_d, const uint8_t *nonce_a, uint64_t dialer,
-			uint64_t acceptor, uint8_t out[PGR_WIRE_MAC_LEN])
+session_mac(const struct pgr_wire_session *s, int key, const char *label, const uint8_t *nonce_d,
+			const uint8_t *nonce_a, uint64_t dialer, uint64_t acceptor,
+			uint8_t out[PGR_WIRE_MAC_LEN])
 {
-	uint8_t		msg[32 + 2 * PGR_WIRE_NONCE_LEN + 2 * 8 + 1 + PGR_WIRE_BINDING_MAX];
+	uint8_t msg[32 + 2 * PGR_WIRE_NONCE_LEN + 2 * 8 + 1 + PGR_WIRE_BINDING_MAX];
 	struct pgr_writer w = {msg, sizeof(msg), 0, true};
 
 	pgr_w_bytes(&w, label, strlen(label));
@@ -184,7 +184,7 @@ session_mac(const struct pgr_wire_session *s, int key, const char *label,
 static bool
 mac_equal(const uint8_t *a, const uint8_t *b)
 {
-	uint8_t		diff = 0;
+	uint8_t diff = 0;
 
 	for (int i = 0; i < PGR_WIRE_MAC_LEN; i++)
 		diff |= a[i] ^ b[i];
@@ -196,11 +196,11 @@ static int
 mac_key(const struct pgr_wire_session *s, const char *label, const uint8_t *nonce_d,
 		const uint8_t *nonce_a, uint64_t dialer, uint64_t acceptor, const uint8_t *got)
 {
-	int			found = -1;
+	int found = -1;
 
 	for (int k = 0; k < s->auth.n_keys; k++)
 	{
-		uint8_t		want[PGR_WIRE_MAC_LEN];
+		uint8_t want[PGR_WIRE_MAC_LEN];
 
 		session_mac(s, k, label, nonce_d, nonce_a, dialer, acceptor, want);
 		if (mac_equal(want, got) && found < 0)
@@ -221,8 +221,7 @@ has_key(const struct pgr_wire_session *s)
 
 /* Append a frame of kind with body[0 .. len) to out. */
 static bool
-put_frame(uint8_t kind, const uint8_t *body, size_t len, uint8_t *out, size_t cap,
-		  size_t *out_len)
+put_frame(uint8_t kind, const uint8_t *body, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
 	struct pgr_writer w = {out + *out_len, cap - *out_len, 0, true};
 
@@ -235,10 +234,9 @@ put_frame(uint8_t kind, const uint8_t *body, size_t len, uint8_t *out, size_t ca
 }
 
 static bool
-put_handshake(const struct pgr_wire_handshake *hs, uint8_t *out, size_t cap,
-			  size_t *out_len)
+put_handshake(const struct pgr_wire_handshake *hs, uint8_t *out, size_t cap, size_t *out_len)
 {
-	size_t		n;
+	size_t n;
 
 	if (*out_len > cap ||
 		pgr_wire_encode_handshake(hs, out + *out_len, cap - *out_len, &n) != PGR_OK)
@@ -248,8 +246,8 @@ put_handshake(const struct pgr_wire_handshake *hs, uint8_t *out, size_t cap,
 }
 
 static enum pgr_wire_session_result
-refuse(struct pgr_wire_session *s, enum pgr_wire_refusal why, uint8_t *out,
-	   size_t cap, size_t *out_len)
+refuse(struct pgr_wire_session *s, enum pgr_wire_refusal why, uint8_t *out, size_t cap,
+	   size_t *out_len)
 {
 	s->step = STEP_DONE;
 	s->refusal = why;
@@ -290,12 +288,10 @@ take_handshake(struct pgr_wire_session *s, const uint8_t *frame, size_t len)
 
 enum pgr_err
 pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
-					   const struct pgr_wire_auth *auth,
-					   const struct pgr_wire_handshake *ours,
+					   const struct pgr_wire_auth *auth, const struct pgr_wire_handshake *ours,
 					   uint64_t expected_peer, uint64_t cert_id,
-					   const uint8_t nonce[PGR_WIRE_NONCE_LEN],
-					   const uint8_t *binding, size_t binding_len,
-					   uint8_t *out, size_t cap, size_t *out_len)
+					   const uint8_t nonce[PGR_WIRE_NONCE_LEN], const uint8_t *binding,
+					   size_t binding_len, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (s == NULL || auth == NULL || ours == NULL || nonce == NULL || out_len == NULL ||
 		(role != PGR_WIRE_DIALER && role != PGR_WIRE_ACCEPTOR) ||
@@ -305,8 +301,7 @@ pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
 		(auth->n_keys > 0 && role == PGR_WIRE_DIALER && expected_peer == PGR_NONE))
 		return PGR_EINVAL;
 	for (int k = 0; k < auth->n_keys; k++)
-		if (auth->keys[k] == NULL || auth->key_lens[k] == 0 ||
-			auth->key_lens[k] > PGR_WIRE_KEY_MAX)
+		if (auth->keys[k] == NULL || auth->key_lens[k] == 0 || auth->key_lens[k] > PGR_WIRE_KEY_MAX)
 			return PGR_EINVAL;
 	memset(s, 0, sizeof(*s));
 	s->role = role;
@@ -334,39 +329,40 @@ pgr_wire_session_start(struct pgr_wire_session *s, enum pgr_wire_role role,
 		return PGR_EINVAL;
 	if (has_key(s))
 	{
-		uint8_t		hello[PGR_WIRE_NONCE_LEN + 16];
+		uint8_t hello[PGR_WIRE_NONCE_LEN + 16];
 
 		memcpy(hello, nonce, PGR_WIRE_NONCE_LEN);
 		pgr_put_u64(hello + PGR_WIRE_NONCE_LEN, ours->node_id);
 		pgr_put_u64(hello + PGR_WIRE_NONCE_LEN + 8, expected_peer);
 		s->step = STEP_DIALER_WAIT_CHALLENGE;
-		return put_frame(PGR_WIRE_KIND_AUTH_HELLO, hello, sizeof(hello), out, cap,
-						 out_len) ? PGR_OK : PGR_EINVAL;
+		return put_frame(PGR_WIRE_KIND_AUTH_HELLO, hello, sizeof(hello), out, cap, out_len)
+				   ? PGR_OK
+				   : PGR_EINVAL;
 	}
 	s->step = STEP_DIALER_WAIT_HANDSHAKE;
 	return put_handshake(ours, out, cap, out_len) ? PGR_OK : PGR_EINVAL;
 }
 
 static enum pgr_wire_session_result
-dialer_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
-			uint8_t kind, uint8_t *out, size_t cap, size_t *out_len)
+dialer_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len, uint8_t kind,
+			uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (s->step == STEP_DIALER_WAIT_CHALLENGE && kind == PGR_WIRE_KIND_AUTH_CHALLENGE)
 	{
 		const uint8_t *b = setup_body(frame, len, kind, PGR_WIRE_NONCE_LEN + PGR_WIRE_MAC_LEN);
-		uint8_t		proof[PGR_WIRE_MAC_LEN];
+		uint8_t proof[PGR_WIRE_MAC_LEN];
 
 		if (b == NULL)
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
 		memcpy(s->nonce_peer, b, PGR_WIRE_NONCE_LEN);
 		/* prove ourselves under the key the acceptor proved with */
-		s->key_used = mac_key(s, LABEL_ACCEPTOR, s->nonce_ours, s->nonce_peer,
-							  s->ours.node_id, s->expected_peer, b + PGR_WIRE_NONCE_LEN);
+		s->key_used = mac_key(s, LABEL_ACCEPTOR, s->nonce_ours, s->nonce_peer, s->ours.node_id,
+							  s->expected_peer, b + PGR_WIRE_NONCE_LEN);
 		if (s->key_used < 0)
 			return refuse(s, PGR_WIRE_REFUSE_AUTH_FAILED, out, cap, out_len);
 		s->key_proven = true;
-		session_mac(s, s->key_used, LABEL_DIALER, s->nonce_ours, s->nonce_peer,
-					s->ours.node_id, s->expected_peer, proof);
+		session_mac(s, s->key_used, LABEL_DIALER, s->nonce_ours, s->nonce_peer, s->ours.node_id,
+					s->expected_peer, proof);
 		if (!put_frame(PGR_WIRE_KIND_AUTH_PROOF, proof, sizeof(proof), out, cap, out_len) ||
 			!put_handshake(&s->ours, out, cap, out_len))
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
@@ -378,8 +374,8 @@ dialer_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 		enum pgr_wire_refusal why = take_handshake(s, frame, len);
 
 		if (why == PGR_WIRE_REFUSE_NONE)
-			why = pgr_wire_refusal_of(pgr_wire_handshake_compare(&s->ours, &s->peer,
-																 s->expected_peer));
+			why = pgr_wire_refusal_of(
+				pgr_wire_handshake_compare(&s->ours, &s->peer, s->expected_peer));
 		if (why != PGR_WIRE_REFUSE_NONE)
 			return refuse(s, why, out, cap, out_len);
 		s->step = STEP_DONE;
@@ -393,8 +389,8 @@ dialer_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 }
 
 static enum pgr_wire_session_result
-acceptor_handshake(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
-				   uint8_t *out, size_t cap, size_t *out_len)
+acceptor_handshake(struct pgr_wire_session *s, const uint8_t *frame, size_t len, uint8_t *out,
+				   size_t cap, size_t *out_len)
 {
 	enum pgr_wire_refusal why = take_handshake(s, frame, len);
 
@@ -409,13 +405,13 @@ acceptor_handshake(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 }
 
 static enum pgr_wire_session_result
-acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
-			  uint8_t kind, uint8_t *out, size_t cap, size_t *out_len)
+acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len, uint8_t kind,
+			  uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (s->step == STEP_ACCEPTOR_WAIT_FIRST && kind == PGR_WIRE_KIND_AUTH_HELLO)
 	{
 		const uint8_t *b = setup_body(frame, len, kind, PGR_WIRE_NONCE_LEN + 16);
-		uint8_t		challenge[PGR_WIRE_NONCE_LEN + PGR_WIRE_MAC_LEN];
+		uint8_t challenge[PGR_WIRE_NONCE_LEN + PGR_WIRE_MAC_LEN];
 
 		if (b == NULL)
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
@@ -435,8 +431,8 @@ acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 		memcpy(challenge, s->nonce_ours, PGR_WIRE_NONCE_LEN);
 		session_mac(s, 0, LABEL_ACCEPTOR, s->nonce_peer, s->nonce_ours, s->claimed_id,
 					s->ours.node_id, challenge + PGR_WIRE_NONCE_LEN);
-		if (!put_frame(PGR_WIRE_KIND_AUTH_CHALLENGE, challenge, sizeof(challenge),
-					   out, cap, out_len))
+		if (!put_frame(PGR_WIRE_KIND_AUTH_CHALLENGE, challenge, sizeof(challenge), out, cap,
+					   out_len))
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
 		s->step = STEP_ACCEPTOR_WAIT_PROOF;
 		return PGR_WIRE_SESSION_CONTINUE;
@@ -447,8 +443,8 @@ acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 
 		if (b == NULL)
 			return refuse(s, PGR_WIRE_REFUSE_PROTOCOL, out, cap, out_len);
-		s->key_used = mac_key(s, LABEL_DIALER, s->nonce_peer, s->nonce_ours,
-							  s->claimed_id, s->ours.node_id, b);
+		s->key_used = mac_key(s, LABEL_DIALER, s->nonce_peer, s->nonce_ours, s->claimed_id,
+							  s->ours.node_id, b);
 		if (s->key_used < 0)
 			return refuse(s, PGR_WIRE_REFUSE_AUTH_FAILED, out, cap, out_len);
 		s->key_proven = true;
@@ -462,10 +458,10 @@ acceptor_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
 }
 
 enum pgr_wire_session_result
-pgr_wire_session_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len,
-					  uint8_t *out, size_t cap, size_t *out_len)
+pgr_wire_session_step(struct pgr_wire_session *s, const uint8_t *frame, size_t len, uint8_t *out,
+					  size_t cap, size_t *out_len)
 {
-	uint8_t		kind;
+	uint8_t kind;
 
 	*out_len = 0;
 	if (s->step == STEP_DONE || s->step == STEP_ACCEPTOR_DECIDING)
@@ -478,8 +474,9 @@ pgr_wire_session_step(struct pgr_wire_session *s, const uint8_t *frame, size_t l
 		const uint8_t *b = setup_body(frame, len, kind, 1);
 
 		s->step = STEP_DONE;
-		s->refusal = (b != NULL && b[0] > PGR_WIRE_REFUSE_NONE && b[0] < PGR_WIRE_REFUSE_TLS) ?
-			(enum pgr_wire_refusal) b[0] : PGR_WIRE_REFUSE_PROTOCOL;
+		s->refusal = (b != NULL && b[0] > PGR_WIRE_REFUSE_NONE && b[0] < PGR_WIRE_REFUSE_TLS)
+						 ? (enum pgr_wire_refusal) b[0]
+						 : PGR_WIRE_REFUSE_PROTOCOL;
 		s->refused_by_peer = b != NULL;
 		return PGR_WIRE_SESSION_REFUSED;
 	}
@@ -503,8 +500,8 @@ pgr_wire_session_accept(struct pgr_wire_session *s, const struct pgr_wire_handsh
 }
 
 enum pgr_wire_session_result
-pgr_wire_session_refuse(struct pgr_wire_session *s, enum pgr_wire_refusal why,
-						uint8_t *out, size_t cap, size_t *out_len)
+pgr_wire_session_refuse(struct pgr_wire_session *s, enum pgr_wire_refusal why, uint8_t *out,
+						size_t cap, size_t *out_len)
 {
 	*out_len = 0;
 	if (why == PGR_WIRE_REFUSE_NONE || why >= PGR_WIRE_REFUSE_N)

@@ -57,14 +57,14 @@ chunk_span_valid(uint64_t total, uint64_t offset, uint64_t len)
 }
 
 enum pgr_err
-pgr_wire_snap_chunk_next(const struct pgr_msg *msg, uint64_t offset,
-						 size_t max_data, struct pgr_wire_snap_chunk *out)
+pgr_wire_snap_chunk_next(const struct pgr_msg *msg, uint64_t offset, size_t max_data,
+						 struct pgr_wire_snap_chunk *out)
 {
 	const struct pgr_snapshot *s = msg->snapshot;
-	uint64_t	n;
+	uint64_t n;
 
-	if (msg->type != PGR_MSG_SNAP || s == NULL || msg->n_entries != 0 ||
-		max_data == 0 || (s->len > 0 && s->data == NULL))
+	if (msg->type != PGR_MSG_SNAP || s == NULL || msg->n_entries != 0 || max_data == 0 ||
+		(s->len > 0 && s->data == NULL))
 		return PGR_EINVAL;
 	if (offset > s->len || (offset == s->len && s->len > 0))
 		return PGR_EINVAL;
@@ -90,22 +90,20 @@ pgr_wire_snap_chunk_next(const struct pgr_msg *msg, uint64_t offset,
  * PGR_WIRE_CONFIG_MAX bytes), returning the frame size in *size_out.
  */
 static enum pgr_err
-chunk_layout(const struct pgr_wire_snap_chunk *c, uint8_t *cfg, size_t *cfg_len,
-			 size_t *size_out)
+chunk_layout(const struct pgr_wire_snap_chunk *c, uint8_t *cfg, size_t *cfg_len, size_t *size_out)
 {
-	uint64_t	size;
+	uint64_t size;
 
-	if (c->msg.type != PGR_MSG_SNAP || c->msg.n_entries != 0 ||
-		c->msg.entries != NULL || c->msg.snapshot != NULL ||
-		!chunk_span_valid(c->total, c->offset, c->len) ||
+	if (c->msg.type != PGR_MSG_SNAP || c->msg.n_entries != 0 || c->msg.entries != NULL ||
+		c->msg.snapshot != NULL || !chunk_span_valid(c->total, c->offset, c->len) ||
 		(c->len > 0 && c->data == NULL))
 		return PGR_EINVAL;
 	*cfg_len = 0;
 	if (c->meta.config.n_members > 0 &&
 		pgr_config_encode(&c->meta.config, cfg, PGR_WIRE_CONFIG_MAX, cfg_len) != PGR_OK)
 		return PGR_EINVAL;
-	size = (uint64_t) PGR_WIRE_HEADER_SIZE + PGR_WIRE_MSG_HEADER_SIZE +
-		PGR_WIRE_CHUNK_FIXED_SIZE + *cfg_len + c->len;
+	size = (uint64_t) PGR_WIRE_HEADER_SIZE + PGR_WIRE_MSG_HEADER_SIZE + PGR_WIRE_CHUNK_FIXED_SIZE +
+		   *cfg_len + c->len;
 	if (size > PGR_WIRE_MAX_FRAME)
 		return PGR_ETOOBIG;
 	*size_out = (size_t) size;
@@ -115,19 +113,19 @@ chunk_layout(const struct pgr_wire_snap_chunk *c, uint8_t *cfg, size_t *cfg_len,
 enum pgr_err
 pgr_wire_snap_chunk_size(const struct pgr_wire_snap_chunk *c, size_t *size_out)
 {
-	uint8_t		cfg[PGR_WIRE_CONFIG_MAX];
-	size_t		cfg_len;
+	uint8_t cfg[PGR_WIRE_CONFIG_MAX];
+	size_t cfg_len;
 
 	return chunk_layout(c, cfg, &cfg_len, size_out);
 }
 
 enum pgr_err
-pgr_wire_encode_snap_chunk(const struct pgr_wire_snap_chunk *c, uint8_t *buf,
-						   size_t cap, size_t *len_out)
+pgr_wire_encode_snap_chunk(const struct pgr_wire_snap_chunk *c, uint8_t *buf, size_t cap,
+						   size_t *len_out)
 {
-	uint8_t		cfg[PGR_WIRE_CONFIG_MAX];
-	size_t		cfg_len;
-	size_t		size;
+	uint8_t cfg[PGR_WIRE_CONFIG_MAX];
+	size_t cfg_len;
+	size_t size;
 	struct pgr_writer w = {buf, cap, 0, true};
 	enum pgr_err err;
 
@@ -147,18 +145,17 @@ pgr_wire_encode_snap_chunk(const struct pgr_wire_snap_chunk *c, uint8_t *buf,
 	pgr_w_u32(&w, c->len);
 	pgr_w_bytes(&w, c->data, c->len);
 	if (!w.ok || w.len != size)
-		return PGR_EINVAL;		/* unreachable: size was computed above */
+		return PGR_EINVAL; /* unreachable: size was computed above */
 	*len_out = w.len;
 	return PGR_OK;
 }
 
 enum pgr_err
-pgr_wire_decode_snap_chunk(const uint8_t *frame, size_t len,
-						   struct pgr_wire_snap_chunk *out)
+pgr_wire_decode_snap_chunk(const uint8_t *frame, size_t len, struct pgr_wire_snap_chunk *out)
 {
 	struct pgr_reader r;
-	uint32_t	n_entries;
-	uint32_t	cfg_len;
+	uint32_t n_entries;
+	uint32_t cfg_len;
 	const uint8_t *cfg;
 	enum pgr_err err;
 
@@ -166,8 +163,8 @@ pgr_wire_decode_snap_chunk(const uint8_t *frame, size_t len,
 	err = pgr_wire_open_frame(frame, len, PGR_WIRE_KIND_SNAP_CHUNK, &r);
 	if (err != PGR_OK)
 		return err;
-	if (!pgr_wire_get_msg_header(&r, &out->msg, &n_entries) ||
-		out->msg.type != PGR_MSG_SNAP || n_entries != 0)
+	if (!pgr_wire_get_msg_header(&r, &out->msg, &n_entries) || out->msg.type != PGR_MSG_SNAP ||
+		n_entries != 0)
 		goto bad;
 	out->meta.index = pgr_r_u64(&r);
 	out->meta.term = pgr_r_u64(&r);
@@ -183,8 +180,7 @@ pgr_wire_decode_snap_chunk(const uint8_t *frame, size_t len,
 	out->total = pgr_r_u64(&r);
 	out->offset = pgr_r_u64(&r);
 	out->len = pgr_r_u32(&r);
-	if (!r.ok || out->len != r.len - r.pos ||
-		!chunk_span_valid(out->total, out->offset, out->len))
+	if (!r.ok || out->len != r.len - r.pos || !chunk_span_valid(out->total, out->offset, out->len))
 		goto bad;
 	out->data = out->len > 0 ? pgr_r_bytes(&r, out->len) : NULL;
 	return PGR_OK;
@@ -217,25 +213,21 @@ config_equal(const struct pgr_config *a, const struct pgr_config *b)
 
 /* Does chunk c belong to the transfer in progress in a? */
 static bool
-chunk_continues(const struct pgr_wire_snap_assembler *a,
-				const struct pgr_wire_snap_chunk *c)
+chunk_continues(const struct pgr_wire_snap_assembler *a, const struct pgr_wire_snap_chunk *c)
 {
 	const struct pgr_msg *m = &a->msg;
 	const struct pgr_msg *n = &c->msg;
 
 	return m->from == n->from && m->to == n->to && m->term == n->term &&
-		m->log_term == n->log_term && m->index == n->index &&
-		m->commit == n->commit && m->context == n->context &&
-		m->reject == n->reject && m->force == n->force &&
-		a->snap->meta.index == c->meta.index &&
-		a->snap->meta.term == c->meta.term &&
-		config_equal(&a->snap->meta.config, &c->meta.config) &&
-		a->snap->len == c->total && a->received == c->offset;
+		   m->log_term == n->log_term && m->index == n->index && m->commit == n->commit &&
+		   m->context == n->context && m->reject == n->reject && m->force == n->force &&
+		   a->snap->meta.index == c->meta.index && a->snap->meta.term == c->meta.term &&
+		   config_equal(&a->snap->meta.config, &c->meta.config) && a->snap->len == c->total &&
+		   a->received == c->offset;
 }
 
 void
-pgr_wire_snap_assembler_init(struct pgr_wire_snap_assembler *a,
-							 const struct pgr_allocator *alloc,
+pgr_wire_snap_assembler_init(struct pgr_wire_snap_assembler *a, const struct pgr_allocator *alloc,
 							 uint64_t max_snapshot)
 {
 	memset(a, 0, sizeof(*a));
@@ -265,9 +257,9 @@ pgr_wire_snap_assembler_reset(struct pgr_wire_snap_assembler *a)
 static bool
 assembler_grow(struct pgr_wire_snap_assembler *a, uint64_t need)
 {
-	uint64_t	total = a->snap->len;
-	uint64_t	new_cap;
-	uint8_t    *p;
+	uint64_t total = a->snap->len;
+	uint64_t new_cap;
+	uint8_t *p;
 
 	if (need <= a->cap)
 		return true;
@@ -290,8 +282,7 @@ assembler_grow(struct pgr_wire_snap_assembler *a, uint64_t need)
 }
 
 enum pgr_err
-pgr_wire_snap_assembler_add(struct pgr_wire_snap_assembler *a,
-							const uint8_t *frame, size_t len,
+pgr_wire_snap_assembler_add(struct pgr_wire_snap_assembler *a, const uint8_t *frame, size_t len,
 							struct pgr_msg *out, bool *complete)
 {
 	struct pgr_wire_snap_chunk c;

@@ -44,7 +44,7 @@ static bool
 is_tchar(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		(c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+		   (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 /* One line [p, end) without its line ending. */
@@ -52,7 +52,7 @@ static size_t
 line_len(const char *p, const char *end)
 {
 	const char *nl = memchr(p, '\n', (size_t) (end - p));
-	size_t		n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+	size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
 
 	if (n > 0 && p[n - 1] == '\r')
 		n--;
@@ -70,10 +70,10 @@ next_line(const char *p, const char *end)
 static enum pgr_http_result
 parse_request_line(const char *p, size_t n, struct pgr_http_request *out, bool *metrics)
 {
-	size_t		m = 0;
-	size_t		t;
-	size_t		tlen;
-	size_t		plen;
+	size_t m = 0;
+	size_t t;
+	size_t tlen;
+	size_t plen;
 
 	while (m < n && is_tchar(p[m]))
 		m++;
@@ -116,9 +116,9 @@ parse_request_line(const char *p, size_t n, struct pgr_http_request *out, bool *
 static enum pgr_http_result
 parse_header(const char *p, size_t n)
 {
-	size_t		k = 0;
+	size_t k = 0;
 	const char *v;
-	size_t		vn;
+	size_t vn;
 
 	while (k < n && is_tchar(p[k]))
 		k++;
@@ -142,8 +142,7 @@ parse_header(const char *p, size_t n)
 		vn--;
 	if (k == 17 && strncasecmp(p, "transfer-encoding", 17) == 0)
 		return PGR_HTTP_BAD_REQUEST;
-	if (k == 14 && strncasecmp(p, "content-length", 14) == 0 &&
-		!(vn == 1 && v[0] == '0'))
+	if (k == 14 && strncasecmp(p, "content-length", 14) == 0 && !(vn == 1 && v[0] == '0'))
 		return PGR_HTTP_BAD_REQUEST;
 	return PGR_HTTP_METRICS;
 }
@@ -151,11 +150,11 @@ parse_header(const char *p, size_t n)
 enum pgr_http_result
 pgr_http_parse(const char *buf, size_t len, struct pgr_http_request *out)
 {
-	size_t		end;
+	size_t end;
 	const char *p;
 	const char *stop;
-	size_t		n;
-	bool		metrics = false;
+	size_t n;
+	bool metrics = false;
 	enum pgr_http_result r;
 
 	memset(out, 0, sizeof(*out));
@@ -180,9 +179,9 @@ pgr_http_parse(const char *buf, size_t len, struct pgr_http_request *out)
 	{
 		n = line_len(p, stop);
 		if (n == 0)
-			break;				/* the blank line */
+			break; /* the blank line */
 		if (p[0] == ' ' || p[0] == '\t')
-			return PGR_HTTP_BAD_REQUEST;	/* obsolete line folding */
+			return PGR_HTTP_BAD_REQUEST; /* obsolete line folding */
 		r = parse_header(p, n);
 		if (r != PGR_HTTP_METRICS)
 			return r;

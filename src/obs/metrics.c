@@ -22,19 +22,13 @@
 
 #include "pgraft/metrics.h"
 
-static const double latency_bounds[] = {
-	0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
-	0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-};
-static const double duration_bounds[] = {
-	0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120
-};
-static const double entries_bounds[] = {
-	1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096
-};
-static const double bytes_bounds[] = {
-	256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864
-};
+static const double latency_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015,
+										0.002,   0.003,  0.005,   0.0075, 0.01,    0.025, 0.05,
+										0.1,     0.25,   0.5,     1,      2.5,     5,     10};
+static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120};
+static const double entries_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+static const double bytes_bounds[] = {256,    1024,    4096,    16384,    65536,
+									  262144, 1048576, 4194304, 16777216, 67108864};
 
 #define NBOUNDS(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
@@ -63,15 +57,15 @@ pgr_hist_bounds(enum pgr_hist_kind kind, int *n)
 void
 pgr_hist_observe(struct pgr_histogram *h, enum pgr_hist_kind kind, double v, uint64_t n)
 {
-	int			nb;
+	int nb;
 	const double *b = pgr_hist_bounds(kind, &nb);
-	int			i = 0;
+	int i = 0;
 
 	if (n == 0)
 		return;
-	if (!(v >= 0))				/* a clock that went backwards, or NaN */
+	if (!(v >= 0)) /* a clock that went backwards, or NaN */
 		v = 0;
-	while (i < nb && v > b[i])	/* Prometheus buckets are "less or equal" */
+	while (i < nb && v > b[i]) /* Prometheus buckets are "less or equal" */
 		i++;
 	h->buckets[i] += n;
 	h->count += n;
@@ -130,8 +124,8 @@ family(const struct walk *w, const char *name, enum pgr_metric_type type, const 
 }
 
 static void
-sample(const struct walk *w, const char *name, enum pgr_metric_type type,
-	   const char *labels, double v)
+sample(const struct walk *w, const char *name, enum pgr_metric_type type, const char *labels,
+	   double v)
 {
 	w->sink->sample(w->sink->arg, name, type, labels, v);
 }
@@ -155,12 +149,12 @@ static void
 hist_samples(const struct walk *w, const char *name, const char *labels,
 			 const struct pgr_histogram *h, enum pgr_hist_kind kind)
 {
-	int			nb;
+	int nb;
 	const double *b = pgr_hist_bounds(kind, &nb);
-	char		sname[128];
-	char		lab[192];
-	char		le[32];
-	uint64_t	cum = 0;
+	char sname[128];
+	char lab[192];
+	char le[32];
+	uint64_t cum = 0;
 	const char *sep = labels[0] ? "," : "";
 
 	snprintf(sname, sizeof(sname), "%s_bucket", name);
@@ -182,8 +176,8 @@ hist_samples(const struct walk *w, const char *name, const char *labels,
 }
 
 static void
-histogram(const struct walk *w, const char *name, const char *help,
-		  const struct pgr_histogram *h, enum pgr_hist_kind kind)
+histogram(const struct walk *w, const char *name, const char *help, const struct pgr_histogram *h,
+		  enum pgr_hist_kind kind)
 {
 	family(w, name, PGR_METRIC_HISTOGRAM, help);
 	hist_samples(w, name, "", h, kind);
@@ -210,8 +204,8 @@ peer_family(const struct walk *w, const struct pgr_metrics *m, const char *name,
 	for (uint32_t i = 0; i < m->n_peers; i++)
 	{
 		const struct pgr_metrics_peer *p = &m->peers[i];
-		char		lab[64];
-		double		v = 0;
+		char lab[64];
+		double v = 0;
 
 		switch (f)
 		{
@@ -254,7 +248,7 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 {
 	struct walk ws = {sink};
 	const struct walk *w = &ws;
-	bool		has_leader = m->leader_id != PGR_NONE;
+	bool has_leader = m->leader_id != PGR_NONE;
 
 	/* the node */
 	gauge(w, "pgraft_node_id", "This node's id (pgraft.node_id).", (double) m->node_id);
@@ -262,7 +256,8 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 	gauge(w, "pgraft_has_leader", "1 if this node knows the leader of its term, else 0.",
 		  has_leader ? 1 : 0);
 	gauge(w, "pgraft_is_leader", "1 if this node is the leader, else 0.", m->is_leader ? 1 : 0);
-	gauge(w, "pgraft_is_voter", "1 if this node is a voting member of the latest configuration, else 0.",
+	gauge(w, "pgraft_is_voter",
+		  "1 if this node is a voting member of the latest configuration, else 0.",
 		  m->is_voter ? 1 : 0);
 	gauge(w, "pgraft_leader_id", "The id of the leader this node knows, 0 if none.",
 		  has_leader ? (double) m->leader_id : 0);
@@ -271,8 +266,8 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 			m->leader_changes);
 	counter(w, "pgraft_pre_votes_started_total", "Pre-elections this node started.",
 			m->pre_votes_started);
-	counter(w, "pgraft_pre_votes_won_total", "Pre-elections a majority granted (each starts an election).",
-			m->pre_votes_won);
+	counter(w, "pgraft_pre_votes_won_total",
+			"Pre-elections a majority granted (each starts an election).", m->pre_votes_won);
 	counter(w, "pgraft_elections_started_total", "Elections this node started as candidate.",
 			m->elections_started);
 	counter(w, "pgraft_elections_won_total", "Elections that made this node the leader.",
@@ -303,9 +298,10 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 			m->entries_appended);
 	counter(w, "pgraft_entries_applied_total", "Entries applied here (every kind).",
 			m->entries_applied);
-	counter(w, "pgraft_proposals_committed_total",
-			"Application entries committed that counted: each successful pgraft_log_append once, on every node.",
-			m->proposals_committed);
+	counter(
+		w, "pgraft_proposals_committed_total",
+		"Application entries committed that counted: each successful pgraft_log_append once, on every node.",
+		m->proposals_committed);
 	gauge(w, "pgraft_proposals_pending", "Appends made through this node, not decided yet.",
 		  (double) m->proposals_pending);
 	counter(w, "pgraft_proposals_failed_total",
@@ -334,11 +330,11 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 	counter(w, "pgraft_snapshots_installed_total", "Snapshots this node installed from a leader.",
 			m->snapshots_installed);
 	histogram(w, "pgraft_snapshot_take_duration_seconds",
-			  "Duration of taking a snapshot and compacting the log.",
-			  &m->snapshot_take, PGR_HIST_DURATION);
+			  "Duration of taking a snapshot and compacting the log.", &m->snapshot_take,
+			  PGR_HIST_DURATION);
 	histogram(w, "pgraft_snapshot_install_duration_seconds",
-			  "Duration of installing a received snapshot, storage included.",
-			  &m->snapshot_install, PGR_HIST_DURATION);
+			  "Duration of installing a received snapshot, storage included.", &m->snapshot_install,
+			  PGR_HIST_DURATION);
 
 	/* peers */
 	peer_family(w, m, "pgraft_peer_connected", PGR_METRIC_GAUGE,
@@ -353,16 +349,17 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 				"Raft messages received from the peer.", PF_RECEIVED_MESSAGES);
 	peer_family(w, m, "pgraft_peer_reconnects_total", PGR_METRIC_COUNTER,
 				"Established connections with the peer that broke.", PF_RECONNECTS);
-	peer_family(w, m, "pgraft_peer_match_lag_entries", PGR_METRIC_GAUGE,
-				"Leader: entries of its log the peer has not acknowledged (peers heard from lately).",
-				PF_MATCH_LAG);
+	peer_family(
+		w, m, "pgraft_peer_match_lag_entries", PGR_METRIC_GAUGE,
+		"Leader: entries of its log the peer has not acknowledged (peers heard from lately).",
+		PF_MATCH_LAG);
 	peer_family(w, m, "pgraft_peer_last_contact_seconds", PGR_METRIC_GAUGE,
 				"Leader: seconds since the peer was last heard from.", PF_LAST_CONTACT);
 	family(w, "pgraft_peer_round_trip_time_seconds", PGR_METRIC_HISTOGRAM,
 		   "Leader: from sending a heartbeat to the peer to receiving its answer.");
 	for (uint32_t i = 0; i < m->n_peers; i++)
 	{
-		char		lab[64];
+		char lab[64];
 
 		snprintf(lab, sizeof(lab), "peer=\"%llu\"", (unsigned long long) m->peers[i].id);
 		hist_samples(w, "pgraft_peer_round_trip_time_seconds", lab, &m->peers[i].rtt,
@@ -374,9 +371,10 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 		   "Connections to or from the Raft port refused, by reason.");
 	for (int r = PGR_WIRE_REFUSE_NONE + 1; r < PGR_WIRE_REFUSE_N; r++)
 	{
-		char		lab[64];
+		char lab[64];
 
-		snprintf(lab, sizeof(lab), "reason=\"%s\"", pgr_wire_refusal_name((enum pgr_wire_refusal) r));
+		snprintf(lab, sizeof(lab), "reason=\"%s\"",
+				 pgr_wire_refusal_name((enum pgr_wire_refusal) r));
 		sample(w, "pgraft_transport_refusals_total", PGR_METRIC_COUNTER, lab,
 			   (double) m->refusals[r]);
 	}
@@ -396,14 +394,14 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 			  "From a SQL session queueing a request to the worker taking it.",
 			  &m->request_queue_wait, PGR_HIST_LATENCY);
 	histogram(w, "pgraft_request_duration_seconds",
-			  "From the worker taking a SQL request to answering it.",
-			  &m->request_duration, PGR_HIST_LATENCY);
+			  "From the worker taking a SQL request to answering it.", &m->request_duration,
+			  PGR_HIST_LATENCY);
 
 	/* the worker */
 	gauge(w, "pgraft_worker_running", "1 if the pgraft worker is running, else 0.",
 		  m->worker_running ? 1 : 0);
-	counter(w, "pgraft_worker_restarts_total", "Times the worker started again since the server started.",
-			m->worker_restarts);
+	counter(w, "pgraft_worker_restarts_total",
+			"Times the worker started again since the server started.", m->worker_restarts);
 	counter(w, "pgraft_metrics_scrapes_total", "Requests the metrics endpoint answered.",
 			m->scrapes);
 }
@@ -414,9 +412,9 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 
 struct text
 {
-	char	   *buf;
-	size_t		cap;
-	size_t		len;			/* what the whole text needs */
+	char *buf;
+	size_t cap;
+	size_t len; /* what the whole text needs */
 };
 
 static void
@@ -424,7 +422,7 @@ text_put(struct text *t, const char *s, size_t n)
 {
 	if (t->len < t->cap)
 	{
-		size_t		room = t->cap - 1 - t->len;
+		size_t room = t->cap - 1 - t->len;
 
 		memcpy(t->buf + t->len, s, n < room ? n : room);
 	}
@@ -434,8 +432,8 @@ text_put(struct text *t, const char *s, size_t n)
 static void
 text_family(void *arg, const char *name, enum pgr_metric_type type, const char *help)
 {
-	char		line[512];
-	int			n;
+	char line[512];
+	int n;
 
 	n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
 				 pgr_metric_type_name(type));
@@ -443,12 +441,11 @@ text_family(void *arg, const char *name, enum pgr_metric_type type, const char *
 }
 
 static void
-text_sample(void *arg, const char *name, enum pgr_metric_type type, const char *labels,
-			double v)
+text_sample(void *arg, const char *name, enum pgr_metric_type type, const char *labels, double v)
 {
-	char		line[512];
-	char		val[40];
-	int			n;
+	char line[512];
+	char val[40];
+	int n;
 
 	(void) type;
 	pgr_metrics_format_value(v, val, sizeof(val));

@@ -69,6 +69,7 @@ extern void pgraft_metrics_storage_options(PgraftMetricsState *ms,
 
 /* A leader's batch appended n entries up to last_index (this wake-up's). */
 extern void pgraft_metrics_appended(PgraftMetricsState *ms, uint64 last_index, uint64 n);
+
 /* Commit reached commit (leader); not leader any more: forget the marks. */
 extern void pgraft_metrics_committed(PgraftMetricsState *ms, uint64 commit, bool leader);
 
@@ -85,8 +86,10 @@ extern void pgraft_metrics_http_tick(void);
 extern int	pgraft_metrics_http_n_events(void);
 extern void pgraft_metrics_http_add_events(WaitEventSet *ws);
 extern void pgraft_metrics_http_update_events(WaitEventSet *ws);
+
 /* Requests the endpoint answered since the worker started. */
 extern uint64 pgraft_metrics_http_scrapes(void);
+
 /* True if ev was the endpoint's (and was handled). */
 extern bool pgraft_metrics_http_handle_event(const WaitEvent *ev);
 

@@ -308,7 +308,7 @@ client_answer(HttpClient *c, enum pgr_http_result r, const struct pgr_http_reque
 	size_t		blen;
 	char		head[256];
 	int			hlen;
-	bool		head_only = req->head; /* HEAD of any path: no body */
+	bool		head_only = req->head;	/* HEAD of any path: no body */
 	MemoryContext old = MemoryContextSwitchTo(http_cxt);
 
 	if (r == PGR_HTTP_METRICS)

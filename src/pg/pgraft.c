@@ -321,6 +321,7 @@ pgraft_register_worker(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
+
 	/*
 	 * No database connection: all Raft state lives in pgraft's own files, so
 	 * the worker starts with the postmaster and runs on hot standbys too.
@@ -360,10 +361,12 @@ _PG_init(void)
 				 errdetail("pgraft.metrics_port is %d, the server's port %d, pgraft.port %d.",
 						   pgraft_metrics_port, PostPortNumber, pgraft_port),
 				 errhint("Choose another TCP port for the metrics endpoint, or 0 to turn it off.")));
+
 	/*
 	 * A bad pair can only come from editing postgresql.conf by hand (the
 	 * checks above refuse it otherwise).  It must not keep the server from
-	 * starting: the worker refuses to run, and says why (pgraft_timing_error).
+	 * starting: the worker refuses to run, and says why
+	 * (pgraft_timing_error).
 	 */
 	if (pgraft_timing_error() != NULL)
 		ereport(WARNING,

@@ -226,7 +226,8 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	req->state = PGRAFT_SLOT_PENDING;
-	req->submitted_at = GetCurrentTimestamp();	/* under the lock: waits are never negative */
+	req->submitted_at = GetCurrentTimestamp();	/* under the lock: waits are
+												 * never negative */
 	latch = pgraft_shared->worker_latch;
 	LWLockRelease(pgraft_shared->lock);
 	if (latch != NULL)
@@ -260,8 +261,8 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 
 		/*
 		 * Cancelled (or statement_timeout) while the worker was on it: the
-		 * worker stops, but what it already proposed may still commit.
-		 * Say so, and how to find out.
+		 * worker stops, but what it already proposed may still commit. Say
+		 * so, and how to find out.
 		 */
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();

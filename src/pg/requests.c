@@ -136,7 +136,7 @@ take_get_entries(PgraftWorker *w, int slot)
 	uint32		count = 0;
 	struct pgr_status s;
 	uint64		i;
-	char		text[PGR_MAX_MEMBERS * (PGR_MAX_CONTEXT + 32)];
+	char text[	PGR_MAX_MEMBERS * (PGR_MAX_CONTEXT + 32)];
 	enum pgr_app_verdict v;
 
 	if (seg == NULL)

@@ -55,7 +55,7 @@ typedef struct Keys
 
 static Keys keys;
 static struct pgr_wire_auth auth;
-static struct pgr_tls_ctx *tls_ctx;	/* NULL: pgraft.ssl is off */
+static struct pgr_tls_ctx *tls_ctx; /* NULL: pgraft.ssl is off */
 
 static void
 hmac_sha256(void *arg, const uint8_t *key, size_t key_len, const uint8_t *msg,

@@ -53,7 +53,8 @@ typedef enum PgraftRequestType
 	PGRAFT_REQ_REMOVE_NODE,
 	PGRAFT_REQ_TRANSFER,		/* hand leadership to arg_node_id */
 	PGRAFT_REQ_APPEND,			/* replicate a payload, answer its index */
-	PGRAFT_REQ_READ_INDEX,		/* answer an index applied here, safe to read at */
+	PGRAFT_REQ_READ_INDEX,		/* answer an index applied here, safe to read
+								 * at */
 	PGRAFT_REQ_GET_ENTRIES		/* copy committed entries into the reply DSM */
 } PgraftRequestType;
 

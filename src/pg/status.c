@@ -84,9 +84,9 @@ fill_metrics(PgraftWorker *w, const struct pgr_status *s, uint64 commit)
 		struct pgr_progress_info pi;
 
 		/*
-		 * A peer the leader has not heard from lately has no known match
-		 * (a new leader starts every peer at 0): its lag is not shown, its
-		 * last contact is.
+		 * A peer the leader has not heard from lately has no known match (a
+		 * new leader starts every peer at 0): its lag is not shown, its last
+		 * contact is.
 		 */
 		p->leader_view = pgr_node_progress(w->node, p->id, &pi) == PGR_OK;
 		if (p->leader_view)
@@ -191,9 +191,10 @@ pgraft_status_log_changes(PgraftWorker *w)
 	int			prev_role = w->last_role;
 
 	pgr_node_status(w->node, &s);
+
 	/*
-	 * The target of a transfer this node leads (none once it gave up),
-	 * kept after this node steps down until the next leader is logged.
+	 * The target of a transfer this node leads (none once it gave up), kept
+	 * after this node steps down until the next leader is logged.
 	 */
 	if (s.role == PGR_ROLE_LEADER)
 		w->last_transferee = s.lead_transferee;

@@ -69,7 +69,8 @@
 #define PGRAFT_MAX_SETUP_CONNS		16
 #define PGRAFT_REFUSAL_LOG_MS		10000
 #define PGRAFT_REFUSAL_LOG_SLOTS	32
-#define PGRAFT_IDLE_BEATS			5	/* heartbeats of silence: presumed dead */
+#define PGRAFT_IDLE_BEATS			5	/* heartbeats of silence: presumed
+										 * dead */
 #define PGRAFT_BACKOFF_MIN_MS		50
 #define PGRAFT_BACKOFF_MAX_MS		2000
 #define PGRAFT_READ_BUDGET			((size_t) 4 * 1024 * 1024)
@@ -137,6 +138,7 @@ typedef struct Peer
 	uint64		sent_msgs;
 	uint64		received_msgs;
 	uint64		reconnects;
+
 	/*
 	 * Heartbeats awaiting their answers, oldest first: a follower answers
 	 * each one, in order, so the next answer is the oldest's.  A lost
@@ -187,11 +189,12 @@ static int	events_cap;
 static QueuedEvent current_event;	/* handed out last; freed at the next */
 static struct sockaddr_storage bind_addr;	/* outgoing connections leave from
 											 * pgraft.address */
-static socklen_t bind_addr_len;		/* 0: let the kernel choose */
+static socklen_t bind_addr_len; /* 0: let the kernel choose */
 static uint64 timing_warned[PGR_MAX_MEMBERS];	/* peers told about timing */
-static uint64 our_config_index;	/* of the configuration peers[] is from */
+static uint64 our_config_index; /* of the configuration peers[] is from */
 static uint64 removal_term;		/* leader of this term with its configuration
-								 * committed: non-members hear they are removed */
+								 * committed: non-members hear they are
+								 * removed */
 static uint64 refusal_counts[PGR_WIRE_REFUSE_N];
 static uint64 snapshots_sent;
 static uint64 snapshots_received;
@@ -452,8 +455,9 @@ conn_close(int ci, bool report)
 	if (c->is_probe)
 	{
 		/*
-		 * Closed without a pgraft handshake: most often PostgreSQL's own port,
-		 * which drops a connection whose first bytes are not a startup packet.
+		 * Closed without a pgraft handshake: most often PostgreSQL's own
+		 * port, which drops a connection whose first bytes are not a startup
+		 * packet.
 		 */
 		char		detail[PGRAFT_MSG_MAX];
 
@@ -490,8 +494,8 @@ conn_close(int ci, bool report)
 	 * An established connection breaking is only a weak signal: a reset, a
 	 * blip, a restart of the peer's worker.  Report it, and redial at once:
 	 * if the peer's port refuses, its process is gone (PEER_DOWN), which is
-	 * how a dead leader is noticed early without letting a mere reset
-	 * depose a live one.
+	 * how a dead leader is noticed early without letting a mere reset depose
+	 * a live one.
 	 */
 	if (report && was_established && peer != PGR_NONE && !was_probe)
 	{
@@ -766,7 +770,11 @@ pgraft_transport_init(const struct pgr_allocator *alloc)
 								   pgraft_address, pgraft_port)));
 			break;
 	}
-	/* outgoing connections bind to the same address, port chosen by the kernel */
+
+	/*
+	 * outgoing connections bind to the same address, port chosen by the
+	 * kernel
+	 */
 	if (bind_addr_len > 0 && bind_addr.ss_family == AF_INET)
 	{
 		struct sockaddr_in *in = (struct sockaddr_in *) &bind_addr;
@@ -806,6 +814,7 @@ pgraft_transport_set_identity(uint64 node_id, const uint8 *cluster_id, const cha
 		elog(ERROR, "pgraft: invalid handshake identity");
 	our_hs.heartbeat_ms = (uint32) pgraft_heartbeat_interval;
 	our_hs.election_ms = (uint32) pgraft_election_timeout;
+
 	/*
 	 * Connections made under the old identity must start over, except those
 	 * waiting for an adoption decision: they go on under the new one.
@@ -860,8 +869,8 @@ pgraft_transport_set_peers(const PgraftPeerAddr *addrs, int n, uint64 config_ind
 	/*
 	 * Connections from nodes this configuration removed stay until they
 	 * break: the removed leader still has to commit its removal and hand
-	 * over.  The core answers what a removed node says; admission() keeps
-	 * out only nodes that do not know this configuration.
+	 * over.  The core answers what a removed node says; admission() keeps out
+	 * only nodes that do not know this configuration.
 	 */
 }
 
@@ -1532,9 +1541,9 @@ admission(int ci)
 		return PGR_WIRE_REFUSE_NOT_MEMBER;
 
 	/*
-	 * One live connection per peer: a second one while the first still
-	 * hears from it is someone else claiming its id.  One silent for two
-	 * heartbeats is presumed dead (the peer restarted) and makes room.
+	 * One live connection per peer: a second one while the first still hears
+	 * from it is someone else claiming its id.  One silent for two heartbeats
+	 * is presumed dead (the peer restarted) and makes room.
 	 */
 	for (int i = 0; i < PGRAFT_MAX_CONNS; i++)
 	{
@@ -1682,7 +1691,7 @@ pgraft_transport_adopt_done(int ci, bool adopted)
 	if (pgr_wire_handshake_compare(&hs, &c->sess.peer, PGR_NONE) != PGR_WIRE_HS_OK)
 	{
 		setup_refuse(ci, pgr_wire_refusal_of(pgr_wire_handshake_compare(&hs, &c->sess.peer,
-																		 PGR_NONE)));
+																		PGR_NONE)));
 		return;
 	}
 	setup_accept(ci);
@@ -1830,7 +1839,7 @@ conn_process(int ci)
 	{
 		struct pgr_wire_frame f;
 		size_t		max = c->state == CONN_ESTABLISHED ? PGR_WIRE_MAX_FRAME :
-			PGR_WIRE_HANDSHAKE_MAX_FRAME;
+		PGR_WIRE_HANDSHAKE_MAX_FRAME;
 		enum pgr_wire_frame_status st;
 
 		if (c->state != CONN_ESTABLISHED && c->state != CONN_HANDSHAKING)
@@ -1909,10 +1918,10 @@ conn_read(int ci)
 			budget = (size_t) n >= budget ? 0 : budget - n;
 
 			/*
-			 * A short read drained the socket: asking again would only
-			 * return EAGAIN, one system call per wake-up for nothing.  The
-			 * wait set is level-triggered, so what arrives later (or the
-			 * end of the stream) wakes the loop again.
+			 * A short read drained the socket: asking again would only return
+			 * EAGAIN, one system call per wake-up for nothing.  The wait set
+			 * is level-triggered, so what arrives later (or the end of the
+			 * stream) wakes the loop again.
 			 */
 			if ((size_t) n < want)
 				break;
@@ -1930,11 +1939,11 @@ conn_read(int ci)
 							c->peer_id, c->addr)));
 
 		/*
-		 * Close only after handling the frames that arrived before the end
-		 * of the stream: a peer that refuses us sends its handshake and
-		 * closes at once, and that handshake is what says why (another
-		 * cluster, another version).  Dropping it turned a clear refusal
-		 * into "connection closed before the handshake completed".
+		 * Close only after handling the frames that arrived before the end of
+		 * the stream: a peer that refuses us sends its handshake and closes
+		 * at once, and that handshake is what says why (another cluster,
+		 * another version).  Dropping it turned a clear refusal into
+		 * "connection closed before the handshake completed".
 		 */
 		peer_gone = true;
 		break;

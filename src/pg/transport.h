@@ -53,7 +53,8 @@ typedef struct PgraftTransportEvent
 {
 	PgraftTransportEventKind kind;
 	uint64		peer;
-	struct pgr_msg msg;			/* MESSAGE: valid until the next event is taken */
+	struct pgr_msg msg;			/* MESSAGE: valid until the next event is
+								 * taken */
 	struct pgr_wire_handshake hs;	/* ADOPT */
 	int			conn;			/* ADOPT: for pgraft_transport_adopt_done */
 	int			tag;			/* PROBE_DONE */
@@ -113,7 +114,7 @@ typedef struct PgraftPeerAddr
 } PgraftPeerAddr;
 
 extern void pgraft_transport_set_peers(const PgraftPeerAddr *peers, int n,
-									  uint64 config_index);
+									   uint64 config_index);
 
 /*
  * Queue a message for its peer (dialling if needed).  Messages to a peer we

@@ -203,7 +203,10 @@ run_batches(PgraftWorker *w)
 			pgraft_storage_failed(w, "persisting a ready batch");
 		count_batch(w, &rd);
 
-		/* 2. send the rest (to every member of the configuration as of this batch) */
+		/*
+		 * 2. send the rest (to every member of the configuration as of this
+		 * batch)
+		 */
 		for (size_t i = rd.n_msgs_early; i < rd.n_msgs; i++)
 			(void) pgraft_transport_send(&rd.msgs[i]);
 

@@ -60,6 +60,7 @@ typedef struct PgraftWorker
 	 */
 	struct pgr_app_state *app;
 	struct pgr_app_state *snap_app;
+
 	/*
 	 * What applying made of each entry still in the log (enum
 	 * pgr_app_verdict), for pgraft_log_get_entries to show exactly what
@@ -70,8 +71,8 @@ typedef struct PgraftWorker
 	Size		n_verdicts;
 	Size		cap_verdicts;
 	struct pgr_calls calls;
-	dsm_segment **payload_segs; /* per slot: kept while an append with a
-								 * large payload is pending */
+	dsm_segment **payload_segs; /* per slot: kept while an append with a large
+								 * payload is pending */
 	int		   *slot_buf;		/* pgraft_max_requests slot numbers */
 
 	uint64		peers_config_index; /* configuration the transport dials */

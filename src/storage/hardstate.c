@@ -55,13 +55,13 @@
 #include "internal.h"
 #include "../common/codec.h"
 
-#define PGR_HS_MAGIC "PGRAFTHS"
-#define PGR_HS_VERSION 1
-#define PGR_HS_SLOT_SIZE 56
+#define PGR_HS_MAGIC       "PGRAFTHS"
+#define PGR_HS_VERSION     1
+#define PGR_HS_SLOT_SIZE   56
 #define PGR_HS_SLOT_STRIDE 512
-#define PGR_HS_FILE_SIZE 1024
-#define PGR_HS_FILE "hardstate"
-#define PGR_HS_TMP "hardstate.tmp"
+#define PGR_HS_FILE_SIZE   1024
+#define PGR_HS_FILE        "hardstate"
+#define PGR_HS_TMP         "hardstate.tmp"
 
 static void
 hs_encode(uint8_t *buf, uint64_t seq, const struct pgr_hard_state *hs)
@@ -106,12 +106,12 @@ hs_decode(const uint8_t *buf, uint64_t *seq, struct pgr_hard_state *hs)
 enum pgr_storage_err
 pgr_hs_init(struct pgr_storage *st)
 {
-	uint8_t		file[PGR_HS_FILE_SIZE];
+	uint8_t file[PGR_HS_FILE_SIZE];
 	struct pgr_hard_state zero = {0, 0, 0};
-	char		tmp[PGR_STORAGE_PATH_MAX];
-	char		path[PGR_STORAGE_PATH_MAX];
-	int			fd;
-	int			rc;
+	char tmp[PGR_STORAGE_PATH_MAX];
+	char path[PGR_STORAGE_PATH_MAX];
+	int fd;
+	int rc;
 	enum pgr_storage_err e;
 
 	memset(file, 0, sizeof(file));
@@ -145,17 +145,16 @@ pgr_hs_init(struct pgr_storage *st)
 enum pgr_storage_err
 pgr_hs_load(struct pgr_storage *st)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint8_t		file[PGR_HS_FILE_SIZE];
-	size_t		nread = 0;
-	uint64_t	seq[2] = {0, 0};
+	char path[PGR_STORAGE_PATH_MAX];
+	uint8_t file[PGR_HS_FILE_SIZE];
+	size_t nread = 0;
+	uint64_t seq[2] = {0, 0};
 	struct pgr_hard_state hs[2];
 	enum hs_slot_state state[2];
-	int			rc;
+	int rc;
 
 	pgr_st_path(st, PGR_HS_FILE, path, sizeof(path));
-	rc = st->vfs->open(st->vfs_ctx, path, st->read_only ? PGR_VFS_READ : PGR_VFS_WRITE,
-					   &st->hs_fd);
+	rc = st->vfs->open(st->vfs_ctx, path, st->read_only ? PGR_VFS_READ : PGR_VFS_WRITE, &st->hs_fd);
 	if (rc != 0)
 	{
 		st->hs_fd = -1;
@@ -169,15 +168,17 @@ pgr_hs_load(struct pgr_storage *st)
 	{
 		state[i] = hs_decode(file + i * PGR_HS_SLOT_STRIDE, &seq[i], &hs[i]);
 		if (state[i] == HS_SLOT_VERSION)
-			return pgr_st_error(&st->err, PGR_STORAGE_EVERSION, 0, path, i * PGR_HS_SLOT_STRIDE + 8,
-								"hard state slot %d in file \"%s\" has format version %u, but this build reads only version %d",
-								i, path, pgr_get_u32(file + i * PGR_HS_SLOT_STRIDE + 8), PGR_HS_VERSION);
+			return pgr_st_error(
+				&st->err, PGR_STORAGE_EVERSION, 0, path, i * PGR_HS_SLOT_STRIDE + 8,
+				"hard state slot %d in file \"%s\" has format version %u, but this build reads only version %d",
+				i, path, pgr_get_u32(file + i * PGR_HS_SLOT_STRIDE + 8), PGR_HS_VERSION);
 		st->hs_slot_valid[i] = state[i] == HS_SLOT_VALID;
 	}
 	if (!st->hs_slot_valid[0] && !st->hs_slot_valid[1])
-		return pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
-							"both hard state slots in file \"%s\" are damaged (checksum mismatch at offsets 0 and %d)",
-							path, PGR_HS_SLOT_STRIDE);
+		return pgr_st_error(
+			&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
+			"both hard state slots in file \"%s\" are damaged (checksum mismatch at offsets 0 and %d)",
+			path, PGR_HS_SLOT_STRIDE);
 	if (st->hs_slot_valid[0] && (!st->hs_slot_valid[1] || seq[0] >= seq[1]))
 		st->hs_slot = 0;
 	else
@@ -193,16 +194,16 @@ pgr_hs_load(struct pgr_storage *st)
 enum pgr_storage_err
 pgr_hs_write(struct pgr_storage *st, const struct pgr_hard_state *hs)
 {
-	uint8_t		slot[PGR_HS_SLOT_SIZE];
-	int			target = 1 - st->hs_durable_slot;
-	int			rc;
+	uint8_t slot[PGR_HS_SLOT_SIZE];
+	int target = 1 - st->hs_durable_slot;
+	int rc;
 
 	hs_encode(slot, st->hs_seq + 1, hs);
 	rc = st->vfs->pwrite(st->vfs_ctx, st->hs_fd, slot, sizeof(slot),
 						 (uint64_t) target * PGR_HS_SLOT_STRIDE);
 	if (rc != 0)
-		return pgr_st_fatal(st, pgr_st_syserr(st, rc, "write", PGR_HS_FILE,
-											  target * PGR_HS_SLOT_STRIDE));
+		return pgr_st_fatal(
+			st, pgr_st_syserr(st, rc, "write", PGR_HS_FILE, target * PGR_HS_SLOT_STRIDE));
 	st->hs = *hs;
 	st->hs_seq++;
 	st->hs_slot = target;
@@ -242,13 +243,13 @@ pgr_hs_sync(struct pgr_storage *st)
 enum pgr_storage_err
 pgr_hs_verify(struct pgr_storage *st)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint8_t		file[PGR_HS_FILE_SIZE];
-	size_t		nread = 0;
-	uint64_t	seq;
+	char path[PGR_STORAGE_PATH_MAX];
+	uint8_t file[PGR_HS_FILE_SIZE];
+	size_t nread = 0;
+	uint64_t seq;
 	struct pgr_hard_state hs;
-	int			rc;
-	int			cur = st->hs_slot;
+	int rc;
+	int cur = st->hs_slot;
 
 	pgr_st_path(st, PGR_HS_FILE, path, sizeof(path));
 	memset(file, 0, sizeof(file));
@@ -257,10 +258,9 @@ pgr_hs_verify(struct pgr_storage *st)
 		return pgr_st_syserr(st, rc, "read", PGR_HS_FILE, 0);
 	for (int i = 0; i < 2; i++)
 		st->hs_slot_valid[i] = hs_decode(file + i * PGR_HS_SLOT_STRIDE, &seq, &hs) == HS_SLOT_VALID;
-	if (hs_decode(file + cur * PGR_HS_SLOT_STRIDE, &seq, &hs) != HS_SLOT_VALID ||
-		seq != st->hs_seq)
+	if (hs_decode(file + cur * PGR_HS_SLOT_STRIDE, &seq, &hs) != HS_SLOT_VALID || seq != st->hs_seq)
 		return pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, cur * PGR_HS_SLOT_STRIDE,
-							"hard state slot %d in file \"%s\" at offset %d is damaged",
-							cur, path, cur * PGR_HS_SLOT_STRIDE);
+							"hard state slot %d in file \"%s\" at offset %d is damaged", cur, path,
+							cur * PGR_HS_SLOT_STRIDE);
 	return PGR_STORAGE_OK;
 }

@@ -32,16 +32,16 @@
 static enum pgr_storage_err
 log_scan_error(struct pgr_storage *st, const char *name, const struct pgr_scan *sc)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
+	char path[PGR_STORAGE_PATH_MAX];
 
 	pgr_st_path(st, name, path, sizeof(path));
 	if (sc->outcome == PGR_SCAN_VERSION)
-		return pgr_st_error(&st->err, PGR_STORAGE_EVERSION, 0, path, (int64_t) sc->bad_offset,
-							"segment file \"%s\" has format version %u, but this build reads only version %d",
-							path, sc->bad_version, PGR_SEG_VERSION);
+		return pgr_st_error(
+			&st->err, PGR_STORAGE_EVERSION, 0, path, (int64_t) sc->bad_offset,
+			"segment file \"%s\" has format version %u, but this build reads only version %d", path,
+			sc->bad_version, PGR_SEG_VERSION);
 	return pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, (int64_t) sc->bad_offset,
-						"%s in file \"%s\" at offset %" PRIu64,
-						sc->reason, path, sc->bad_offset);
+						"%s in file \"%s\" at offset %" PRIu64, sc->reason, path, sc->bad_offset);
 }
 
 static bool
@@ -49,7 +49,7 @@ log_push(struct pgr_storage *st, const struct pgr_segment *seg)
 {
 	if (st->n_segs == st->cap_segs)
 	{
-		size_t		ncap = st->cap_segs > 0 ? st->cap_segs * 2 : 16;
+		size_t ncap = st->cap_segs > 0 ? st->cap_segs * 2 : 16;
 		struct pgr_segment *n = realloc(st->segs, ncap * sizeof(*n));
 
 		if (n == NULL)
@@ -73,8 +73,8 @@ log_close_tail(struct pgr_storage *st)
 static enum pgr_storage_err
 log_open_tail(struct pgr_storage *st)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	int rc;
 
 	if (st->tail_fd >= 0 || st->n_segs == 0 || st->read_only)
 		return PGR_STORAGE_OK;
@@ -90,8 +90,7 @@ log_open_tail(struct pgr_storage *st)
 
 /* Write zeros over [from, to) of fd and fdatasync it. */
 static enum pgr_storage_err
-log_zero_range(struct pgr_storage *st, int fd, const char *name, uint64_t from,
-			   uint64_t to)
+log_zero_range(struct pgr_storage *st, int fd, const char *name, uint64_t from, uint64_t to)
 {
 	const uint64_t page = 4096;
 
@@ -110,8 +109,8 @@ log_zero_range(struct pgr_storage *st, int fd, const char *name, uint64_t from,
 	 */
 	while (to > from)
 	{
-		uint64_t	start = (to - 1) / page * page;
-		int			rc;
+		uint64_t start = (to - 1) / page * page;
+		int rc;
 
 		if (start < from)
 			start = from;
@@ -129,24 +128,24 @@ log_zero_range(struct pgr_storage *st, int fd, const char *name, uint64_t from,
 
 struct name_list
 {
-	uint64_t   *v;
-	size_t		n;
-	size_t		cap;
-	bool		oom;
+	uint64_t *v;
+	size_t n;
+	size_t cap;
+	bool oom;
 };
 
 static int
 list_segments_cb(void *arg, const char *name)
 {
 	struct name_list *l = arg;
-	uint64_t	first;
+	uint64_t first;
 
 	if (!pgr_segment_parse_name(name, &first))
 		return 0;
 	if (l->n == l->cap)
 	{
-		size_t		ncap = l->cap > 0 ? l->cap * 2 : 64;
-		uint64_t   *nv = realloc(l->v, ncap * sizeof(*nv));
+		size_t ncap = l->cap > 0 ? l->cap * 2 : 64;
+		uint64_t *nv = realloc(l->v, ncap * sizeof(*nv));
 
 		if (nv == NULL)
 		{
@@ -163,17 +162,17 @@ list_segments_cb(void *arg, const char *name)
 static int
 cmp_u64(const void *a, const void *b)
 {
-	uint64_t	x = *(const uint64_t *) a;
-	uint64_t	y = *(const uint64_t *) b;
+	uint64_t x = *(const uint64_t *) a;
+	uint64_t y = *(const uint64_t *) b;
 
 	return x < y ? -1 : x > y;
 }
 
 struct term_at
 {
-	uint64_t	index;
-	bool		found;
-	uint64_t	term;
+	uint64_t index;
+	bool found;
+	uint64_t term;
 };
 
 static int
@@ -197,10 +196,10 @@ term_at_cb(void *arg, uint64_t offset, const struct pgr_entry *e)
 static enum pgr_storage_err
 log_cut_tail(struct pgr_storage *st, const char *name, uint64_t from, uint64_t len)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint64_t	to = len;
-	int			fd;
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	uint64_t to = len;
+	int fd;
+	int rc;
 	enum pgr_storage_err e;
 
 	while (to > from && st->rbuf[to - 1] == 0)
@@ -233,8 +232,8 @@ pgr_slog_recover(struct pgr_storage *st)
 	struct name_list names = {NULL, 0, 0, false};
 	struct term_at at = {st->snap.index, false, 0};
 	enum pgr_storage_err e = PGR_STORAGE_OK;
-	uint64_t	base = st->has_snap ? st->snap.index : 0;
-	int			rc;
+	uint64_t base = st->has_snap ? st->snap.index : 0;
+	int rc;
 
 	rc = st->vfs->list(st->vfs_ctx, st->dir, list_segments_cb, &names);
 	if (rc != 0)
@@ -248,10 +247,10 @@ pgr_slog_recover(struct pgr_storage *st)
 	{
 		struct pgr_segment seg;
 		struct pgr_scan sc;
-		uint64_t	len;
-		uint64_t	prev_term = st->n_segs > 0 ? st->segs[st->n_segs - 1].last_term : 0;
-		bool		newest = i == names.n - 1;
-		char		path[PGR_STORAGE_PATH_MAX];
+		uint64_t len;
+		uint64_t prev_term = st->n_segs > 0 ? st->segs[st->n_segs - 1].last_term : 0;
+		bool newest = i == names.n - 1;
+		char path[PGR_STORAGE_PATH_MAX];
 
 		memset(&seg, 0, sizeof(seg));
 		pgr_segment_name(seg.name, names.v[i]);
@@ -259,12 +258,12 @@ pgr_slog_recover(struct pgr_storage *st)
 		e = pgr_st_read_file(st, seg.name, &len);
 		if (e != PGR_STORAGE_OK)
 			break;
-		pgr_segment_scan(st->rbuf, len, prev_term, &sc,
-						 st->has_snap ? term_at_cb : NULL, &at);
+		pgr_segment_scan(st->rbuf, len, prev_term, &sc, st->has_snap ? term_at_cb : NULL, &at);
 		if (sc.outcome == PGR_SCAN_TORN && !newest)
 		{
 			e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, (int64_t) sc.bad_offset,
-							 "%s in file \"%s\" at offset %" PRIu64 ", which is not the newest segment",
+							 "%s in file \"%s\" at offset %" PRIu64
+							 ", which is not the newest segment",
 							 sc.reason, path, sc.bad_offset);
 			break;
 		}
@@ -285,14 +284,15 @@ pgr_slog_recover(struct pgr_storage *st)
 		if (sc.first != names.v[i])
 		{
 			e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 16,
-							 "segment file \"%s\" says its first index is %" PRIu64,
-							 path, sc.first);
+							 "segment file \"%s\" says its first index is %" PRIu64, path,
+							 sc.first);
 			break;
 		}
 		if (st->n_segs > 0 && sc.first != st->segs[st->n_segs - 1].last + 1)
 		{
 			e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
-							 "segment file \"%s\" starts at index %" PRIu64 " but the previous segment ends at %" PRIu64,
+							 "segment file \"%s\" starts at index %" PRIu64
+							 " but the previous segment ends at %" PRIu64,
 							 path, sc.first, st->segs[st->n_segs - 1].last);
 			break;
 		}
@@ -321,15 +321,18 @@ pgr_slog_recover(struct pgr_storage *st)
 		return PGR_STORAGE_OK;
 	if (st->segs[0].first > base + 1)
 	{
-		char		path[PGR_STORAGE_PATH_MAX];
+		char path[PGR_STORAGE_PATH_MAX];
 
 		pgr_st_path(st, st->segs[0].name, path, sizeof(path));
 		if (st->has_snap)
 			return pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
-								"log starts at index %" PRIu64 " in file \"%s\", but the snapshot ends at index %" PRIu64 ": entries are missing",
+								"log starts at index %" PRIu64
+								" in file \"%s\", but the snapshot ends at index %" PRIu64
+								": entries are missing",
 								st->segs[0].first, path, base);
 		return pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
-							"log starts at index %" PRIu64 " in file \"%s\", but there is no snapshot: entries are missing",
+							"log starts at index %" PRIu64
+							" in file \"%s\", but there is no snapshot: entries are missing",
 							st->segs[0].first, path);
 	}
 	if (st->segs[st->n_segs - 1].last <= base)
@@ -366,9 +369,9 @@ pgr_slog_recover(struct pgr_storage *st)
 
 struct find_index
 {
-	uint64_t	index;
-	uint64_t	offset;
-	bool		found;
+	uint64_t index;
+	uint64_t offset;
+	bool found;
 };
 
 static int
@@ -412,8 +415,8 @@ pgr_slog_truncate(struct pgr_storage *st, uint64_t index)
 		struct pgr_segment *seg = &st->segs[st->n_segs - 1];
 		struct find_index f = {index, 0, false};
 		struct pgr_scan sc;
-		uint64_t	len;
-		uint64_t	prev_term = st->n_segs > 1 ? st->segs[st->n_segs - 2].last_term : 0;
+		uint64_t len;
+		uint64_t prev_term = st->n_segs > 1 ? st->segs[st->n_segs - 2].last_term : 0;
 
 		e = pgr_st_read_file(st, seg->name, &len);
 		if (e == PGR_STORAGE_OK)
@@ -450,10 +453,10 @@ static enum pgr_storage_err
 log_new_segment(struct pgr_storage *st, uint64_t first, uint64_t size)
 {
 	struct pgr_segment seg;
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint8_t		hdr[PGR_SEG_HEADER_SIZE];
-	int			fd;
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	uint8_t hdr[PGR_SEG_HEADER_SIZE];
+	int fd;
+	int rc;
 	enum pgr_storage_err e;
 
 	if (st->tail_fd >= 0 && st->tail_dirty)
@@ -514,7 +517,7 @@ static enum pgr_storage_err
 log_flush(struct pgr_storage *st, size_t len, uint64_t last, uint64_t last_term)
 {
 	struct pgr_segment *tail = &st->segs[st->n_segs - 1];
-	int			rc;
+	int rc;
 
 	if (len == 0)
 		return PGR_STORAGE_OK;
@@ -537,13 +540,13 @@ log_flush(struct pgr_storage *st, size_t len, uint64_t last, uint64_t last_term)
 enum pgr_storage_err
 pgr_slog_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t n)
 {
-	size_t		pending = 0;
+	size_t pending = 0;
 	enum pgr_storage_err e;
 
 	for (size_t i = 0; i < n; i++)
 	{
 		const struct pgr_entry *en = &entries[i];
-		uint64_t	rs = pgr_record_size(en->len);
+		uint64_t rs = pgr_record_size(en->len);
 		struct pgr_segment *tail = st->n_segs > 0 ? &st->segs[st->n_segs - 1] : NULL;
 
 		if (tail == NULL || tail->end + pending + rs > tail->alloc ||
@@ -557,7 +560,7 @@ pgr_slog_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t 
 		if (tail != NULL && tail->end + rs > tail->alloc && tail->last < tail->first)
 		{
 			/* An empty segment too small for one big record: grow it. */
-			int			rc = st->vfs->allocate(st->vfs_ctx, st->tail_fd, tail->end + rs);
+			int rc = st->vfs->allocate(st->vfs_ctx, st->tail_fd, tail->end + rs);
 
 			if (rc != 0)
 				return pgr_st_fatal(st, pgr_st_syserr(st, rc, "preallocate", tail->name, -1));
@@ -565,7 +568,7 @@ pgr_slog_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t 
 		}
 		else if (tail == NULL || tail->end + rs > tail->alloc)
 		{
-			uint64_t	size = PGR_SEG_HEADER_SIZE + rs;
+			uint64_t size = PGR_SEG_HEADER_SIZE + rs;
 
 			e = log_new_segment(st, en->index, size > st->segment_size ? size : st->segment_size);
 			if (e != PGR_STORAGE_OK)
@@ -588,7 +591,7 @@ pgr_slog_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t 
 enum pgr_storage_err
 pgr_slog_drop_prefix(struct pgr_storage *st, uint64_t index)
 {
-	size_t		k = 0;
+	size_t k = 0;
 	enum pgr_storage_err e = PGR_STORAGE_OK;
 
 	while (k < st->n_segs && st->segs[k].last <= index && st->segs[k].first <= index)
@@ -647,7 +650,7 @@ enum pgr_storage_err
 pgr_slog_walk_segment(struct pgr_storage *st, size_t i, pgr_record_cb cb, void *arg)
 {
 	struct pgr_scan sc;
-	uint64_t	len;
+	uint64_t len;
 	enum pgr_storage_err e;
 
 	e = pgr_st_read_file(st, st->segs[i].name, &len);

@@ -111,7 +111,7 @@ pgr_record_size(uint32_t data_len)
 size_t
 pgr_record_encode(uint8_t *buf, const struct pgr_entry *e)
 {
-	size_t		size = (size_t) pgr_record_size(e->len);
+	size_t size = (size_t) pgr_record_size(e->len);
 
 	pgr_put_u32(buf, e->len);
 	pgr_put_u32(buf + 4, e->type);
@@ -121,8 +121,7 @@ pgr_record_encode(uint8_t *buf, const struct pgr_entry *e)
 	pgr_put_u32(buf + 28, pgr_crc32c(0, buf, 28));
 	if (e->len > 0)
 		memcpy(buf + PGR_REC_HEADER_SIZE, e->data, e->len);
-	memset(buf + PGR_REC_HEADER_SIZE + e->len, 0,
-		   size - PGR_REC_HEADER_SIZE - e->len);
+	memset(buf + PGR_REC_HEADER_SIZE + e->len, 0, size - PGR_REC_HEADER_SIZE - e->len);
 	return size;
 }
 
@@ -149,14 +148,14 @@ pgr_segment_name(char *buf, uint64_t first)
 bool
 pgr_parse_hex_name(const char *name, const char *prefix, uint64_t *value)
 {
-	size_t		plen = strlen(prefix);
-	uint64_t	v = 0;
+	size_t plen = strlen(prefix);
+	uint64_t v = 0;
 
 	if (strncmp(name, prefix, plen) != 0 || strlen(name) != plen + 16)
 		return false;
 	for (size_t i = plen; i < plen + 16; i++)
 	{
-		char		c = name[i];
+		char c = name[i];
 
 		if (c >= '0' && c <= '9')
 			v = (v << 4) | (uint64_t) (c - '0');
@@ -187,7 +186,7 @@ pgr_all_zero(const uint8_t *p, uint64_t len)
 	}
 	while (len >= 8)
 	{
-		uint64_t	w;
+		uint64_t w;
 
 		memcpy(&w, p, 8);
 		if (w != 0)
@@ -205,8 +204,7 @@ pgr_all_zero(const uint8_t *p, uint64_t len)
 }
 
 static void
-scan_stop(struct pgr_scan *out, enum pgr_scan_end outcome, uint64_t offset,
-		  const char *reason)
+scan_stop(struct pgr_scan *out, enum pgr_scan_end outcome, uint64_t offset, const char *reason)
 {
 	out->outcome = outcome;
 	out->bad_offset = offset;
@@ -221,11 +219,11 @@ scan_stop(struct pgr_scan *out, enum pgr_scan_end outcome, uint64_t offset,
  * only) is the caller's decision.
  */
 void
-pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term,
-				 struct pgr_scan *out, pgr_record_cb cb, void *arg)
+pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term, struct pgr_scan *out,
+				 pgr_record_cb cb, void *arg)
 {
-	uint64_t	off = PGR_SEG_HEADER_SIZE;
-	uint64_t	expect;
+	uint64_t off = PGR_SEG_HEADER_SIZE;
+	uint64_t expect;
 
 	memset(out, 0, sizeof(*out));
 	out->last_term = prev_term;
@@ -264,7 +262,7 @@ pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term,
 	{
 		const uint8_t *h = buf + off;
 		struct pgr_entry e;
-		uint64_t	rec_size;
+		uint64_t rec_size;
 
 		if (len - off < PGR_REC_HEADER_SIZE)
 		{
@@ -313,7 +311,7 @@ pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term,
 		}
 		if (e.index != expect)
 		{
-			char		reason[128];
+			char reason[128];
 
 			snprintf(reason, sizeof(reason), "record has index %" PRIu64 ", expected %" PRIu64,
 					 e.index, expect);
@@ -322,7 +320,8 @@ pgr_segment_scan(const uint8_t *buf, uint64_t len, uint64_t prev_term,
 		}
 		if (e.term < out->last_term)
 		{
-			scan_stop(out, PGR_SCAN_CORRUPT, off, "record term is lower than the previous record's");
+			scan_stop(out, PGR_SCAN_CORRUPT, off,
+					  "record term is lower than the previous record's");
 			return;
 		}
 		if (cb != NULL && cb(arg, off, &e) != 0)

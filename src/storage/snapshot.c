@@ -46,10 +46,10 @@
 #include "internal.h"
 #include "../common/codec.h"
 
-#define PGR_SNAP_MAGIC "PGRAFTSN"
-#define PGR_SNAP_VERSION 1
+#define PGR_SNAP_MAGIC       "PGRAFTSN"
+#define PGR_SNAP_VERSION     1
 #define PGR_SNAP_HEADER_SIZE 48
-#define PGR_SNAP_TMP "snap.tmp"
+#define PGR_SNAP_TMP         "snap.tmp"
 /* Larger than any encoded configuration (PGR_MAX_MEMBERS members). */
 #define PGR_SNAP_CONFIG_MAX (5 + PGR_MAX_MEMBERS * (11 + PGR_MAX_CONTEXT))
 #define PGR_SNAP_READ_CHUNK (1024 * 1024)
@@ -69,7 +69,7 @@ snap_parse_name(const char *name, uint64_t *index)
 bool
 pgr_snap_is_file(const char *name)
 {
-	uint64_t	index;
+	uint64_t index;
 
 	return snap_parse_name(name, &index);
 }
@@ -83,21 +83,21 @@ pgr_snap_is_file(const char *name)
 enum pgr_storage_err
 pgr_snap_write(struct pgr_storage *st, const struct pgr_snapshot *snap)
 {
-	uint8_t    *hdr;
-	size_t		conf_len = 0;
-	char		tmp[PGR_STORAGE_PATH_MAX];
-	char		name[PGR_NAME_MAX];
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint32_t	body_crc;
-	int			fd;
-	int			rc;
+	uint8_t *hdr;
+	size_t conf_len = 0;
+	char tmp[PGR_STORAGE_PATH_MAX];
+	char name[PGR_NAME_MAX];
+	char path[PGR_STORAGE_PATH_MAX];
+	uint32_t body_crc;
+	int fd;
+	int rc;
 	enum pgr_storage_err e;
 
 	if (!pgr_st_reserve(&st->wbuf, &st->wbuf_cap, PGR_SNAP_HEADER_SIZE + PGR_SNAP_CONFIG_MAX))
 		return pgr_st_error(&st->err, PGR_STORAGE_ENOMEM, 0, st->dir, -1, "out of memory");
 	hdr = st->wbuf;
-	if (pgr_config_encode(&snap->meta.config, hdr + PGR_SNAP_HEADER_SIZE,
-						  PGR_SNAP_CONFIG_MAX, &conf_len) != PGR_OK)
+	if (pgr_config_encode(&snap->meta.config, hdr + PGR_SNAP_HEADER_SIZE, PGR_SNAP_CONFIG_MAX,
+						  &conf_len) != PGR_OK)
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
 							"snapshot at index %" PRIu64 " has an invalid configuration",
 							snap->meta.index);
@@ -162,18 +162,17 @@ pgr_snap_write(struct pgr_storage *st, const struct pgr_snapshot *snap)
  * if data_out is set also copy the data into memory from alloc.
  */
 enum pgr_storage_err
-pgr_snap_read_data(struct pgr_storage *st, const struct pgr_allocator *alloc,
-				   uint8_t **data_out)
+pgr_snap_read_data(struct pgr_storage *st, const struct pgr_allocator *alloc, uint8_t **data_out)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint8_t		hdr[PGR_SNAP_HEADER_SIZE];
-	uint8_t    *data = NULL;
-	uint64_t	off;
-	uint64_t	end;
-	uint32_t	crc = 0;
-	size_t		nread;
-	int			fd;
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	uint8_t hdr[PGR_SNAP_HEADER_SIZE];
+	uint8_t *data = NULL;
+	uint64_t off;
+	uint64_t end;
+	uint32_t crc = 0;
+	size_t nread;
+	int fd;
+	int rc;
 	enum pgr_storage_err e = PGR_STORAGE_OK;
 
 	if (data_out != NULL)
@@ -204,8 +203,8 @@ pgr_snap_read_data(struct pgr_storage *st, const struct pgr_allocator *alloc,
 		e = pgr_st_error(&st->err, PGR_STORAGE_ENOMEM, 0, path, -1, "out of memory");
 	while (e == PGR_STORAGE_OK && off < end)
 	{
-		size_t		want = end - off < PGR_SNAP_READ_CHUNK ? (size_t) (end - off) : PGR_SNAP_READ_CHUNK;
-		uint64_t	data_start = PGR_SNAP_HEADER_SIZE + pgr_get_u32(hdr + 12);
+		size_t want = end - off < PGR_SNAP_READ_CHUNK ? (size_t) (end - off) : PGR_SNAP_READ_CHUNK;
+		uint64_t data_start = PGR_SNAP_HEADER_SIZE + pgr_get_u32(hdr + 12);
 
 		rc = st->vfs->pread(st->vfs_ctx, fd, st->rbuf, want, off, &nread);
 		if (rc != 0 || nread != want)
@@ -217,17 +216,18 @@ pgr_snap_read_data(struct pgr_storage *st, const struct pgr_allocator *alloc,
 		/* Copy the part of this chunk that is application data. */
 		if (data != NULL && off + want > data_start)
 		{
-			uint64_t	from = off > data_start ? off : data_start;
+			uint64_t from = off > data_start ? off : data_start;
 
-			memcpy(data + (from - data_start), st->rbuf + (from - off), (size_t) (off + want - from));
+			memcpy(data + (from - data_start), st->rbuf + (from - off),
+				   (size_t) (off + want - from));
 		}
 		off += want;
 	}
 	st->vfs->close(st->vfs_ctx, fd);
 	if (e == PGR_STORAGE_OK && crc != pgr_get_u32(hdr + 40))
 		e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, PGR_SNAP_HEADER_SIZE,
-						 "snapshot body checksum mismatch in file \"%s\" at offset %d",
-						 path, PGR_SNAP_HEADER_SIZE);
+						 "snapshot body checksum mismatch in file \"%s\" at offset %d", path,
+						 PGR_SNAP_HEADER_SIZE);
 	if (e != PGR_STORAGE_OK)
 	{
 		if (data != NULL)
@@ -243,14 +243,14 @@ pgr_snap_read_data(struct pgr_storage *st, const struct pgr_allocator *alloc,
 static enum pgr_storage_err
 snap_load_meta(struct pgr_storage *st, const char *name, uint64_t index)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint8_t		hdr[PGR_SNAP_HEADER_SIZE];
-	uint8_t    *conf = NULL;
-	uint32_t	conf_len = 0;
-	uint64_t	size;
-	size_t		nread = 0;
-	int			fd;
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	uint8_t hdr[PGR_SNAP_HEADER_SIZE];
+	uint8_t *conf = NULL;
+	uint32_t conf_len = 0;
+	uint64_t size;
+	size_t nread = 0;
+	int fd;
+	int rc;
 	enum pgr_storage_err e = PGR_STORAGE_OK;
 
 	pgr_st_path(st, name, path, sizeof(path));
@@ -266,9 +266,10 @@ snap_load_meta(struct pgr_storage *st, const char *name, uint64_t index)
 		e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
 						 "bad snapshot header in file \"%s\" at offset 0", path);
 	else if (pgr_get_u32(hdr + 8) != PGR_SNAP_VERSION)
-		e = pgr_st_error(&st->err, PGR_STORAGE_EVERSION, 0, path, 8,
-						 "snapshot file \"%s\" has format version %u, but this build reads only version %d",
-						 path, pgr_get_u32(hdr + 8), PGR_SNAP_VERSION);
+		e = pgr_st_error(
+			&st->err, PGR_STORAGE_EVERSION, 0, path, 8,
+			"snapshot file \"%s\" has format version %u, but this build reads only version %d",
+			path, pgr_get_u32(hdr + 8), PGR_SNAP_VERSION);
 	else if (pgr_get_u32(hdr + 44) != pgr_crc32c(0, hdr, 44))
 		e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
 						 "snapshot header checksum mismatch in file \"%s\" at offset 0", path);
@@ -276,21 +277,24 @@ snap_load_meta(struct pgr_storage *st, const char *name, uint64_t index)
 			 pgr_get_u64(hdr + 16) != index ||
 			 size - PGR_SNAP_HEADER_SIZE - conf_len != pgr_get_u64(hdr + 32) ||
 			 size < PGR_SNAP_HEADER_SIZE + conf_len)
-		e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
-						 "snapshot file \"%s\" has an inconsistent header (index, lengths or file size %" PRIu64 ")",
-						 path, size);
+		e = pgr_st_error(
+			&st->err, PGR_STORAGE_ECORRUPT, 0, path, 0,
+			"snapshot file \"%s\" has an inconsistent header (index, lengths or file size %" PRIu64
+			")",
+			path, size);
 	if (e == PGR_STORAGE_OK)
 	{
 		conf = malloc(conf_len > 0 ? conf_len : 1);
 		if (conf == NULL)
 			e = pgr_st_error(&st->err, PGR_STORAGE_ENOMEM, 0, path, -1, "out of memory");
-		else if ((rc = st->vfs->pread(st->vfs_ctx, fd, conf, conf_len, PGR_SNAP_HEADER_SIZE, &nread)) != 0 ||
+		else if ((rc = st->vfs->pread(st->vfs_ctx, fd, conf, conf_len, PGR_SNAP_HEADER_SIZE,
+									  &nread)) != 0 ||
 				 nread != conf_len)
 			e = pgr_st_syserr(st, rc != 0 ? rc : EIO, "read", name, PGR_SNAP_HEADER_SIZE);
 		else if (pgr_config_decode(conf, conf_len, &st->snap.config) != PGR_OK)
 			e = pgr_st_error(&st->err, PGR_STORAGE_ECORRUPT, 0, path, PGR_SNAP_HEADER_SIZE,
-							 "invalid configuration in snapshot file \"%s\" at offset %d",
-							 path, PGR_SNAP_HEADER_SIZE);
+							 "invalid configuration in snapshot file \"%s\" at offset %d", path,
+							 PGR_SNAP_HEADER_SIZE);
 		free(conf);
 	}
 	st->vfs->close(st->vfs_ctx, fd);
@@ -310,14 +314,14 @@ snap_load_meta(struct pgr_storage *st, const char *name, uint64_t index)
 
 struct snap_list
 {
-	uint64_t	newest;
-	bool		found;
-	uint64_t   *older;
-	size_t		n_older;
-	size_t		cap_older;
-	bool		oom;
-	char		tmp[8][PGR_NAME_MAX];	/* leftover temporary files */
-	size_t		n_tmp;
+	uint64_t newest;
+	bool found;
+	uint64_t *older;
+	size_t n_older;
+	size_t cap_older;
+	bool oom;
+	char tmp[8][PGR_NAME_MAX]; /* leftover temporary files */
+	size_t n_tmp;
 };
 
 static void
@@ -325,8 +329,8 @@ snap_list_older(struct snap_list *l, uint64_t index)
 {
 	if (l->n_older == l->cap_older)
 	{
-		size_t		ncap = l->cap_older > 0 ? l->cap_older * 2 : 8;
-		uint64_t   *n = realloc(l->older, ncap * sizeof(*n));
+		size_t ncap = l->cap_older > 0 ? l->cap_older * 2 : 8;
+		uint64_t *n = realloc(l->older, ncap * sizeof(*n));
 
 		if (n == NULL)
 		{
@@ -343,11 +347,10 @@ static int
 snap_list_cb(void *arg, const char *name)
 {
 	struct snap_list *l = arg;
-	uint64_t	index;
-	size_t		len = strlen(name);
+	uint64_t index;
+	size_t len = strlen(name);
 
-	if (len > 4 && strcmp(name + len - 4, ".tmp") == 0 && len < PGR_NAME_MAX &&
-		l->n_tmp < 8)
+	if (len > 4 && strcmp(name + len - 4, ".tmp") == 0 && len < PGR_NAME_MAX && l->n_tmp < 8)
 		snprintf(l->tmp[l->n_tmp++], PGR_NAME_MAX, "%s", name);
 	if (!snap_parse_name(name, &index))
 		return 0;
@@ -371,9 +374,9 @@ enum pgr_storage_err
 pgr_snap_recover(struct pgr_storage *st)
 {
 	struct snap_list l;
-	char		name[PGR_NAME_MAX];
+	char name[PGR_NAME_MAX];
 	enum pgr_storage_err e = PGR_STORAGE_OK;
-	int			rc;
+	int rc;
 
 	memset(&l, 0, sizeof(l));
 	rc = st->vfs->list(st->vfs_ctx, st->dir, snap_list_cb, &l);

@@ -57,21 +57,21 @@
 /* ---------------------------------------------------------------------- */
 
 static void
-st_broken(const struct pgr_storage *st, const char *where, const char *what,
-		  uint64_t a, uint64_t b)
+st_broken(const struct pgr_storage *st, const char *where, const char *what, uint64_t a, uint64_t b)
 {
-	fprintf(stderr, "pgraft storage invariant violated in \"%s\" after %s: %s (%" PRIu64
-			", %" PRIu64 ")\n", st->dir, where, what, a, b);
+	fprintf(stderr,
+			"pgraft storage invariant violated in \"%s\" after %s: %s (%" PRIu64 ", %" PRIu64 ")\n",
+			st->dir, where, what, a, b);
 	abort();
 }
 
 void
 pgr_st_check_invariants(const struct pgr_storage *st, const char *where)
 {
-	uint64_t	base = st->has_snap ? st->snap.index : 0;
+	uint64_t base = st->has_snap ? st->snap.index : 0;
 
 	if (st->failed)
-		return;					/* nothing is promised of a failed storage */
+		return; /* nothing is promised of a failed storage */
 	for (size_t i = 0; i < st->n_segs; i++)
 	{
 		const struct pgr_segment *g = &st->segs[i];
@@ -83,8 +83,7 @@ pgr_st_check_invariants(const struct pgr_storage *st, const char *where)
 		if (i > 0 && g->first != st->segs[i - 1].last + 1)
 			st_broken(st, where, "segments not contiguous", st->segs[i - 1].last, g->first);
 	}
-	if (st->n_segs > 0 && st->segs[st->n_segs - 1].last != st->last_index &&
-		st->last_index > base)
+	if (st->n_segs > 0 && st->segs[st->n_segs - 1].last != st->last_index && st->last_index > base)
 		st_broken(st, where, "last index is not the last segment's", st->last_index,
 				  st->segs[st->n_segs - 1].last);
 	if (st->last_index < base)
@@ -102,10 +101,10 @@ pgr_st_check_invariants(const struct pgr_storage *st, const char *where)
  * Fill err (which may be NULL) and return code.  offset < 0 means none.
  */
 enum pgr_storage_err
-pgr_st_error(struct pgr_storage_error *err, enum pgr_storage_err code,
-			 int sys_errno, const char *path, int64_t offset, const char *fmt,...)
+pgr_st_error(struct pgr_storage_error *err, enum pgr_storage_err code, int sys_errno,
+			 const char *path, int64_t offset, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (err == NULL)
 		return code;
@@ -130,10 +129,10 @@ pgr_st_path(const struct pgr_storage *st, const char *name, char *buf, size_t le
 
 /* A failed system call: "could not <what> file "<path>" [at offset N]: <errno>". */
 enum pgr_storage_err
-pgr_st_syserr(struct pgr_storage *st, int sys_errno, const char *what,
-			  const char *name, int64_t offset)
+pgr_st_syserr(struct pgr_storage *st, int sys_errno, const char *what, const char *name,
+			  int64_t offset)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
+	char path[PGR_STORAGE_PATH_MAX];
 	enum pgr_storage_err code = sys_errno == ENOSPC ? PGR_STORAGE_ENOSPC : PGR_STORAGE_EIO;
 
 	if (name != NULL)
@@ -142,10 +141,10 @@ pgr_st_syserr(struct pgr_storage *st, int sys_errno, const char *what,
 		snprintf(path, sizeof(path), "%s", st->dir);
 	if (offset >= 0)
 		return pgr_st_error(&st->err, code, sys_errno, path, offset,
-							"could not %s file \"%s\" at offset %" PRId64 ": %s",
-							what, path, offset, strerror(sys_errno));
-	return pgr_st_error(&st->err, code, sys_errno, path, -1,
-						"could not %s \"%s\": %s", what, path, strerror(sys_errno));
+							"could not %s file \"%s\" at offset %" PRId64 ": %s", what, path,
+							offset, strerror(sys_errno));
+	return pgr_st_error(&st->err, code, sys_errno, path, -1, "could not %s \"%s\": %s", what, path,
+						strerror(sys_errno));
 }
 
 /* Turn the error just recorded into the failed state. */
@@ -167,10 +166,9 @@ storage_check_usable(struct pgr_storage *st, bool write)
 	{
 		struct pgr_storage_error *f = &st->fail_err;
 
-		return pgr_st_error(&st->err, PGR_STORAGE_EFAILED, f->sys_errno,
-							f->path, f->has_offset ? (int64_t) f->offset : -1,
-							"storage is unusable after an earlier failure: %.1300s",
-							f->msg);
+		return pgr_st_error(&st->err, PGR_STORAGE_EFAILED, f->sys_errno, f->path,
+							f->has_offset ? (int64_t) f->offset : -1,
+							"storage is unusable after an earlier failure: %.1300s", f->msg);
 	}
 	if (write && st->read_only)
 		return pgr_st_error(&st->err, PGR_STORAGE_EREADONLY, 0, st->dir, -1,
@@ -181,8 +179,8 @@ storage_check_usable(struct pgr_storage *st, bool write)
 bool
 pgr_st_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
-	size_t		ncap;
-	uint8_t    *nbuf;
+	size_t ncap;
+	uint8_t *nbuf;
 
 	if (*cap >= need)
 		return true;
@@ -201,7 +199,7 @@ pgr_st_reserve(uint8_t **buf, size_t *cap, size_t need)
 enum pgr_storage_err
 pgr_st_sync_fd(struct pgr_storage *st, int fd, const char *name, bool metadata)
 {
-	int			rc = st->vfs->sync(st->vfs_ctx, fd, metadata);
+	int rc = st->vfs->sync(st->vfs_ctx, fd, metadata);
 
 	if (rc != 0)
 	{
@@ -214,8 +212,8 @@ pgr_st_sync_fd(struct pgr_storage *st, int fd, const char *name, bool metadata)
 enum pgr_storage_err
 pgr_st_sync_dir(struct pgr_storage *st)
 {
-	int			fd;
-	int			rc = st->vfs->open(st->vfs_ctx, st->dir, PGR_VFS_DIR, &fd);
+	int fd;
+	int rc = st->vfs->open(st->vfs_ctx, st->dir, PGR_VFS_DIR, &fd);
 	enum pgr_storage_err e;
 
 	if (rc != 0)
@@ -234,11 +232,11 @@ pgr_st_sync_dir(struct pgr_storage *st)
 enum pgr_storage_err
 pgr_st_read_file(struct pgr_storage *st, const char *name, uint64_t *len_out)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	int			fd;
-	int			rc;
-	uint64_t	size;
-	size_t		nread = 0;
+	char path[PGR_STORAGE_PATH_MAX];
+	int fd;
+	int rc;
+	uint64_t size;
+	size_t nread = 0;
 
 	pgr_st_path(st, name, path, sizeof(path));
 	rc = st->vfs->open(st->vfs_ctx, path, PGR_VFS_READ, &fd);
@@ -265,8 +263,8 @@ pgr_st_read_file(struct pgr_storage *st, const char *name, uint64_t *len_out)
 enum pgr_storage_err
 pgr_st_unlink(struct pgr_storage *st, const char *name)
 {
-	char		path[PGR_STORAGE_PATH_MAX];
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	int rc;
 
 	pgr_st_path(st, name, path, sizeof(path));
 	rc = st->vfs->unlink(st->vfs_ctx, path);
@@ -282,15 +280,15 @@ pgr_st_unlink(struct pgr_storage *st, const char *name)
 
 struct dir_survey
 {
-	bool		has_hardstate;
-	bool		has_other;		/* segments or snapshots */
+	bool has_hardstate;
+	bool has_other; /* segments or snapshots */
 };
 
 static int
 survey_cb(void *arg, const char *name)
 {
 	struct dir_survey *s = arg;
-	uint64_t	first;
+	uint64_t first;
 
 	if (strcmp(name, "hardstate") == 0)
 		s->has_hardstate = true;
@@ -304,10 +302,10 @@ static int
 sync_cb(void *arg, const char *name)
 {
 	struct pgr_storage *st = arg;
-	char		path[PGR_STORAGE_PATH_MAX];
-	uint64_t	first;
-	int			fd;
-	int			rc;
+	char path[PGR_STORAGE_PATH_MAX];
+	uint64_t first;
+	int fd;
+	int rc;
 
 	if (st->err.code != PGR_STORAGE_OK)
 		return 1;
@@ -317,7 +315,7 @@ sync_cb(void *arg, const char *name)
 	pgr_st_path(st, name, path, sizeof(path));
 	rc = st->vfs->open(st->vfs_ctx, path, PGR_VFS_READ, &fd);
 	if (rc == ENOENT)
-		return 0;				/* removed by recovery meanwhile */
+		return 0; /* removed by recovery meanwhile */
 	if (rc != 0)
 	{
 		pgr_st_syserr(st, rc, "open", name, -1);
@@ -332,7 +330,7 @@ sync_cb(void *arg, const char *name)
 static enum pgr_storage_err
 storage_sync_all(struct pgr_storage *st)
 {
-	int			rc;
+	int rc;
 
 	st->err.code = PGR_STORAGE_OK;
 	rc = st->vfs->list(st->vfs_ctx, st->dir, sync_cb, st);
@@ -347,10 +345,10 @@ storage_sync_all(struct pgr_storage *st)
 static enum pgr_storage_err
 storage_sync_parent(struct pgr_storage *st)
 {
-	char		parent[PGR_STORAGE_PATH_MAX];
-	char	   *slash;
-	int			fd;
-	int			rc;
+	char parent[PGR_STORAGE_PATH_MAX];
+	char *slash;
+	int fd;
+	int rc;
 	enum pgr_storage_err e;
 
 	snprintf(parent, sizeof(parent), "%s", st->dir);
@@ -372,7 +370,7 @@ storage_sync_parent(struct pgr_storage *st)
 static enum pgr_storage_err
 storage_initialize(struct pgr_storage *st, bool dir_exists)
 {
-	int			rc;
+	int rc;
 	enum pgr_storage_err e;
 
 	if (!dir_exists)
@@ -401,13 +399,13 @@ release_read_buffer(struct pgr_storage *st)
 }
 
 enum pgr_storage_err
-pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
-				 struct pgr_storage **out, struct pgr_storage_error *err)
+pgr_storage_open(const char *dir, const struct pgr_storage_options *opts, struct pgr_storage **out,
+				 struct pgr_storage_error *err)
 {
 	struct pgr_storage *st;
 	struct dir_survey survey = {false, false};
 	enum pgr_storage_err e;
-	int			rc;
+	int rc;
 
 	*out = NULL;
 	if (dir == NULL || opts == NULL || strlen(dir) + PGR_NAME_MAX + 2 > PGR_STORAGE_PATH_MAX)
@@ -424,8 +422,8 @@ pgr_storage_open(const char *dir, const struct pgr_storage_options *opts,
 	}
 	st->vfs = opts->vfs != NULL ? opts->vfs : &pgr_posix_vfs;
 	st->vfs_ctx = opts->vfs_ctx;
-	st->segment_size = opts->segment_size != 0 ? opts->segment_size
-		: PGR_STORAGE_DEFAULT_SEGMENT_SIZE;
+	st->segment_size =
+		opts->segment_size != 0 ? opts->segment_size : PGR_STORAGE_DEFAULT_SEGMENT_SIZE;
 	if (st->segment_size < 4096)
 		st->segment_size = 4096;
 	st->read_only = opts->read_only;
@@ -504,9 +502,9 @@ struct load_ctx
 {
 	const struct pgr_allocator *alloc;
 	struct pgr_storage_state *state;
-	uint64_t	from;			/* first index to load */
-	uint64_t	to;				/* last index to load */
-	bool		oom;
+	uint64_t from; /* first index to load */
+	uint64_t to;   /* last index to load */
+	bool oom;
 };
 
 static int
@@ -550,8 +548,8 @@ pgr_storage_load(struct pgr_storage *st, const struct pgr_allocator *alloc,
 {
 	struct load_ctx lc;
 	enum pgr_storage_err e;
-	uint64_t	from = st->has_snap ? st->snap.index + 1 : 1;
-	uint64_t	n = st->last_index + 1 - from;
+	uint64_t from = st->has_snap ? st->snap.index + 1 : 1;
+	uint64_t n = st->last_index + 1 - from;
 
 	memset(out, 0, sizeof(*out));
 	e = storage_check_usable(st, false);
@@ -573,7 +571,8 @@ pgr_storage_load(struct pgr_storage *st, const struct pgr_allocator *alloc,
 	if (n > 0)
 	{
 		if (n > SIZE_MAX / sizeof(struct pgr_entry) ||
-			(out->entries = alloc->alloc(alloc->ctx, (size_t) n * sizeof(struct pgr_entry))) == NULL)
+			(out->entries = alloc->alloc(alloc->ctx, (size_t) n * sizeof(struct pgr_entry))) ==
+				NULL)
 		{
 			pgr_storage_state_free(alloc, out);
 			return pgr_st_error(&st->err, PGR_STORAGE_ENOMEM, 0, st->dir, -1,
@@ -631,11 +630,11 @@ static enum pgr_storage_err
 storage_check_snapshot(struct pgr_storage *st, const struct pgr_snapshot *snap)
 {
 	if (snap == NULL || snap->meta.index == 0 || (snap->len > 0 && snap->data == NULL))
-		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"invalid snapshot");
+		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1, "invalid snapshot");
 	if (st->has_snap && snap->meta.index < st->snap.index)
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"snapshot at index %" PRIu64 " is older than the stored one at %" PRIu64,
+							"snapshot at index %" PRIu64
+							" is older than the stored one at %" PRIu64,
 							snap->meta.index, st->snap.index);
 	return PGR_STORAGE_OK;
 }
@@ -678,9 +677,9 @@ pgr_storage_compact(struct pgr_storage *st, uint64_t index)
 	if (e != PGR_STORAGE_OK)
 		return e;
 	if (!st->has_snap || index > st->snap.index)
-		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"cannot drop the log up to index %" PRIu64 ": no durable snapshot covers it",
-							index);
+		return pgr_st_error(
+			&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
+			"cannot drop the log up to index %" PRIu64 ": no durable snapshot covers it", index);
 	return pgr_slog_drop_prefix(st, index);
 }
 
@@ -688,27 +687,27 @@ enum pgr_storage_err
 pgr_storage_append(struct pgr_storage *st, const struct pgr_entry *entries, size_t n)
 {
 	enum pgr_storage_err e = storage_check_usable(st, true);
-	uint64_t	first;
-	uint64_t	min_index = st->has_snap ? st->snap.index + 1 : 1;
+	uint64_t first;
+	uint64_t min_index = st->has_snap ? st->snap.index + 1 : 1;
 
 	if (e != PGR_STORAGE_OK)
 		return e;
 	if (n == 0 || entries == NULL)
-		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"no entries to append");
+		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1, "no entries to append");
 	for (size_t i = 0; i < n; i++)
 	{
 		if ((entries[i].len > 0 && entries[i].data == NULL) ||
 			(i > 0 && (entries[i].index != entries[i - 1].index + 1 ||
 					   entries[i].term < entries[i - 1].term)))
-			return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-								"entries to append are not dense with non-decreasing terms at position %zu",
-								i);
+			return pgr_st_error(
+				&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
+				"entries to append are not dense with non-decreasing terms at position %zu", i);
 	}
 	first = entries[0].index;
 	if (first < min_index || first > st->last_index + 1)
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"cannot append at index %" PRIu64 ": the log holds (%" PRIu64 ", %" PRIu64 "]",
+							"cannot append at index %" PRIu64 ": the log holds (%" PRIu64
+							", %" PRIu64 "]",
 							first, min_index - 1, st->last_index);
 	if (first <= st->last_index)
 	{
@@ -719,7 +718,8 @@ pgr_storage_append(struct pgr_storage *st, const struct pgr_entry *entries, size
 	}
 	if (entries[0].term < st->last_term)
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"entry %" PRIu64 " has term %" PRIu64 ", below the previous entry's term %" PRIu64,
+							"entry %" PRIu64 " has term %" PRIu64
+							", below the previous entry's term %" PRIu64,
 							first, entries[0].term, st->last_term);
 	return pgr_slog_append(st, entries, n);
 }
@@ -736,8 +736,9 @@ pgr_storage_set_hard_state(struct pgr_storage *st, const struct pgr_hard_state *
 		(hs->term == cur->term && cur->vote != PGR_NONE && hs->vote != cur->vote) ||
 		hs->commit < cur->commit)
 		return pgr_st_error(&st->err, PGR_STORAGE_EINVAL, 0, st->dir, -1,
-							"hard state would go backwards: term %" PRIu64 " vote %" PRIu64 " commit %" PRIu64
-							" after term %" PRIu64 " vote %" PRIu64 " commit %" PRIu64,
+							"hard state would go backwards: term %" PRIu64 " vote %" PRIu64
+							" commit %" PRIu64 " after term %" PRIu64 " vote %" PRIu64
+							" commit %" PRIu64,
 							hs->term, hs->vote, hs->commit, cur->term, cur->vote, cur->commit);
 	if (hs->term == cur->term && hs->vote == cur->vote && hs->commit == cur->commit)
 		return PGR_STORAGE_OK;
@@ -813,8 +814,7 @@ pgr_storage_info(const struct pgr_storage *st, struct pgr_storage_info *out)
 }
 
 enum pgr_storage_err
-pgr_storage_segment(const struct pgr_storage *st, size_t i,
-					struct pgr_storage_segment_info *out)
+pgr_storage_segment(const struct pgr_storage *st, size_t i, struct pgr_storage_segment_info *out)
 {
 	const struct pgr_segment *s;
 
@@ -831,10 +831,10 @@ pgr_storage_segment(const struct pgr_storage *st, size_t i,
 
 struct walk_ctx
 {
-	pgr_storage_entry_cb cb;	/* NULL: only verify */
-	void	   *arg;
+	pgr_storage_entry_cb cb; /* NULL: only verify */
+	void *arg;
 	const char *file;
-	bool		stopped;
+	bool stopped;
 };
 
 static int

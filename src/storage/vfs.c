@@ -28,8 +28,8 @@
 static int
 posix_open(void *ctx, const char *path, int flags, int *fd_out)
 {
-	int			oflags;
-	int			fd;
+	int oflags;
+	int fd;
 
 	(void) ctx;
 	if (flags & PGR_VFS_DIR)
@@ -60,13 +60,12 @@ posix_close(void *ctx, int fd)
 static int
 posix_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off, size_t *nread)
 {
-	size_t		done = 0;
+	size_t done = 0;
 
 	(void) ctx;
 	while (done < len)
 	{
-		ssize_t		n = pread(fd, (char *) buf + done, len - done,
-							  (off_t) (off + done));
+		ssize_t n = pread(fd, (char *) buf + done, len - done, (off_t) (off + done));
 
 		if (n < 0)
 		{
@@ -85,13 +84,12 @@ posix_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off, size_t *nrea
 static int
 posix_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t off)
 {
-	size_t		done = 0;
+	size_t done = 0;
 
 	(void) ctx;
 	while (done < len)
 	{
-		ssize_t		n = pwrite(fd, (const char *) buf + done, len - done,
-							   (off_t) (off + done));
+		ssize_t n = pwrite(fd, (const char *) buf + done, len - done, (off_t) (off + done));
 
 		if (n < 0)
 		{
@@ -124,7 +122,7 @@ posix_sync(void *ctx, int fd, bool metadata)
 static int
 posix_allocate(void *ctx, int fd, uint64_t len)
 {
-	int			rc;
+	int rc;
 
 	(void) ctx;
 	/* posix_fallocate returns the error; glibc emulates it where needed. */
@@ -168,12 +166,11 @@ posix_mkdir(void *ctx, const char *path)
 }
 
 static int
-posix_list(void *ctx, const char *dir, int (*cb) (void *arg, const char *name),
-		   void *arg)
+posix_list(void *ctx, const char *dir, int (*cb)(void *arg, const char *name), void *arg)
 {
-	DIR		   *d;
+	DIR *d;
 	struct dirent *de;
-	int			rc = 0;
+	int rc = 0;
 
 	(void) ctx;
 	d = opendir(dir);

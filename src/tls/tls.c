@@ -37,23 +37,23 @@
 
 #include "pgraft/tls.h"
 
-#define PGR_TLS_NODE_PREFIX "pgraft-node-"
+#define PGR_TLS_NODE_PREFIX    "pgraft-node-"
 #define PGR_TLS_EXPORTER_LABEL "EXPORTER-pgraft-auth"
 
 struct pgr_tls_ctx
 {
-	SSL_CTX    *ssl_ctx;
-	int64_t		not_after;
+	SSL_CTX *ssl_ctx;
+	int64_t not_after;
 };
 
 struct pgr_tls_conn
 {
-	SSL		   *ssl;
-	BIO		   *in;				/* network -> SSL */
-	BIO		   *out;			/* SSL -> network */
-	bool		done;			/* handshake complete */
-	bool		failed;
-	char		error[256];
+	SSL *ssl;
+	BIO *in;   /* network -> SSL */
+	BIO *out;  /* SSL -> network */
+	bool done; /* handshake complete */
+	bool failed;
+	char error[256];
 };
 
 /* The last OpenSSL error as text, or fallback. */
@@ -69,8 +69,8 @@ ssl_error_text(char *buf, size_t size, const char *fallback)
 	if (e == 0)
 		snprintf(buf, size, "%s", fallback);
 	else
-		snprintf(buf, size, "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
-				 fallback);
+		snprintf(buf, size, "%s",
+				 ERR_reason_error_string(e) ? ERR_reason_error_string(e) : fallback);
 }
 
 static int
@@ -91,15 +91,17 @@ struct pgr_tls_ctx *
 pgr_tls_ctx_new(const struct pgr_tls_files *f, char *why, size_t why_size)
 {
 	struct pgr_tls_ctx *ctx;
-	SSL_CTX    *c;
-	char		err[200];
-	X509	   *cert;
+	SSL_CTX *c;
+	char err[200];
+	X509 *cert;
 
 	ERR_clear_error();
 	if (f->cert_file == NULL || f->cert_file[0] == '\0' || f->key_file == NULL ||
 		f->key_file[0] == '\0' || f->ca_file == NULL || f->ca_file[0] == '\0')
 	{
-		snprintf(why, why_size, "pgraft.ssl_cert_file, pgraft.ssl_key_file and pgraft.ssl_ca_file must all be set");
+		snprintf(
+			why, why_size,
+			"pgraft.ssl_cert_file, pgraft.ssl_key_file and pgraft.ssl_ca_file must all be set");
 		return NULL;
 	}
 	c = SSL_CTX_new(TLS_method());
@@ -114,23 +116,25 @@ pgr_tls_ctx_new(const struct pgr_tls_files *f, char *why, size_t why_size)
 		snprintf(why, why_size, "could not require TLS 1.2 or later");
 		goto fail;
 	}
-	SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-						SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+							   SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(c, 0);
-
 
 	if (SSL_CTX_use_certificate_chain_file(c, f->cert_file) != 1)
 	{
 		ssl_error_text(err, sizeof(err), "unknown error");
-		snprintf(why, why_size, "could not load the certificate file \"%s\": %s", f->cert_file, err);
+		snprintf(why, why_size, "could not load the certificate file \"%s\": %s", f->cert_file,
+				 err);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c, f->key_file, SSL_FILETYPE_PEM) != 1)
 	{
 		ssl_error_text(err, sizeof(err), "unknown error");
-		snprintf(why, why_size, "could not load the private key file \"%s\" (it must match the certificate and not be encrypted): %s",
-				 f->key_file, err);
+		snprintf(
+			why, why_size,
+			"could not load the private key file \"%s\" (it must match the certificate and not be encrypted): %s",
+			f->key_file, err);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(c) != 1)
@@ -170,8 +174,8 @@ pgr_tls_ctx_new(const struct pgr_tls_files *f, char *why, size_t why_size)
 	cert = SSL_CTX_get0_certificate(c);
 	if (cert != NULL)
 	{
-		int			days = 0;
-		int			secs = 0;
+		int days = 0;
+		int secs = 0;
 
 		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 1)
 			ctx->not_after = (int64_t) time(NULL) + (int64_t) days * 86400 + secs;
@@ -189,7 +193,7 @@ pgr_tls_ctx_free(struct pgr_tls_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	SSL_CTX_free(ctx->ssl_ctx);	/* connections hold references of their own */
+	SSL_CTX_free(ctx->ssl_ctx); /* connections hold references of their own */
 	free(ctx);
 }
 
@@ -236,7 +240,7 @@ pgr_tls_conn_free(struct pgr_tls_conn *c)
 {
 	if (c == NULL)
 		return;
-	SSL_free(c->ssl);			/* frees both BIOs */
+	SSL_free(c->ssl); /* frees both BIOs */
 	free(c);
 }
 
@@ -245,8 +249,8 @@ pgr_tls_feed(struct pgr_tls_conn *c, const uint8_t *buf, size_t len)
 {
 	while (len > 0)
 	{
-		int			chunk = len > (1 << 30) ? (1 << 30) : (int) len;
-		int			n = BIO_write(c->in, buf, chunk);
+		int chunk = len > (1 << 30) ? (1 << 30) : (int) len;
+		int n = BIO_write(c->in, buf, chunk);
 
 		if (n <= 0)
 			return false;
@@ -260,7 +264,7 @@ pgr_tls_feed(struct pgr_tls_conn *c, const uint8_t *buf, size_t len)
 static enum pgr_tls_status
 conn_status(struct pgr_tls_conn *c, int r)
 {
-	int			e = SSL_get_error(c->ssl, r);
+	int e = SSL_get_error(c->ssl, r);
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 		return PGR_TLS_AGAIN;
@@ -268,10 +272,12 @@ conn_status(struct pgr_tls_conn *c, int r)
 		return PGR_TLS_CLOSED;
 	if (!c->failed)
 	{
-		long		v = SSL_get_verify_result(c->ssl);
-		char		err[200];
+		long v = SSL_get_verify_result(c->ssl);
+		char err[200];
 
-		ssl_error_text(err, sizeof(err), e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS protocol error");
+		ssl_error_text(err, sizeof(err),
+					   e == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream"
+											  : "TLS protocol error");
 		if (v != X509_V_OK)
 			snprintf(c->error, sizeof(c->error), "%s: %s", err, X509_verify_cert_error_string(v));
 		else
@@ -285,7 +291,7 @@ conn_status(struct pgr_tls_conn *c, int r)
 enum pgr_tls_status
 pgr_tls_handshake(struct pgr_tls_conn *c)
 {
-	int			r;
+	int r;
 
 	if (c->failed)
 		return PGR_TLS_FAILED;
@@ -304,7 +310,7 @@ pgr_tls_handshake(struct pgr_tls_conn *c)
 enum pgr_tls_status
 pgr_tls_read(struct pgr_tls_conn *c, uint8_t *out, size_t cap, size_t *n)
 {
-	int			r;
+	int r;
 
 	*n = 0;
 	if (c->failed)
@@ -330,8 +336,8 @@ pgr_tls_write(struct pgr_tls_conn *c, const uint8_t *buf, size_t len)
 		return PGR_TLS_AGAIN;
 	while (len > 0)
 	{
-		int			chunk = len > (1 << 30) ? (1 << 30) : (int) len;
-		int			r;
+		int chunk = len > (1 << 30) ? (1 << 30) : (int) len;
+		int r;
 
 		ERR_clear_error();
 		r = SSL_write(c->ssl, buf, chunk);
@@ -352,7 +358,7 @@ pgr_tls_out_pending(const struct pgr_tls_conn *c)
 size_t
 pgr_tls_take_out(struct pgr_tls_conn *c, uint8_t *buf, size_t cap)
 {
-	int			n;
+	int n;
 
 	if (cap == 0)
 		return 0;
@@ -379,16 +385,16 @@ pgr_tls_version(const struct pgr_tls_conn *c)
 enum pgr_tls_identity
 pgr_tls_parse_node_name(const char *name, size_t len, const char *cluster_name, uint64_t *id)
 {
-	size_t		plen = strlen(PGR_TLS_NODE_PREFIX);
-	size_t		i = plen;
-	uint64_t	v = 0;
+	size_t plen = strlen(PGR_TLS_NODE_PREFIX);
+	size_t i = plen;
+	uint64_t v = 0;
 
 	if (len <= plen || strncmp(name, PGR_TLS_NODE_PREFIX, plen) != 0 ||
 		!isdigit((unsigned char) name[plen]) || name[plen] == '0')
 		return PGR_TLS_ID_NO_NAME;
 	while (i < len && isdigit((unsigned char) name[i]))
 	{
-		uint64_t	d = (uint64_t) (name[i] - '0');
+		uint64_t d = (uint64_t) (name[i] - '0');
 
 		if (v > (UINT64_MAX - d) / 10)
 			return PGR_TLS_ID_NO_NAME;
@@ -408,11 +414,11 @@ pgr_tls_parse_node_name(const char *name, size_t len, const char *cluster_name, 
 enum pgr_tls_identity
 pgr_tls_peer_identity(const struct pgr_tls_conn *c, const char *cluster_name, uint64_t *id)
 {
-	X509	   *cert = SSL_get_peer_certificate(c->ssl);
+	X509 *cert = SSL_get_peer_certificate(c->ssl);
 	enum pgr_tls_identity best = PGR_TLS_ID_NO_NAME;
 	GENERAL_NAMES *sans;
-	X509_NAME  *subject;
-	int			idx;
+	X509_NAME *subject;
+	int idx;
 
 	if (cert == NULL)
 		return PGR_TLS_ID_NO_NAME;
@@ -425,8 +431,7 @@ pgr_tls_peer_identity(const struct pgr_tls_conn *c, const char *cluster_name, ui
 		if (gn->type != GEN_DNS)
 			continue;
 		r = pgr_tls_parse_node_name((const char *) ASN1_STRING_get0_data(gn->d.dNSName),
-									(size_t) ASN1_STRING_length(gn->d.dNSName),
-									cluster_name, id);
+									(size_t) ASN1_STRING_length(gn->d.dNSName), cluster_name, id);
 		if (r == PGR_TLS_ID_OK)
 		{
 			GENERAL_NAMES_free(sans);
@@ -456,7 +461,6 @@ pgr_tls_peer_identity(const struct pgr_tls_conn *c, const char *cluster_name, ui
 bool
 pgr_tls_binding(const struct pgr_tls_conn *c, uint8_t out[PGR_TLS_BINDING_LEN])
 {
-	return SSL_export_keying_material(c->ssl, out, PGR_TLS_BINDING_LEN,
-									  PGR_TLS_EXPORTER_LABEL, strlen(PGR_TLS_EXPORTER_LABEL),
-									  NULL, 0, 0) == 1;
+	return SSL_export_keying_material(c->ssl, out, PGR_TLS_BINDING_LEN, PGR_TLS_EXPORTER_LABEL,
+									  strlen(PGR_TLS_EXPORTER_LABEL), NULL, 0, 0) == 1;
 }

@@ -28,7 +28,7 @@
 
 #include "pgraft/metrics.h"
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -38,8 +38,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pgr_http_request req;
 	const char *reason;
 	struct pgr_metrics *m;
-	size_t		need;
-	char	   *text;
+	size_t need;
+	char *text;
 
 	/* every prefix, as a slow client sends it */
 	for (size_t n = 0; n <= size && n <= PGR_HTTP_MAX_REQUEST + 1; n++)
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == PGR_HTTP_INCOMPLETE)
 		{
 			if (first != PGR_HTTP_INCOMPLETE && first != PGR_HTTP_BAD_REQUEST)
-				abort();		/* a decided request became undecided */
+				abort(); /* a decided request became undecided */
 			continue;
 		}
 		if (r == PGR_HTTP_METRICS || r == PGR_HTTP_NOT_FOUND || r == PGR_HTTP_BAD_METHOD)
@@ -60,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (first == PGR_HTTP_INCOMPLETE)
 			first = r;
 		else if (r != first && first != PGR_HTTP_BAD_REQUEST && first != PGR_HTTP_TOO_LARGE)
-			abort();			/* more bytes changed a decided request */
+			abort(); /* more bytes changed a decided request */
 		if (pgr_http_status(r, &reason) < 200 || reason == NULL)
 			abort();
 	}

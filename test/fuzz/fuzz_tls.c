@@ -34,7 +34,7 @@
 #include "../unit/tls_testutil.h"
 #include "../unit/toy_mac.h"
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct pgr_tls_ctx *server_ctx;
 static struct pgr_tls_ctx *client_ctx;
@@ -43,8 +43,8 @@ static struct pgr_tls_ctx *client_ctx;
 static void
 fuzz_init(void)
 {
-	char		dir[] = "/tmp/pgraft-fuzz-tls-XXXXXX";
-	char		why[256];
+	char dir[] = "/tmp/pgraft-fuzz-tls-XXXXXX";
+	char why[256];
 
 	if (mkdtemp(dir) == NULL || !tls_make_pki(dir))
 		abort();
@@ -64,12 +64,12 @@ setup_from(const uint8_t *plain, size_t len, const struct pgr_tls_conn *a)
 	struct pgr_wire_auth auth = {0};
 	struct pgr_wire_handshake ours;
 	struct pgr_wire_session s;
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN] = {9};
-	uint8_t		binding[PGR_TLS_BINDING_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	uint64_t	cert_id = 0;
-	size_t		n;
-	size_t		pos = 0;
+	uint8_t nonce[PGR_WIRE_NONCE_LEN] = {9};
+	uint8_t binding[PGR_TLS_BINDING_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	uint64_t cert_id = 0;
+	size_t n;
+	size_t pos = 0;
 
 	auth.n_keys = 1;
 	auth.keys[0] = key;
@@ -85,7 +85,7 @@ setup_from(const uint8_t *plain, size_t len, const struct pgr_tls_conn *a)
 	{
 		struct pgr_wire_frame f;
 		enum pgr_wire_session_result r;
-		uint8_t    *frame;
+		uint8_t *frame;
 
 		if (pgr_wire_frame_check(plain + pos, len - pos, PGR_WIRE_HANDSHAKE_MAX_FRAME, &f) !=
 			PGR_WIRE_FRAME_READY)
@@ -123,11 +123,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pgr_tls_conn *d;
 	struct pgr_tls_conn *a;
-	uint8_t    *wire;
-	uint8_t    *plain;
-	size_t		wlen;
-	size_t		got = 0;
-	int			mode;
+	uint8_t *wire;
+	uint8_t *plain;
+	size_t wlen;
+	size_t got = 0;
+	int mode;
 
 	if (server_ctx == NULL)
 		fuzz_init();
@@ -139,7 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (mode == 0)
 	{
-		uint8_t		buf[512];
+		uint8_t buf[512];
 
 		a = pgr_tls_conn_new(server_ctx, false);
 		if (!pgr_tls_feed(a, data, size))
@@ -169,7 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (;;)
 	{
-		size_t		n;
+		size_t n;
 		enum pgr_tls_status st = pgr_tls_read(a, plain + got, size + 1 - got, &n);
 
 		if (st != PGR_TLS_OK)

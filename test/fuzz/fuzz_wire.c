@@ -37,22 +37,22 @@
 
 #include "../unit/toy_mac.h"
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Largest snapshot the assembler accepts here: small, so totals get tested. */
 #define FUZZ_MAX_SNAPSHOT (256 * 1024)
 
 struct fuzz_alloc
 {
-	size_t		limit;			/* largest single allocation allowed */
-	size_t		outstanding;	/* blocks currently held */
+	size_t limit;       /* largest single allocation allowed */
+	size_t outstanding; /* blocks currently held */
 };
 
 static void *
 fuzz_alloc_fn(void *ctx, size_t size)
 {
 	struct fuzz_alloc *fa = ctx;
-	void	   *p;
+	void *p;
 
 	if (size > fa->limit)
 		__builtin_trap();
@@ -87,44 +87,41 @@ fuzz_free_fn(void *ctx, void *ptr)
 }
 
 static const uint8_t fuzz_cluster_id[PGR_WIRE_CLUSTER_ID_LEN] = {
-	0x70, 0x67, 0x72, 0x61, 0x66, 0x74, 0x2d, 0x66,
-	0x75, 0x7a, 0x7a, 0x2d, 0x63, 0x6c, 0x75, 0x73
-};
+	0x70, 0x67, 0x72, 0x61, 0x66, 0x74, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x63, 0x6c, 0x75, 0x73};
 
 /* A decoded message must re-encode to exactly the frame it came from. */
 static void
 check_msg_roundtrip(const uint8_t *frame, size_t len, const struct pgr_msg *m)
 {
-	size_t		size;
-	size_t		out_len;
-	uint8_t    *buf;
+	size_t size;
+	size_t out_len;
+	uint8_t *buf;
 
 	if (pgr_wire_msg_size(m, &size) != PGR_OK || size != len)
 		__builtin_trap();
 	buf = malloc(size);
 	if (buf == NULL)
 		return;
-	if (pgr_wire_encode_msg(m, buf, size, &out_len) != PGR_OK ||
-		out_len != len || memcmp(buf, frame, len) != 0)
+	if (pgr_wire_encode_msg(m, buf, size, &out_len) != PGR_OK || out_len != len ||
+		memcmp(buf, frame, len) != 0)
 		__builtin_trap();
 	free(buf);
 }
 
 static void
-check_chunk_roundtrip(const uint8_t *frame, size_t len,
-					  const struct pgr_wire_snap_chunk *c)
+check_chunk_roundtrip(const uint8_t *frame, size_t len, const struct pgr_wire_snap_chunk *c)
 {
-	size_t		size;
-	size_t		out_len;
-	uint8_t    *buf;
+	size_t size;
+	size_t out_len;
+	uint8_t *buf;
 
 	if (pgr_wire_snap_chunk_size(c, &size) != PGR_OK || size != len)
 		__builtin_trap();
 	buf = malloc(size);
 	if (buf == NULL)
 		return;
-	if (pgr_wire_encode_snap_chunk(c, buf, size, &out_len) != PGR_OK ||
-		out_len != len || memcmp(buf, frame, len) != 0)
+	if (pgr_wire_encode_snap_chunk(c, buf, size, &out_len) != PGR_OK || out_len != len ||
+		memcmp(buf, frame, len) != 0)
 		__builtin_trap();
 	free(buf);
 }
@@ -134,8 +131,8 @@ check_handshake(const uint8_t *frame, size_t len)
 {
 	struct pgr_wire_handshake ours;
 	struct pgr_wire_handshake peer;
-	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		out_len;
+	uint8_t buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t out_len;
 	enum pgr_wire_hs_result res;
 
 	if (pgr_wire_decode_handshake(frame, len, &peer) != PGR_OK)
@@ -152,8 +149,8 @@ check_handshake(const uint8_t *frame, size_t len)
 		__builtin_trap();
 	/* Only our own version is canonical: others may carry trailing fields. */
 	if (peer.version == PGR_WIRE_VERSION &&
-		(pgr_wire_encode_handshake(&peer, buf, sizeof(buf), &out_len) != PGR_OK ||
-		 out_len != len || memcmp(buf, frame, len) != 0))
+		(pgr_wire_encode_handshake(&peer, buf, sizeof(buf), &out_len) != PGR_OK || out_len != len ||
+		 memcmp(buf, frame, len) != 0))
 		__builtin_trap();
 }
 
@@ -161,7 +158,7 @@ check_handshake(const uint8_t *frame, size_t len)
 static void
 check_setup_output(const struct pgr_wire_session *s, const uint8_t *out, size_t n)
 {
-	size_t		pos = 0;
+	size_t pos = 0;
 
 	if (n > PGR_WIRE_SESSION_OUT_MAX)
 		__builtin_trap();
@@ -178,8 +175,8 @@ check_setup_output(const struct pgr_wire_session *s, const uint8_t *out, size_t 
 		pos += f.len;
 	}
 	for (size_t i = 0; n >= PGR_WIRE_CLUSTER_ID_LEN && i <= n - PGR_WIRE_CLUSTER_ID_LEN; i++)
-		if (memcmp(out + i, fuzz_cluster_id, PGR_WIRE_CLUSTER_ID_LEN) == 0 &&
-			s->auth.n_keys > 0 && !s->key_proven)
+		if (memcmp(out + i, fuzz_cluster_id, PGR_WIRE_CLUSTER_ID_LEN) == 0 && s->auth.n_keys > 0 &&
+			!s->key_proven)
 			__builtin_trap();
 }
 
@@ -191,11 +188,11 @@ fuzz_setup(const uint8_t *data, size_t size, enum pgr_wire_role role, bool with_
 	struct pgr_wire_auth auth = {0};
 	struct pgr_wire_handshake ours;
 	struct pgr_wire_session s;
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN] = {7};
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		n;
-	size_t		pos = 0;
-	bool		ended = false;
+	uint8_t nonce[PGR_WIRE_NONCE_LEN] = {7};
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t n;
+	size_t pos = 0;
+	bool ended = false;
 
 	auth.mac = toy_mac;
 	if (with_key)
@@ -212,7 +209,7 @@ fuzz_setup(const uint8_t *data, size_t size, enum pgr_wire_role role, bool with_
 	while (pos < size)
 	{
 		struct pgr_wire_frame fr;
-		uint8_t    *frame;
+		uint8_t *frame;
 		enum pgr_wire_session_result r;
 
 		if (pgr_wire_frame_check(data + pos, size - pos, PGR_WIRE_HANDSHAKE_MAX_FRAME, &fr) !=
@@ -271,7 +268,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pgr_allocator alloc;
 	struct pgr_wire_snap_assembler asm_;
 	struct pgr_wire_frame fr;
-	size_t		pos = 0;
+	size_t pos = 0;
 
 	/*
 	 * The biggest legitimate allocations: an entries array (32 bytes per
@@ -288,17 +285,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Every short prefix through the framer: it must never read past len. */
 	for (size_t n = 0; n <= size && n <= 16; n++)
 	{
-		uint8_t    *p = malloc(n ? n : 1);
+		uint8_t *p = malloc(n ? n : 1);
 
 		if (p == NULL)
 			return 0;
 		memcpy(p, data, n);
-		if (pgr_wire_frame_check(n ? p : NULL, n, 0, &fr) == PGR_WIRE_FRAME_READY &&
-			fr.len > n)
+		if (pgr_wire_frame_check(n ? p : NULL, n, 0, &fr) == PGR_WIRE_FRAME_READY && fr.len > n)
 			__builtin_trap();
 		/* The limit used before the handshake holds too. */
-		if (pgr_wire_frame_check(n ? p : NULL, n, PGR_WIRE_HANDSHAKE_MAX_FRAME,
-								 &fr) == PGR_WIRE_FRAME_READY &&
+		if (pgr_wire_frame_check(n ? p : NULL, n, PGR_WIRE_HANDSHAKE_MAX_FRAME, &fr) ==
+				PGR_WIRE_FRAME_READY &&
 			(fr.len > n || fr.len > PGR_WIRE_HANDSHAKE_MAX_FRAME))
 			__builtin_trap();
 		free(p);
@@ -311,7 +307,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (pos < size)
 	{
 		enum pgr_wire_frame_status st;
-		uint8_t    *frame;
+		uint8_t *frame;
 
 		st = pgr_wire_frame_check(data + pos, size - pos, 0, &fr);
 		if (st != PGR_WIRE_FRAME_READY)
@@ -326,7 +322,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fr.kind == PGR_WIRE_KIND_SNAP_CHUNK)
 		{
 			struct pgr_msg m;
-			bool		complete;
+			bool complete;
 
 			if (pgr_wire_snap_assembler_add(&asm_, frame, fr.len, &m, &complete) == PGR_OK &&
 				complete)

@@ -36,10 +36,9 @@ die(const char *what)
 static void
 add_msg(const struct pgr_msg *m)
 {
-	size_t		len;
+	size_t len;
 
-	if (pgr_wire_encode_msg(m, stream + stream_len, sizeof(stream) - stream_len,
-							&len) != PGR_OK)
+	if (pgr_wire_encode_msg(m, stream + stream_len, sizeof(stream) - stream_len, &len) != PGR_OK)
 		die("cannot encode message");
 	stream_len += len;
 }
@@ -47,20 +46,19 @@ add_msg(const struct pgr_msg *m)
 static void
 add_handshake(uint8_t version, uint64_t node_id, const char *name)
 {
-	static const uint8_t id[PGR_WIRE_CLUSTER_ID_LEN] = {
-		0x70, 0x67, 0x72, 0x61, 0x66, 0x74, 0x2d, 0x66,
-		0x75, 0x7a, 0x7a, 0x2d, 0x63, 0x6c, 0x75, 0x73
-	};
+	static const uint8_t id[PGR_WIRE_CLUSTER_ID_LEN] = {0x70, 0x67, 0x72, 0x61, 0x66, 0x74,
+														0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d,
+														0x63, 0x6c, 0x75, 0x73};
 	struct pgr_wire_handshake hs;
-	size_t		len;
+	size_t len;
 
 	if (pgr_wire_handshake_init(&hs, node_id, id, name) != PGR_OK)
 		die("cannot build handshake");
 	hs.version = version;
 	hs.heartbeat_ms = 100;
 	hs.election_ms = 1000;
-	if (pgr_wire_encode_handshake(&hs, stream + stream_len,
-								  sizeof(stream) - stream_len, &len) != PGR_OK)
+	if (pgr_wire_encode_handshake(&hs, stream + stream_len, sizeof(stream) - stream_len, &len) !=
+		PGR_OK)
 		die("cannot encode handshake");
 	stream_len += len;
 }
@@ -86,7 +84,7 @@ add_snapshot(struct pgr_snapshot *s, size_t max_data)
 {
 	struct pgr_msg m;
 	struct pgr_wire_snap_chunk c;
-	uint64_t	off = 0;
+	uint64_t off = 0;
 
 	memset(&m, 0, sizeof(m));
 	m.type = PGR_MSG_SNAP;
@@ -96,11 +94,11 @@ add_snapshot(struct pgr_snapshot *s, size_t max_data)
 	m.snapshot = s;
 	do
 	{
-		size_t		len = 0;
+		size_t len = 0;
 
 		if (pgr_wire_snap_chunk_next(&m, off, max_data, &c) != PGR_OK ||
-			pgr_wire_encode_snap_chunk(&c, stream + stream_len,
-									   sizeof(stream) - stream_len, &len) != PGR_OK)
+			pgr_wire_encode_snap_chunk(&c, stream + stream_len, sizeof(stream) - stream_len,
+									   &len) != PGR_OK)
 			die("cannot encode snapshot chunk");
 		stream_len += len;
 		off = c.offset + c.len;
@@ -110,8 +108,8 @@ add_snapshot(struct pgr_snapshot *s, size_t max_data)
 static void
 flush(const char *name)
 {
-	char		path[1024];
-	FILE	   *f;
+	char path[1024];
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", out_dir, name);
 	f = fopen(path, "wb");
@@ -126,8 +124,8 @@ main(int argc, char **argv)
 	struct pgr_msg m;
 	struct pgr_entry e[3];
 	static struct pgr_snapshot s;
-	uint8_t		payload[40];
-	uint8_t		cc[12] = {0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t payload[40];
+	uint8_t cc[12] = {0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 	if (argc != 2)
 		die("usage: gen_corpus_wire DIR");

@@ -76,11 +76,13 @@ sim_calls_node_up(struct sim_cluster *c, struct sim_node *sn)
 	if (st->has_snap)
 	{
 		const uint8_t *blob;
-		size_t		n = sim_app_blob(c, st->snap.data, st->snap.len, &blob);
+		size_t n = sim_app_blob(c, st->snap.data, st->snap.len, &blob);
 
 		if (pgr_app_state_decode(blob, n, &st->snap.meta, sn->papp) != PGR_OK)
-			sim_fail(c, "Application state", "node %" PRIu64 " cannot decode the application"
-					 " state of its stored snapshot at %" PRIu64, sn->id, st->snap.meta.index);
+			sim_fail(c, "Application state",
+					 "node %" PRIu64 " cannot decode the application"
+					 " state of its stored snapshot at %" PRIu64,
+					 sn->id, st->snap.meta.index);
 	}
 	/* a new, larger incarnation at every start, as the worker persists it */
 	if (pgr_calls_init(&sn->calls, &pgr_libc_allocator, sn->id, ++sn->incarnation,
@@ -100,8 +102,10 @@ record(struct sim_cluster *c, uint64_t k, enum pgr_call_outcome outcome, uint32_
 
 	if (call->answered)
 	{
-		sim_fail(c, "Call outcome", "call %" PRIu64 " on node %" PRIu64 " got a second"
-				 " outcome (%s)", k, call->node, how);
+		sim_fail(c, "Call outcome",
+				 "call %" PRIu64 " on node %" PRIu64 " got a second"
+				 " outcome (%s)",
+				 k, call->node, how);
 		return;
 	}
 	call->answered = true;
@@ -113,27 +117,32 @@ record(struct sim_cluster *c, uint64_t k, enum pgr_call_outcome outcome, uint32_
 		c->calls.ok++;
 	else if (outcome == PGR_CALL_UNKNOWN)
 		c->calls.unknown++;
-	sim_trace(c, "  call %" PRIu64 " (%s on n%" PRIu64 ") %s: %s %s index %" PRIu64,
-			  k, call->kind == PGR_CALL_APPEND ? "append" : "read", call->node, how,
-			  outcome == PGR_CALL_OK ? "OK" : outcome == PGR_CALL_FAILED ? "FAILED" : "UNKNOWN",
+	sim_trace(c, "  call %" PRIu64 " (%s on n%" PRIu64 ") %s: %s %s index %" PRIu64, k,
+			  call->kind == PGR_CALL_APPEND ? "append" : "read", call->node, how,
+			  outcome == PGR_CALL_OK       ? "OK"
+			  : outcome == PGR_CALL_FAILED ? "FAILED"
+										   : "UNKNOWN",
 			  pgr_call_reason_name((enum pgr_call_reason) reason), index);
 
 	if (call->kind == PGR_CALL_APPEND)
 	{
 		if (outcome == PGR_CALL_OK && (!call->counted || call->counted_index != index))
-			sim_fail(c, "Call outcome", "append call %" PRIu64 " on node %" PRIu64
-					 " was answered OK at index %" PRIu64 " but its data %s",
+			sim_fail(c, "Call outcome",
+					 "append call %" PRIu64 " on node %" PRIu64 " was answered OK at index %" PRIu64
+					 " but its data %s",
 					 k, call->node, index, call->counted ? "counted elsewhere" : "never counted");
 		else if (outcome == PGR_CALL_FAILED && call->counted)
-			sim_fail(c, "Call outcome", "append call %" PRIu64 " on node %" PRIu64
+			sim_fail(c, "Call outcome",
+					 "append call %" PRIu64 " on node %" PRIu64
 					 " was answered FAILED (%s) but its data counted at %" PRIu64,
 					 k, call->node, pgr_call_reason_name((enum pgr_call_reason) reason),
 					 call->counted_index);
 	}
 	else if (outcome == PGR_CALL_OK && index < call->issue_commit)
-		sim_fail(c, "Linearizable reads", "read call %" PRIu64 " on node %" PRIu64
-				 " answered index %" PRIu64 " below the commit index %" PRIu64
-				 " known when it began", k, call->node, index, call->issue_commit);
+		sim_fail(c, "Linearizable reads",
+				 "read call %" PRIu64 " on node %" PRIu64 " answered index %" PRIu64
+				 " below the commit index %" PRIu64 " known when it began",
+				 k, call->node, index, call->issue_commit);
 }
 
 /* The node goes away: the worker that held its calls is gone. */
@@ -178,14 +187,15 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 	if (rd->snapshot != NULL)
 	{
 		const uint8_t *blob;
-		size_t		n = sim_app_blob(c, rd->snapshot->data, rd->snapshot->len, &blob);
+		size_t n = sim_app_blob(c, rd->snapshot->data, rd->snapshot->len, &blob);
 
 		err = pgr_app_state_decode(blob, n, &rd->snapshot->meta, c->scratch_app);
 		if (err != PGR_OK)
 		{
-			sim_fail(c, "Application state", "node %" PRIu64 " cannot decode the application"
-					 " state of the snapshot at %" PRIu64 ": %s", sn->id,
-					 rd->snapshot->meta.index, pgr_strerror(err));
+			sim_fail(c, "Application state",
+					 "node %" PRIu64 " cannot decode the application"
+					 " state of the snapshot at %" PRIu64 ": %s",
+					 sn->id, rd->snapshot->meta.index, pgr_strerror(err));
 			return;
 		}
 		snap_state = c->scratch_app;
@@ -202,13 +212,14 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 	err = pgr_app_apply_ready(sn->papp, &sn->calls, rd, snap_state, verdicts);
 	if (err != PGR_OK)
 	{
-		sim_fail(c, "Application state", "node %" PRIu64 " could not apply its batch: %s",
-				 sn->id, pgr_strerror(err));
+		sim_fail(c, "Application state", "node %" PRIu64 " could not apply its batch: %s", sn->id,
+				 pgr_strerror(err));
 		free(verdicts);
 		return;
 	}
 	if (sn->papp->applied != sn->app.applied)
-		sim_fail(c, "Application state", "node %" PRIu64 " has applied %" PRIu64
+		sim_fail(c, "Application state",
+				 "node %" PRIu64 " has applied %" PRIu64
 				 " but its application state is at %" PRIu64,
 				 sn->id, sn->app.applied, sn->papp->applied);
 
@@ -217,7 +228,7 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 	{
 		const struct pgr_entry *e = &rd->committed[i];
 		struct pgr_envelope env;
-		uint64_t	k;
+		uint64_t k;
 		struct sim_call *call;
 
 		if (verdicts[i] != PGR_APP_DATA || !pgr_envelope_read(e->data, e->len, &env) ||
@@ -225,13 +236,15 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 			continue;
 		call = &c->calls.v[k];
 		if (call->counted && call->counted_index != e->index)
-			sim_fail(c, "Call outcome", "the data of append call %" PRIu64 " counts at %"
-					 PRIu64 " and at %" PRIu64, k, call->counted_index, e->index);
+			sim_fail(c, "Call outcome",
+					 "the data of append call %" PRIu64 " counts at %" PRIu64 " and at %" PRIu64, k,
+					 call->counted_index, e->index);
 		else if (call->answered && call->outcome == PGR_CALL_FAILED)
-			sim_fail(c, "Call outcome", "append call %" PRIu64 " was answered FAILED (%s)"
+			sim_fail(c, "Call outcome",
+					 "append call %" PRIu64 " was answered FAILED (%s)"
 					 " but its data counts at %" PRIu64 " (applied on node %" PRIu64 ")",
-					 k, pgr_call_reason_name((enum pgr_call_reason) call->reason),
-					 e->index, sn->id);
+					 k, pgr_call_reason_name((enum pgr_call_reason) call->reason), e->index,
+					 sn->id);
 		call->counted = true;
 		call->counted_index = e->index;
 	}
@@ -250,13 +263,14 @@ sim_calls_collect(struct sim_cluster *c, struct sim_node *sn)
 	{
 		if (d.tag >= c->calls.n || c->calls.v[d.tag].node != sn->id)
 		{
-			sim_fail(c, "Call outcome", "node %" PRIu64 " answered a call %u it never had",
-					 sn->id, d.tag);
+			sim_fail(c, "Call outcome", "node %" PRIu64 " answered a call %u it never had", sn->id,
+					 d.tag);
 			return;
 		}
 		if (d.outcome == PGR_CALL_OK && d.kind == PGR_CALL_READ && d.index > sn->papp->applied)
-			sim_fail(c, "Linearizable reads", "read call %u on node %" PRIu64 " answered at %"
-					 PRIu64 " before applying it (applied %" PRIu64 ")",
+			sim_fail(c, "Linearizable reads",
+					 "read call %u on node %" PRIu64 " answered at %" PRIu64
+					 " before applying it (applied %" PRIu64 ")",
 					 d.tag, sn->id, d.index, sn->papp->applied);
 		record(c, d.tag, d.outcome, d.reason, d.index, "answered");
 	}
@@ -269,8 +283,8 @@ sim_calls_collect(struct sim_cluster *c, struct sim_node *sn)
 static struct sim_node *
 call_target(struct sim_cluster *c)
 {
-	uint64_t	ids[SIM_MAX_IDS];
-	size_t		n = 0;
+	uint64_t ids[SIM_MAX_IDS];
+	size_t n = 0;
 
 	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
 		if (c->nodes[id].state == SIM_NODE_UP && c->nodes[id].has_calls)
@@ -283,7 +297,7 @@ call_start(struct sim_cluster *c, struct sim_node *sn, uint32_t kind, uint64_t t
 {
 	struct sim_calls *cs = &c->calls;
 	struct pgr_call_spec sp;
-	uint64_t	k = cs->n;
+	uint64_t k = cs->n;
 	struct sim_call *call;
 	enum pgr_err err;
 
@@ -340,14 +354,14 @@ void
 sim_calls_op(struct sim_cluster *c, uint32_t kind)
 {
 	struct sim_node *sn = call_target(c);
-	uint64_t	et = (uint64_t) c->p.election_tick * 10;
-	uint64_t	timeout;
+	uint64_t et = (uint64_t) c->p.election_tick * 10;
+	uint64_t timeout;
 
 	if (sn == NULL)
 		return;
 	/* short ones expire under faults; long ones outlive elections */
-	timeout = sim_rng_chance(&c->rng, 500000) ? sim_rng_range(&c->rng, 20, et) :
-		sim_rng_range(&c->rng, et, 8 * et);
+	timeout = sim_rng_chance(&c->rng, 500000) ? sim_rng_range(&c->rng, 20, et)
+											  : sim_rng_range(&c->rng, et, 8 * et);
 	(void) call_start(c, sn, kind, timeout);
 }
 
@@ -365,9 +379,10 @@ sim_calls_check_bound(struct sim_cluster *c)
 		struct sim_call *call = &cs->v[k];
 
 		if (!call->answered && c->now > call->deadline + 25)
-			sim_fail(c, "Call bound", "%s call %" PRIu64 " on node %" PRIu64 " has no"
-					 " outcome %" PRIu64 " ms after its deadline", call->kind ==
-					 PGR_CALL_APPEND ? "append" : "read", k, call->node,
+			sim_fail(c, "Call bound",
+					 "%s call %" PRIu64 " on node %" PRIu64 " has no"
+					 " outcome %" PRIu64 " ms after its deadline",
+					 call->kind == PGR_CALL_APPEND ? "append" : "read", k, call->node,
 					 c->now - call->deadline);
 	}
 }
@@ -381,8 +396,8 @@ sim_calls_live_start(struct sim_cluster *c)
 {
 	struct sim_node *leader = sim_find_leader(c);
 	const struct pgr_config *conf;
-	uint64_t	ids[PGR_MAX_MEMBERS];
-	size_t		n = 0;
+	uint64_t ids[PGR_MAX_MEMBERS];
+	size_t n = 0;
 	struct sim_node *sn;
 
 	if (leader == NULL)

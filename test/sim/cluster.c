@@ -32,7 +32,7 @@
 static void *
 sim_xmalloc(size_t size)
 {
-	void	   *p = malloc(size ? size : 1);
+	void *p = malloc(size ? size : 1);
 
 	if (p == NULL)
 	{
@@ -77,7 +77,7 @@ sim_put64(uint8_t *p, uint64_t v)
 static uint64_t
 sim_get64(const uint8_t *p)
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	for (int i = 7; i >= 0; i--)
 		v = v << 8 | p[i];
@@ -89,10 +89,9 @@ sim_get64(const uint8_t *p)
  * pgraft's application state follows it.
  */
 void
-sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn,
-			   uint8_t *buf, size_t *len)
+sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn, uint8_t *buf, size_t *len)
 {
-	size_t		blob_len;
+	size_t blob_len;
 
 	sim_put64(buf, sn->app.applied);
 	sim_put64(buf + 8, sn->app.hash);
@@ -104,8 +103,7 @@ sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn,
 }
 
 bool
-sim_app_decode(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
-			   struct sim_app *out)
+sim_app_decode(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, struct sim_app *out)
 {
 	if (buf == NULL || len < SIM_SNAP_HEADER + c->p.snap_pad)
 		return false;
@@ -120,10 +118,9 @@ sim_app_decode(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
 
 /* Where pgraft's application state starts in snapshot data, and its size. */
 size_t
-sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
-			 const uint8_t **blob)
+sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, const uint8_t **blob)
 {
-	size_t		off = SIM_SNAP_HEADER + c->p.snap_pad;
+	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
 
 	*blob = buf + off;
 	return len >= off ? (size_t) (len - off) : 0;
@@ -134,10 +131,9 @@ sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
 /* ---------------------------------------------------------------------- */
 
 bool
-sim_storage_chain_at(const struct sim_storage *st, uint64_t index,
-					 uint64_t *chain, uint64_t *term)
+sim_storage_chain_at(const struct sim_storage *st, uint64_t index, uint64_t *chain, uint64_t *term)
 {
-	uint64_t	si = sim_storage_snap_index(st);
+	uint64_t si = sim_storage_snap_index(st);
 
 	if (index == si)
 	{
@@ -170,12 +166,12 @@ static void
 sim_storage_set_snapshot(struct sim_cluster *c, struct sim_storage *st,
 						 const struct pgr_snapshot *snap, bool keep_after)
 {
-	uint64_t	old_si = sim_storage_snap_index(st);
+	uint64_t old_si = sim_storage_snap_index(st);
 	struct sim_app app;
 
 	if (keep_after && snap->meta.index > old_si)
 	{
-		size_t		drop = snap->meta.index - old_si;
+		size_t drop = snap->meta.index - old_si;
 
 		if (drop > st->n_ents)
 			drop = st->n_ents;
@@ -199,15 +195,14 @@ sim_storage_set_snapshot(struct sim_cluster *c, struct sim_storage *st,
 }
 
 static void
-sim_storage_append(struct sim_cluster *c, struct sim_node *sn,
-				   const struct pgr_entry *ents, size_t n)
+sim_storage_append(struct sim_cluster *c, struct sim_node *sn, const struct pgr_entry *ents,
+				   size_t n)
 {
 	struct sim_storage *st = &sn->st;
-	uint64_t	si = sim_storage_snap_index(st);
-	uint64_t	first = ents[0].index;
-	uint64_t	prev_chain,
-				prev_term;
-	size_t		skip = 0;
+	uint64_t si = sim_storage_snap_index(st);
+	uint64_t first = ents[0].index;
+	uint64_t prev_chain, prev_term;
+	size_t skip = 0;
 
 	/* Entries at or below the snapshot cannot be stored (checker failed). */
 	while (skip < n && ents[skip].index <= si)
@@ -216,11 +211,11 @@ sim_storage_append(struct sim_cluster *c, struct sim_node *sn,
 		return;
 	first = ents[skip].index;
 	if (first > sim_storage_last(st) + 1)
-		return;					/* a gap: the checker has failed the seed */
+		return; /* a gap: the checker has failed the seed */
 	sim_storage_truncate(st, first - si - 1);
 	if (st->n_ents + (n - skip) > st->cap_ents)
 	{
-		size_t		cap = st->cap_ents ? st->cap_ents : 64;
+		size_t cap = st->cap_ents ? st->cap_ents : 64;
 
 		while (cap < st->n_ents + (n - skip))
 			cap *= 2;
@@ -273,7 +268,7 @@ sim_node_options(struct sim_cluster *c, struct sim_node *sn, struct pgr_options 
 	o->id = sn->id;
 	o->election_tick = c->p.election_tick;
 	o->heartbeat_tick = c->p.heartbeat_tick;
-	o->seed = sim_rng_next(&c->rng);	/* a new PRNG seed at every start */
+	o->seed = sim_rng_next(&c->rng); /* a new PRNG seed at every start */
 	o->max_msg_bytes = c->p.max_msg_bytes;
 	o->max_inflight = c->p.max_inflight;
 	o->max_apply_bytes = c->p.max_apply_bytes;
@@ -287,13 +282,14 @@ sim_node_free_checked(struct sim_cluster *c, struct sim_node *sn)
 	pgr_node_free(sn->node);
 	sn->node = NULL;
 	if (sn->alloc.bytes != 0 || sn->alloc.blocks != 0)
-		sim_fail(c, "No leaks", "node %" PRIu64 " holds %" PRId64
-				 " bytes in %" PRId64 " blocks after pgr_node_free",
+		sim_fail(c, "No leaks",
+				 "node %" PRIu64 " holds %" PRId64 " bytes in %" PRId64
+				 " blocks after pgr_node_free",
 				 sn->id, sn->alloc.bytes, sn->alloc.blocks);
 	if (sn->alloc.misuse != 0)
-		sim_fail(c, "Allocator contract", "node %" PRIu64
-				 " passed a wrong old_size to realloc %" PRIu64 " times",
-				 sn->id, sn->alloc.misuse);
+		sim_fail(c, "Allocator contract",
+				 "node %" PRIu64 " passed a wrong old_size to realloc %" PRIu64 " times", sn->id,
+				 sn->alloc.misuse);
 }
 
 void
@@ -317,8 +313,7 @@ sim_node_create(struct sim_cluster *c, uint64_t id, bool bootstrap,
 	err = pgr_node_new(&o, &r, &sn->node);
 	if (err != PGR_OK)
 	{
-		sim_fail(c, "Node creation", "pgr_node_new(%" PRIu64 ") failed: %s",
-				 id, pgr_strerror(err));
+		sim_fail(c, "Node creation", "pgr_node_new(%" PRIu64 ") failed: %s", id, pgr_strerror(err));
 		sn->state = SIM_NODE_STOPPED;
 		return;
 	}
@@ -331,8 +326,8 @@ sim_node_create(struct sim_cluster *c, uint64_t id, bool bootstrap,
 		err = pgr_node_bootstrap(sn->node, initial);
 		if (err != PGR_OK)
 		{
-			sim_fail(c, "Bootstrap", "pgr_node_bootstrap(%" PRIu64 ") failed: %s",
-					 id, pgr_strerror(err));
+			sim_fail(c, "Bootstrap", "pgr_node_bootstrap(%" PRIu64 ") failed: %s", id,
+					 pgr_strerror(err));
 			return;
 		}
 		sim_check_bootstrap(c, sn);
@@ -371,11 +366,11 @@ sim_node_crash(struct sim_cluster *c, struct sim_node *sn, enum sim_crash_kind k
 		sn->restart_at = c->now + sim_rng_range(&c->rng, 1, 2 * c->net.delay_max);
 	else
 		sn->restart_at = c->now + sim_rng_range(&c->rng, 1, c->p.restart_max_ms);
-	sim_trace(c, "%s n%" PRIu64 " (%s) durable t%" PRIu64 " v%" PRIu64
-			  " c%" PRIu64 " log %" PRIu64 "..%" PRIu64,
-			  kind == SIM_CRASH_POWER ? "POWER LOSS" : "CRASH",
-			  sn->id, why, st->hs.term, st->hs.vote, st->hs.commit,
-			  sim_storage_snap_index(st), sim_storage_last(st));
+	sim_trace(c,
+			  "%s n%" PRIu64 " (%s) durable t%" PRIu64 " v%" PRIu64 " c%" PRIu64 " log %" PRIu64
+			  "..%" PRIu64,
+			  kind == SIM_CRASH_POWER ? "POWER LOSS" : "CRASH", sn->id, why, st->hs.term,
+			  st->hs.vote, st->hs.commit, sim_storage_snap_index(st), sim_storage_last(st));
 
 	/*
 	 * Its peers' transports see the connections break, and most redial in
@@ -415,16 +410,16 @@ sim_node_restart(struct sim_cluster *c, struct sim_node *sn)
 		sn->node = NULL;
 		sn->restart_at = c->now + 10;
 		if (sn->alloc.bytes != 0)
-			sim_fail(c, "No leaks", "failed pgr_node_new left %" PRId64 " bytes",
-					 sn->alloc.bytes);
+			sim_fail(c, "No leaks", "failed pgr_node_new left %" PRId64 " bytes", sn->alloc.bytes);
 		return;
 	}
 	if (err != PGR_OK)
 	{
-		sim_fail(c, "Restart", "pgr_node_new(%" PRIu64 ") refused its durable state: %s"
-				 " (hs t%" PRIu64 " v%" PRIu64 " c%" PRIu64 ", snap %" PRIu64
-				 ", entries %zu)", sn->id, pgr_strerror(err), st->hs.term,
-				 st->hs.vote, st->hs.commit, sim_storage_snap_index(st), st->n_ents);
+		sim_fail(c, "Restart",
+				 "pgr_node_new(%" PRIu64 ") refused its durable state: %s"
+				 " (hs t%" PRIu64 " v%" PRIu64 " c%" PRIu64 ", snap %" PRIu64 ", entries %zu)",
+				 sn->id, pgr_strerror(err), st->hs.term, st->hs.vote, st->hs.commit,
+				 sim_storage_snap_index(st), st->n_ents);
 		sn->node = NULL;
 		sn->state = SIM_NODE_STOPPED;
 		return;
@@ -436,9 +431,10 @@ sim_node_restart(struct sim_cluster *c, struct sim_node *sn)
 	sim_calls_node_up(c, sn);
 	sn->restart_at = 0;
 	sn->next_tick = c->now + sim_rng_range(&c->rng, 1, sn->tick_ms);
-	sim_trace(c, "RESTART n%" PRIu64 " t%" PRIu64 " v%" PRIu64 " c%" PRIu64
-			  " log %" PRIu64 "..%" PRIu64, sn->id, st->hs.term, st->hs.vote,
-			  st->hs.commit, sim_storage_snap_index(st), sim_storage_last(st));
+	sim_trace(
+		c, "RESTART n%" PRIu64 " t%" PRIu64 " v%" PRIu64 " c%" PRIu64 " log %" PRIu64 "..%" PRIu64,
+		sn->id, st->hs.term, st->hs.vote, st->hs.commit, sim_storage_snap_index(st),
+		sim_storage_last(st));
 	sim_node_after_call(c, sn, PGR_OK, "restart");
 }
 
@@ -478,8 +474,8 @@ sim_node_destroy(struct sim_cluster *c, struct sim_node *sn)
 static void
 sim_trace_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_ready *rd)
 {
-	char		buf[256];
-	int			n = 0;
+	char buf[256];
+	int n = 0;
 
 	if (!c->trace)
 		return;
@@ -488,15 +484,13 @@ sim_trace_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 		n += snprintf(buf + n, sizeof(buf) - (size_t) n, " snap=%" PRIu64 "/t%" PRIu64,
 					  rd->snapshot->meta.index, rd->snapshot->meta.term);
 	if (rd->n_entries > 0 && n < (int) sizeof(buf))
-		n += snprintf(buf + n, sizeof(buf) - (size_t) n,
-					  " ents=%" PRIu64 "..%" PRIu64 "/t%" PRIu64,
+		n += snprintf(buf + n, sizeof(buf) - (size_t) n, " ents=%" PRIu64 "..%" PRIu64 "/t%" PRIu64,
 					  rd->entries[0].index, rd->entries[rd->n_entries - 1].index,
 					  rd->entries[rd->n_entries - 1].term);
 	if (rd->has_hard_state && n < (int) sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t) n,
-					  " hs=t%" PRIu64 ",v%" PRIu64 ",c%" PRIu64 "%s",
-					  rd->hs.term, rd->hs.vote, rd->hs.commit,
-					  rd->must_sync ? "" : " lazy");
+					  " hs=t%" PRIu64 ",v%" PRIu64 ",c%" PRIu64 "%s", rd->hs.term, rd->hs.vote,
+					  rd->hs.commit, rd->must_sync ? "" : " lazy");
 	if (rd->n_msgs > 0 && n < (int) sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t) n, " msgs=%zu", rd->n_msgs);
 	if (rd->n_committed > 0 && n < (int) sizeof(buf))
@@ -519,23 +513,22 @@ sim_ready_grants_vote(const struct pgr_ready *rd)
 
 /* Step a: persist.  The checker sees everything before storage changes. */
 static void
-sim_persist(struct sim_cluster *c, struct sim_node *sn, const struct pgr_ready *rd,
-			bool is_leader)
+sim_persist(struct sim_cluster *c, struct sim_node *sn, const struct pgr_ready *rd, bool is_leader)
 {
 	struct sim_storage *st = &sn->st;
 
 	if (!rd->must_sync &&
 		(rd->snapshot != NULL || rd->n_entries > 0 ||
-		 (rd->has_hard_state &&
-		  (rd->hs.term != st->hs.term || rd->hs.vote != st->hs.vote))))
-		sim_fail(c, "Ready contract", "node %" PRIu64 " must_sync is false but the "
-				 "batch changes more than the commit index", sn->id);
+		 (rd->has_hard_state && (rd->hs.term != st->hs.term || rd->hs.vote != st->hs.vote))))
+		sim_fail(c, "Ready contract",
+				 "node %" PRIu64 " must_sync is false but the "
+				 "batch changes more than the commit index",
+				 sn->id);
 	if (rd->snapshot != NULL)
 	{
 		sim_check_snapshot(c, sn, rd->snapshot, "installed");
 		if (is_leader)
-			sim_fail(c, "Leader Append-Only", "leader %" PRIu64
-					 " installs a snapshot at %" PRIu64,
+			sim_fail(c, "Leader Append-Only", "leader %" PRIu64 " installs a snapshot at %" PRIu64,
 					 sn->id, rd->snapshot->meta.index);
 		sim_storage_set_snapshot(c, st, rd->snapshot, false);
 	}
@@ -546,7 +539,7 @@ sim_persist(struct sim_cluster *c, struct sim_node *sn, const struct pgr_ready *
 	}
 	if (rd->must_sync && st->has_lazy)
 	{
-		st->hs = st->hs_lazy;	/* an fsync makes earlier lazy writes durable */
+		st->hs = st->hs_lazy; /* an fsync makes earlier lazy writes durable */
 		st->has_lazy = false;
 	}
 	if (rd->has_hard_state)
@@ -570,8 +563,8 @@ static bool
 sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_ready *rd)
 {
 	struct pgr_status status;
-	size_t		n_send = rd->n_msgs;
-	bool		crash = false;
+	size_t n_send = rd->n_msgs;
+	bool crash = false;
 
 	sim_trace_ready(c, sn, rd);
 	pgr_node_status(sn->node, &status);
@@ -612,8 +605,8 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 		(sn->midcrash == SIM_MIDCRASH_AFTER_VOTE && sim_ready_grants_vote(rd)))
 	{
 		crash = true;
-		n_send = rd->n_msgs_early +
-			(size_t) sim_rng_below(&c->rng, rd->n_msgs - rd->n_msgs_early + 1);
+		n_send =
+			rd->n_msgs_early + (size_t) sim_rng_below(&c->rng, rd->n_msgs - rd->n_msgs_early + 1);
 	}
 	for (size_t i = rd->n_msgs_early; i < n_send; i++)
 	{
@@ -623,7 +616,7 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 	}
 	if (crash)
 	{
-		bool		after_vote = sn->midcrash == SIM_MIDCRASH_AFTER_VOTE;
+		bool after_vote = sn->midcrash == SIM_MIDCRASH_AFTER_VOTE;
 
 		sim_node_crash(c, sn, sim_crash_kind_pick(c), "between persist and send");
 		if (after_vote && c->chaos)
@@ -643,8 +636,9 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 
 		if (e->index != sn->app.applied + 1)
 		{
-			sim_fail(c, "State Machine Safety", "node %" PRIu64 " is handed entry %"
-					 PRIu64 " to apply after applying %" PRIu64,
+			sim_fail(c, "State Machine Safety",
+					 "node %" PRIu64 " is handed entry %" PRIu64
+					 " to apply after applying %" PRIu64,
 					 sn->id, e->index, sn->app.applied);
 			return true;
 		}
@@ -656,8 +650,7 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 		if (c->marker_index == 0 && !c->chaos && sim_is_marker(e, c->seed))
 		{
 			c->marker_index = e->index;
-			sim_trace(c, "  marker applied at %" PRIu64 " on n%" PRIu64,
-					  e->index, sn->id);
+			sim_trace(c, "  marker applied at %" PRIu64 " on n%" PRIu64, e->index, sn->id);
 		}
 	}
 	for (size_t i = 0; i < rd->n_reads; i++)
@@ -668,37 +661,35 @@ sim_execute_ready(struct sim_cluster *c, struct sim_node *sn, const struct pgr_r
 }
 
 void
-sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err,
-					const char *what)
+sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err, const char *what)
 {
-	int			rounds = 0;
+	int rounds = 0;
 
 	if (sn->state != SIM_NODE_UP)
 		return;
 	if (sn->alloc.misuse != 0)
-		sim_fail(c, "Allocator contract", "node %" PRIu64
-				 " passed a wrong old_size to realloc", sn->id);
+		sim_fail(c, "Allocator contract", "node %" PRIu64 " passed a wrong old_size to realloc",
+				 sn->id);
 	if (err == PGR_ENOMEM)
 	{
 		if (c->p.alloc_fail_ppm == 0)
-			sim_fail(c, "Error contract", "%s on node %" PRIu64
-					 " returned ENOMEM with no allocation failure", what, sn->id);
+			sim_fail(c, "Error contract",
+					 "%s on node %" PRIu64 " returned ENOMEM with no allocation failure", what,
+					 sn->id);
 		/* Contract point 5: throw the node away and rebuild it from storage. */
 		sim_node_crash(c, sn, SIM_CRASH_PROCESS, "ENOMEM");
 		sn->restart_at = c->now + 1;
 		return;
 	}
 	if (err == PGR_ESTATE)
-		sim_fail(c, "Ready contract", "%s on node %" PRIu64 " returned ESTATE",
-				 what, sn->id);
+		sim_fail(c, "Ready contract", "%s on node %" PRIu64 " returned ESTATE", what, sn->id);
 	while (sn->state == SIM_NODE_UP && !c->failed && pgr_node_has_ready(sn->node))
 	{
 		struct pgr_ready rd;
 
 		if (++rounds > 100000)
 		{
-			sim_fail(c, "Ready contract", "node %" PRIu64
-					 " keeps producing ready batches", sn->id);
+			sim_fail(c, "Ready contract", "node %" PRIu64 " keeps producing ready batches", sn->id);
 			return;
 		}
 		err = pgr_node_ready(sn->node, &rd);
@@ -710,8 +701,8 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 		}
 		if (err != PGR_OK)
 		{
-			sim_fail(c, "Ready contract", "pgr_node_ready(%" PRIu64 ") after %s: %s",
-					 sn->id, what, pgr_strerror(err));
+			sim_fail(c, "Ready contract", "pgr_node_ready(%" PRIu64 ") after %s: %s", sn->id, what,
+					 pgr_strerror(err));
 			return;
 		}
 		if (!sim_execute_ready(c, sn, &rd))
@@ -725,8 +716,8 @@ sim_node_after_call(struct sim_cluster *c, struct sim_node *sn, enum pgr_err err
 		}
 		if (err != PGR_OK)
 		{
-			sim_fail(c, "Ready contract", "pgr_node_advance(%" PRIu64 "): %s",
-					 sn->id, pgr_strerror(err));
+			sim_fail(c, "Ready contract", "pgr_node_advance(%" PRIu64 "): %s", sn->id,
+					 pgr_strerror(err));
 			return;
 		}
 	}
@@ -748,12 +739,11 @@ sim_node_begin_stop(struct sim_cluster *c, struct sim_node *sn)
 	sn->crash_at = 0;
 	if (sn->stopping || !sim_rng_chance(&c->rng, 500000))
 		return sn->stopping;
-	err = pgr_handover_begin(&sn->handover, sn->node, c->now,
-							 c->p.election_tick * sn->tick_ms);
+	err = pgr_handover_begin(&sn->handover, sn->node, c->now, c->p.election_tick * sn->tick_ms);
 	if (err != PGR_OK)
 	{
-		sim_fail(c, "Handover", "node %" PRIu64 " could not start a handover: %s",
-				 sn->id, pgr_strerror(err));
+		sim_fail(c, "Handover", "node %" PRIu64 " could not start a handover: %s", sn->id,
+				 pgr_strerror(err));
 		return true;
 	}
 	if (sn->handover.state != PGR_HANDOVER_WAITING)
@@ -782,8 +772,8 @@ sim_node_finish_stop(struct sim_cluster *c, struct sim_node *sn)
 		return;
 	if (h->state == PGR_HANDOVER_DONE)
 		c->n_handovers_done++;
-	sim_trace(c, "n%" PRIu64 " handover %s after %" PRIu64 " ms (n%" PRIu64 " leads)",
-			  sn->id, pgr_handover_state_name(h->state), c->now - h->started_ms, h->leader);
+	sim_trace(c, "n%" PRIu64 " handover %s after %" PRIu64 " ms (n%" PRIu64 " leads)", sn->id,
+			  pgr_handover_state_name(h->state), c->now - h->started_ms, h->leader);
 	sim_node_crash(c, sn, SIM_CRASH_PROCESS, "planned stop");
 	/* a planned stop is a restart: it comes back, healing or not */
 	if (sn->restart_at == 0)
@@ -793,8 +783,7 @@ sim_node_finish_stop(struct sim_cluster *c, struct sim_node *sn)
 void
 sim_node_tick(struct sim_cluster *c, struct sim_node *sn)
 {
-	struct pgr_status before,
-				after;
+	struct pgr_status before, after;
 	enum pgr_err err;
 
 	pgr_node_status(sn->node, &before);
@@ -812,9 +801,9 @@ sim_node_tick(struct sim_cluster *c, struct sim_node *sn)
 		/* Trace the role change before the batch it causes. */
 		pgr_node_status(sn->node, &after);
 		if (after.role != before.role || after.term != before.term)
-			sim_trace(c, "tick n%" PRIu64 ": %s t%" PRIu64 " -> %s t%" PRIu64,
-					  sn->id, pgr_role_name(before.role), before.term,
-					  pgr_role_name(after.role), after.term);
+			sim_trace(c, "tick n%" PRIu64 ": %s t%" PRIu64 " -> %s t%" PRIu64, sn->id,
+					  pgr_role_name(before.role), before.term, pgr_role_name(after.role),
+					  after.term);
 	}
 	sim_node_after_call(c, sn, err, "tick");
 	sim_node_finish_stop(c, sn);
@@ -828,10 +817,9 @@ void
 sim_node_compact(struct sim_cluster *c, struct sim_node *sn)
 {
 	struct pgr_snapshot snap;
-	uint8_t    *buf;
-	size_t		len;
-	uint64_t	chain,
-				term;
+	uint8_t *buf;
+	size_t len;
+	uint64_t chain, term;
 	enum pgr_err err;
 
 	if (sn->state != SIM_NODE_UP || sn->app.applied <= sim_storage_snap_index(&sn->st))
@@ -842,21 +830,22 @@ sim_node_compact(struct sim_cluster *c, struct sim_node *sn)
 	sn->alloc.armed = c->chaos;
 	err = pgr_node_compact(sn->node, sn->app.applied, buf, len, &snap.meta);
 	sn->alloc.armed = false;
-	sim_trace(c, "compact n%" PRIu64 " at %" PRIu64 ": %s", sn->id,
-			  sn->app.applied, pgr_strerror(err));
+	sim_trace(c, "compact n%" PRIu64 " at %" PRIu64 ": %s", sn->id, sn->app.applied,
+			  pgr_strerror(err));
 	if (err == PGR_OK)
 	{
 		snap.len = len;
 		snap.data = buf;
 		if (snap.meta.index != sn->app.applied)
-			sim_fail(c, "Compaction", "node %" PRIu64 " compacted at %" PRIu64
-					 " but the snapshot says %" PRIu64,
+			sim_fail(c, "Compaction",
+					 "node %" PRIu64 " compacted at %" PRIu64 " but the snapshot says %" PRIu64,
 					 sn->id, sn->app.applied, snap.meta.index);
 		else if (!sim_storage_chain_at(&sn->st, snap.meta.index, &chain, &term) ||
 				 term != snap.meta.term || chain != sn->app.hash)
-			sim_fail(c, "State Machine Safety", "node %" PRIu64 " applied state at %"
-					 PRIu64 " differs from its durable log (snapshot term %" PRIu64
-					 ")", sn->id, snap.meta.index, snap.meta.term);
+			sim_fail(c, "State Machine Safety",
+					 "node %" PRIu64 " applied state at %" PRIu64
+					 " differs from its durable log (snapshot term %" PRIu64 ")",
+					 sn->id, snap.meta.index, snap.meta.term);
 		sim_check_snapshot(c, sn, &snap, "compacted");
 		sim_storage_set_snapshot(c, &sn->st, &snap, true);
 	}

@@ -53,7 +53,7 @@ sim_flight_before(const struct sim_flight *a, const struct sim_flight *b)
 static void
 sim_heap_push(struct sim_net *net, struct sim_flight *f)
 {
-	size_t		i;
+	size_t i;
 
 	if (net->n == net->cap)
 	{
@@ -79,19 +79,17 @@ static void
 sim_heap_pop(struct sim_net *net, struct sim_flight *out)
 {
 	struct sim_flight last;
-	size_t		i = 0;
+	size_t i = 0;
 
 	*out = net->heap[0];
 	last = net->heap[--net->n];
 	for (;;)
 	{
-		size_t		l = 2 * i + 1,
-					m = i;
+		size_t l = 2 * i + 1, m = i;
 
 		if (l < net->n && sim_flight_before(&net->heap[l], &last))
 			m = l;
-		if (l + 1 < net->n &&
-			sim_flight_before(&net->heap[l + 1], m == i ? &last : &net->heap[l]))
+		if (l + 1 < net->n && sim_flight_before(&net->heap[l + 1], m == i ? &last : &net->heap[l]))
 			m = l + 1;
 		if (m == i)
 			break;
@@ -106,8 +104,8 @@ sim_heap_pop(struct sim_net *net, struct sim_flight *out)
 static void
 sim_msg_copy(const struct pgr_msg *m, struct sim_flight *f)
 {
-	size_t		size = 0;
-	uint8_t    *p;
+	size_t size = 0;
+	uint8_t *p;
 
 	if (m->snapshot != NULL)
 		size += sizeof(struct pgr_snapshot) + m->snapshot->len;
@@ -182,7 +180,7 @@ void
 sim_net_send(struct sim_cluster *c, const struct pgr_msg *m)
 {
 	struct sim_net *net = &c->net;
-	int			copies = 1;
+	int copies = 1;
 
 	net->sent++;
 	if (sim_node_get(c, m->to) == NULL)
@@ -261,8 +259,8 @@ sim_net_deliver_status(struct sim_cluster *c, struct sim_flight *f)
 	switch (f->kind)
 	{
 		case SIM_FLIGHT_SNAP_STATUS:
-			sim_trace(c, "snapshot to n%" PRIu64 " %s: report to n%" PRIu64,
-					  f->m.from, f->m.reject ? "failed" : "done", f->m.to);
+			sim_trace(c, "snapshot to n%" PRIu64 " %s: report to n%" PRIu64, f->m.from,
+					  f->m.reject ? "failed" : "done", f->m.to);
 			err = pgr_node_report_snapshot(sn->node, f->m.from, !f->m.reject);
 			what = "report_snapshot";
 			break;
@@ -273,8 +271,8 @@ sim_net_deliver_status(struct sim_cluster *c, struct sim_flight *f)
 			what = "report_unreachable";
 			break;
 		default:
-			sim_trace(c, "n%" PRIu64 " refuses connections: report to n%" PRIu64,
-					  f->m.from, f->m.to);
+			sim_trace(c, "n%" PRIu64 " refuses connections: report to n%" PRIu64, f->m.from,
+					  f->m.to);
 			err = pgr_node_report_peer_down(sn->node, f->m.from);
 			what = "report_peer_down";
 			break;
@@ -290,7 +288,7 @@ sim_net_deliver_next(struct sim_cluster *c)
 	struct sim_flight f;
 	struct sim_node *sn;
 	enum pgr_err err;
-	char		desc[160];
+	char desc[160];
 
 	desc[0] = '\0';
 	sim_heap_pop(net, &f);
@@ -318,8 +316,9 @@ sim_net_deliver_next(struct sim_cluster *c)
 	sim_trace(c, "deliver %s%s%s", desc, err == PGR_OK ? "" : ": ",
 			  err == PGR_OK ? "" : pgr_strerror(err));
 	if (err == PGR_EBADMSG)
-		sim_fail(c, "Message validity", "node %" PRIu64 " rejected a %s from node %"
-				 PRIu64 " (a message a core produced) as malformed",
+		sim_fail(c, "Message validity",
+				 "node %" PRIu64 " rejected a %s from node %" PRIu64
+				 " (a message a core produced) as malformed",
 				 f.m.to, pgr_msg_type_name(f.m.type), f.m.from);
 	if (f.m.type == PGR_MSG_SNAP)
 		sim_net_snap_status(c, f.m.from, f.m.to, true);

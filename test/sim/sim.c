@@ -38,13 +38,13 @@
 
 struct sim_cli
 {
-	uint64_t	seed_lo;
-	uint64_t	seed_hi;
-	uint32_t	nodes;			/* 0 = per seed */
-	uint32_t	steps;			/* 0 = default */
-	bool		trace;
-	bool		verbose;
-	bool		contract_checks;
+	uint64_t seed_lo;
+	uint64_t seed_hi;
+	uint32_t nodes; /* 0 = per seed */
+	uint32_t steps; /* 0 = default */
+	bool trace;
+	bool verbose;
+	bool contract_checks;
 };
 
 /* Scale a base weight by a per-seed factor in {0, 1, 2, 3} halves. */
@@ -67,17 +67,17 @@ sim_choose_params(struct sim_cluster *c, const struct sim_cli *cli)
 	struct sim_net *net = &c->net;
 	static const uint32_t sizes[] = {3, 5, 7};
 	static const uint32_t op_base[SIM_OP_COUNT] = {
-		[SIM_OP_PROPOSE] = 10,[SIM_OP_PROPOSE_BATCH] = 4,[SIM_OP_CONF_CHANGE] = 2,
-		[SIM_OP_TRANSFER] = 1,[SIM_OP_COMPACT] = 2,[SIM_OP_READ] = 4,
-		[SIM_OP_CAMPAIGN] = 1,[SIM_OP_CALL_APPEND] = 6,[SIM_OP_CALL_READ] = 3,
+		[SIM_OP_PROPOSE] = 10, [SIM_OP_PROPOSE_BATCH] = 4, [SIM_OP_CONF_CHANGE] = 2,
+		[SIM_OP_TRANSFER] = 1, [SIM_OP_COMPACT] = 2,       [SIM_OP_READ] = 4,
+		[SIM_OP_CAMPAIGN] = 1, [SIM_OP_CALL_APPEND] = 6,   [SIM_OP_CALL_READ] = 3,
 	};
 	static const uint32_t fault_base[SIM_FAULT_COUNT] = {
-		[SIM_FAULT_CRASH] = 2,[SIM_FAULT_POWER_LOSS] = 1,[SIM_FAULT_CRASH_LEADER] = 3,
-		[SIM_FAULT_MIDCRASH] = 3,
-		[SIM_FAULT_VOTE_CRASH] = 4,[SIM_FAULT_RESTART] = 2,[SIM_FAULT_PARTITION] = 2,
-		[SIM_FAULT_ISOLATE_LEADER] = 2,[SIM_FAULT_ONE_WAY] = 2,[SIM_FAULT_HEAL] = 1,
+		[SIM_FAULT_CRASH] = 2,     [SIM_FAULT_POWER_LOSS] = 1,     [SIM_FAULT_CRASH_LEADER] = 3,
+		[SIM_FAULT_MIDCRASH] = 3,  [SIM_FAULT_VOTE_CRASH] = 4,     [SIM_FAULT_RESTART] = 2,
+		[SIM_FAULT_PARTITION] = 2, [SIM_FAULT_ISOLATE_LEADER] = 2, [SIM_FAULT_ONE_WAY] = 2,
+		[SIM_FAULT_HEAL] = 1,
 	};
-	uint32_t	total;
+	uint32_t total;
 
 	p->n_initial = cli->nodes ? cli->nodes : sizes[c->seed % 3];
 	p->election_tick = (uint32_t) sim_rng_range(&c->rng, 10, 20);
@@ -103,21 +103,22 @@ sim_choose_params(struct sim_cluster *c, const struct sim_cli *cli)
 	p->compact_lag = (uint32_t) sim_rng_range(&c->rng, 8, 400);
 	p->snap_pad = (uint32_t) sim_rng_below(&c->rng, 200);
 	p->payload_max = sim_rng_chance(&c->rng, 100000) ? 256 : (uint32_t) sim_rng_below(&c->rng, 48);
-	p->alloc_fail_ppm = sim_rng_chance(&c->rng, 150000) ?
-		(uint32_t) sim_rng_range(&c->rng, 20, 300) : 0;
-	p->leader_crash_ppm = sim_rng_chance(&c->rng, 500000) ?
-		(uint32_t) sim_rng_range(&c->rng, 100000, 800000) : 0;
-	p->commit_crash_ppm = sim_rng_chance(&c->rng, 500000) ?
-		(uint32_t) sim_rng_range(&c->rng, 5000, 100000) : 0;
-	p->quiet_gap_ms = sim_rng_chance(&c->rng, 600000) ?
-		(uint32_t) sim_rng_range(&c->rng, 500, 5000) : 0;
+	p->alloc_fail_ppm =
+		sim_rng_chance(&c->rng, 150000) ? (uint32_t) sim_rng_range(&c->rng, 20, 300) : 0;
+	p->leader_crash_ppm =
+		sim_rng_chance(&c->rng, 500000) ? (uint32_t) sim_rng_range(&c->rng, 100000, 800000) : 0;
+	p->commit_crash_ppm =
+		sim_rng_chance(&c->rng, 500000) ? (uint32_t) sim_rng_range(&c->rng, 5000, 100000) : 0;
+	p->quiet_gap_ms =
+		sim_rng_chance(&c->rng, 600000) ? (uint32_t) sim_rng_range(&c->rng, 500, 5000) : 0;
 
 	net->loss_ppm = (uint32_t) sim_rng_below(&c->rng, 100000);
 	net->dup_ppm = (uint32_t) sim_rng_below(&c->rng, 50000);
 	net->delay_min = (uint32_t) sim_rng_range(&c->rng, 1, 3);
 	net->delay_max = net->delay_min + (uint32_t) sim_rng_range(&c->rng, 1, 30);
 	net->slow_ppm = (uint32_t) sim_rng_below(&c->rng, 50000);
-	net->slow_max = net->delay_max + (uint32_t) sim_rng_range(&c->rng, 10, p->election_tick * 10 * 3);
+	net->slow_max =
+		net->delay_max + (uint32_t) sim_rng_range(&c->rng, 10, p->election_tick * 10 * 3);
 
 	/*
 	 * Two seeds in five are election storms: nearly every leader dies
@@ -157,7 +158,7 @@ enum sim_event
 	SIM_EV_TICK,
 	SIM_EV_CLIENT,
 	SIM_EV_FAULT,
-	SIM_EV_QUIET				/* a quiet window begins, alarms, or ends */
+	SIM_EV_QUIET /* a quiet window begins, alarms, or ends */
 };
 
 static inline uint64_t
@@ -167,8 +168,8 @@ Min64(uint64_t a, uint64_t b)
 }
 
 static void
-sim_consider(uint64_t at, enum sim_event ev, struct sim_node *sn,
-			 uint64_t *best_at, enum sim_event *best, struct sim_node **best_sn)
+sim_consider(uint64_t at, enum sim_event ev, struct sim_node *sn, uint64_t *best_at,
+			 enum sim_event *best, struct sim_node **best_sn)
 {
 	if (*best == SIM_EV_NONE || at < *best_at)
 	{
@@ -184,8 +185,7 @@ sim_step(struct sim_cluster *c)
 {
 	enum sim_event ev = SIM_EV_NONE;
 	struct sim_node *sn = NULL;
-	uint64_t	at = 0,
-				t;
+	uint64_t at = 0, t;
 
 	if (sim_net_next_time(&c->net, &t))
 		sim_consider(t, SIM_EV_NET, NULL, &at, &ev, &sn);
@@ -282,7 +282,7 @@ sim_heal(struct sim_cluster *c)
 		struct sim_node *sn = &c->nodes[id];
 
 		sn->midcrash = SIM_MIDCRASH_NONE;
-		sn->stopping = false;	/* a planned stop is called off */
+		sn->stopping = false; /* a planned stop is called off */
 		if (sn->state == SIM_NODE_DOWN)
 		{
 			sn->restart_at = 0;
@@ -319,8 +319,8 @@ sim_live_report(struct sim_cluster *c, uint64_t limit_ms)
 	struct sim_node *leader = sim_find_leader(c);
 	const struct pgr_config *conf;
 	const struct pgr_member *m;
-	char		desc[900];
-	int			n = 0;
+	char desc[900];
+	int n = 0;
 
 	desc[0] = '\0';
 	for (uint64_t id = 1; id < SIM_MAX_IDS && n < (int) sizeof(desc) - 100; id++)
@@ -341,25 +341,27 @@ sim_live_report(struct sim_cluster *c, uint64_t limit_ms)
 		m = conf != NULL ? pgr_config_find(conf, id) : NULL;
 		n += snprintf(desc + n, sizeof(desc) - (size_t) n,
 					  " n%" PRIu64 ":%s/t%" PRIu64 "/last=%" PRIu64 "/commit=%" PRIu64
-					  "/applied=%" PRIu64 "/%s(%u voters)", id,
-					  pgr_role_name(s.role), s.term, s.last_index, s.commit,
-					  sn->app.applied, m == NULL ? "absent" :
-					  m->role == PGR_MEMBER_VOTER ? "voter" : "learner",
+					  "/applied=%" PRIu64 "/%s(%u voters)",
+					  id, pgr_role_name(s.role), s.term, s.last_index, s.commit, sn->app.applied,
+					  m == NULL                     ? "absent"
+					  : m->role == PGR_MEMBER_VOTER ? "voter"
+													: "learner",
 					  conf != NULL ? pgr_config_voters(conf) : 0);
 	}
-	sim_fail(c, "Liveness", "no new proposal committed and applied on all members"
-			 " within %" PRIu64 " ms of healing (leader %" PRIu64 ", marker at %"
-			 PRIu64 "):%s", limit_ms, leader ? leader->id : 0, c->marker_index, desc);
+	sim_fail(c, "Liveness",
+			 "no new proposal committed and applied on all members"
+			 " within %" PRIu64 " ms of healing (leader %" PRIu64 ", marker at %" PRIu64 "):%s",
+			 limit_ms, leader ? leader->id : 0, c->marker_index, desc);
 }
 
 static void
 sim_liveness(struct sim_cluster *c)
 {
-	uint64_t	limit = 30 * 2 * (uint64_t) c->p.election_tick * 10;
-	uint64_t	deadline = c->now + limit;
-	uint64_t	next_marker = c->now;
+	uint64_t limit = 30 * 2 * (uint64_t) c->p.election_tick * 10;
+	uint64_t deadline = c->now + limit;
+	uint64_t next_marker = c->now;
 
-	bool		call_started = false;
+	bool call_started = false;
 
 	sim_heal(c);
 	while (!c->failed)
@@ -378,8 +380,8 @@ sim_liveness(struct sim_cluster *c)
 		/* Propose until the marker is applied somewhere; leaders may change. */
 		if (c->marker_index == 0 && c->now >= next_marker)
 		{
-			next_marker = c->now + (sim_marker_propose(c) ?
-									2 * (uint64_t) c->p.election_tick * 10 : 10);
+			next_marker =
+				c->now + (sim_marker_propose(c) ? 2 * (uint64_t) c->p.election_tick * 10 : 10);
 			if (!c->failed)
 				sim_check_step(c);
 			continue;
@@ -408,7 +410,7 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 {
 	struct sim_cluster *c = calloc(1, sizeof(*c));
 	struct pgr_config *initial = calloc(1, sizeof(*initial));
-	bool		ok;
+	bool ok;
 
 	if (c == NULL || initial == NULL)
 	{
@@ -432,9 +434,9 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 		printf("seed %" PRIu64 ": nodes=%u election_tick=%u heartbeat_tick=%u "
 			   "max_msg_bytes=%" PRIu64 " max_inflight=%u max_apply_bytes=%" PRIu64
 			   " loss=%u dup=%u delay=%u..%u slow=%u/%u client_gap=%u fault_gap=%u"
-			   " alloc_fail=%u\n", seed, c->p.n_initial, c->p.election_tick,
-			   c->p.heartbeat_tick, c->p.max_msg_bytes, c->p.max_inflight,
-			   c->p.max_apply_bytes, c->net.loss_ppm, c->net.dup_ppm,
+			   " alloc_fail=%u\n",
+			   seed, c->p.n_initial, c->p.election_tick, c->p.heartbeat_tick, c->p.max_msg_bytes,
+			   c->p.max_inflight, c->p.max_apply_bytes, c->net.loss_ppm, c->net.dup_ppm,
 			   c->net.delay_min, c->net.delay_max, c->net.slow_ppm, c->net.slow_max,
 			   c->p.client_gap_ms, c->p.fault_gap_ms, c->p.alloc_fail_ppm);
 
@@ -443,7 +445,7 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 	for (uint32_t i = 0; i < c->p.n_initial; i++)
 	{
 		struct pgr_member *m = &initial->members[i];
-		int			n;
+		int n;
 
 		m->id = i + 1;
 		m->role = PGR_MEMBER_VOTER;
@@ -470,28 +472,26 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 	if (!ok)
 	{
 		printf("seed %" PRIu64 " FAILED (%u nodes): %s\n", seed, c->p.n_initial, c->failure);
-		char		extra[64] = "";
+		char extra[64] = "";
 
 		if (cli->nodes)
 			snprintf(extra, sizeof(extra), " --nodes %u", cli->nodes);
 		if (cli->steps)
-			snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-					 " --steps %u", cli->steps);
-		printf("  replay: raft-sim --seeds %" PRIu64 "-%" PRIu64 "%s --trace%s\n",
-			   seed, seed, extra, cli->contract_checks ? "" : " --no-contract-checks");
+			snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " --steps %u",
+					 cli->steps);
+		printf("  replay: raft-sim --seeds %" PRIu64 "-%" PRIu64 "%s --trace%s\n", seed, seed,
+			   extra, cli->contract_checks ? "" : " --no-contract-checks");
 	}
 	if (cli->verbose || cli->trace)
-		printf("seed %" PRIu64 " %s: nodes=%u steps=%" PRIu64 " time=%" PRIu64
-			   "ms leaders=%" PRIu64 " elections=%" PRIu64 " commit=%" PRIu64
-			   " proposed=%" PRIu64 " crashes=%" PRIu64 " handovers=%" PRIu64 "/%" PRIu64
-			   " snapshots=%" PRIu64
-			   " reads=%" PRIu64 " msgs=%" PRIu64 "/%" PRIu64 " ids=%" PRIu64
-			   " oldtermcommits=%" PRIu64 " voters=%u calls=%zu/ok=%" PRIu64
-			   "/unknown=%" PRIu64 " quiet=%" PRIu64 " alarms=%" PRIu64 "%s\n",
-			   seed, ok ? "ok" : "FAILED", c->p.n_initial, c->steps, c->now,
-			   c->chk.leaders_seen, c->n_elections, c->chk.known_commit,
-			   c->n_proposed, c->n_crashes, c->n_handovers_done, c->n_handovers,
-			   c->n_snap_installs, c->n_reads_done,
+		printf("seed %" PRIu64 " %s: nodes=%u steps=%" PRIu64 " time=%" PRIu64 "ms leaders=%" PRIu64
+			   " elections=%" PRIu64 " commit=%" PRIu64 " proposed=%" PRIu64 " crashes=%" PRIu64
+			   " handovers=%" PRIu64 "/%" PRIu64 " snapshots=%" PRIu64 " reads=%" PRIu64
+			   " msgs=%" PRIu64 "/%" PRIu64 " ids=%" PRIu64 " oldtermcommits=%" PRIu64
+			   " voters=%u calls=%zu/ok=%" PRIu64 "/unknown=%" PRIu64 " quiet=%" PRIu64
+			   " alarms=%" PRIu64 "%s\n",
+			   seed, ok ? "ok" : "FAILED", c->p.n_initial, c->steps, c->now, c->chk.leaders_seen,
+			   c->n_elections, c->chk.known_commit, c->n_proposed, c->n_crashes,
+			   c->n_handovers_done, c->n_handovers, c->n_snap_installs, c->n_reads_done,
 			   c->net.delivered, c->net.sent, c->next_id - 1, c->n_old_term_commits,
 			   sim_committed_voters(c), c->calls.n, c->calls.ok, c->calls.unknown,
 			   c->n_quiet_checked, c->n_alarms, c->storm ? " storm" : "");
@@ -537,15 +537,14 @@ int
 main(int argc, char **argv)
 {
 	struct sim_cli cli;
-	uint64_t	passed = 0,
-				failed = 0;
-	bool		have_seeds = false;
+	uint64_t passed = 0, failed = 0;
+	bool have_seeds = false;
 
 	memset(&cli, 0, sizeof(cli));
 	cli.contract_checks = true;
 	for (int i = 1; i < argc; i++)
 	{
-		char	   *end;
+		char *end;
 
 		if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc)
 		{
@@ -568,7 +567,7 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
 		{
-			uint64_t	k = sim_parse_u64(argv[++i], &end);
+			uint64_t k = sim_parse_u64(argv[++i], &end);
 
 			if (*end != '\0' || k == 0 || k > UINT32_MAX)
 				sim_usage();

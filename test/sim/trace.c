@@ -35,15 +35,15 @@ sim_mix(uint64_t x)
 uint64_t
 sim_chain(uint64_t prev, const struct pgr_entry *e)
 {
-	uint64_t	h = sim_mix(prev ^ UINT64_C(0x6a09e667f3bcc908));
+	uint64_t h = sim_mix(prev ^ UINT64_C(0x6a09e667f3bcc908));
 
 	h = sim_mix(h ^ e->index);
 	h = sim_mix(h ^ e->term);
 	h = sim_mix(h ^ ((uint64_t) e->type << 32 | e->len));
 	for (uint32_t i = 0; i < e->len; i += 8)
 	{
-		uint64_t	w = 0;
-		uint32_t	n = e->len - i < 8 ? e->len - i : 8;
+		uint64_t w = 0;
+		uint32_t n = e->len - i < 8 ? e->len - i : 8;
 
 		memcpy(&w, e->data + i, n);
 		h = sim_mix(h ^ w);
@@ -72,7 +72,7 @@ static void *
 sim_alloc_alloc(void *ctx, size_t size)
 {
 	struct sim_alloc *a = ctx;
-	uint8_t    *p;
+	uint8_t *p;
 
 	if (sim_alloc_should_fail(a))
 		return NULL;
@@ -89,8 +89,8 @@ static void *
 sim_alloc_realloc(void *ctx, void *ptr, size_t old_size, size_t new_size)
 {
 	struct sim_alloc *a = ctx;
-	uint8_t    *p;
-	size_t		recorded;
+	uint8_t *p;
+	size_t recorded;
 
 	if (ptr == NULL)
 		return sim_alloc_alloc(ctx, new_size);
@@ -113,8 +113,8 @@ static void
 sim_alloc_free(void *ctx, void *ptr)
 {
 	struct sim_alloc *a = ctx;
-	uint8_t    *p;
-	size_t		recorded;
+	uint8_t *p;
+	size_t recorded;
 
 	if (ptr == NULL)
 		return;
@@ -135,9 +135,9 @@ sim_alloc_init(struct sim_alloc *a, struct pgr_allocator *out)
 }
 
 void
-sim_trace(struct sim_cluster *c, const char *fmt,...)
+sim_trace(struct sim_cluster *c, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (!c->trace)
 		return;
@@ -153,17 +153,16 @@ sim_trace(struct sim_cluster *c, const char *fmt,...)
  * step.  Later violations are usually consequences of the first.
  */
 void
-sim_fail(struct sim_cluster *c, const char *invariant, const char *fmt,...)
+sim_fail(struct sim_cluster *c, const char *invariant, const char *fmt, ...)
 {
-	va_list		ap;
-	int			n;
+	va_list ap;
+	int n;
 
 	if (c->failed)
 		return;
 	c->failed = true;
 	n = snprintf(c->failure, sizeof(c->failure),
-				 "%s violated at t=%" PRIu64 "ms step %" PRIu64 ": ",
-				 invariant, c->now, c->steps);
+				 "%s violated at t=%" PRIu64 "ms step %" PRIu64 ": ", invariant, c->now, c->steps);
 	if (n < 0 || (size_t) n >= sizeof(c->failure))
 		return;
 	va_start(ap, fmt);
@@ -175,42 +174,38 @@ sim_fail(struct sim_cluster *c, const char *invariant, const char *fmt,...)
 void
 sim_format_msg(char *buf, size_t cap, const struct pgr_msg *m)
 {
-	int			n;
+	int n;
 
-	n = snprintf(buf, cap, "%s %" PRIu64 "->%" PRIu64 " t%" PRIu64,
-				 pgr_msg_type_name(m->type), m->from, m->to, m->term);
+	n = snprintf(buf, cap, "%s %" PRIu64 "->%" PRIu64 " t%" PRIu64, pgr_msg_type_name(m->type),
+				 m->from, m->to, m->term);
 	if (n < 0 || (size_t) n >= cap)
 		return;
 	switch (m->type)
 	{
 		case PGR_MSG_APP:
-			snprintf(buf + n, cap - (size_t) n,
-					 " prev=%" PRIu64 "/t%" PRIu64 " n=%u c=%" PRIu64,
+			snprintf(buf + n, cap - (size_t) n, " prev=%" PRIu64 "/t%" PRIu64 " n=%u c=%" PRIu64,
 					 m->index, m->log_term, m->n_entries, m->commit);
 			break;
 		case PGR_MSG_APP_RESP:
-			snprintf(buf + n, cap - (size_t) n, " i=%" PRIu64 "%s",
-					 m->index, m->reject ? " REJECT" : "");
+			snprintf(buf + n, cap - (size_t) n, " i=%" PRIu64 "%s", m->index,
+					 m->reject ? " REJECT" : "");
 			break;
 		case PGR_MSG_VOTE:
 		case PGR_MSG_PRE_VOTE:
-			snprintf(buf + n, cap - (size_t) n,
-					 " last=%" PRIu64 "/t%" PRIu64 "%s",
-					 m->index, m->log_term, m->force ? " force" : "");
+			snprintf(buf + n, cap - (size_t) n, " last=%" PRIu64 "/t%" PRIu64 "%s", m->index,
+					 m->log_term, m->force ? " force" : "");
 			break;
 		case PGR_MSG_VOTE_RESP:
 		case PGR_MSG_PRE_VOTE_RESP:
-			snprintf(buf + n, cap - (size_t) n, "%s",
-					 m->reject ? " REJECT" : " grant");
+			snprintf(buf + n, cap - (size_t) n, "%s", m->reject ? " REJECT" : " grant");
 			break;
 		case PGR_MSG_HEARTBEAT:
-			snprintf(buf + n, cap - (size_t) n, " c=%" PRIu64 " ctx=%" PRIu64,
-					 m->commit, m->context);
+			snprintf(buf + n, cap - (size_t) n, " c=%" PRIu64 " ctx=%" PRIu64, m->commit,
+					 m->context);
 			break;
 		case PGR_MSG_SNAP:
 			if (m->snapshot != NULL)
-				snprintf(buf + n, cap - (size_t) n,
-						 " snap=%" PRIu64 "/t%" PRIu64,
+				snprintf(buf + n, cap - (size_t) n, " snap=%" PRIu64 "/t%" PRIu64,
 						 m->snapshot->meta.index, m->snapshot->meta.term);
 			break;
 		case PGR_MSG_PROP:
@@ -218,8 +213,8 @@ sim_format_msg(char *buf, size_t cap, const struct pgr_msg *m)
 			break;
 		case PGR_MSG_READ_INDEX:
 		case PGR_MSG_READ_INDEX_RESP:
-			snprintf(buf + n, cap - (size_t) n, " ctx=%" PRIu64 " i=%" PRIu64 "%s",
-					 m->context, m->index, m->reject ? " REJECT" : "");
+			snprintf(buf + n, cap - (size_t) n, " ctx=%" PRIu64 " i=%" PRIu64 "%s", m->context,
+					 m->index, m->reject ? " REJECT" : "");
 			break;
 		case PGR_MSG_TRANSFER_LEADER:
 			snprintf(buf + n, cap - (size_t) n, " target=%" PRIu64, m->index);

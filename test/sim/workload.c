@@ -35,8 +35,8 @@
 static struct sim_node *
 sim_pick_node(struct sim_cluster *c, enum sim_node_state state)
 {
-	uint64_t	ids[SIM_MAX_IDS];
-	size_t		n = 0;
+	uint64_t ids[SIM_MAX_IDS];
+	size_t n = 0;
 
 	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
 		if (c->nodes[id].state == state)
@@ -51,7 +51,7 @@ struct sim_node *
 sim_find_leader(struct sim_cluster *c)
 {
 	struct sim_node *best = NULL;
-	uint64_t	best_term = 0;
+	uint64_t best_term = 0;
 
 	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
 	{
@@ -89,8 +89,8 @@ sim_pick_target(struct sim_cluster *c)
 static uint32_t
 sim_payload(struct sim_cluster *c, uint8_t *buf)
 {
-	uint32_t	len = 8 + (uint32_t) sim_rng_below(&c->rng, c->p.payload_max + 1);
-	uint64_t	seq = ++c->next_prop;
+	uint32_t len = 8 + (uint32_t) sim_rng_below(&c->rng, c->p.payload_max + 1);
+	uint64_t seq = ++c->next_prop;
 
 	memcpy(buf, &seq, 8);
 	for (uint32_t i = 8; i < len; i++)
@@ -102,10 +102,10 @@ static void
 sim_op_propose(struct sim_cluster *c, uint32_t count)
 {
 	struct sim_node *sn = sim_pick_target(c);
-	uint8_t		bufs[8][8 + 256];
+	uint8_t bufs[8][8 + 256];
 	const uint8_t *data[8];
-	uint32_t	lens[8];
-	uint64_t	index = 0;
+	uint32_t lens[8];
+	uint64_t index = 0;
 	struct pgr_status s;
 	enum pgr_err err;
 
@@ -131,8 +131,8 @@ sim_op_propose(struct sim_cluster *c, uint32_t count)
 	else
 		err = pgr_node_propose_batch(sn->node, data, lens, count, &index);
 	sn->alloc.armed = false;
-	sim_trace(c, "propose x%u on n%" PRIu64 ": %s (index %" PRIu64 ")",
-			  count, sn->id, pgr_strerror(err), index);
+	sim_trace(c, "propose x%u on n%" PRIu64 ": %s (index %" PRIu64 ")", count, sn->id,
+			  pgr_strerror(err), index);
 	if (err == PGR_OK)
 		c->n_proposed += count;
 	sim_node_after_call(c, sn, err, "propose");
@@ -141,8 +141,7 @@ sim_op_propose(struct sim_cluster *c, uint32_t count)
 static void
 sim_member_context(uint64_t id, struct pgr_conf_change *cc)
 {
-	int			n = snprintf((char *) cc->context, sizeof(cc->context),
-							 "sim-node-%" PRIu64, id);
+	int n = snprintf((char *) cc->context, sizeof(cc->context), "sim-node-%" PRIu64, id);
 
 	cc->context_len = n > 0 ? (uint32_t) n : 0;
 }
@@ -153,11 +152,11 @@ sim_op_conf_change(struct sim_cluster *c)
 	struct sim_node *sn = sim_pick_target(c);
 	const struct pgr_config *conf;
 	struct pgr_conf_change cc;
-	uint64_t	learners[PGR_MAX_MEMBERS];
-	uint32_t	n_learners = 0;
-	uint64_t	index = 0;
-	uint64_t	r;
-	bool		fresh = false;
+	uint64_t learners[PGR_MAX_MEMBERS];
+	uint32_t n_learners = 0;
+	uint64_t index = 0;
+	uint64_t r;
+	bool fresh = false;
 	enum pgr_err err;
 	static const char *const names[] = {"add-voter", "add-learner", "promote", "remove"};
 
@@ -208,7 +207,7 @@ sim_op_transfer(struct sim_cluster *c)
 {
 	struct sim_node *sn = sim_pick_target(c);
 	const struct pgr_config *conf;
-	uint64_t	target;
+	uint64_t target;
 	enum pgr_err err;
 
 	if (sn == NULL)
@@ -220,8 +219,7 @@ sim_op_transfer(struct sim_cluster *c)
 	sn->alloc.armed = true;
 	err = pgr_node_transfer_leadership(sn->node, target);
 	sn->alloc.armed = false;
-	sim_trace(c, "transfer to n%" PRIu64 " on n%" PRIu64 ": %s",
-			  target, sn->id, pgr_strerror(err));
+	sim_trace(c, "transfer to n%" PRIu64 " on n%" PRIu64 ": %s", target, sn->id, pgr_strerror(err));
 	sim_node_after_call(c, sn, err, "transfer");
 }
 
@@ -229,7 +227,7 @@ static void
 sim_op_read(struct sim_cluster *c)
 {
 	struct sim_node *sn = sim_pick_target(c);
-	uint64_t	ctx;
+	uint64_t ctx;
 	enum pgr_err err;
 
 	if (sn == NULL)
@@ -239,8 +237,8 @@ sim_op_read(struct sim_cluster *c)
 	sn->alloc.armed = true;
 	err = pgr_node_read_index(sn->node, ctx);
 	sn->alloc.armed = false;
-	sim_trace(c, "read %" PRIu64 " on n%" PRIu64 ": %s (commit known %" PRIu64 ")",
-			  ctx, sn->id, pgr_strerror(err), c->chk.known_commit);
+	sim_trace(c, "read %" PRIu64 " on n%" PRIu64 ": %s (commit known %" PRIu64 ")", ctx, sn->id,
+			  pgr_strerror(err), c->chk.known_commit);
 	sim_node_after_call(c, sn, err, "read index");
 }
 
@@ -262,8 +260,7 @@ sim_op_campaign(struct sim_cluster *c)
 static uint32_t
 sim_pick_weighted(struct sim_cluster *c, const uint32_t *w, uint32_t n)
 {
-	uint64_t	total = 0,
-				r;
+	uint64_t total = 0, r;
 
 	for (uint32_t i = 0; i < n; i++)
 		total += w[i];
@@ -295,13 +292,13 @@ sim_client_op(struct sim_cluster *c)
 			sim_op_transfer(c);
 			break;
 		case SIM_OP_COMPACT:
-			{
-				struct sim_node *sn = sim_pick_node(c, SIM_NODE_UP);
+		{
+			struct sim_node *sn = sim_pick_node(c, SIM_NODE_UP);
 
-				if (sn != NULL)
-					sim_node_compact(c, sn);
-				break;
-			}
+			if (sn != NULL)
+				sim_node_compact(c, sn);
+			break;
+		}
 		case SIM_OP_READ:
 			sim_op_read(c);
 			break;
@@ -332,10 +329,10 @@ sim_block(struct sim_cluster *c, uint64_t from, uint64_t to, uint64_t until)
 static void
 sim_partition(struct sim_cluster *c, uint64_t alone)
 {
-	bool		side[SIM_MAX_IDS];
-	uint64_t	until = c->now + sim_rng_range(&c->rng, 50, c->p.partition_max_ms);
-	char		desc[SIM_MAX_IDS * 4 + 8];
-	int			n = 0;
+	bool side[SIM_MAX_IDS];
+	uint64_t until = c->now + sim_rng_range(&c->rng, 50, c->p.partition_max_ms);
+	char desc[SIM_MAX_IDS * 4 + 8];
+	int n = 0;
 
 	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
 		side[id] = alone ? id == alone : sim_rng_chance(&c->rng, 500000);
@@ -405,20 +402,19 @@ sim_fault(struct sim_cluster *c)
 				sim_partition(c, sn->id);
 			break;
 		case SIM_FAULT_ONE_WAY:
-			{
-				uint64_t	a = sim_rng_range(&c->rng, 1, c->next_id - 1);
-				uint64_t	b = sim_rng_range(&c->rng, 1, c->next_id - 1);
-				uint64_t	until = c->now + sim_rng_range(&c->rng, 50, c->p.partition_max_ms);
+		{
+			uint64_t a = sim_rng_range(&c->rng, 1, c->next_id - 1);
+			uint64_t b = sim_rng_range(&c->rng, 1, c->next_id - 1);
+			uint64_t until = c->now + sim_rng_range(&c->rng, 50, c->p.partition_max_ms);
 
-				if (a == b)
-					b = a % (c->next_id - 1) + 1;
-				if (a == b)
-					break;		/* a single-node cluster has no link */
-				sim_block(c, a, b, until);
-				sim_trace(c, "ONE-WAY drop n%" PRIu64 " -> n%" PRIu64 " until %" PRIu64,
-						  a, b, until);
-				break;
-			}
+			if (a == b)
+				b = a % (c->next_id - 1) + 1;
+			if (a == b)
+				break; /* a single-node cluster has no link */
+			sim_block(c, a, b, until);
+			sim_trace(c, "ONE-WAY drop n%" PRIu64 " -> n%" PRIu64 " until %" PRIu64, a, b, until);
+			break;
+		}
 		case SIM_FAULT_HEAL:
 			sim_net_heal(c);
 			sim_trace(c, "HEAL network");
@@ -482,7 +478,7 @@ sim_on_leader_commit(struct sim_cluster *c, struct sim_node *sn)
 static void
 sim_quiet_begin(struct sim_cluster *c)
 {
-	uint64_t	et = (uint64_t) c->p.election_tick * 11;
+	uint64_t et = (uint64_t) c->p.election_tick * 11;
 
 	c->quiet = true;
 	c->saved_loss_ppm = c->net.loss_ppm;
@@ -503,13 +499,13 @@ sim_quiet_begin(struct sim_cluster *c)
 
 		sn->midcrash = SIM_MIDCRASH_NONE;
 		sn->crash_at = 0;
-		sn->stopping = false;	/* a stop under way is called off */
+		sn->stopping = false; /* a stop under way is called off */
 		sn->alloc.fail_ppm = 0;
 		if (sn->state == SIM_NODE_DOWN && sn->restart_at != 0 && sn->restart_at < c->quiet_end)
 			sn->restart_at = c->quiet_end + 1;
 	}
-	sim_trace(c, "QUIET from now to %" PRIu64 " (checked from %" PRIu64 ")",
-			  c->quiet_end, c->quiet_check_at);
+	sim_trace(c, "QUIET from now to %" PRIu64 " (checked from %" PRIu64 ")", c->quiet_end,
+			  c->quiet_check_at);
 }
 
 static void
@@ -533,7 +529,7 @@ sim_stable_leader(struct sim_cluster *c, uint64_t *term)
 	struct sim_node *lead = sim_find_leader(c);
 	struct pgr_status ls;
 	const struct pgr_config *conf;
-	uint32_t	up_voters = 0;
+	uint32_t up_voters = 0;
 
 	if (lead == NULL)
 		return 0;
@@ -572,7 +568,7 @@ void
 sim_quiet_step(struct sim_cluster *c)
 {
 	struct sim_node *lead;
-	uint64_t	hb = (uint64_t) c->p.heartbeat_tick * 10;
+	uint64_t hb = (uint64_t) c->p.heartbeat_tick * 10;
 
 	if (!c->quiet)
 	{
@@ -591,8 +587,7 @@ sim_quiet_step(struct sim_cluster *c)
 	{
 		c->quiet_leader = sim_stable_leader(c, &c->quiet_term);
 		sim_trace(c, "QUIET check: %s n%" PRIu64 " of term %" PRIu64,
-				  c->quiet_leader ? "leader" : "no stable leader", c->quiet_leader,
-				  c->quiet_term);
+				  c->quiet_leader ? "leader" : "no stable leader", c->quiet_leader, c->quiet_term);
 	}
 	c->next_alarm_at = c->now + sim_rng_range(&c->rng, 1, 3 * hb);
 	lead = c->quiet_leader ? sim_node_get(c, c->quiet_leader) : NULL;
@@ -612,7 +607,7 @@ sim_quiet_step(struct sim_cluster *c)
 	else
 	{
 		/* one link flapping */
-		uint64_t	a = sim_rng_range(&c->rng, 1, c->next_id - 1);
+		uint64_t a = sim_rng_range(&c->rng, 1, c->next_id - 1);
 
 		if (a != lead->id && c->nodes[a].state == SIM_NODE_UP)
 		{
@@ -638,9 +633,11 @@ sim_quiet_check(struct sim_cluster *c)
 		if (s.role == PGR_ROLE_LEADER && s.term == c->quiet_term)
 			return;
 	}
-	sim_fail(c, "No spurious deposal", "leader %" PRIu64 " of term %" PRIu64 " had its"
+	sim_fail(c, "No spurious deposal",
+			 "leader %" PRIu64 " of term %" PRIu64 " had its"
 			 " quorum and no fault touched it, but it was deposed at t=%" PRIu64
-			 " (false alarms only)", c->quiet_leader, c->quiet_term, c->now);
+			 " (false alarms only)",
+			 c->quiet_leader, c->quiet_term, c->now);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -654,29 +651,28 @@ sim_quiet_check(struct sim_cluster *c)
  * and stopping it at once would hide bugs in how removal propagates).
  */
 void
-sim_note_committed_config(struct sim_cluster *c, uint64_t index,
-						  const uint8_t *buf, size_t len)
+sim_note_committed_config(struct sim_cluster *c, uint64_t index, const uint8_t *buf, size_t len)
 {
 	struct pgr_config *conf = &c->scratch_config;
 
 	if (pgr_config_decode(buf, len, conf) != PGR_OK)
 	{
-		sim_fail(c, "State Machine Safety", "committed configuration entry %" PRIu64
-				 " does not decode", index);
+		sim_fail(c, "State Machine Safety",
+				 "committed configuration entry %" PRIu64 " does not decode", index);
 		return;
 	}
 	for (uint64_t id = 1; id < SIM_MAX_IDS; id++)
 	{
 		struct sim_node *sn = &c->nodes[id];
-		bool		member = pgr_config_find(conf, id) != NULL;
+		bool member = pgr_config_find(conf, id) != NULL;
 
 		if (member)
 			sn->ever_member = true;
 		else if (sn->ever_member && sn->state != SIM_NODE_STOPPED && sn->stop_at == 0)
 		{
 			sn->stop_at = c->now + sim_rng_range(&c->rng, 1, 20 * c->p.election_tick * 10);
-			sim_trace(c, "n%" PRIu64 " removed at %" PRIu64 ", stops at %" PRIu64,
-					  id, index, sn->stop_at);
+			sim_trace(c, "n%" PRIu64 " removed at %" PRIu64 ", stops at %" PRIu64, id, index,
+					  sn->stop_at);
 		}
 	}
 }
@@ -693,10 +689,10 @@ sim_marker(uint64_t seed, uint8_t *buf)
 bool
 sim_is_marker(const struct pgr_entry *e, uint64_t seed)
 {
-	uint8_t		buf[12];
+	uint8_t buf[12];
 
 	return e->type == PGR_ENTRY_NORMAL && e->len == sim_marker(seed, buf) &&
-		memcmp(e->data, buf, sizeof(buf)) == 0;
+		   memcmp(e->data, buf, sizeof(buf)) == 0;
 }
 
 /* Propose the marker on the leader; true if the leader took it. */
@@ -704,17 +700,17 @@ bool
 sim_marker_propose(struct sim_cluster *c)
 {
 	struct sim_node *sn = sim_find_leader(c);
-	uint8_t		buf[12];
-	uint32_t	len;
-	uint64_t	index = 0;
+	uint8_t buf[12];
+	uint32_t len;
+	uint64_t index = 0;
 	enum pgr_err err;
 
 	if (sn == NULL)
 		return false;
 	len = sim_marker(c->seed, buf);
 	err = pgr_node_propose(sn->node, buf, len, &index);
-	sim_trace(c, "propose marker on n%" PRIu64 ": %s (index %" PRIu64 ")",
-			  sn->id, pgr_strerror(err), index);
+	sim_trace(c, "propose marker on n%" PRIu64 ": %s (index %" PRIu64 ")", sn->id,
+			  pgr_strerror(err), index);
 	sim_node_after_call(c, sn, err, "propose marker");
 	return err == PGR_OK;
 }

@@ -27,10 +27,10 @@
 
 #include "harness.h"
 
-#define AC_MAX 6				/* node ids 1..5 */
-#define AC_TICK_MS 10
+#define AC_MAX           6 /* node ids 1..5 */
+#define AC_TICK_MS       10
 #define AC_ELECTION_TICK 10
-#define AC_RETRY_MS (AC_ELECTION_TICK * AC_TICK_MS)
+#define AC_RETRY_MS      (AC_ELECTION_TICK * AC_TICK_MS)
 
 struct ac_msg
 {
@@ -44,27 +44,27 @@ struct ac_node
 	struct pgr_node *node;
 	struct pgr_app_state app;
 	struct pgr_calls calls;
-	uint64_t	incarnation;
+	uint64_t incarnation;
 	struct pgr_call_done done[64];
-	uint32_t	n_done;
-	uint32_t	snapshots;		/* installed */
+	uint32_t n_done;
+	uint32_t snapshots; /* installed */
 };
 
 struct ac
 {
 	struct ac_node n[AC_MAX];
-	uint32_t	size;
-	uint64_t	now;
-	bool		cut[AC_MAX][AC_MAX];	/* from -> to dropped */
-	bool		drop_type[PGR_MSG_TYPE_MAX + 1];
+	uint32_t size;
+	uint64_t now;
+	bool cut[AC_MAX][AC_MAX]; /* from -> to dropped */
+	bool drop_type[PGR_MSG_TYPE_MAX + 1];
 	struct ac_msg *q;
-	size_t		qn;
-	size_t		qcap;
-	bool		hold;			/* queue messages without delivering */
+	size_t qn;
+	size_t qcap;
+	bool hold; /* queue messages without delivering */
 	struct pgr_app_state scratch;
 };
 
-static struct ac ac_world;		/* large: never on the stack */
+static struct ac ac_world; /* large: never on the stack */
 
 static inline void
 ac_msg_free(struct ac_msg *am)
@@ -131,8 +131,8 @@ ac_ready(struct ac *w, uint64_t id)
 			ac_push(w, &rd.msgs[i]);
 		if (rd.snapshot != NULL)
 		{
-			if (pgr_app_state_decode(rd.snapshot->data, rd.snapshot->len,
-									 &rd.snapshot->meta, &w->scratch) != PGR_OK)
+			if (pgr_app_state_decode(rd.snapshot->data, rd.snapshot->len, &rd.snapshot->meta,
+									 &w->scratch) != PGR_OK)
 				abort();
 			snap = &w->scratch;
 			an->snapshots++;
@@ -152,13 +152,13 @@ ac_run(struct ac *w)
 {
 	for (int guard = 0; guard < 100000; guard++)
 	{
-		bool		moved = false;
+		bool moved = false;
 
 		for (uint64_t id = 1; id <= w->size; id++)
 			if (w->n[id].node != NULL)
 			{
-				if (pgr_calls_drive(&w->n[id].calls, w->n[id].node, &w->n[id].app,
-									w->now) != PGR_OK)
+				if (pgr_calls_drive(&w->n[id].calls, w->n[id].node, &w->n[id].app, w->now) !=
+					PGR_OK)
 					abort();
 				ac_ready(w, id);
 			}
@@ -194,8 +194,7 @@ ac_tick(struct ac *w, int ticks)
 static inline uint64_t
 ac_leader(const struct ac *w)
 {
-	uint64_t	best = 0,
-				term = 0;
+	uint64_t best = 0, term = 0;
 
 	for (uint64_t id = 1; id <= w->size; id++)
 	{
@@ -219,9 +218,9 @@ ac_member(struct pgr_member *m, uint64_t id)
 	memset(m, 0, sizeof(*m));
 	m->id = id;
 	m->role = PGR_MEMBER_VOTER;
-	m->context_len = (uint32_t) snprintf((char *) m->context, sizeof(m->context),
-										 "host%llu:700%llu", (unsigned long long) id,
-										 (unsigned long long) id);
+	m->context_len =
+		(uint32_t) snprintf((char *) m->context, sizeof(m->context), "host%llu:700%llu",
+							(unsigned long long) id, (unsigned long long) id);
 }
 
 static inline struct pgr_node *
@@ -266,8 +265,8 @@ ac_cluster(uint32_t n)
 			abort();
 		pgr_app_state_init(&an->app);
 		an->incarnation = 1000 + id;
-		if (pgr_calls_init(&an->calls, &pgr_libc_allocator, id, an->incarnation,
-						   AC_RETRY_MS) != PGR_OK)
+		if (pgr_calls_init(&an->calls, &pgr_libc_allocator, id, an->incarnation, AC_RETRY_MS) !=
+			PGR_OK)
 			abort();
 	}
 	ac_run(w);
@@ -282,8 +281,8 @@ ac_restart_calls(struct ac *w, uint64_t id, uint64_t incarnation)
 {
 	pgr_calls_free(&w->n[id].calls);
 	w->n[id].incarnation = incarnation;
-	if (pgr_calls_init(&w->n[id].calls, &pgr_libc_allocator, id, incarnation,
-					   AC_RETRY_MS) != PGR_OK)
+	if (pgr_calls_init(&w->n[id].calls, &pgr_libc_allocator, id, incarnation, AC_RETRY_MS) !=
+		PGR_OK)
 		abort();
 }
 
@@ -314,7 +313,7 @@ ac_compact(struct ac *w, uint64_t id)
 {
 	struct ac_node *an = &w->n[id];
 	static uint8_t buf[PGR_APP_STATE_MAX];
-	size_t		len;
+	size_t len;
 	struct pgr_snapshot_meta meta;
 
 	pgr_app_state_encode(&an->app, buf, &len);
@@ -349,7 +348,7 @@ static inline uint32_t
 ac_count_data(const struct ac *w, uint64_t id, const char *data, uint64_t *index_out)
 {
 	struct pgr_status s;
-	uint32_t	n = 0;
+	uint32_t n = 0;
 
 	pgr_node_status(w->n[id].node, &s);
 	for (uint64_t i = s.first_index; i <= s.applied; i++)
@@ -360,8 +359,7 @@ ac_count_data(const struct ac *w, uint64_t id, const char *data, uint64_t *index
 		if (pgr_node_entry_at(w->n[id].node, i, &e) != PGR_OK)
 			continue;
 		if (e->type == PGR_ENTRY_NORMAL && pgr_envelope_read(e->data, e->len, &env) &&
-			env.term == e->term && env.len == strlen(data) &&
-			memcmp(env.data, data, env.len) == 0)
+			env.term == e->term && env.len == strlen(data) && memcmp(env.data, data, env.len) == 0)
 		{
 			n++;
 			if (index_out != NULL)
@@ -371,4 +369,4 @@ ac_count_data(const struct ac *w, uint64_t id, const char *data, uint64_t *index
 	return n;
 }
 
-#endif							/* PGRAFT_APP_FIXTURE_H */
+#endif /* PGRAFT_APP_FIXTURE_H */

@@ -15,12 +15,12 @@
 
 #include "harness.h"
 
-int			test_current_failed;
+int test_current_failed;
 
 void
 test_fail(const char *file, int line, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	fprintf(stderr, "    %s:%d: ", file, line);
 	va_start(ap, fmt);
@@ -44,8 +44,8 @@ test_selected(const char *name, int argc, char **argv)
 int
 test_main(const struct test_case *cases, size_t n, int argc, char **argv)
 {
-	int			passed = 0;
-	int			failed = 0;
+	int passed = 0;
+	int failed = 0;
 
 	for (size_t i = 0; i < n; i++)
 	{

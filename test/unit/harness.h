@@ -23,39 +23,46 @@
 struct test_case
 {
 	const char *name;
-	void		(*fn) (void);
+	void (*fn)(void);
 };
 
+/* an initializer, not a block: */
+/* clang-format off */
 #define TEST(fn) { #fn, fn }
+/* clang-format on */
 
-extern int	test_current_failed;
+extern int test_current_failed;
 
-void		test_fail(const char *file, int line, const char *fmt, ...)
-			__attribute__((format(printf, 3, 4)));
-int			test_main(const struct test_case *cases, size_t n, int argc, char **argv);
+void test_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int test_main(const struct test_case *cases, size_t n, int argc, char **argv);
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
+#define CHECK(cond)                                                   \
+	do                                                                \
+	{                                                                 \
+		if (!(cond))                                                  \
+		{                                                             \
 			test_fail(__FILE__, __LINE__, "check failed: %s", #cond); \
-			return; \
-		} \
+			return;                                                   \
+		}                                                             \
 	} while (0)
 
-#define CHECK_EQ(a, b) \
-	do { \
-		uint64_t check_a_ = (uint64_t) (a), check_b_ = (uint64_t) (b); \
-		if (check_a_ != check_b_) { \
-			test_fail(__FILE__, __LINE__, "%s == %s failed: %" PRIu64 " != %" PRIu64, \
-					  #a, #b, check_a_, check_b_); \
-			return; \
-		} \
+#define CHECK_EQ(a, b)                                                                        \
+	do                                                                                        \
+	{                                                                                         \
+		uint64_t check_a_ = (uint64_t) (a), check_b_ = (uint64_t) (b);                        \
+		if (check_a_ != check_b_)                                                             \
+		{                                                                                     \
+			test_fail(__FILE__, __LINE__, "%s == %s failed: %" PRIu64 " != %" PRIu64, #a, #b, \
+					  check_a_, check_b_);                                                    \
+			return;                                                                           \
+		}                                                                                     \
 	} while (0)
 
-#define TEST_MAIN(cases) \
-	int main(int argc, char **argv) \
-	{ \
+#define TEST_MAIN(cases)                                                       \
+	int main(int argc, char **argv)                                            \
+	{                                                                          \
 		return test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv); \
 	}
 
-#endif							/* PGRAFT_TEST_HARNESS_H */
+#endif /* PGRAFT_TEST_HARNESS_H */

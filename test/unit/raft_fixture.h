@@ -35,7 +35,7 @@
 #include "../../src/core/raft.h"
 
 #define FX_MAX_NODES 1024
-#define FX_MAX_NET 8
+#define FX_MAX_NET   8
 
 /* ---------------------------------------------------------------------- */
 /* Node registry                                                          */
@@ -69,12 +69,12 @@ fx_free_all(void)
 	fx_n_nodes = 0;
 }
 
-#define FX_MAIN(cases) \
-	int main(int argc, char **argv) \
-	{ \
-		int			rc_ = test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv); \
-		fx_free_all(); \
-		return rc_; \
+#define FX_MAIN(cases)                                                            \
+	int main(int argc, char **argv)                                               \
+	{                                                                             \
+		int rc_ = test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv); \
+		fx_free_all();                                                            \
+		return rc_;                                                               \
 	}
 
 /* ---------------------------------------------------------------------- */
@@ -118,19 +118,17 @@ fx_conf(struct pgr_config *c, uint32_t n_voters, uint32_t n_learners)
  * if the core refused the state.
  */
 static inline struct pgr_node *
-fx_node_log(const struct pgr_options *o, const struct pgr_config *conf,
-			uint64_t term, uint64_t vote, uint64_t commit,
-			const uint64_t *terms, size_t n)
+fx_node_log(const struct pgr_options *o, const struct pgr_config *conf, uint64_t term,
+			uint64_t vote, uint64_t commit, const uint64_t *terms, size_t n)
 {
 	static uint8_t cbuf[FX_CONF_BUF];
 	static uint8_t data[4096][2];
 	struct pgr_entry *ents = calloc(n ? n : 1, sizeof(struct pgr_entry));
 	struct pgr_restore rs;
 	struct pgr_node *node = NULL;
-	size_t		clen = 0;
+	size_t clen = 0;
 
-	if (ents == NULL || n > 4096 ||
-		pgr_config_encode(conf, cbuf, sizeof(cbuf), &clen) != PGR_OK)
+	if (ents == NULL || n > 4096 || pgr_config_encode(conf, cbuf, sizeof(cbuf), &clen) != PGR_OK)
 	{
 		free(ents);
 		return NULL;
@@ -187,7 +185,7 @@ static inline struct pgr_node *
 fx_node_opts(const struct pgr_options *o, uint32_t n_voters)
 {
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct pgr_node *n;
 
 	fx_conf(&c, n_voters, 0);
@@ -215,7 +213,7 @@ fx_status(const struct pgr_node *n)
 static inline uint64_t
 fx_term_at(const struct pgr_node *n, uint64_t index)
 {
-	uint64_t	t = 0;
+	uint64_t t = 0;
 
 	if (pgr_node_term_at(n, index, &t) != PGR_OK)
 		return UINT64_MAX;
@@ -229,7 +227,7 @@ fx_term_at(const struct pgr_node *n, uint64_t index)
 static inline void *
 fx_memdup(const void *p, size_t len)
 {
-	void	   *q;
+	void *q;
 
 	if (p == NULL || len == 0)
 		return NULL;
@@ -290,19 +288,19 @@ fx_msg_free(struct pgr_msg *m)
 /* One ready batch, deep-copied; messages stably sorted by (to, type). */
 struct fx_batch
 {
-	bool		has_snapshot;
+	bool has_snapshot;
 	struct pgr_snapshot snapshot;
 	struct pgr_entry *entries;
-	size_t		n_entries;
-	bool		has_hard_state;
+	size_t n_entries;
+	bool has_hard_state;
 	struct pgr_hard_state hs;
-	bool		must_sync;
+	bool must_sync;
 	struct pgr_msg *msgs;
-	size_t		n_msgs;
+	size_t n_msgs;
 	struct pgr_entry *committed;
-	size_t		n_committed;
+	size_t n_committed;
 	struct pgr_read_state *reads;
-	size_t		n_reads;
+	size_t n_reads;
 };
 
 static struct fx_batch fx_rd;
@@ -367,7 +365,7 @@ fx_ready(struct pgr_node *n)
 		for (size_t i = 1; i < b->n_msgs; i++)
 		{
 			struct pgr_msg v = b->msgs[i];
-			size_t		j = i;
+			size_t j = i;
 
 			while (j > 0 && fx_msg_cmp(&b->msgs[j - 1], &v) > 0)
 			{
@@ -401,7 +399,7 @@ fx_find(const struct fx_batch *b, uint32_t type, uint64_t to)
 static inline size_t
 fx_count(const struct fx_batch *b, uint32_t type, uint64_t to)
 {
-	size_t		c = 0;
+	size_t c = 0;
 
 	for (size_t i = 0; i < b->n_msgs; i++)
 		if (b->msgs[i].type == type && (to == 0 || b->msgs[i].to == to))
@@ -470,7 +468,7 @@ fx_heartbeat_from(struct pgr_node *n, uint64_t lead, uint64_t term)
 static inline bool
 fx_logs_equal(const struct pgr_node *a, const struct pgr_node *b)
 {
-	uint64_t	last = pgr_log_last_index(&a->log);
+	uint64_t last = pgr_log_last_index(&a->log);
 
 	if (last != pgr_log_last_index(&b->log))
 		return false;
@@ -479,8 +477,7 @@ fx_logs_equal(const struct pgr_node *a, const struct pgr_node *b)
 		const struct pgr_entry *x;
 		const struct pgr_entry *y;
 
-		if (pgr_node_entry_at(a, i, &x) != PGR_OK ||
-			pgr_node_entry_at(b, i, &y) != PGR_OK)
+		if (pgr_node_entry_at(a, i, &x) != PGR_OK || pgr_node_entry_at(b, i, &y) != PGR_OK)
 			return false;
 		if (x->term != y->term || x->type != y->type || x->len != y->len ||
 			(x->len > 0 && memcmp(x->data, y->data, x->len) != 0))
@@ -494,11 +491,10 @@ static inline bool
 fx_same_state(const struct pgr_status *a, const struct pgr_status *b)
 {
 	return a->term == b->term && a->vote == b->vote && a->leader == b->leader &&
-		a->role == b->role && a->first_index == b->first_index &&
-		a->last_index == b->last_index && a->commit == b->commit &&
-		a->applied == b->applied && a->snapshot_index == b->snapshot_index &&
-		a->snapshot_term == b->snapshot_term && a->config_index == b->config_index &&
-		a->lead_transferee == b->lead_transferee;
+		   a->role == b->role && a->first_index == b->first_index &&
+		   a->last_index == b->last_index && a->commit == b->commit && a->applied == b->applied &&
+		   a->snapshot_index == b->snapshot_index && a->snapshot_term == b->snapshot_term &&
+		   a->config_index == b->config_index && a->lead_transferee == b->lead_transferee;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -513,21 +509,21 @@ fx_same_state(const struct pgr_status *a, const struct pgr_status *b)
 struct fx_net
 {
 	struct pgr_node *nodes[FX_MAX_NET];
-	bool		cut[FX_MAX_NET][FX_MAX_NET];
+	bool cut[FX_MAX_NET][FX_MAX_NET];
 	struct pgr_msg *q;
-	size_t		head;
-	size_t		n;
-	size_t		cap;
-	uint64_t	delivered;
-	uint64_t	delivered_app;	/* MsgApp delivered (round-trip counting) */
-	uint64_t	snap_msgs;		/* MsgSnap sent */
+	size_t head;
+	size_t n;
+	size_t cap;
+	uint64_t delivered;
+	uint64_t delivered_app; /* MsgApp delivered (round-trip counting) */
+	uint64_t snap_msgs;     /* MsgSnap sent */
 	/* what each node's ready batches handed out */
-	uint32_t	snapshots_installed[FX_MAX_NET];
+	uint32_t snapshots_installed[FX_MAX_NET];
 	struct pgr_read_state reads[FX_MAX_NET][16];
-	uint32_t	n_reads[FX_MAX_NET];
+	uint32_t n_reads[FX_MAX_NET];
 	/* a call returned PGR_ENOMEM: the node is left alone until freed */
-	bool		dead[FX_MAX_NET];
-	uint32_t	n_enomem;
+	bool dead[FX_MAX_NET];
+	uint32_t n_enomem;
 };
 
 /* Note an error from a call on node id; PGR_ENOMEM retires the node. */
@@ -624,8 +620,7 @@ fx_net_deliver_one(struct fx_net *net)
 	if (net->head == net->n)
 		return false;
 	m = net->q[net->head++];
-	if (fx_net_node(net, m.to) != NULL &&
-		!(m.from < FX_MAX_NET && net->cut[m.from][m.to]))
+	if (fx_net_node(net, m.to) != NULL && !(m.from < FX_MAX_NET && net->cut[m.from][m.to]))
 	{
 		(void) fx_net_note(net, m.to, pgr_node_step(net->nodes[m.to], &m));
 		net->delivered++;
@@ -680,12 +675,11 @@ fx_net_tick(struct fx_net *net)
 static inline uint64_t
 fx_net_leader(const struct fx_net *net)
 {
-	uint64_t	lead = 0;
-	uint64_t	term = 0;
+	uint64_t lead = 0;
+	uint64_t term = 0;
 
 	for (int i = 1; i < FX_MAX_NET; i++)
-		if (fx_net_node(net, (uint64_t) i) != NULL &&
-			net->nodes[i]->role == PGR_ROLE_LEADER &&
+		if (fx_net_node(net, (uint64_t) i) != NULL && net->nodes[i]->role == PGR_ROLE_LEADER &&
 			net->nodes[i]->term >= term)
 		{
 			lead = (uint64_t) i;
@@ -700,7 +694,7 @@ fx_net_elect(struct fx_net *net, int max)
 {
 	for (int i = 0; i < max; i++)
 	{
-		uint64_t	lead = fx_net_leader(net);
+		uint64_t lead = fx_net_leader(net);
 
 		if (lead != 0)
 			return lead;
@@ -727,4 +721,4 @@ fx_net_cluster(struct fx_net *net, uint32_t n, const struct pgr_options *base)
 	return true;
 }
 
-#endif							/* PGRAFT_RAFT_FIXTURE_H */
+#endif /* PGRAFT_RAFT_FIXTURE_H */

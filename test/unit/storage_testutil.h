@@ -44,8 +44,8 @@
 static inline char *
 tu_mkdtemp(void)
 {
-	char		tmpl[] = "/tmp/pgraft-storage-XXXXXX";
-	char	   *d = mkdtemp(tmpl);
+	char tmpl[] = "/tmp/pgraft-storage-XXXXXX";
+	char *d = mkdtemp(tmpl);
 
 	return d != NULL ? strdup(d) : NULL;
 }
@@ -54,9 +54,9 @@ tu_mkdtemp(void)
 static inline void
 tu_rmdir(char *dir)
 {
-	DIR		   *d;
+	DIR *d;
 	struct dirent *de;
-	char		path[2048];
+	char path[2048];
 
 	if (dir == NULL)
 		return;
@@ -80,7 +80,7 @@ tu_rmdir(char *dir)
 static inline uint8_t
 tu_byte(uint64_t index, uint64_t term, uint32_t j)
 {
-	uint64_t	x = index * 0x9E3779B97F4A7C15ULL ^ term * 0xC2B2AE3D27D4EB4FULL ^ j;
+	uint64_t x = index * 0x9E3779B97F4A7C15ULL ^ term * 0xC2B2AE3D27D4EB4FULL ^ j;
 
 	x ^= x >> 29;
 	return (uint8_t) (x * 0xBF58476D1CE4E5B9ULL >> 56);
@@ -124,9 +124,9 @@ tu_entry_ok(const struct pgr_entry *e, uint64_t index, uint64_t term)
 static inline enum pgr_storage_err
 tu_append(struct pgr_storage *st, uint64_t from, uint64_t to, uint64_t term)
 {
-	size_t		n = (size_t) (to - from + 1);
+	size_t n = (size_t) (to - from + 1);
 	struct pgr_entry *es = calloc(n, sizeof(*es));
-	uint8_t    *bufs = malloc(n * 300);
+	uint8_t *bufs = malloc(n * 300);
 	enum pgr_storage_err e;
 
 	for (size_t i = 0; i < n; i++)
@@ -153,8 +153,7 @@ tu_config(struct pgr_config *c, uint32_t n)
 
 /* Snapshot data of the application at index: a function of the index. */
 static inline void
-tu_snapshot(struct pgr_snapshot *s, uint8_t *buf, size_t len, uint64_t index,
-			uint64_t term)
+tu_snapshot(struct pgr_snapshot *s, uint8_t *buf, size_t len, uint64_t index, uint64_t term)
 {
 	memset(s, 0, sizeof(*s));
 	s->meta.index = index;
@@ -183,44 +182,44 @@ tu_snapshot_ok(const struct pgr_snapshot *s, uint64_t index, uint64_t term, size
 /* ---------------------------------------------------------------------- */
 
 #define MEMFS_MAX_INODES 1024
-#define MEMFS_MAX_NAMES 1024
-#define MEMFS_MAX_FDS 64
-#define MEMFS_DIR_FD 1000
+#define MEMFS_MAX_NAMES  1024
+#define MEMFS_MAX_FDS    64
+#define MEMFS_DIR_FD     1000
 
 struct memfs_inode
 {
-	bool		used;
-	uint8_t    *data;			/* written content */
-	size_t		len;
-	uint8_t    *ddata;			/* durable content */
-	size_t		dlen;
+	bool used;
+	uint8_t *data; /* written content */
+	size_t len;
+	uint8_t *ddata; /* durable content */
+	size_t dlen;
 };
 
 struct memfs_name
 {
-	char		name[64];
-	int			ino;			/* -1: free */
+	char name[64];
+	int ino; /* -1: free */
 };
 
 struct memfs
 {
-	bool		dir_exists;
-	bool		dir_durable;
+	bool dir_exists;
+	bool dir_durable;
 	struct memfs_inode inodes[MEMFS_MAX_INODES];
-	struct memfs_name names[MEMFS_MAX_NAMES];	/* written namespace */
-	struct memfs_name dnames[MEMFS_MAX_NAMES];	/* durable namespace */
-	int			fds[MEMFS_MAX_FDS]; /* fd -> inode, -1 free */
+	struct memfs_name names[MEMFS_MAX_NAMES];  /* written namespace */
+	struct memfs_name dnames[MEMFS_MAX_NAMES]; /* durable namespace */
+	int fds[MEMFS_MAX_FDS];                    /* fd -> inode, -1 free */
 
 	/* Fault injection: the nth call from now fails (0 = never). */
-	int			fail_pwrite_in;
-	int			fail_pwrite_errno;
-	int			fail_sync_in;
-	int			fail_sync_errno;
-	int			fail_allocate_in;
-	int			fail_allocate_errno;
-	uint64_t	n_syncs;
-	uint64_t	n_pwrites;
-	bool		torn;			/* power loss keeps a prefix of unsynced changes */
+	int fail_pwrite_in;
+	int fail_pwrite_errno;
+	int fail_sync_in;
+	int fail_sync_errno;
+	int fail_allocate_in;
+	int fail_allocate_errno;
+	uint64_t n_syncs;
+	uint64_t n_pwrites;
+	bool torn; /* power loss keeps a prefix of unsynced changes */
 	unsigned int seed;
 };
 
@@ -292,7 +291,7 @@ memfs_resize(struct memfs_inode *in, size_t len)
 {
 	if (len > in->len)
 	{
-		uint8_t    *n = realloc(in->data, len);
+		uint8_t *n = realloc(in->data, len);
 
 		if (n == NULL)
 			return ENOMEM;
@@ -308,9 +307,9 @@ memfs_open(void *ctx, const char *path, int flags, int *fd_out)
 {
 	struct memfs *m = ctx;
 	const char *name = memfs_base(path);
-	int			slot;
-	int			ino;
-	int			fd;
+	int slot;
+	int ino;
+	int fd;
 
 	if (flags & PGR_VFS_DIR)
 	{
@@ -351,7 +350,7 @@ static inline int
 memfs_close(void *ctx, int fd)
 {
 	struct memfs *m = ctx;
-	int			ino;
+	int ino;
 
 	if (fd == MEMFS_DIR_FD)
 		return 0;
@@ -366,7 +365,7 @@ memfs_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off, size_t *nrea
 {
 	struct memfs *m = ctx;
 	struct memfs_inode *in = &m->inodes[m->fds[fd]];
-	size_t		n = 0;
+	size_t n = 0;
 
 	if (off < in->len)
 		n = in->len - (size_t) off < len ? in->len - (size_t) off : len;
@@ -381,13 +380,13 @@ memfs_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t off)
 {
 	struct memfs *m = ctx;
 	struct memfs_inode *in = &m->inodes[m->fds[fd]];
-	int			rc;
+	int rc;
 
 	m->n_pwrites++;
 	if (m->fail_pwrite_in > 0 && --m->fail_pwrite_in == 0)
 	{
 		/* A failed write may still have written part of the data. */
-		size_t		part = len / 2;
+		size_t part = len / 2;
 
 		if (part > 0 && memfs_resize(in, off + part > in->len ? (size_t) off + part : in->len) == 0)
 			memcpy(in->data + off, buf, part);
@@ -450,9 +449,9 @@ static inline int
 memfs_rename(void *ctx, const char *from, const char *to)
 {
 	struct memfs *m = ctx;
-	int			s = memfs_lookup(m->names, memfs_base(from));
-	int			t = memfs_lookup(m->names, memfs_base(to));
-	int			old = -1;
+	int s = memfs_lookup(m->names, memfs_base(from));
+	int t = memfs_lookup(m->names, memfs_base(to));
+	int old = -1;
 
 	if (s < 0)
 		return ENOENT;
@@ -470,8 +469,8 @@ static inline int
 memfs_unlink(void *ctx, const char *path)
 {
 	struct memfs *m = ctx;
-	int			s = memfs_lookup(m->names, memfs_base(path));
-	int			ino;
+	int s = memfs_lookup(m->names, memfs_base(path));
+	int ino;
 
 	if (s < 0)
 		return ENOENT;
@@ -494,7 +493,7 @@ memfs_mkdir(void *ctx, const char *path)
 }
 
 static inline int
-memfs_list(void *ctx, const char *dir, int (*cb) (void *arg, const char *name), void *arg)
+memfs_list(void *ctx, const char *dir, int (*cb)(void *arg, const char *name), void *arg)
 {
 	struct memfs *m = ctx;
 	struct memfs_name copy[MEMFS_MAX_NAMES];
@@ -535,23 +534,24 @@ memfs_power_loss(struct memfs *m)
 	for (int i = 0; i < MEMFS_MAX_INODES; i++)
 	{
 		struct memfs_inode *in = &m->inodes[i];
-		size_t		cut = 0;
-		size_t		d0;
-		size_t		d1;
-		size_t		newlen;
-		uint8_t    *n;
+		size_t cut = 0;
+		size_t d0;
+		size_t d1;
+		size_t newlen;
+		uint8_t *n;
 
 		if (!in->used)
 			continue;
 		if (m->torn)
 		{
-			size_t		maxlen = in->len > in->dlen ? in->len : in->dlen;
+			size_t maxlen = in->len > in->dlen ? in->len : in->dlen;
 
 			for (d0 = 0; d0 < maxlen; d0++)
 				if ((d0 < in->len ? in->data[d0] : 0) != (d0 < in->dlen ? in->ddata[d0] : 0))
 					break;
 			for (d1 = maxlen; d1 > d0; d1--)
-				if ((d1 - 1 < in->len ? in->data[d1 - 1] : 0) != (d1 - 1 < in->dlen ? in->ddata[d1 - 1] : 0))
+				if ((d1 - 1 < in->len ? in->data[d1 - 1] : 0) !=
+					(d1 - 1 < in->dlen ? in->ddata[d1 - 1] : 0))
 					break;
 			cut = d0 < d1 ? d0 + (size_t) (rand_r(&m->seed) % (d1 - d0 + 1)) : d0;
 		}
@@ -577,9 +577,9 @@ memfs_power_loss(struct memfs *m)
 static inline struct memfs_inode *
 memfs_file(struct memfs *m, const char *name)
 {
-	int			s = memfs_lookup(m->names, name);
+	int s = memfs_lookup(m->names, name);
 
 	return s >= 0 ? &m->inodes[m->names[s].ino] : NULL;
 }
 
-#endif							/* PGRAFT_STORAGE_TESTUTIL_H */
+#endif /* PGRAFT_STORAGE_TESTUTIL_H */

@@ -32,10 +32,10 @@
 static void
 test_envelope_round_trips_and_reads_version_1(void)
 {
-	uint8_t		buf[PGR_ENVELOPE_SIZE + 3];
+	uint8_t buf[PGR_ENVELOPE_SIZE + 3];
 	struct pgr_call_id id = {7, 0x1122334455667788ull, 42};
 	struct pgr_envelope env;
-	uint8_t		v1[28 + 2] = {'P', 'R', 1, 1};
+	uint8_t v1[28 + 2] = {'P', 'R', 1, 1};
 
 	pgr_envelope_write(buf, &id, 40, 9);
 	memcpy(buf + PGR_ENVELOPE_SIZE, "abc", 3);
@@ -48,11 +48,11 @@ test_envelope_round_trips_and_reads_version_1(void)
 	CHECK_EQ(env.len, 3);
 	CHECK(memcmp(env.data, "abc", 3) == 0);
 	CHECK(!pgr_envelope_read(buf, PGR_ENVELOPE_SIZE - 1, &env));
-	CHECK(!pgr_envelope_read((const uint8_t *) "hello world, not an envelope!!!!!!!!!!!!!!!!!!",
-							 46, &env));
-	v1[4] = 3;					/* origin 3 */
-	v1[12] = 5;					/* request id 5 */
-	v1[20] = 2;					/* term 2 */
+	CHECK(!pgr_envelope_read((const uint8_t *) "hello world, not an envelope!!!!!!!!!!!!!!!!!!", 46,
+							 &env));
+	v1[4] = 3;  /* origin 3 */
+	v1[12] = 5; /* request id 5 */
+	v1[20] = 2; /* term 2 */
 	CHECK(pgr_envelope_read(v1, sizeof(v1), &env));
 	CHECK_EQ(env.id.origin, 3);
 	CHECK_EQ(env.id.incarnation, 0);
@@ -63,8 +63,8 @@ test_envelope_round_trips_and_reads_version_1(void)
 }
 
 static struct pgr_entry
-data_entry(uint8_t *buf, uint64_t index, uint64_t term, uint64_t origin, uint64_t inc,
-		   uint64_t seq, uint64_t low, uint64_t proposed_term)
+data_entry(uint8_t *buf, uint64_t index, uint64_t term, uint64_t origin, uint64_t inc, uint64_t seq,
+		   uint64_t low, uint64_t proposed_term)
 {
 	struct pgr_call_id id = {origin, inc, seq};
 	struct pgr_entry e = {term, index, PGR_ENTRY_NORMAL, PGR_ENVELOPE_SIZE + 1, buf};
@@ -74,17 +74,15 @@ data_entry(uint8_t *buf, uint64_t index, uint64_t term, uint64_t origin, uint64_
 	return e;
 }
 
-static struct pgr_app_state st_a,
-			st_b;
+static struct pgr_app_state st_a, st_b;
 
 /* Apply one data entry at the next index; its verdict. */
 static enum pgr_app_verdict
-apply_call(struct pgr_app_state *st, uint64_t term, uint64_t origin, uint64_t inc,
-		   uint64_t seq, uint64_t low, uint64_t proposed_term)
+apply_call(struct pgr_app_state *st, uint64_t term, uint64_t origin, uint64_t inc, uint64_t seq,
+		   uint64_t low, uint64_t proposed_term)
 {
-	uint8_t		b[PGR_ENVELOPE_SIZE + 1];
-	struct pgr_entry e = data_entry(b, st->applied + 1, term, origin, inc, seq, low,
-									proposed_term);
+	uint8_t b[PGR_ENVELOPE_SIZE + 1];
+	struct pgr_entry e = data_entry(b, st->applied + 1, term, origin, inc, seq, low, proposed_term);
 	enum pgr_app_verdict v = PGR_APP_FOREIGN;
 
 	if (pgr_app_apply(st, &e, &v, NULL) != PGR_OK)
@@ -95,19 +93,19 @@ apply_call(struct pgr_app_state *st, uint64_t term, uint64_t origin, uint64_t in
 static void
 test_state_counts_only_first_copies_proposed_in_their_term(void)
 {
-	uint8_t		b[PGR_ENVELOPE_SIZE + 1];
+	uint8_t b[PGR_ENVELOPE_SIZE + 1];
 	struct pgr_entry e;
 	struct pgr_entry noop = {1, 1, PGR_ENTRY_NORMAL, 0, NULL};
 	enum pgr_app_verdict v;
-	uint64_t	idx = 0;
+	uint64_t idx = 0;
 	struct pgr_call_id id = {2, 9, 1};
 
 	pgr_app_state_init(&st_a);
 	CHECK_EQ(pgr_app_apply(&st_a, &noop, &v, NULL), PGR_OK);
 	CHECK_EQ(v, PGR_APP_NOOP);
 	CHECK_EQ(apply_call(&st_a, 1, 2, 9, 1, 1, 1), PGR_APP_DATA);
-	CHECK_EQ(apply_call(&st_a, 2, 2, 9, 1, 1, 2), PGR_APP_DUPLICATE);	/* again */
-	CHECK_EQ(apply_call(&st_a, 2, 2, 9, 2, 1, 1), PGR_APP_SUPERSEDED);	/* other term */
+	CHECK_EQ(apply_call(&st_a, 2, 2, 9, 1, 1, 2), PGR_APP_DUPLICATE);  /* again */
+	CHECK_EQ(apply_call(&st_a, 2, 2, 9, 2, 1, 1), PGR_APP_SUPERSEDED); /* other term */
 	CHECK_EQ(st_a.entries_counted, 1);
 	CHECK_EQ(st_a.applied, 4);
 	CHECK_EQ(st_a.applied_term, 2);
@@ -119,9 +117,9 @@ test_state_counts_only_first_copies_proposed_in_their_term(void)
 	CHECK_EQ(st_a.applied, 4);
 	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_OK);
 	CHECK_EQ(idx, 2);
-	id.seq = 2;					/* superseded: never counted */
+	id.seq = 2; /* superseded: never counted */
 	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ENOENT);
-	id.origin = 3;				/* an origin never seen */
+	id.origin = 3; /* an origin never seen */
 	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ENOENT);
 }
 
@@ -134,7 +132,7 @@ static void
 test_state_voids_copies_of_ended_calls(void)
 {
 	struct pgr_call_id id = {4, 2, 1};
-	uint64_t	idx;
+	uint64_t idx;
 
 	pgr_app_state_init(&st_a);
 	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 1, 1, 1), PGR_APP_DATA);
@@ -149,7 +147,7 @@ test_state_voids_copies_of_ended_calls(void)
 	CHECK_EQ(apply_call(&st_a, 1, 4, 2, 9, 9, 1), PGR_APP_EXPIRED);
 	id.incarnation = 3;
 	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_OK);
-	id.incarnation = 4;			/* a newer start: nothing of it yet */
+	id.incarnation = 4; /* a newer start: nothing of it yet */
 	CHECK_EQ(pgr_app_find_call(&st_a, &id, &idx), PGR_ENOENT);
 	CHECK_EQ(st_a.entries_counted, 4);
 
@@ -167,14 +165,13 @@ static void
 test_state_survives_encoding_and_refuses_damage(void)
 {
 	static uint8_t enc[PGR_APP_STATE_MAX];
-	size_t		len;
+	size_t len;
 	struct pgr_snapshot_meta meta;
-	uint64_t	i;
+	uint64_t i;
 
 	pgr_app_state_init(&st_a);
 	for (i = 1; i <= 200; i++)
-		(void) apply_call(&st_a, 1 + i / 50, 1 + i % 3, 4, i, i > 30 ? i - 30 : 1,
-						  1 + i / 50);
+		(void) apply_call(&st_a, 1 + i / 50, 1 + i % 3, 4, i, i > 30 ? i - 30 : 1, 1 + i / 50);
 	memset(&meta, 0, sizeof(meta));
 	meta.index = st_a.applied;
 	meta.term = st_a.applied_term;
@@ -189,8 +186,7 @@ test_state_survives_encoding_and_refuses_damage(void)
 	for (uint64_t seq = 1; seq <= 200; seq++)
 	{
 		struct pgr_call_id id = {1 + seq % 3, 4, seq};
-		uint64_t	ia = 0,
-					ib = 0;
+		uint64_t ia = 0, ib = 0;
 
 		CHECK_EQ(pgr_app_find_call(&st_b, &id, &ib), pgr_app_find_call(&st_a, &id, &ia));
 		CHECK_EQ(ib, ia);
@@ -202,9 +198,9 @@ test_state_survives_encoding_and_refuses_damage(void)
 	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b), PGR_ECORRUPT);
 	/* version 1: the count only, every session forgotten */
 	{
-		uint8_t		v1[16] = {'P', 'G', 'R', 'S', 1, 0, 0, 0, 33};
+		uint8_t v1[16] = {'P', 'G', 'R', 'S', 1, 0, 0, 0, 33};
 		struct pgr_call_id id = {1, 4, 3};
-		uint64_t	ix;
+		uint64_t ix;
 
 		meta.index = 500;
 		CHECK_EQ(pgr_app_state_decode(v1, sizeof(v1), &meta, &st_b), PGR_OK);
@@ -220,10 +216,9 @@ test_state_survives_encoding_and_refuses_damage(void)
 static void
 test_append_on_leader_and_follower_end_ok_with_their_index_everywhere(void)
 {
-	struct ac  *w = ac_cluster(3);
-	const struct pgr_call_done *d1,
-			   *d2;
-	uint64_t	idx = 0;
+	struct ac *w = ac_cluster(3);
+	const struct pgr_call_done *d1, *d2;
+	uint64_t idx = 0;
 
 	CHECK_EQ(ac_leader(w), 1);
 	CHECK_EQ(ac_append(w, 1, 1, "on-leader", 5000), PGR_OK);
@@ -254,7 +249,7 @@ test_append_on_leader_and_follower_end_ok_with_their_index_everywhere(void)
 static void
 test_forwarded_append_lost_in_a_stable_term_ends_unknown_at_its_deadline(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 
 	w->drop_type[PGR_MSG_PROP] = true;
@@ -274,7 +269,7 @@ test_forwarded_append_lost_in_a_stable_term_ends_unknown_at_its_deadline(void)
 static void
 test_append_without_leader_fails_definitely_at_its_deadline(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 
 	/* node 3 alone: it loses its leader and never finds another */
@@ -313,9 +308,9 @@ test_append_without_leader_fails_definitely_at_its_deadline(void)
 static void
 test_append_reproposed_after_leader_change_counts_once(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
-	uint64_t	lead;
+	uint64_t lead;
 
 	w->drop_type[PGR_MSG_PROP] = true;
 	CHECK_EQ(ac_append(w, 3, 5, "again", 10000), PGR_OK);
@@ -342,7 +337,7 @@ test_append_reproposed_after_leader_change_counts_once(void)
 static void
 test_fenced_append_fails_when_its_term_passes(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 	struct pgr_call_spec sp;
 	struct pgr_status s;
@@ -380,16 +375,15 @@ test_fenced_append_fails_when_its_term_passes(void)
 static void
 test_entry_of_a_previous_incarnation_never_finishes_a_new_call(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
-	uint64_t	ix = 0,
-				iy = 0;
+	uint64_t ix = 0, iy = 0;
 
-	w->hold = true;				/* X's proposal stays in the queue */
+	w->hold = true; /* X's proposal stays in the queue */
 	CHECK_EQ(ac_append(w, 2, 1, "X", 5000), PGR_OK);
 	ac_run(w);
 	ac_restart_calls(w, 2, w->n[2].incarnation + 1);
-	CHECK_EQ(ac_append(w, 2, 1, "Y", 5000), PGR_OK);	/* seq 1 again */
+	CHECK_EQ(ac_append(w, 2, 1, "Y", 5000), PGR_OK); /* seq 1 again */
 	w->hold = false;
 	ac_run(w);
 	ac_tick(w, 3);
@@ -414,11 +408,11 @@ test_entry_of_a_previous_incarnation_never_finishes_a_new_call(void)
 static void
 test_snapshot_covering_a_pending_append_ends_it_ok_at_its_index(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
-	uint64_t	idx = 0;
+	uint64_t idx = 0;
 
-	ac_cut(w, 1, 3, true);		/* the leader no longer reaches node 3 */
+	ac_cut(w, 1, 3, true); /* the leader no longer reaches node 3 */
 	CHECK_EQ(ac_append(w, 3, 4, "inside", 100000), PGR_OK);
 	ac_run(w);
 	ac_tick(w, 2);
@@ -449,23 +443,23 @@ test_snapshot_covering_a_pending_append_ends_it_ok_at_its_index(void)
 static void
 test_lone_voter_shows_only_what_it_applied(void)
 {
-	struct ac  *w = ac_cluster(1);
+	struct ac *w = ac_cluster(1);
 	struct ac_node *an = &w->n[1];
 	struct pgr_status s;
 	struct pgr_ready rd;
-	uint64_t	idx;
-	uint8_t		data[PGR_ENVELOPE_SIZE + 1] = {0};
+	uint64_t idx;
+	uint8_t data[PGR_ENVELOPE_SIZE + 1] = {0};
 
 	CHECK_EQ(pgr_node_propose(an->node, data, sizeof(data), &idx), PGR_OK);
 	pgr_node_status(an->node, &s);
-	CHECK_EQ(s.commit, idx);	/* committed by its own vote... */
-	CHECK(an->app.applied < idx);	/* ...not applied, as it is not durable */
+	CHECK_EQ(s.commit, idx);      /* committed by its own vote... */
+	CHECK(an->app.applied < idx); /* ...not applied, as it is not durable */
 	CHECK_EQ(pgr_node_ready(an->node, &rd), PGR_OK);
-	CHECK_EQ(rd.n_entries, 1);	/* this batch is what makes it durable */
+	CHECK_EQ(rd.n_entries, 1); /* this batch is what makes it durable */
 	CHECK_EQ(rd.n_committed, 1);
 	CHECK_EQ(pgr_app_apply_ready(&an->app, &an->calls, &rd, NULL, NULL), PGR_OK);
 	CHECK_EQ(pgr_node_advance(an->node), PGR_OK);
-	CHECK_EQ(an->app.applied, idx);	/* visible once persisted and applied */
+	CHECK_EQ(an->app.applied, idx); /* visible once persisted and applied */
 	ac_free(w);
 }
 
@@ -473,7 +467,7 @@ test_lone_voter_shows_only_what_it_applied(void)
 static void
 test_cancelled_call_ends_silently(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 
 	w->drop_type[PGR_MSG_PROP] = true;
 	CHECK_EQ(ac_append(w, 2, 3, "cancelled", 5000), PGR_OK);
@@ -510,7 +504,7 @@ ac_read(struct ac *w, uint64_t id, uint32_t tag, uint64_t timeout_ms)
 static void
 test_read_is_retried_then_bounded_by_its_deadline(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 	struct pgr_status s;
 
@@ -569,7 +563,7 @@ ac_change(struct ac *w, uint64_t on, uint32_t tag, uint32_t kind, uint64_t node,
 static void
 test_add_on_a_follower_with_a_stale_configuration_asks_the_leader(void)
 {
-	struct ac  *w = ac_cluster(4);
+	struct ac *w = ac_cluster(4);
 	const struct pgr_call_done *d;
 
 	ac_cut(w, 1, 3, true);
@@ -579,11 +573,11 @@ test_add_on_a_follower_with_a_stale_configuration_asks_the_leader(void)
 	CHECK(d != NULL);
 	CHECK_EQ(d->outcome, PGR_CALL_OK);
 	CHECK(pgr_config_find(&w->n[1].app.config, 4) == NULL);
-	CHECK(pgr_config_find(&w->n[3].app.config, 4) != NULL);	/* stale */
+	CHECK(pgr_config_find(&w->n[3].app.config, 4) != NULL); /* stale */
 
 	CHECK_EQ(ac_change(w, 3, 2, PGR_CALL_ADD, 4, 300), PGR_OK);
 	ac_tick(w, 3);
-	CHECK(ac_done(w, 3, 2) == NULL);	/* no answer from the stale view */
+	CHECK(ac_done(w, 3, 2) == NULL); /* no answer from the stale view */
 	ac_tick(w, 30);
 	d = ac_done(w, 3, 2);
 	CHECK(d != NULL);
@@ -604,7 +598,7 @@ test_add_on_a_follower_with_a_stale_configuration_asks_the_leader(void)
 static void
 test_add_existing_member_is_ok_and_a_clash_fails(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 	struct pgr_call_spec sp;
 
@@ -633,12 +627,12 @@ test_add_existing_member_is_ok_and_a_clash_fails(void)
 static void
 test_add_waits_for_its_probe(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	struct pgr_member m;
 	struct pgr_call_spec sp;
 	const struct pgr_call_spec *asked;
 	const struct pgr_call_done *d;
-	uint32_t	tag;
+	uint32_t tag;
 
 	memset(&sp, 0, sizeof(sp));
 	ac_member(&m, 4);
@@ -680,7 +674,7 @@ test_add_waits_for_its_probe(void)
 static void
 test_cancelled_removal_never_happens_later(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 
 	for (uint64_t o = 1; o <= 2; o++)
 	{
@@ -707,7 +701,7 @@ test_cancelled_removal_never_happens_later(void)
 static void
 test_remove_refuses_the_last_voter_and_non_members(void)
 {
-	struct ac  *w = ac_cluster(1);
+	struct ac *w = ac_cluster(1);
 	const struct pgr_call_done *d;
 
 	CHECK_EQ(ac_change(w, 1, 1, PGR_CALL_REMOVE, 1, 5000), PGR_OK);
@@ -726,7 +720,7 @@ test_remove_refuses_the_last_voter_and_non_members(void)
 static void
 test_follower_removing_itself_sees_the_outcome(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 
 	CHECK_EQ(ac_change(w, 3, 1, PGR_CALL_REMOVE, 3, 10000), PGR_OK);
@@ -741,7 +735,7 @@ test_follower_removing_itself_sees_the_outcome(void)
 static void
 test_transfer_ends_when_the_target_leads(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 	struct pgr_call_spec sp;
 
@@ -775,10 +769,10 @@ test_transfer_ends_when_the_target_leads(void)
 static void
 test_copy_counting_while_a_retry_waits_answers_the_call(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	const struct pgr_call_done *d;
 	struct pgr_status s;
-	uint64_t	idx;
+	uint64_t idx;
 
 	ac_cut(w, 2, 1, true);
 	ac_cut(w, 3, 1, true);
@@ -790,7 +784,7 @@ test_copy_counting_while_a_retry_waits_answers_the_call(void)
 	w->drop_type[PGR_MSG_TIMEOUT_NOW] = true;
 	CHECK_EQ(pgr_node_transfer_leadership(w->n[1].node, 2), PGR_OK);
 	ac_run(w);
-	ac_tick(w, AC_ELECTION_TICK - 2);	/* the retry came and was refused */
+	ac_tick(w, AC_ELECTION_TICK - 2); /* the retry came and was refused */
 	pgr_node_status(w->n[1].node, &s);
 	CHECK_EQ(s.role, PGR_ROLE_LEADER);
 	CHECK_EQ(s.lead_transferee, 2);
@@ -800,7 +794,7 @@ test_copy_counting_while_a_retry_waits_answers_the_call(void)
 	ac_cut(w, 3, 1, false);
 	ac_tick(w, 1);
 	pgr_node_status(w->n[1].node, &s);
-	CHECK_EQ(s.lead_transferee, 2);	/* still refusing proposals */
+	CHECK_EQ(s.lead_transferee, 2); /* still refusing proposals */
 	d = ac_done(w, 1, 1);
 	CHECK(d != NULL);
 	CHECK_EQ(d->outcome, PGR_CALL_OK);
@@ -830,11 +824,11 @@ drive_handover(struct ac *w, uint64_t id, struct pgr_handover *h)
 static void
 test_handover_hands_leadership_over_and_loses_no_write(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	struct pgr_handover h;
 	const struct pgr_call_done *d;
-	uint64_t	idx;
-	uint64_t	t0 = w->now;
+	uint64_t idx;
+	uint64_t t0 = w->now;
 
 	CHECK_EQ(ac_append(w, 3, 1, "before", 5000), PGR_OK);
 	ac_run(w);
@@ -875,7 +869,7 @@ test_handover_hands_leadership_over_and_loses_no_write(void)
 static void
 test_handover_asks_again_then_gives_up_at_its_deadline(void)
 {
-	struct ac  *w = ac_cluster(3);
+	struct ac *w = ac_cluster(3);
 	struct pgr_handover h;
 
 	w->drop_type[PGR_MSG_TIMEOUT_NOW] = true;
@@ -895,15 +889,15 @@ test_handover_asks_again_then_gives_up_at_its_deadline(void)
 static void
 test_start_refuses_bad_specs_and_reused_tags(void)
 {
-	struct ac  *w = ac_cluster(1);
+	struct ac *w = ac_cluster(1);
 	struct pgr_call_spec sp;
 
 	memset(&sp, 0, sizeof(sp));
 	CHECK_EQ(pgr_calls_start(&w->n[1].calls, 1, &sp), PGR_EINVAL);
-	sp.kind = PGR_CALL_REMOVE;	/* no node */
+	sp.kind = PGR_CALL_REMOVE; /* no node */
 	CHECK_EQ(pgr_calls_start(&w->n[1].calls, 1, &sp), PGR_EINVAL);
 	sp.kind = PGR_CALL_APPEND;
-	sp.len = 4;					/* no payload */
+	sp.len = 4; /* no payload */
 	CHECK_EQ(pgr_calls_start(&w->n[1].calls, 1, &sp), PGR_EINVAL);
 	CHECK_EQ(ac_append(w, 1, 1, "a", 1000), PGR_OK);
 	CHECK_EQ(ac_append(w, 1, 1, "b", 1000), PGR_EINVAL);

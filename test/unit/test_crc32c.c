@@ -22,7 +22,7 @@ static void
 test_crc32c_matches_the_standard_check_values(void)
 {
 	static const uint8_t zeros[32];
-	uint8_t		ones[32];
+	uint8_t ones[32];
 
 	memset(ones, 0xFF, sizeof(ones));
 	CHECK_EQ(pgr_crc32c(0, "123456789", 9), 0xE3069283u);
@@ -37,8 +37,8 @@ static void
 test_crc32c_chains_over_split_buffers(void)
 {
 	const char *s = "The quick brown fox jumps over the lazy dog";
-	size_t		n = strlen(s);
-	uint32_t	whole = pgr_crc32c(0, s, n);
+	size_t n = strlen(s);
+	uint32_t whole = pgr_crc32c(0, s, n);
 
 	CHECK_EQ(whole, 0x22620404u);
 	for (size_t cut = 0; cut <= n; cut++)
@@ -52,7 +52,7 @@ test_crc32c_hardware_and_tables_agree_on_every_length_and_alignment(void)
 	{
 		MAXLEN = 1100
 	};
-	uint8_t    *buf = malloc(MAXLEN + 16);
+	uint8_t *buf = malloc(MAXLEN + 16);
 	unsigned int seed = 12345;
 
 	CHECK(buf != NULL);
@@ -61,8 +61,8 @@ test_crc32c_hardware_and_tables_agree_on_every_length_and_alignment(void)
 	for (size_t off = 0; off < 16; off++)
 		for (size_t len = 0; len <= MAXLEN; len += (len < 80 ? 1 : 37))
 		{
-			uint32_t	a = pgr_crc32c(0x1234u, buf + off, len);
-			uint32_t	b = pgr_crc32c_software(0x1234u, buf + off, len);
+			uint32_t a = pgr_crc32c(0x1234u, buf + off, len);
+			uint32_t b = pgr_crc32c_software(0x1234u, buf + off, len);
 
 			if (a != b)
 			{

@@ -26,9 +26,9 @@
 static char *
 render(const struct pgr_metrics *m)
 {
-	size_t		n = pgr_metrics_render(m, NULL, 0);
-	char	   *buf = malloc(n + 1);
-	size_t		again;
+	size_t n = pgr_metrics_render(m, NULL, 0);
+	char *buf = malloc(n + 1);
+	size_t again;
 
 	if (buf == NULL)
 		return NULL;
@@ -45,16 +45,16 @@ static void
 test_observations_land_in_the_first_bucket_at_or_above_them(void)
 {
 	struct pgr_histogram h;
-	int			n;
+	int n;
 	const double *b = pgr_hist_bounds(PGR_HIST_LATENCY, &n);
 
 	memset(&h, 0, sizeof(h));
 	CHECK(n <= PGR_HIST_MAX_BOUNDS);
-	CHECK(b[0] <= 0.00005);		/* sub-millisecond fsyncs are resolved */
-	pgr_hist_observe(&h, PGR_HIST_LATENCY, 0.0003, 1);	/* (0.00025, 0.0005] */
-	pgr_hist_observe(&h, PGR_HIST_LATENCY, 0.0005, 1);	/* on a bound: that bucket */
-	pgr_hist_observe(&h, PGR_HIST_LATENCY, 100, 2);	/* above all */
-	pgr_hist_observe(&h, PGR_HIST_LATENCY, -1, 1);	/* a clock step: 0 */
+	CHECK(b[0] <= 0.00005);                            /* sub-millisecond fsyncs are resolved */
+	pgr_hist_observe(&h, PGR_HIST_LATENCY, 0.0003, 1); /* (0.00025, 0.0005] */
+	pgr_hist_observe(&h, PGR_HIST_LATENCY, 0.0005, 1); /* on a bound: that bucket */
+	pgr_hist_observe(&h, PGR_HIST_LATENCY, 100, 2);    /* above all */
+	pgr_hist_observe(&h, PGR_HIST_LATENCY, -1, 1);     /* a clock step: 0 */
 	CHECK_EQ(h.buckets[3], 2);
 	CHECK_EQ(h.buckets[n], 2);
 	CHECK_EQ(h.buckets[0], 1);
@@ -74,12 +74,12 @@ static void
 test_every_family_is_introduced_once_before_its_samples(void)
 {
 	struct pgr_metrics m;
-	char	   *text;
-	char	   *line;
-	char	   *save;
-	char		current[128] = "";
-	int			families = 0;
-	char		seen[128][128];
+	char *text;
+	char *line;
+	char *save;
+	char current[128] = "";
+	int families = 0;
+	char seen[128][128];
 
 	memset(&m, 0, sizeof(m));
 	m.n_peers = 2;
@@ -90,7 +90,7 @@ test_every_family_is_introduced_once_before_its_samples(void)
 	CHECK(text != NULL);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 	{
-		char		name[128];
+		char name[128];
 
 		if (strncmp(line, "# HELP ", 7) == 0)
 		{
@@ -121,7 +121,7 @@ static void
 test_histograms_are_cumulative_and_end_at_the_count(void)
 {
 	struct pgr_metrics m;
-	char	   *text;
+	char *text;
 	const char *p;
 	unsigned long long v;
 
@@ -140,7 +140,8 @@ test_histograms_are_cumulative_and_end_at_the_count(void)
 	CHECK(strstr(text, "pgraft_disk_fsync_duration_seconds_count 5\n") != NULL);
 	p = strstr(text, "pgraft_disk_fsync_duration_seconds_sum ");
 	CHECK(p != NULL);
-	CHECK(fabs(strtod(p + strlen("pgraft_disk_fsync_duration_seconds_sum "), NULL) - 60.0209) < 1e-9);
+	CHECK(fabs(strtod(p + strlen("pgraft_disk_fsync_duration_seconds_sum "), NULL) - 60.0209) <
+		  1e-9);
 	/* byte bounds are written as integers */
 	CHECK(strstr(text, "pgraft_disk_fsync_batch_bytes_bucket{le=\"67108864\"} 0\n") != NULL);
 	free(text);
@@ -159,7 +160,7 @@ static void
 test_peer_samples_carry_the_peer_label_and_leader_only_ones_need_the_leader(void)
 {
 	struct pgr_metrics m;
-	char	   *text;
+	char *text;
 
 	memset(&m, 0, sizeof(m));
 	m.n_peers = 2;
@@ -175,7 +176,9 @@ test_peer_samples_carry_the_peer_label_and_leader_only_ones_need_the_leader(void
 	CHECK(strstr(text, "pgraft_peer_sent_bytes_total{peer=\"2\"} 1234\n") != NULL);
 	CHECK(strstr(text, "pgraft_peer_match_lag_entries{peer=\"3\"} 7\n") != NULL);
 	CHECK(strstr(text, "pgraft_peer_match_lag_entries{peer=\"2\"}") == NULL);
-	CHECK(strstr(text, "pgraft_peer_round_trip_time_seconds_bucket{peer=\"3\",le=\"0.0001\"} 1\n") != NULL);
+	CHECK(
+		strstr(text, "pgraft_peer_round_trip_time_seconds_bucket{peer=\"3\",le=\"0.0001\"} 1\n") !=
+		NULL);
 	CHECK(strstr(text, "pgraft_peer_round_trip_time_seconds_count{peer=\"3\"} 1\n") != NULL);
 	CHECK(strstr(text, "pgraft_transport_refusals_total{reason=\"") != NULL);
 	free(text);
@@ -186,7 +189,7 @@ static void
 test_values_are_written_to_read_back_exactly(void)
 {
 	const double vs[] = {0, 1, 12345678901234.0, 0.1 + 0.2, 1.0 / 3, 0.00025, 6.02e23, -2.5};
-	char		buf[40];
+	char buf[40];
 
 	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++)
 	{
@@ -206,8 +209,8 @@ static void
 test_render_reports_the_size_it_needs(void)
 {
 	struct pgr_metrics m;
-	char		small[100];
-	size_t		need;
+	char small[100];
+	size_t need;
 
 	memset(&m, 0, sizeof(m));
 	memset(small, 'x', sizeof(small));
@@ -234,8 +237,8 @@ test_a_scrapers_get_is_understood(void)
 {
 	struct pgr_http_request r;
 	const char *prom = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9187\r\n"
-		"User-Agent: Prometheus/2.42.0\r\nAccept: text/plain;version=0.0.4\r\n"
-		"X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
+					   "User-Agent: Prometheus/2.42.0\r\nAccept: text/plain;version=0.0.4\r\n"
+					   "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
 
 	CHECK_EQ(pgr_http_parse(prom, strlen(prom), &r), PGR_HTTP_METRICS);
 	CHECK_EQ(r.header_len, strlen(prom));
@@ -250,7 +253,7 @@ test_a_scrapers_get_is_understood(void)
 static void
 test_partial_requests_wait_and_oversized_ones_are_refused(void)
 {
-	char	   *big;
+	char *big;
 
 	CHECK_EQ(parse(""), PGR_HTTP_INCOMPLETE);
 	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nHost: x\r\n"), PGR_HTTP_INCOMPLETE);
@@ -258,9 +261,9 @@ test_partial_requests_wait_and_oversized_ones_are_refused(void)
 	CHECK(big != NULL);
 	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
 	memset(big + 26, 'a', PGR_HTTP_MAX_REQUEST + 100 - 26);
-	CHECK_EQ(pgr_http_parse(big, PGR_HTTP_MAX_REQUEST + 100, &(struct pgr_http_request) {0}),
+	CHECK_EQ(pgr_http_parse(big, PGR_HTTP_MAX_REQUEST + 100, &(struct pgr_http_request){0}),
 			 PGR_HTTP_TOO_LARGE);
-	CHECK_EQ(pgr_http_parse(big, PGR_HTTP_MAX_REQUEST - 1, &(struct pgr_http_request) {0}),
+	CHECK_EQ(pgr_http_parse(big, PGR_HTTP_MAX_REQUEST - 1, &(struct pgr_http_request){0}),
 			 PGR_HTTP_INCOMPLETE);
 	free(big);
 }
@@ -279,9 +282,11 @@ test_everything_else_gets_its_error(void)
 	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nno colon\r\n\r\n"), PGR_HTTP_BAD_REQUEST);
 	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nX: a\r\n folded\r\n\r\n"), PGR_HTTP_BAD_REQUEST);
 	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nX: a\x01\r\n\r\n"), PGR_HTTP_BAD_REQUEST);
-	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"), PGR_HTTP_BAD_REQUEST);
-	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), PGR_HTTP_BAD_REQUEST);
-	CHECK_EQ(pgr_http_parse("GET /metrics\0 HTTP/1.1\r\n\r\n", 26, &(struct pgr_http_request) {0}),
+	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),
+			 PGR_HTTP_BAD_REQUEST);
+	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+			 PGR_HTTP_BAD_REQUEST);
+	CHECK_EQ(pgr_http_parse("GET /metrics\0 HTTP/1.1\r\n\r\n", 26, &(struct pgr_http_request){0}),
 			 PGR_HTTP_BAD_REQUEST);
 	CHECK_EQ(pgr_http_status(PGR_HTTP_METRICS, &reason), 200);
 	CHECK_EQ(pgr_http_status(PGR_HTTP_TOO_LARGE, &reason), 431);

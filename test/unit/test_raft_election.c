@@ -23,7 +23,7 @@
 static int
 ticks_to_election(struct pgr_node *n, int max)
 {
-	uint64_t	started = n->pre_votes_started + n->elections_started;
+	uint64_t started = n->pre_votes_started + n->elections_started;
 
 	for (int i = 1; i <= max; i++)
 	{
@@ -47,7 +47,7 @@ test_election_timeouts_depend_only_on_the_seed(void)
 	struct pgr_node *a;
 	struct pgr_node *b;
 	struct pgr_node *c;
-	bool		differs = false;
+	bool differs = false;
 
 	a = fx_node_opts(&o, 3);
 	b = fx_node_opts(&o, 3);
@@ -56,9 +56,9 @@ test_election_timeouts_depend_only_on_the_seed(void)
 	CHECK(a != NULL && b != NULL && c != NULL);
 	for (int round = 0; round < 30; round++)
 	{
-		int			ta = ticks_to_election(a, 40);
-		int			tb = ticks_to_election(b, 40);
-		int			tc = ticks_to_election(c, 40);
+		int ta = ticks_to_election(a, 40);
+		int tb = ticks_to_election(b, 40);
+		int tc = ticks_to_election(c, 40);
 
 		CHECK(ta >= 10 && ta < 20);
 		CHECK_EQ(ta, tb);
@@ -286,9 +286,9 @@ test_partitioned_node_rejoining_does_not_disrupt_the_leader(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct fx_net net;
-	uint64_t	lead;
-	uint64_t	iso;
-	uint64_t	term;
+	uint64_t lead;
+	uint64_t iso;
+	uint64_t term;
 
 	CHECK(fx_net_cluster(&net, 3, &o));
 	lead = fx_net_elect(&net, 100);
@@ -331,7 +331,7 @@ test_leader_steps_down_without_hearing_from_a_majority(void)
 	{
 		struct pgr_options o = fx_opts(1, 10, 1);
 		struct pgr_node *n;
-		uint64_t	term;
+		uint64_t term;
 
 		o.disable_check_quorum = off;
 		n = fx_node_opts(&o, 3);
@@ -359,9 +359,9 @@ test_leader_with_a_live_majority_keeps_leading(void)
 {
 	static const struct
 	{
-		uint32_t	size;
-		bool		stays;
-	}			cases[] = {{3, true}, {5, false}};
+		uint32_t size;
+		bool stays;
+	} cases[] = {{3, true}, {5, false}};
 
 	for (int c = 0; c < 2; c++)
 	{
@@ -392,7 +392,7 @@ test_restarted_node_does_not_vote_twice_in_a_term(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct pgr_node *n;
 	struct pgr_msg m;
 	struct fx_batch *b;
@@ -438,16 +438,16 @@ static void
 test_term_never_goes_backwards(void)
 {
 	static const uint32_t types[] = {
-		PGR_MSG_APP, PGR_MSG_APP_RESP, PGR_MSG_VOTE, PGR_MSG_VOTE_RESP,
-		PGR_MSG_PRE_VOTE, PGR_MSG_PRE_VOTE_RESP, PGR_MSG_HEARTBEAT,
-		PGR_MSG_HEARTBEAT_RESP, PGR_MSG_TIMEOUT_NOW, PGR_MSG_READ_INDEX_RESP,
+		PGR_MSG_APP,         PGR_MSG_APP_RESP,        PGR_MSG_VOTE,      PGR_MSG_VOTE_RESP,
+		PGR_MSG_PRE_VOTE,    PGR_MSG_PRE_VOTE_RESP,   PGR_MSG_HEARTBEAT, PGR_MSG_HEARTBEAT_RESP,
+		PGR_MSG_TIMEOUT_NOW, PGR_MSG_READ_INDEX_RESP,
 	};
 
 	for (int role = 0; role < 3; role++)
 	{
 		struct pgr_options o = fx_opts(1, 10, 1);
 		struct pgr_config c;
-		uint64_t	t = 1;
+		uint64_t t = 1;
 		struct pgr_node *n;
 
 		fx_conf(&c, 3, 0);
@@ -461,7 +461,7 @@ test_term_never_goes_backwards(void)
 		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		{
 			struct pgr_msg m = fx_msg(types[i], 2, 1, 4);
-			uint64_t	term = n->term;
+			uint64_t term = n->term;
 			struct fx_batch *b;
 
 			m.index = 1;

@@ -51,10 +51,10 @@ test_learner_does_not_count_for_commit(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct pgr_node *n;
-	uint8_t		d[1] = {'l'};
-	uint64_t	idx;
+	uint8_t d[1] = {'l'};
+	uint64_t idx;
 
 	fx_conf(&c, 2, 1);
 	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, &t, 1);
@@ -76,7 +76,7 @@ test_learner_neither_campaigns_nor_votes(void)
 {
 	struct pgr_options o = fx_opts(4, 10, 1);
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct pgr_node *n;
 	struct pgr_msg m;
 	struct fx_batch *b;
@@ -123,7 +123,7 @@ test_add_learner_then_promote_it(void)
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_conf_change cc = change(PGR_CC_ADD_LEARNER, 4, "n4:5432");
 	struct pgr_progress_info pi;
-	uint64_t	idx;
+	uint64_t idx;
 	const struct pgr_member *m;
 	struct fx_batch *b;
 
@@ -152,7 +152,7 @@ test_add_learner_then_promote_it(void)
 	cc = change(PGR_CC_PROMOTE, 4, NULL);
 	CHECK_EQ(pgr_node_propose_conf_change(n, &cc, &idx), PGR_OK);
 	CHECK_EQ(member(n, 4)->role, PGR_MEMBER_VOTER);
-	CHECK_EQ(member(n, 4)->context_len, 7);	/* kept on promote */
+	CHECK_EQ(member(n, 4)->context_len, 7); /* kept on promote */
 	CHECK_EQ(pgr_config_voters(pgr_node_config(n)), 4);
 	/* four voters: 1 and 2 are no longer a majority */
 	CHECK_EQ(fx_ack(n, 2, idx), PGR_OK);
@@ -167,9 +167,9 @@ test_add_voter_changes_the_quorum_on_append(void)
 {
 	struct pgr_node *n = fx_node(1, 1, 10, 1);
 	struct pgr_conf_change cc = change(PGR_CC_ADD_VOTER, 2, "n2");
-	uint8_t		d[1] = {'v'};
-	uint64_t	idx;
-	uint64_t	pidx;
+	uint8_t d[1] = {'v'};
+	uint64_t idx;
+	uint64_t pidx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(pgr_node_campaign(n), PGR_OK);
@@ -190,8 +190,8 @@ test_remove_follower_shrinks_the_quorum(void)
 	struct pgr_node *n = fx_node(1, 4, 10, 1);
 	struct pgr_conf_change cc = change(PGR_CC_REMOVE, 4, NULL);
 	struct pgr_progress_info pi;
-	uint8_t		d[1] = {'r'};
-	uint64_t	idx;
+	uint8_t d[1] = {'r'};
+	uint64_t idx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
@@ -220,9 +220,9 @@ test_removed_leader_leads_until_the_change_commits(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_conf_change cc = change(PGR_CC_REMOVE, 1, NULL);
-	uint8_t		d[1] = {'x'};
-	uint64_t	idx;
-	uint64_t	pidx;
+	uint8_t d[1] = {'x'};
+	uint64_t idx;
+	uint64_t pidx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
@@ -263,7 +263,7 @@ test_removed_node_learns_it_and_stops_campaigning(void)
 	struct pgr_msg pv = fx_msg(PGR_MSG_PRE_VOTE, 3, 1, 0);
 	struct fx_batch *b;
 	const struct pgr_msg *r;
-	uint64_t	idx;
+	uint64_t idx;
 
 	CHECK(l != NULL && x != NULL);
 	CHECK_EQ(fx_make_leader(l, true), PGR_OK);
@@ -304,9 +304,9 @@ test_one_membership_change_at_a_time(void)
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_conf_change a = change(PGR_CC_ADD_LEARNER, 4, NULL);
 	struct pgr_conf_change b = change(PGR_CC_ADD_LEARNER, 5, NULL);
-	uint64_t	idx;
-	uint64_t	idx2 = 7;
-	uint64_t	last;
+	uint64_t idx;
+	uint64_t idx2 = 7;
+	uint64_t last;
 
 	CHECK(n != NULL);
 	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
@@ -340,7 +340,7 @@ test_no_membership_change_before_a_commit_in_the_leaders_term(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_conf_change cc = change(PGR_CC_ADD_LEARNER, 4, NULL);
-	uint64_t	idx;
+	uint64_t idx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(fx_make_leader(n, false), PGR_OK);
@@ -358,7 +358,7 @@ test_follower_forwards_a_membership_change(void)
 	struct pgr_node *f = fx_node(2, 3, 10, 1);
 	struct pgr_node *l = fx_node(1, 3, 10, 1);
 	struct pgr_conf_change cc = change(PGR_CC_ADD_LEARNER, 4, "ctx4");
-	uint64_t	idx = 5;
+	uint64_t idx = 5;
 	struct fx_batch *b;
 	const struct pgr_msg *p;
 
@@ -392,8 +392,8 @@ test_configuration_follows_append_and_truncation(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_config c4;
-	uint8_t		cbuf[FX_CONF_BUF];
-	size_t		clen;
+	uint8_t cbuf[FX_CONF_BUF];
+	size_t clen;
 	struct pgr_entry e;
 	struct pgr_msg m;
 
@@ -443,11 +443,11 @@ test_every_node_learns_the_configuration_from_the_log(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct fx_net net;
 	struct pgr_conf_change cc;
-	uint64_t	idx;
-	uint8_t		d[1] = {'j'};
+	uint64_t idx;
+	uint8_t d[1] = {'j'};
 
 	fx_conf(&c, 1, 0);
 	memcpy(c.members[0].context, "n1:5432", 7);
@@ -486,7 +486,7 @@ test_every_node_learns_the_configuration_from_the_log(void)
 		CHECK_EQ(k->n_members, 3);
 		for (uint32_t i = 0; i < 3; i++)
 		{
-			char		want[8];
+			char want[8];
 
 			snprintf(want, sizeof(want), "n%u:5432", i + 1);
 			CHECK_EQ(k->members[i].id, i + 1);
@@ -549,7 +549,7 @@ test_config_encoding_round_trips(void)
 	struct pgr_config c;
 	struct pgr_config back;
 	static uint8_t buf[FX_CONF_BUF];
-	size_t		len;
+	size_t len;
 
 	for (uint32_t n = 1; n <= PGR_MAX_MEMBERS; n += 9)
 	{
@@ -574,8 +574,8 @@ test_config_encoding_round_trips(void)
 			CHECK_EQ(back.members[i].id, c.members[i].id);
 			CHECK_EQ(back.members[i].role, c.members[i].role);
 			CHECK_EQ(back.members[i].context_len, c.members[i].context_len);
-			CHECK(memcmp(back.members[i].context, c.members[i].context,
-						 c.members[i].context_len) == 0);
+			CHECK(memcmp(back.members[i].context, c.members[i].context, c.members[i].context_len) ==
+				  0);
 		}
 		CHECK(pgr_config_find(&back, c.members[n - 1].id) != NULL);
 		CHECK(pgr_config_find(&back, 3) == NULL);
@@ -587,8 +587,8 @@ test_config_encoding_round_trips(void)
 /* Write the encoding by hand, so malformed forms can be built. */
 struct raw
 {
-	uint8_t		b[4096];
-	size_t		n;
+	uint8_t b[4096];
+	size_t n;
 };
 
 static void
@@ -617,7 +617,7 @@ raw_member(struct raw *r, uint64_t id, uint8_t role, uint16_t ctx_len)
 static void
 test_config_decoding_rejects_every_malformed_form(void)
 {
-	struct raw	r;
+	struct raw r;
 	struct pgr_config out;
 
 	/* the well-formed baseline, to be sure the writer is right */
@@ -639,25 +639,25 @@ test_config_decoding_rejects_every_malformed_form(void)
 	{
 		static const struct
 		{
-			uint8_t		version;
-			uint32_t	n;
-			uint64_t	id1;
-			uint8_t		role1;
-			uint16_t	ctx1;
-			uint64_t	id2;
-			uint8_t		role2;
-		}			bad[] = {
-			{2, 2, 1, 0, 0, 2, 0},	/* unknown version */
+			uint8_t version;
+			uint32_t n;
+			uint64_t id1;
+			uint8_t role1;
+			uint16_t ctx1;
+			uint64_t id2;
+			uint8_t role2;
+		} bad[] = {
+			{2, 2, 1, 0, 0, 2, 0}, /* unknown version */
 			{0, 2, 1, 0, 0, 2, 0},
-			{1, 0, 1, 0, 0, 2, 0},	/* no members */
-			{1, PGR_MAX_MEMBERS + 1, 1, 0, 0, 2, 0},	/* too many */
-			{1, 2, 0, 0, 0, 2, 0},	/* id 0 */
-			{1, 2, 2, 0, 0, 2, 0},	/* duplicate id */
-			{1, 2, 3, 0, 0, 2, 0},	/* not sorted */
-			{1, 2, 1, 2, 0, 2, 0},	/* unknown role */
+			{1, 0, 1, 0, 0, 2, 0},                   /* no members */
+			{1, PGR_MAX_MEMBERS + 1, 1, 0, 0, 2, 0}, /* too many */
+			{1, 2, 0, 0, 0, 2, 0},                   /* id 0 */
+			{1, 2, 2, 0, 0, 2, 0},                   /* duplicate id */
+			{1, 2, 3, 0, 0, 2, 0},                   /* not sorted */
+			{1, 2, 1, 2, 0, 2, 0},                   /* unknown role */
 			{1, 2, 1, 0, 0, 2, 255},
-			{1, 2, 1, 1, 0, 2, 1},	/* no voter */
-			{1, 2, 1, 0, PGR_MAX_CONTEXT + 1, 2, 0},	/* context too long */
+			{1, 2, 1, 1, 0, 2, 1},                   /* no voter */
+			{1, 2, 1, 0, PGR_MAX_CONTEXT + 1, 2, 0}, /* context too long */
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -676,8 +676,8 @@ test_config_decoding_rejects_every_malformed_form(void)
 	/* encode refuses configurations that break the invariants */
 	{
 		struct pgr_config c;
-		uint8_t		buf[FX_CONF_BUF];
-		size_t		len;
+		uint8_t buf[FX_CONF_BUF];
+		size_t len;
 
 		fx_conf(&c, 2, 0);
 		c.members[1].id = 1;
@@ -708,23 +708,23 @@ test_config_apply_covers_every_transition_and_error(void)
 	struct pgr_conf_change cc;
 	static const struct
 	{
-		uint32_t	type;
-		uint64_t	id;
+		uint32_t type;
+		uint64_t id;
 		const char *ctx;
 		enum pgr_err want;
-		int			want_members;
-		int			want_role;	/* role of id after, -1 absent */
-	}			cases[] = {
+		int want_members;
+		int want_role; /* role of id after, -1 absent */
+	} cases[] = {
 		{PGR_CC_ADD_VOTER, 4, "d", PGR_OK, 4, PGR_MEMBER_VOTER},
 		{PGR_CC_ADD_VOTER, 1, NULL, PGR_EEXIST, 0, 0},
 		{PGR_CC_ADD_VOTER, 1, "a", PGR_EEXIST, 0, 0},
 		{PGR_CC_ADD_VOTER, 1, "zz", PGR_EINVAL, 0, 0},
-		{PGR_CC_ADD_VOTER, 3, NULL, PGR_OK, 3, PGR_MEMBER_VOTER},	/* promotes */
+		{PGR_CC_ADD_VOTER, 3, NULL, PGR_OK, 3, PGR_MEMBER_VOTER}, /* promotes */
 		{PGR_CC_ADD_VOTER, 3, "c", PGR_OK, 3, PGR_MEMBER_VOTER},
 		{PGR_CC_ADD_VOTER, 3, "other", PGR_EINVAL, 0, 0},
 		{PGR_CC_ADD_LEARNER, 4, NULL, PGR_OK, 4, PGR_MEMBER_LEARNER},
 		{PGR_CC_ADD_LEARNER, 3, NULL, PGR_EEXIST, 0, 0},
-		{PGR_CC_ADD_LEARNER, 2, NULL, PGR_EINVAL, 0, 0},	/* demotion */
+		{PGR_CC_ADD_LEARNER, 2, NULL, PGR_EINVAL, 0, 0}, /* demotion */
 		{PGR_CC_PROMOTE, 3, NULL, PGR_OK, 3, PGR_MEMBER_VOTER},
 		{PGR_CC_PROMOTE, 3, "other", PGR_EINVAL, 0, 0},
 		{PGR_CC_PROMOTE, 2, NULL, PGR_EEXIST, 0, 0},

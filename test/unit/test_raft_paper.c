@@ -50,7 +50,7 @@ check_update_term_from_message(enum pgr_role role)
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_msg m;
 	struct pgr_status st;
-	uint64_t	higher;
+	uint64_t higher;
 
 	CHECK(n != NULL);
 	if (role == PGR_ROLE_CANDIDATE)
@@ -104,7 +104,7 @@ test_reject_stale_term_message(void)
 	{
 		struct pgr_options o = plain ? plain_opts(1, 10, 1) : fx_opts(1, 10, 1);
 		struct pgr_config c;
-		uint64_t	terms[] = {1, 1};
+		uint64_t terms[] = {1, 1};
 		struct pgr_node *n;
 		struct pgr_msg m;
 		struct pgr_entry e = {.term = 1, .index = 3, .type = PGR_ENTRY_NORMAL};
@@ -181,8 +181,8 @@ static void
 test_leader_bcast_beat(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		data[1] = {'x'};
-	uint64_t	idx;
+	uint8_t data[1] = {'x'};
+	uint64_t idx;
 	struct fx_batch *b;
 	const struct pgr_msg *h2;
 	const struct pgr_msg *h3;
@@ -215,7 +215,7 @@ test_leader_bcast_beat(void)
 static int
 tick_until_election(struct pgr_node *n, int max)
 {
-	uint64_t	started = fx_status(n).elections_started;
+	uint64_t started = fx_status(n).elections_started;
 
 	for (int i = 1; i <= max; i++)
 	{
@@ -241,7 +241,7 @@ check_start_election(bool from_candidate)
 	struct pgr_node *n = fx_node_opts(&o, 3);
 	struct pgr_status st;
 	struct fx_batch *b;
-	uint64_t	term0;
+	uint64_t term0;
 
 	CHECK(n != NULL);
 	if (from_candidate)
@@ -300,10 +300,10 @@ test_leader_election_in_one_round_rpc(void)
 	/* grant[i]: 1 granted, -1 denied, 0 no answer, for nodes 2..size */
 	static const struct
 	{
-		uint32_t	size;
-		int			answer[4];
+		uint32_t size;
+		int answer[4];
 		enum pgr_role want;
-	}			cases[] = {
+	} cases[] = {
 		{1, {0}, PGR_ROLE_LEADER},
 		{3, {1, 1}, PGR_ROLE_LEADER},
 		{3, {1, 0}, PGR_ROLE_LEADER},
@@ -328,7 +328,7 @@ test_leader_election_in_one_round_rpc(void)
 	{
 		struct pgr_options o = plain_opts(1, 10, 1);
 		struct pgr_node *n = fx_node_opts(&o, cases[i].size);
-		uint64_t	term;
+		uint64_t term;
 
 		CHECK(n != NULL);
 		CHECK_EQ(pgr_node_campaign(n), PGR_OK);
@@ -362,27 +362,23 @@ test_follower_vote(void)
 {
 	static const struct
 	{
-		uint64_t	vote;
-		uint64_t	from;
-		bool		reject;
-	}			cases[] = {
-		{PGR_NONE, 2, false},
-		{PGR_NONE, 3, false},
-		{2, 2, false},
-		{3, 3, false},
-		{2, 3, true},
-		{3, 2, true},
+		uint64_t vote;
+		uint64_t from;
+		bool reject;
+	} cases[] = {
+		{PGR_NONE, 2, false}, {PGR_NONE, 3, false}, {2, 2, false},
+		{3, 3, false},        {2, 3, true},         {3, 2, true},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 	{
 		struct pgr_options o = fx_opts(1, 10, 1);
 		struct pgr_config c;
-		uint64_t	t = 1;
+		uint64_t t = 1;
 		struct pgr_node *n;
 		struct pgr_msg m;
 		struct fx_batch *b;
-		uint64_t	want_vote = cases[i].reject ? cases[i].vote : cases[i].from;
+		uint64_t want_vote = cases[i].reject ? cases[i].vote : cases[i].from;
 
 		fx_conf(&c, 3, 0);
 		n = fx_node_log(&o, &c, 2, cases[i].vote, 1, &t, 1);
@@ -422,7 +418,7 @@ test_candidate_fallback(void)
 		struct pgr_options o = plain_opts(1, 10, 1);
 		struct pgr_node *n = fx_node_opts(&o, 3);
 		struct pgr_msg m;
-		uint64_t	term;
+		uint64_t term;
 
 		CHECK(n != NULL);
 		CHECK_EQ(pgr_node_campaign(n), PGR_OK);
@@ -449,13 +445,13 @@ static void
 check_election_timeout_randomized(bool candidate)
 {
 	const uint32_t et = 10;
-	bool		seen[20] = {false};
+	bool seen[20] = {false};
 
 	for (uint64_t seed = 1; seed <= 400; seed++)
 	{
 		struct pgr_options o = plain_opts(1, et, 1);
 		struct pgr_node *n;
-		int			ticks;
+		int ticks;
 
 		o.seed = seed;
 		n = fx_node_opts(&o, 3);
@@ -493,7 +489,7 @@ check_election_timeout_nonconflict(bool candidate)
 {
 	const uint32_t et = 10;
 	struct pgr_node *nodes[5];
-	int			conflicts = 0;
+	int conflicts = 0;
 
 	for (int i = 0; i < 5; i++)
 	{
@@ -504,7 +500,7 @@ check_election_timeout_nonconflict(bool candidate)
 	}
 	for (int round = 0; round < 1000; round++)
 	{
-		int			fired = 0;
+		int fired = 0;
 
 		for (int i = 0; i < 5; i++)
 		{
@@ -516,7 +512,7 @@ check_election_timeout_nonconflict(bool candidate)
 		for (uint32_t tick = 0; tick < 2 * et && fired == 0; tick++)
 			for (int i = 0; i < 5; i++)
 			{
-				uint64_t	before = nodes[i]->elections_started;
+				uint64_t before = nodes[i]->elections_started;
 
 				CHECK_EQ(pgr_node_tick(nodes[i]), PGR_OK);
 				if (nodes[i]->elections_started != before)
@@ -559,9 +555,9 @@ static void
 test_leader_start_replication(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		data[] = "some data";
-	uint64_t	idx;
-	uint64_t	prev;
+	uint8_t data[] = "some data";
+	uint64_t idx;
+	uint64_t prev;
 	struct fx_batch *b;
 
 	CHECK(n != NULL);
@@ -605,8 +601,8 @@ static void
 test_leader_commit_entry(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		data[] = "some data";
-	uint64_t	idx;
+	uint8_t data[] = "some data";
+	uint64_t idx;
 	struct fx_batch *b;
 
 	CHECK(n != NULL);
@@ -639,29 +635,19 @@ test_leader_acknowledge_commit(void)
 {
 	static const struct
 	{
-		uint32_t	size;
-		uint32_t	acks;		/* bit k: node k+2 acknowledged */
-		bool		commit;
-	}			cases[] = {
-		{1, 0, true},
-		{3, 0, false},
-		{3, 1, true},
-		{3, 2, true},
-		{3, 3, true},
-		{5, 0, false},
-		{5, 1, false},
-		{5, 4, false},
-		{5, 3, true},
-		{5, 5, true},
-		{5, 12, true},
-		{5, 15, true},
+		uint32_t size;
+		uint32_t acks; /* bit k: node k+2 acknowledged */
+		bool commit;
+	} cases[] = {
+		{1, 0, true},  {3, 0, false}, {3, 1, true}, {3, 2, true}, {3, 3, true},  {5, 0, false},
+		{5, 1, false}, {5, 4, false}, {5, 3, true}, {5, 5, true}, {5, 12, true}, {5, 15, true},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 	{
 		struct pgr_node *n = fx_node(1, cases[i].size, 10, 1);
-		uint8_t		data[1] = {'a'};
-		uint64_t	idx;
+		uint8_t data[1] = {'a'};
+		uint64_t idx;
 
 		CHECK(n != NULL);
 		CHECK_EQ(fx_make_leader(n, true), PGR_OK);
@@ -671,8 +657,7 @@ test_leader_acknowledge_commit(void)
 			if (cases[i].acks & (1u << k))
 				CHECK_EQ(fx_ack(n, k + 2, idx), PGR_OK);
 		if ((fx_status(n).commit == idx) != cases[i].commit)
-			test_fail(__FILE__, __LINE__, "case %zu: commit %" PRIu64, i,
-					  fx_status(n).commit);
+			test_fail(__FILE__, __LINE__, "case %zu: commit %" PRIu64, i, fx_status(n).commit);
 		CHECK_EQ(fx_status(n).commit == idx, cases[i].commit);
 		fx_node_free(n);
 	}
@@ -699,10 +684,10 @@ test_leader_commit_preceding_entries(void)
 		struct pgr_options o = fx_opts(1, 10, 1);
 		struct pgr_config c;
 		struct pgr_node *n;
-		uint8_t		data[] = "some data";
-		uint64_t	idx;
+		uint8_t data[] = "some data";
+		uint64_t idx;
 		struct fx_batch *b;
-		uint64_t	last_old = lens[i];
+		uint64_t last_old = lens[i];
 
 		fx_conf(&c, 3, 0);
 		n = fx_node_log(&o, &c, 2, PGR_NONE, 1, logs[i], lens[i]);
@@ -739,16 +724,19 @@ test_follower_commit_entry(void)
 {
 	static const struct
 	{
-		int			n_ents;
-		uint64_t	commit;
-	}			cases[] = {
-		{1, 2}, {2, 3}, {2, 2}, {1, 1},
+		int n_ents;
+		uint64_t commit;
+	} cases[] = {
+		{1, 2},
+		{2, 3},
+		{2, 2},
+		{1, 1},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 	{
 		struct pgr_node *n = fx_node(1, 3, 10, 1);
-		uint8_t		d[2][4] = {"one", "two"};
+		uint8_t d[2][4] = {"one", "two"};
 		struct pgr_entry e[2];
 		struct pgr_msg m;
 		struct fx_batch *b;
@@ -796,13 +784,13 @@ test_follower_check_msg_app(void)
 	static const uint64_t terms[] = {1, 1, 2};
 	static const struct
 	{
-		uint64_t	prev_term;
-		uint64_t	prev_index;
-		bool		reject;
-		uint64_t	want_index; /* accepted: matched index */
-		uint64_t	hint;		/* rejected: hint index and term */
-		uint64_t	hint_term;
-	}			cases[] = {
+		uint64_t prev_term;
+		uint64_t prev_index;
+		bool reject;
+		uint64_t want_index; /* accepted: matched index */
+		uint64_t hint;       /* rejected: hint index and term */
+		uint64_t hint_term;
+	} cases[] = {
 		{1, 1, false, 1, 0, 0},
 		{1, 2, false, 2, 0, 0},
 		{2, 3, false, 3, 0, 0},
@@ -865,18 +853,16 @@ test_follower_append_entries(void)
 	static const uint64_t terms[] = {1, 1, 2};
 	static const struct
 	{
-		uint64_t	prev_index;
-		uint64_t	prev_term;
-		int			n;
-		uint64_t	ent_terms[2];
-		int			want_len;
-		uint64_t	want_terms[4];
-		uint64_t	unstable_from;	/* 0: nothing to persist */
-	}			cases[] = {
-		{3, 2, 1, {3}, 4, {1, 1, 2, 3}, 4},
-		{2, 1, 2, {3, 4}, 4, {1, 1, 3, 4}, 3},
-		{1, 1, 1, {1}, 3, {1, 1, 2}, 0},
-		{1, 1, 1, {3}, 2, {1, 3}, 2},
+		uint64_t prev_index;
+		uint64_t prev_term;
+		int n;
+		uint64_t ent_terms[2];
+		int want_len;
+		uint64_t want_terms[4];
+		uint64_t unstable_from; /* 0: nothing to persist */
+	} cases[] = {
+		{3, 2, 1, {3}, 4, {1, 1, 2, 3}, 4}, {2, 1, 2, {3, 4}, 4, {1, 1, 3, 4}, 3},
+		{1, 1, 1, {1}, 3, {1, 1, 2}, 0},    {1, 1, 1, {3}, 2, {1, 3}, 2},
 		{1, 1, 2, {1, 2}, 3, {1, 1, 2}, 0},
 	};
 
@@ -886,7 +872,7 @@ test_follower_append_entries(void)
 		struct pgr_config c;
 		struct pgr_node *n;
 		struct pgr_entry e[2];
-		uint8_t		d[2][2];
+		uint8_t d[2][2];
 		struct pgr_msg m;
 		struct fx_batch *b;
 
@@ -922,8 +908,7 @@ test_follower_append_entries(void)
 			CHECK_EQ(b->entries[0].index, cases[i].unstable_from);
 			CHECK(b->must_sync);
 			for (size_t k = 0; k < b->n_entries; k++)
-				CHECK_EQ(b->entries[k].term,
-						 cases[i].want_terms[cases[i].unstable_from - 1 + k]);
+				CHECK_EQ(b->entries[k].term, cases[i].want_terms[cases[i].unstable_from - 1 + k]);
 		}
 		fx_node_free(n);
 	}
@@ -957,8 +942,8 @@ test_leader_sync_follower_log(void)
 		struct pgr_config c;
 		struct fx_net net;
 		struct pgr_msg grant;
-		uint8_t		data[] = "x";
-		uint64_t	idx;
+		uint8_t data[] = "x";
+		uint64_t idx;
 
 		fx_conf(&c, 3, 0);
 		fx_net_init(&net);
@@ -1001,10 +986,10 @@ test_vote_request(void)
 {
 	static const struct
 	{
-		uint64_t	terms[2];
-		size_t		n;
-		uint64_t	hs_term;
-	}			cases[] = {
+		uint64_t terms[2];
+		size_t n;
+		uint64_t hs_term;
+	} cases[] = {
 		{{1}, 1, 1},
 		{{1, 2}, 2, 2},
 		{{1, 1}, 2, 5},
@@ -1018,8 +1003,7 @@ test_vote_request(void)
 		struct fx_batch *b;
 
 		fx_conf(&c, 3, 0);
-		n = fx_node_log(&o, &c, cases[i].hs_term, PGR_NONE, 1, cases[i].terms,
-						cases[i].n);
+		n = fx_node_log(&o, &c, cases[i].hs_term, PGR_NONE, 1, cases[i].terms, cases[i].n);
 		CHECK(n != NULL);
 		CHECK(tick_until_election(n, 20) > 0);
 		b = fx_ready(n);
@@ -1050,12 +1034,12 @@ test_voter(void)
 {
 	static const struct
 	{
-		uint64_t	terms[2];
-		size_t		n;
-		uint64_t	log_term;
-		uint64_t	index;
-		bool		reject;
-	}			cases[] = {
+		uint64_t terms[2];
+		size_t n;
+		uint64_t log_term;
+		uint64_t index;
+		bool reject;
+	} cases[] = {
 		/* same last term: the longer (or equal) log wins */
 		{{1}, 1, 1, 1, false},
 		{{1}, 1, 1, 2, false},
@@ -1109,9 +1093,9 @@ test_leader_only_commits_log_from_current_term(void)
 	static const uint64_t terms[] = {1, 1, 2};
 	static const struct
 	{
-		uint64_t	ack;
-		uint64_t	want_commit;
-	}			cases[] = {
+		uint64_t ack;
+		uint64_t want_commit;
+	} cases[] = {
 		{1, 1},
 		{2, 1},
 		{3, 1},

@@ -42,8 +42,8 @@ test_leader_read_index_waits_for_a_heartbeat_quorum(void)
 {
 	struct pgr_node *n = fx_node(1, 5, 10, 1);
 	struct fx_batch *b;
-	uint64_t	seq;
-	uint64_t	commit;
+	uint64_t seq;
+	uint64_t commit;
 	struct pgr_msg r;
 
 	CHECK(n != NULL);
@@ -86,7 +86,7 @@ test_leader_read_index_waits_for_a_commit_in_its_term(void)
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct fx_batch *b;
 	struct pgr_msg r;
-	uint64_t	seq;
+	uint64_t seq;
 
 	CHECK(n != NULL);
 	CHECK_EQ(fx_make_leader(n, false), PGR_OK);
@@ -144,10 +144,10 @@ test_follower_read_index_is_answered_by_the_leader(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct fx_net net;
-	uint64_t	lead;
-	uint64_t	f;
-	uint8_t		d[1] = {'r'};
-	uint64_t	idx;
+	uint64_t lead;
+	uint64_t f;
+	uint8_t d[1] = {'r'};
+	uint64_t idx;
 	struct fx_batch *b;
 
 	CHECK(fx_net_cluster(&net, 3, &o));
@@ -260,8 +260,8 @@ static void
 test_transfer_brings_a_lagging_target_up_to_date_first(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'t'};
-	uint64_t	idx;
+	uint8_t d[1] = {'t'};
+	uint64_t idx;
 	struct fx_batch *b;
 
 	CHECK(n != NULL);
@@ -292,11 +292,11 @@ test_transfer_target_campaigns_and_wins(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct fx_net net;
-	uint64_t	lead;
-	uint64_t	target;
-	uint64_t	term;
-	uint8_t		d[1] = {'w'};
-	uint64_t	idx;
+	uint64_t lead;
+	uint64_t target;
+	uint64_t term;
+	uint8_t d[1] = {'w'};
+	uint64_t idx;
 
 	CHECK(fx_net_cluster(&net, 3, &o));
 	lead = fx_net_elect(&net, 100);
@@ -328,8 +328,8 @@ static void
 test_transfer_refuses_proposals_and_aborts_after_an_election_timeout(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'a'};
-	uint64_t	idx;
+	uint8_t d[1] = {'a'};
+	uint64_t idx;
 	struct pgr_conf_change cc;
 
 	CHECK(n != NULL);
@@ -362,7 +362,7 @@ test_transfer_to_a_learner_or_a_stranger_is_refused(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct pgr_node *n;
 	struct fx_batch *b;
 
@@ -374,7 +374,7 @@ test_transfer_to_a_learner_or_a_stranger_is_refused(void)
 	CHECK_EQ(pgr_node_transfer_leadership(n, 9), PGR_ENOENT);
 	CHECK_EQ(pgr_node_transfer_leadership(n, PGR_NONE), PGR_EINVAL);
 	CHECK_EQ(fx_status(n).lead_transferee, PGR_NONE);
-	CHECK_EQ(pgr_node_transfer_leadership(n, 1), PGR_OK);	/* already */
+	CHECK_EQ(pgr_node_transfer_leadership(n, 1), PGR_OK); /* already */
 	CHECK_EQ(fx_status(n).lead_transferee, PGR_NONE);
 	b = fx_ready(n);
 	CHECK_EQ(fx_count(b, PGR_MSG_TIMEOUT_NOW, 0), 0);
@@ -427,10 +427,10 @@ test_successor_is_the_live_voter_with_the_longest_log(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_config c;
-	uint64_t	t = 1;
+	uint64_t t = 1;
 	struct pgr_node *n = fx_node(1, 5, 10, 1);
-	uint8_t		d[1] = {'s'};
-	uint64_t	idx;
+	uint8_t d[1] = {'s'};
+	uint64_t idx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(pgr_node_successor(n), PGR_NONE); /* not leading */

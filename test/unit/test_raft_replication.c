@@ -70,8 +70,8 @@ static void
 test_probe_state_sends_one_append_at_a_time(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'p'};
-	uint64_t	idx;
+	uint8_t d[1] = {'p'};
+	uint64_t idx;
 	struct fx_batch *b;
 	struct pgr_msg r;
 	const struct pgr_msg *m;
@@ -114,8 +114,8 @@ test_replicate_state_pipelines_up_to_max_inflight(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_node *n;
-	uint8_t		d[1] = {'r'};
-	uint64_t	idx[6];
+	uint8_t d[1] = {'r'};
+	uint64_t idx[6];
 	struct fx_batch *b;
 	const struct pgr_msg *m;
 
@@ -157,11 +157,11 @@ test_max_msg_bytes_splits_appends(void)
 	static uint8_t d[5][40];
 	static uint8_t big[300];
 	const uint8_t *ptrs[5];
-	uint32_t	lens[5];
-	uint64_t	first;
-	uint64_t	expect;
-	uint64_t	acked;
-	int			n_msgs = 0;
+	uint32_t lens[5];
+	uint64_t first;
+	uint64_t expect;
+	uint64_t acked;
+	int n_msgs = 0;
 	struct fx_batch *b;
 
 	o.max_msg_bytes = 100;
@@ -183,7 +183,7 @@ test_max_msg_bytes_splits_appends(void)
 		for (size_t i = 0; i < b->n_msgs; i++)
 		{
 			const struct pgr_msg *m = &b->msgs[i];
-			uint64_t	bytes = 0;
+			uint64_t bytes = 0;
 
 			if (m->type != PGR_MSG_APP || m->to != 2 || m->n_entries == 0)
 				continue;
@@ -205,7 +205,7 @@ test_max_msg_bytes_splits_appends(void)
 		b = fx_ready(n);
 	}
 	CHECK_EQ(expect, first + 5);
-	CHECK_EQ(n_msgs, 3);			/* 2 + 2 + 1 entries of 40 bytes */
+	CHECK_EQ(n_msgs, 3); /* 2 + 2 + 1 entries of 40 bytes */
 
 	CHECK_EQ(pgr_node_propose(n, big, sizeof(big), &first), PGR_OK);
 	b = fx_ready(n);
@@ -224,8 +224,8 @@ static void
 test_progress_moves_between_probe_replicate_and_snapshot(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'s'};
-	uint64_t	idx = 0;
+	uint8_t d[1] = {'s'};
+	uint64_t idx = 0;
 	struct pgr_msg r;
 	struct fx_batch *b;
 	struct pgr_snapshot_meta meta;
@@ -390,8 +390,8 @@ test_follower_forwards_proposals_to_the_leader(void)
 {
 	struct pgr_node *f = fx_node(1, 3, 10, 1);
 	struct pgr_node *l = fx_node(2, 3, 10, 1);
-	uint8_t		d[3] = {'a', 'b', 'c'};
-	uint64_t	idx = 99;
+	uint8_t d[3] = {'a', 'b', 'c'};
+	uint64_t idx = 99;
 	struct fx_batch *b;
 	const struct pgr_msg *p;
 	const struct pgr_entry *e;
@@ -421,10 +421,10 @@ static void
 test_proposal_without_a_leader_fails_with_enoleader(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'x'};
+	uint8_t d[1] = {'x'};
 	const uint8_t *ptrs[1] = {d};
-	uint32_t	lens[1] = {1};
-	uint64_t	idx;
+	uint32_t lens[1] = {1};
+	uint64_t idx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(pgr_node_propose(n, d, 1, &idx), PGR_ENOLEADER);
@@ -440,11 +440,11 @@ test_proposal_limits_are_enforced(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_node *n;
-	uint8_t		d[16] = {0};
+	uint8_t d[16] = {0};
 	struct pgr_msg m;
 	struct pgr_entry e = {.type = PGR_ENTRY_NORMAL, .len = 1, .data = d};
-	uint64_t	idx;
-	uint64_t	last;
+	uint64_t idx;
+	uint64_t last;
 
 	o.max_entry_bytes = 8;
 	n = fx_node_opts(&o, 3);
@@ -473,10 +473,10 @@ static void
 test_compaction_is_bounded_by_applied(void)
 {
 	struct pgr_node *n = fx_node(1, 1, 10, 1);
-	uint8_t		d[1] = {'c'};
-	uint8_t		state[5] = "state";
-	uint64_t	idx;
-	uint64_t	t;
+	uint8_t d[1] = {'c'};
+	uint8_t state[5] = "state";
+	uint64_t idx;
+	uint64_t t;
 	struct pgr_snapshot_meta meta;
 
 	CHECK(n != NULL);
@@ -519,11 +519,11 @@ test_lagging_follower_receives_and_installs_a_snapshot(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct fx_net net;
-	uint64_t	lead;
-	uint64_t	lag;
-	uint8_t		d[2] = {'s', 0};
-	uint8_t		state[6] = "state";
-	uint64_t	idx = 0;
+	uint64_t lead;
+	uint64_t lag;
+	uint8_t d[2] = {'s', 0};
+	uint8_t state[6] = "state";
+	uint64_t idx = 0;
 	struct pgr_snapshot_meta meta;
 	struct pgr_node *l;
 	struct pgr_node *f;
@@ -574,15 +574,15 @@ test_node_restarts_from_snapshot_and_log(void)
 	struct pgr_options o = fx_opts(2, 10, 1);
 	struct pgr_snapshot snap;
 	struct pgr_entry ents[3];
-	uint8_t		data[4] = "blob";
-	uint8_t		p[3] = {'1', '2', '3'};
-	uint8_t		cbuf[FX_CONF_BUF];
-	size_t		clen;
+	uint8_t data[4] = "blob";
+	uint8_t p[3] = {'1', '2', '3'};
+	uint8_t cbuf[FX_CONF_BUF];
+	size_t clen;
 	struct pgr_config c4;
 	struct pgr_restore rs;
 	struct pgr_node *n = NULL;
 	struct fx_batch *b;
-	uint64_t	t;
+	uint64_t t;
 	const struct pgr_config *cur;
 
 	memset(&snap, 0, sizeof(snap));
@@ -656,7 +656,7 @@ static void
 test_duplicate_or_late_append_does_not_truncate(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[2][1] = {{'a'}, {'b'}};
+	uint8_t d[2][1] = {{'a'}, {'b'}};
 	struct pgr_entry e[2];
 	struct pgr_msg m;
 	struct fx_batch *b;
@@ -702,7 +702,7 @@ static void
 test_commit_only_change_needs_no_sync(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'c'};
+	uint8_t d[1] = {'c'};
 	struct pgr_entry e = {.term = 2, .index = 2, .len = 1, .data = d};
 	struct pgr_msg m;
 	struct fx_batch *b;
@@ -738,8 +738,8 @@ static void
 test_commit_only_append_to_a_caught_up_follower_is_quiet(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'q'};
-	uint64_t	idx;
+	uint8_t d[1] = {'q'};
+	uint64_t idx;
 	struct fx_batch *b;
 	const struct pgr_msg *m;
 
@@ -768,7 +768,7 @@ static void
 test_follower_answers_a_quiet_append_only_on_a_mismatch(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'q'};
+	uint8_t d[1] = {'q'};
 	struct pgr_entry e = {.term = 2, .index = 2, .len = 1, .data = d};
 	struct pgr_msg m;
 	struct fx_batch *b;
@@ -818,10 +818,10 @@ test_max_apply_bytes_spreads_committed_entries_over_batches(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_node *n;
-	uint8_t		d[6] = "sixsix";
-	uint64_t	idx;
-	uint64_t	next = 3;
-	int			batches = 0;
+	uint8_t d[6] = "sixsix";
+	uint64_t idx;
+	uint64_t next = 3;
+	int batches = 0;
 
 	o.max_apply_bytes = 13;
 	n = fx_node_opts(&o, 1);
@@ -834,7 +834,7 @@ test_max_apply_bytes_spreads_committed_entries_over_batches(void)
 	while (pgr_node_has_ready(n) && batches < 10)
 	{
 		struct fx_batch *b = fx_ready(n);
-		uint64_t	bytes = 0;
+		uint64_t bytes = 0;
 
 		for (size_t k = 0; k < b->n_committed; k++)
 		{
@@ -846,7 +846,7 @@ test_max_apply_bytes_spreads_committed_entries_over_batches(void)
 		batches++;
 	}
 	CHECK_EQ(next, idx + 1);
-	CHECK_EQ(batches, 3);			/* 2 + 2 + 1 entries of 6 bytes */
+	CHECK_EQ(batches, 3); /* 2 + 2 + 1 entries of 6 bytes */
 	CHECK_EQ(fx_status(n).applied, idx);
 }
 
@@ -861,9 +861,9 @@ test_log_keeps_entries_across_growth_and_compaction(void)
 	struct pgr_node *n = fx_node(1, 1, 10, 1);
 	static uint8_t pay[100][4];
 	const uint8_t *ptrs[100];
-	uint32_t	lens[100];
-	uint64_t	first = 0;
-	uint64_t	last = 0;
+	uint32_t lens[100];
+	uint64_t first = 0;
+	uint64_t last = 0;
 
 	CHECK(n != NULL);
 	CHECK_EQ(pgr_node_campaign(n), PGR_OK);
@@ -871,12 +871,12 @@ test_log_keeps_entries_across_growth_and_compaction(void)
 	last = fx_status(n).last_index;
 	for (int round = 0; round < 40; round++)
 	{
-		uint32_t	count = round % 3 == 0 ? 100 : 7;
-		uint64_t	applied;
+		uint32_t count = round % 3 == 0 ? 100 : 7;
+		uint64_t applied;
 
 		for (uint32_t i = 0; i < count; i++)
 		{
-			uint32_t	v = (uint32_t) (last + 1 + i);
+			uint32_t v = (uint32_t) (last + 1 + i);
 
 			memcpy(pay[i], &v, 4);
 			ptrs[i] = pay[i];
@@ -893,7 +893,7 @@ test_log_keeps_entries_across_growth_and_compaction(void)
 		for (uint64_t i = fx_status(n).first_index; i <= last; i++)
 		{
 			const struct pgr_entry *e;
-			uint32_t	v;
+			uint32_t v;
 
 			CHECK_EQ(pgr_node_entry_at(n, i, &e), PGR_OK);
 			CHECK_EQ(e->index, i);
@@ -917,10 +917,10 @@ static void
 test_queued_snapshot_survives_a_second_compaction(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'q'};
-	uint8_t		old_state[8] = "oldstat";
-	uint8_t		new_state[8] = "newstat";
-	uint64_t	idx;
+	uint8_t d[1] = {'q'};
+	uint8_t old_state[8] = "oldstat";
+	uint8_t new_state[8] = "newstat";
+	uint64_t idx;
 	struct pgr_msg r;
 	struct fx_batch *b;
 	const struct pgr_msg *snap;

@@ -35,7 +35,7 @@ rejected(struct pgr_node *n, const struct pgr_msg *m, enum pgr_err want, const c
 {
 	struct pgr_status before = fx_status(n);
 	struct pgr_status after;
-	uint32_t	members = pgr_node_config(n)->n_members;
+	uint32_t members = pgr_node_config(n)->n_members;
 	enum pgr_err err;
 
 	fx_settle(n);
@@ -49,10 +49,11 @@ rejected(struct pgr_node *n, const struct pgr_msg *m, enum pgr_err want, const c
 	}
 	if (!fx_same_state(&before, &after) || pgr_node_config(n)->n_members != members)
 	{
-		test_fail(__FILE__, __LINE__, "%s: node changed (term %" PRIu64 "->%" PRIu64
-				  ", last %" PRIu64 "->%" PRIu64 ", commit %" PRIu64 "->%" PRIu64 ")",
-				  what, before.term, after.term, before.last_index, after.last_index,
-				  before.commit, after.commit);
+		test_fail(__FILE__, __LINE__,
+				  "%s: node changed (term %" PRIu64 "->%" PRIu64 ", last %" PRIu64 "->%" PRIu64
+				  ", commit %" PRIu64 "->%" PRIu64 ")",
+				  what, before.term, after.term, before.last_index, after.last_index, before.commit,
+				  after.commit);
 		return false;
 	}
 	if (pgr_node_has_ready(n))
@@ -96,7 +97,7 @@ test_malformed_messages_are_rejected_without_effect(void)
 {
 	struct pgr_node *n = hostile_follower();
 	struct pgr_entry e[2];
-	uint8_t		junk[5] = {1, 0, 0, 0, 0};
+	uint8_t junk[5] = {1, 0, 0, 0, 0};
 	struct pgr_snapshot snap;
 	struct pgr_msg m;
 
@@ -182,7 +183,7 @@ test_malformed_messages_are_rejected_without_effect(void)
 		m = fx_msg(PGR_MSG_VOTE, 3, 1, term + 1);
 		m.index = 2;
 		m.log_term = term + 2;
-		m.force = true;			/* past the lease, to reach the vote rules */
+		m.force = true; /* past the lease, to reach the vote rules */
 		CHECK(rejected(n, &m, PGR_EBADMSG, "vote request with a last term above its term"));
 		m.type = PGR_MSG_PRE_VOTE;
 		CHECK(rejected(n, &m, PGR_EBADMSG, "pre-vote request with a last term above its term"));
@@ -219,7 +220,7 @@ static void
 test_leader_rejects_impossible_responses_and_strangers(void)
 {
 	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t		d[1] = {'s'};
+	uint8_t d[1] = {'s'};
 	struct pgr_entry e = {.type = PGR_ENTRY_NORMAL, .len = 1, .data = d};
 	struct pgr_msg m;
 
@@ -383,8 +384,8 @@ test_ready_and_advance_misuse_returns_estate(void)
 	struct pgr_msg m = fx_msg(PGR_MSG_HEARTBEAT, 2, 1, 2);
 	struct pgr_conf_change cc;
 	struct pgr_config c;
-	uint8_t		d[1] = {'m'};
-	uint64_t	idx;
+	uint8_t d[1] = {'m'};
+	uint64_t idx;
 
 	CHECK(n != NULL);
 	CHECK_EQ(pgr_node_advance(n), PGR_ESTATE);
@@ -443,9 +444,9 @@ test_node_new_rejects_inconsistent_restored_state(void)
 {
 	struct pgr_options o = fx_opts(1, 10, 1);
 	struct pgr_config c;
-	uint8_t		cbuf[FX_CONF_BUF];
-	size_t		clen;
-	uint8_t		junk[3] = {9, 9, 9};
+	uint8_t cbuf[FX_CONF_BUF];
+	size_t clen;
+	uint8_t junk[3] = {9, 9, 9};
 	struct pgr_entry good[3];
 	struct pgr_entry e[3];
 	struct pgr_snapshot snap;
@@ -471,15 +472,20 @@ test_node_new_rejects_inconsistent_restored_state(void)
 	rs.applied = 2;
 
 	/* on a wrong answer, report the case and go on with the others */
-#define EXPECT_CORRUPT(what) \
-	do { \
-		enum pgr_err err_ = pgr_node_new(&o, &rs, &n); \
-		fx_register(n); \
-		if (err_ != PGR_ECORRUPT || n != NULL) \
+#define EXPECT_CORRUPT(what)                                                       \
+	do                                                                             \
+	{                                                                              \
+		enum pgr_err err_ = pgr_node_new(&o, &rs, &n);                             \
+		fx_register(n);                                                            \
+		if (err_ != PGR_ECORRUPT || n != NULL)                                     \
 			test_fail(__FILE__, __LINE__, "%s: got %s", what, pgr_strerror(err_)); \
-		memcpy(e, good, sizeof(e)); \
-		rs.hs.term = 2; rs.hs.commit = 3; rs.applied = 2; \
-		rs.entries = e; rs.n_entries = 3; rs.snapshot = NULL; \
+		memcpy(e, good, sizeof(e));                                                \
+		rs.hs.term = 2;                                                            \
+		rs.hs.commit = 3;                                                          \
+		rs.applied = 2;                                                            \
+		rs.entries = e;                                                            \
+		rs.n_entries = 3;                                                          \
+		rs.snapshot = NULL;                                                        \
 	} while (0)
 
 	/* the baseline is accepted */
@@ -584,12 +590,12 @@ test_node_new_rejects_inconsistent_restored_state(void)
  */
 struct counting
 {
-	size_t		live_blocks;
-	size_t		live_bytes;
-	size_t		requests;
-	size_t		fail_at;		/* 0: never */
-	size_t		failed;
-	size_t		bad_old_size;
+	size_t live_blocks;
+	size_t live_bytes;
+	size_t requests;
+	size_t fail_at; /* 0: never */
+	size_t failed;
+	size_t bad_old_size;
 };
 
 #define HDR 16
@@ -598,7 +604,7 @@ static void *
 c_alloc(void *ctx, size_t size)
 {
 	struct counting *c = ctx;
-	uint8_t    *p;
+	uint8_t *p;
 
 	if (++c->requests == c->fail_at)
 	{
@@ -618,8 +624,8 @@ static void *
 c_realloc(void *ctx, void *ptr, size_t old_size, size_t new_size)
 {
 	struct counting *c = ctx;
-	uint8_t    *p = (uint8_t *) ptr - HDR;
-	size_t		had;
+	uint8_t *p = (uint8_t *) ptr - HDR;
+	size_t had;
 
 	memcpy(&had, p, sizeof(had));
 	if (had != old_size)
@@ -641,8 +647,8 @@ static void
 c_free(void *ctx, void *ptr)
 {
 	struct counting *c = ctx;
-	uint8_t    *p;
-	size_t		had;
+	uint8_t *p;
+	size_t had;
 
 	if (ptr == NULL)
 		return;
@@ -655,18 +661,19 @@ c_free(void *ctx, void *ptr)
 
 struct outcome
 {
-	bool		completed;
-	uint32_t	enomem;			/* calls that returned PGR_ENOMEM */
-	uint32_t	snapshots;		/* snapshots installed by followers */
-	uint64_t	first_leader;
-	uint64_t	last_leader;
-	size_t		live_before_free;
+	bool completed;
+	uint32_t enomem;    /* calls that returned PGR_ENOMEM */
+	uint32_t snapshots; /* snapshots installed by followers */
+	uint64_t first_leader;
+	uint64_t last_leader;
+	size_t live_before_free;
 };
 
-#define NOTE(id, call) \
-	do { \
+#define NOTE(id, call)                                     \
+	do                                                     \
+	{                                                      \
 		if (fx_net_note(&net, (id), (call)) == PGR_ENOMEM) \
-			goto out; \
+			goto out;                                      \
 	} while (0)
 
 /*
@@ -681,11 +688,11 @@ run_scenario(struct counting *cnt)
 	struct fx_net net;
 	struct outcome out;
 	struct pgr_config c;
-	uint8_t		d[64];
-	uint8_t		state[100];
-	uint64_t	idx;
-	uint64_t	lead;
-	uint64_t	lag;
+	uint8_t d[64];
+	uint8_t state[100];
+	uint64_t idx;
+	uint64_t lead;
+	uint64_t lag;
 	struct pgr_conf_change cc;
 
 	memset(&out, 0, sizeof(out));
@@ -728,8 +735,8 @@ run_scenario(struct counting *cnt)
 	fx_net_run(&net);
 	if (net.n_enomem > 0)
 		goto out;
-	NOTE(lead, pgr_node_compact(net.nodes[lead], net.nodes[lead]->log.applied,
-								state, sizeof(state), NULL));
+	NOTE(lead, pgr_node_compact(net.nodes[lead], net.nodes[lead]->log.applied, state, sizeof(state),
+								NULL));
 	fx_net_isolate(&net, lag, false);
 	for (int i = 0; i < 5 && net.n_enomem == 0; i++)
 		fx_net_tick(&net);
@@ -761,8 +768,7 @@ run_scenario(struct counting *cnt)
 	fx_net_run(&net);
 	for (uint64_t id = 1; id <= 3 && net.n_enomem == 0; id++)
 		if (id != lead)
-			NOTE(id, pgr_node_compact(net.nodes[id], net.nodes[id]->log.applied,
-									  state, 10, NULL));
+			NOTE(id, pgr_node_compact(net.nodes[id], net.nodes[id]->log.applied, state, 10, NULL));
 	if (net.n_enomem == 0)
 		out.completed = true;
 out:
@@ -810,8 +816,8 @@ static void
 test_allocation_failures_return_enomem_and_leak_nothing(void)
 {
 	struct counting cnt;
-	size_t		total;
-	size_t		step;
+	size_t total;
+	size_t step;
 
 	memset(&cnt, 0, sizeof(cnt));
 	(void) run_scenario(&cnt);
@@ -828,8 +834,8 @@ test_allocation_failures_return_enomem_and_leak_nothing(void)
 		if (cnt.failed > 0 && out.enomem == 0)
 			test_fail(__FILE__, __LINE__, "allocation %zu failed silently", k);
 		if (cnt.live_blocks != 0)
-			test_fail(__FILE__, __LINE__, "allocation %zu failed: %zu blocks leaked",
-					  k, cnt.live_blocks);
+			test_fail(__FILE__, __LINE__, "allocation %zu failed: %zu blocks leaked", k,
+					  cnt.live_blocks);
 		CHECK(!(cnt.failed > 0 && out.enomem == 0));
 		CHECK_EQ(cnt.live_blocks, 0);
 		CHECK_EQ(cnt.live_bytes, 0);

@@ -43,10 +43,10 @@ open_st(const char *dir, uint64_t segment_size, bool create)
 /* Reload st's state and check it is exactly entries [from, to] of term_of(). */
 static bool
 load_matches(struct pgr_storage *st, uint64_t from, uint64_t to,
-			 uint64_t (*term_of) (uint64_t index))
+			 uint64_t (*term_of)(uint64_t index))
 {
 	struct pgr_storage_state s;
-	bool		ok;
+	bool ok;
 
 	if (pgr_storage_load(st, &pgr_libc_allocator, &s) != PGR_STORAGE_OK)
 		return false;
@@ -73,8 +73,8 @@ term_by_tens(uint64_t index)
 static void
 test_open_creates_and_requires_a_directory(void)
 {
-	char	   *tmp = tu_mkdtemp();
-	char		dir[512];
+	char *tmp = tu_mkdtemp();
+	char dir[512];
 	struct pgr_storage *st;
 	struct pgr_storage_options o = {0};
 	struct pgr_storage_error err;
@@ -107,7 +107,7 @@ test_open_creates_and_requires_a_directory(void)
 static void
 test_appended_entries_survive_reopen(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_info info;
 
@@ -132,11 +132,11 @@ test_appended_entries_survive_reopen(void)
 static void
 test_entries_roll_over_into_contiguous_segments(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 4096, true);
 	struct pgr_storage_info info;
 	struct pgr_storage_segment_info si;
-	uint64_t	next = 1;
+	uint64_t next = 1;
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 300, 1), PGR_STORAGE_OK);
@@ -157,7 +157,7 @@ test_entries_roll_over_into_contiguous_segments(void)
 	CHECK(load_matches(st, 1, 300, term_one));
 	/* One record larger than a segment gets a segment of its own size. */
 	{
-		uint8_t    *big = calloc(1, 20000);
+		uint8_t *big = calloc(1, 20000);
 		struct pgr_entry e = {1, 301, PGR_ENTRY_NORMAL, 20000, big};
 		struct pgr_storage_state s;
 
@@ -185,7 +185,7 @@ term_overwritten(uint64_t index)
 static void
 test_truncate_then_append_replaces_the_suffix(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 4096, true);
 	struct pgr_storage_info info;
 
@@ -223,22 +223,22 @@ test_truncate_then_append_replaces_the_suffix(void)
 static void
 test_append_rejects_gaps_and_falling_terms(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_info info;
-	uint8_t		b1[300];
-	uint8_t		b2[300];
+	uint8_t b1[300];
+	uint8_t b2[300];
 	struct pgr_entry es[2];
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 10, 2), PGR_STORAGE_OK);
-	CHECK_EQ(tu_append(st, 12, 12, 2), PGR_STORAGE_EINVAL);	/* gap */
+	CHECK_EQ(tu_append(st, 12, 12, 2), PGR_STORAGE_EINVAL); /* gap */
 	CHECK(strstr(pgr_storage_last_error(st)->msg, "cannot append at index 12") != NULL);
-	CHECK_EQ(tu_append(st, 11, 11, 1), PGR_STORAGE_EINVAL);	/* term falls */
-	CHECK_EQ(tu_append(st, 0, 0, 3), PGR_STORAGE_EINVAL);	/* index 0 */
+	CHECK_EQ(tu_append(st, 11, 11, 1), PGR_STORAGE_EINVAL); /* term falls */
+	CHECK_EQ(tu_append(st, 0, 0, 3), PGR_STORAGE_EINVAL);   /* index 0 */
 	tu_entry(&es[0], b1, 11, 2);
 	tu_entry(&es[1], b2, 13, 2);
-	CHECK_EQ(pgr_storage_append(st, es, 2), PGR_STORAGE_EINVAL);	/* not dense */
+	CHECK_EQ(pgr_storage_append(st, es, 2), PGR_STORAGE_EINVAL); /* not dense */
 	CHECK_EQ(pgr_storage_append(st, es, 0), PGR_STORAGE_EINVAL);
 	pgr_storage_info(st, &info);
 	CHECK_EQ(info.last_index, 10);
@@ -252,7 +252,7 @@ test_append_rejects_gaps_and_falling_terms(void)
 static void
 test_hard_state_updates_and_never_goes_backwards(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_info info;
 	struct pgr_hard_state hs;
@@ -270,7 +270,7 @@ test_hard_state_updates_and_never_goes_backwards(void)
 	hs.term = 19;
 	CHECK_EQ(pgr_storage_set_hard_state(st, &hs), PGR_STORAGE_EINVAL);
 	hs.term = 20;
-	hs.vote = 1;				/* voted for 2 in term 20 already */
+	hs.vote = 1; /* voted for 2 in term 20 already */
 	CHECK_EQ(pgr_storage_set_hard_state(st, &hs), PGR_STORAGE_EINVAL);
 	hs.vote = 2;
 	hs.commit = 39;
@@ -307,22 +307,22 @@ test_hard_state_updates_and_never_goes_backwards(void)
 static void
 test_snapshot_save_and_compaction_drop_whole_segments(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 4096, true);
 	struct pgr_storage_info before;
 	struct pgr_storage_info after;
 	struct pgr_storage_segment_info si;
 	struct pgr_storage_state s;
 	struct pgr_snapshot snap;
-	uint8_t		data[1000];
+	uint8_t data[1000];
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 400, 1), PGR_STORAGE_OK);
 	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
-	CHECK_EQ(pgr_storage_compact(st, 10), PGR_STORAGE_EINVAL);	/* no snapshot */
+	CHECK_EQ(pgr_storage_compact(st, 10), PGR_STORAGE_EINVAL); /* no snapshot */
 	tu_snapshot(&snap, data, sizeof(data), 250, 1);
 	CHECK_EQ(pgr_storage_save_snapshot(st, &snap), PGR_STORAGE_OK);
-	CHECK_EQ(pgr_storage_compact(st, 251), PGR_STORAGE_EINVAL);	/* beyond it */
+	CHECK_EQ(pgr_storage_compact(st, 251), PGR_STORAGE_EINVAL); /* beyond it */
 	pgr_storage_info(st, &before);
 	CHECK_EQ(pgr_storage_compact(st, 250), PGR_STORAGE_OK);
 	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
@@ -340,7 +340,7 @@ test_snapshot_save_and_compaction_drop_whole_segments(void)
 	CHECK(tu_snapshot_ok(&s.snapshot, 250, 1, sizeof(data)));
 	CHECK_EQ(s.n_entries, 150);
 	CHECK(tu_entry_ok(&s.entries[0], 251, 1));
-	CHECK_EQ(s.hs.commit, 250);	/* a snapshot is committed by definition */
+	CHECK_EQ(s.hs.commit, 250); /* a snapshot is committed by definition */
 	pgr_storage_state_free(&pgr_libc_allocator, &s);
 	/* Compacting everything, then appending, starts a new first segment. */
 	tu_snapshot(&snap, data, 10, 400, 1);
@@ -365,9 +365,9 @@ test_snapshot_save_and_compaction_drop_whole_segments(void)
 static int
 count_snap_files(const char *dir)
 {
-	DIR		   *d = opendir(dir);
+	DIR *d = opendir(dir);
 	struct dirent *de;
-	int			n = 0;
+	int n = 0;
 
 	while (d != NULL && (de = readdir(d)) != NULL)
 		if (strncmp(de->d_name, "snap", 4) == 0)
@@ -380,12 +380,12 @@ count_snap_files(const char *dir)
 static void
 test_install_snapshot_replaces_log_and_older_snapshot(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 4096, true);
 	struct pgr_storage_info info;
 	struct pgr_storage_state s;
 	struct pgr_snapshot snap;
-	uint8_t		data[5000];
+	uint8_t data[5000];
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 100, 1), PGR_STORAGE_OK);
@@ -399,11 +399,11 @@ test_install_snapshot_replaces_log_and_older_snapshot(void)
 	CHECK_EQ(info.n_segments, 0);
 	CHECK_EQ(info.last_index, 150);
 	CHECK_EQ(info.last_term, 5);
-	CHECK_EQ(tu_append(st, 150, 150, 5), PGR_STORAGE_EINVAL);	/* covered */
+	CHECK_EQ(tu_append(st, 150, 150, 5), PGR_STORAGE_EINVAL); /* covered */
 	CHECK_EQ(tu_append(st, 151, 160, 5), PGR_STORAGE_OK);
 	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
 	tu_snapshot(&snap, data, 10, 149, 5);
-	CHECK_EQ(pgr_storage_install_snapshot(st, &snap), PGR_STORAGE_EINVAL);	/* older */
+	CHECK_EQ(pgr_storage_install_snapshot(st, &snap), PGR_STORAGE_EINVAL); /* older */
 	pgr_storage_close(st);
 	st = open_st(dir, 4096, false);
 	CHECK(st != NULL);
@@ -419,15 +419,15 @@ test_install_snapshot_replaces_log_and_older_snapshot(void)
 static void
 test_persist_executes_a_ready_batch_and_restore_points_at_it(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_state s;
 	struct pgr_restore r;
 	struct pgr_ready rd;
 	struct pgr_snapshot snap;
 	struct pgr_entry es[3];
-	uint8_t		bufs[3][300];
-	uint8_t		data[64];
+	uint8_t bufs[3][300];
+	uint8_t data[64];
 
 	CHECK(st != NULL);
 	memset(&rd, 0, sizeof(rd));
@@ -471,8 +471,8 @@ test_persist_executes_a_ready_batch_and_restore_points_at_it(void)
 /* An allocator that counts live blocks and can fail after a budget. */
 struct counting
 {
-	long		live;
-	long		budget;			/* allocations left; < 0: unlimited */
+	long live;
+	long budget; /* allocations left; < 0: unlimited */
 };
 
 static void *
@@ -509,13 +509,13 @@ counting_free(void *ctx, void *p)
 static void
 test_load_allocates_only_through_the_callers_allocator(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct counting c = {0, -1};
 	struct pgr_allocator a = {counting_alloc, counting_realloc, counting_free, &c};
 	struct pgr_storage_state s;
 	struct pgr_snapshot snap;
-	uint8_t		data[100];
+	uint8_t data[100];
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 60, 1), PGR_STORAGE_OK);
@@ -540,9 +540,9 @@ test_load_allocates_only_through_the_callers_allocator(void)
 static bool
 patch_file(const char *dir, const char *name, off_t off, const void *bytes, size_t n)
 {
-	char		path[1024];
-	int			fd;
-	bool		ok;
+	char path[1024];
+	int fd;
+	bool ok;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_WRONLY);
@@ -556,12 +556,12 @@ patch_file(const char *dir, const char *name, off_t off, const void *bytes, size
 static void
 test_unknown_format_versions_are_refused(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_options o = {0};
 	struct pgr_storage_error err;
-	uint8_t		v2[4] = {2, 0, 0, 0};
-	uint8_t		v1[4] = {1, 0, 0, 0};
+	uint8_t v2[4] = {2, 0, 0, 0};
+	uint8_t v1[4] = {1, 0, 0, 0};
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 5, 1), PGR_STORAGE_OK);
@@ -585,18 +585,18 @@ test_unknown_format_versions_are_refused(void)
 static void
 test_log_without_hardstate_is_refused(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_options o = {0};
 	struct pgr_storage_error err;
-	char		path[1024];
+	char path[1024];
 
 	CHECK(st != NULL);
 	CHECK_EQ(tu_append(st, 1, 5, 1), PGR_STORAGE_OK);
 	pgr_storage_close(st);
 	snprintf(path, sizeof(path), "%s/hardstate", dir);
 	CHECK(unlink(path) == 0);
-	o.create = true;			/* must not silently start over */
+	o.create = true; /* must not silently start over */
 	CHECK_EQ(pgr_storage_open(dir, &o, &st, &err), PGR_STORAGE_ECORRUPT);
 	CHECK(strstr(err.msg, "no hardstate file") != NULL);
 	tu_rmdir(dir);
@@ -605,13 +605,13 @@ test_log_without_hardstate_is_refused(void)
 static void
 test_read_only_open_reports_without_repairing(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_st(dir, 0, true);
 	struct pgr_storage_options o = {0};
 	struct pgr_storage_info info;
 	struct pgr_hard_state hs = {1, 0, 0};
-	uint8_t		junk[3] = {0x55, 0x66, 0x77};
-	uint64_t	end;
+	uint8_t junk[3] = {0x55, 0x66, 0x77};
+	uint64_t end;
 	struct pgr_storage_segment_info si;
 
 	CHECK(st != NULL);

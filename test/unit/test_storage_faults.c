@@ -44,10 +44,10 @@ open_mem(struct memfs *m, uint64_t segment_size, struct pgr_storage_error *err)
 
 /* Every loaded entry is canonical and dense; returns the count or -1. */
 static long
-load_canonical(struct pgr_storage *st, uint64_t first, uint64_t (*term_of) (uint64_t))
+load_canonical(struct pgr_storage *st, uint64_t first, uint64_t (*term_of)(uint64_t))
 {
 	struct pgr_storage_state s;
-	long		n;
+	long n;
 
 	if (pgr_storage_load(st, &pgr_libc_allocator, &s) != PGR_STORAGE_OK)
 		return -1;
@@ -79,7 +79,7 @@ test_failed_fsync_is_fatal_and_never_retried(void)
 	struct pgr_storage *st;
 	struct pgr_hard_state hs = {2, 1, 0};
 	struct pgr_storage_state s;
-	uint64_t	syncs;
+	uint64_t syncs;
 
 	memfs_init(&m);
 	st = open_mem(&m, 0, NULL);
@@ -95,7 +95,7 @@ test_failed_fsync_is_fatal_and_never_retried(void)
 	CHECK_EQ(pgr_storage_last_error(st)->sys_errno, EIO);
 	syncs = m.n_syncs;
 	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_EFAILED);
-	CHECK_EQ(m.n_syncs, syncs);	/* not retried */
+	CHECK_EQ(m.n_syncs, syncs); /* not retried */
 	CHECK(strstr(pgr_storage_last_error(st)->msg, "could not fsync") != NULL);
 	CHECK_EQ(tu_append(st, 21, 21, 1), PGR_STORAGE_EFAILED);
 	CHECK_EQ(pgr_storage_set_hard_state(st, &hs), PGR_STORAGE_EFAILED);
@@ -117,7 +117,7 @@ test_enospc_fails_the_append_and_leaves_a_clean_log(void)
 	struct memfs m;
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
-	long		n;
+	long n;
 
 	for (int lose_power = 0; lose_power <= 1; lose_power++)
 	{
@@ -159,7 +159,7 @@ test_write_error_mid_batch_leaves_nothing_half_written(void)
 	struct memfs m;
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
-	long		n;
+	long n;
 
 	memfs_init(&m);
 	st = open_mem(&m, 0, NULL);
@@ -167,7 +167,7 @@ test_write_error_mid_batch_leaves_nothing_half_written(void)
 	CHECK_EQ(tu_append(st, 1, 5, 1), PGR_STORAGE_OK);
 	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
 	m.fail_pwrite_in = 1;
-	m.fail_pwrite_errno = EIO;	/* and half of the batch reaches the file */
+	m.fail_pwrite_errno = EIO; /* and half of the batch reaches the file */
 	CHECK_EQ(tu_append(st, 6, 40, 1), PGR_STORAGE_EIO);
 	CHECK(strstr(pgr_storage_last_error(st)->msg, "could not write") != NULL);
 	CHECK(pgr_storage_last_error(st)->has_offset);
@@ -176,7 +176,7 @@ test_write_error_mid_batch_leaves_nothing_half_written(void)
 	st = open_mem(&m, 0, NULL);
 	CHECK(st != NULL);
 	pgr_storage_info(st, &info);
-	CHECK(info.torn_bytes > 0);	/* the half record was cut off */
+	CHECK(info.torn_bytes > 0); /* the half record was cut off */
 	n = load_canonical(st, 1, term1);
 	CHECK(n >= 5 && n < 40);
 	CHECK_EQ(tu_append(st, (uint64_t) n + 1, 50, 1), PGR_STORAGE_OK);
@@ -196,7 +196,7 @@ test_snapshot_write_error_keeps_storage_usable(void)
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
 	struct pgr_snapshot snap;
-	uint8_t		data[200];
+	uint8_t data[200];
 
 	memfs_init(&m);
 	st = open_mem(&m, 0, NULL);
@@ -204,7 +204,7 @@ test_snapshot_write_error_keeps_storage_usable(void)
 	CHECK_EQ(tu_append(st, 1, 20, 1), PGR_STORAGE_OK);
 	CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
 	tu_snapshot(&snap, data, sizeof(data), 10, 1);
-	m.fail_pwrite_in = 2;		/* the data after the header */
+	m.fail_pwrite_in = 2; /* the data after the header */
 	m.fail_pwrite_errno = ENOSPC;
 	CHECK_EQ(pgr_storage_save_snapshot(st, &snap), PGR_STORAGE_ENOSPC);
 	CHECK(memfs_file(&m, "snap.tmp") == NULL);
@@ -235,7 +235,7 @@ test_interrupted_install_is_finished_by_recovery(void)
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
 	struct pgr_snapshot snap;
-	uint8_t		data[50];
+	uint8_t data[50];
 
 	/* Snapshot term differs from the log's: nothing after it survives. */
 	for (uint64_t snap_term = 1; snap_term <= 2; snap_term++)
@@ -247,7 +247,7 @@ test_interrupted_install_is_finished_by_recovery(void)
 		CHECK_EQ(pgr_storage_sync(st), PGR_STORAGE_OK);
 		tu_snapshot(&snap, data, sizeof(data), 50, snap_term);
 		CHECK_EQ(pgr_storage_install_snapshot(st, &snap), PGR_STORAGE_OK);
-		pgr_storage_close(st);	/* power fails before the batch's sync */
+		pgr_storage_close(st); /* power fails before the batch's sync */
 		memfs_power_loss(&m);
 		st = open_mem(&m, 4096, NULL);
 		CHECK(st != NULL);
@@ -340,8 +340,8 @@ test_snapshot_is_never_durable_before_its_hard_state(void)
 		struct pgr_hard_state hs1 = {1, 1, 10};
 		struct pgr_snapshot snap;
 		struct pgr_ready rd;
-		uint8_t		data[64];
-		uint64_t	last_term;
+		uint8_t data[64];
+		uint64_t last_term;
 		struct pgr_storage_error err;
 		enum pgr_storage_err e;
 
@@ -370,27 +370,28 @@ test_snapshot_is_never_durable_before_its_hard_state(void)
 		if (st == NULL)
 		{
 			memfs_destroy(&m);
-			test_fail(__FILE__, __LINE__, "power cut at sync %d: the open fails: %s",
-					  cut, err.msg);
+			test_fail(__FILE__, __LINE__, "power cut at sync %d: the open fails: %s", cut, err.msg);
 			return;
 		}
 		CHECK_EQ(pgr_storage_load(st, &pgr_libc_allocator, &s), PGR_STORAGE_OK);
-		last_term = s.n_entries > 0 ? s.entries[s.n_entries - 1].term :
-			(s.has_snapshot ? s.snapshot.meta.term : 0);
+		last_term = s.n_entries > 0 ? s.entries[s.n_entries - 1].term
+									: (s.has_snapshot ? s.snapshot.meta.term : 0);
 		if (s.hs.term < last_term)
 		{
 			pgr_storage_state_free(&pgr_libc_allocator, &s);
 			pgr_storage_close(st);
 			memfs_destroy(&m);
-			test_fail(__FILE__, __LINE__, "power cut at sync %d: stored term %" PRIu64
-					  " is behind the stored log's term %" PRIu64, cut, s.hs.term, last_term);
+			test_fail(__FILE__, __LINE__,
+					  "power cut at sync %d: stored term %" PRIu64
+					  " is behind the stored log's term %" PRIu64,
+					  cut, s.hs.term, last_term);
 			return;
 		}
 		pgr_storage_state_free(&pgr_libc_allocator, &s);
 		pgr_storage_close(st);
 		memfs_destroy(&m);
 		if (e == PGR_STORAGE_OK)
-			break;				/* the batch had fewer syncs than cut */
+			break; /* the batch had fewer syncs than cut */
 	}
 }
 
@@ -402,17 +403,17 @@ test_snapshot_is_never_durable_before_its_hard_state(void)
 
 struct model
 {
-	uint64_t   *terms;			/* terms[i]: term of entry i */
-	uint64_t	last;
-	uint64_t	snap_index;
-	uint64_t	snap_term;
+	uint64_t *terms; /* terms[i]: term of entry i */
+	uint64_t last;
+	uint64_t snap_index;
+	uint64_t snap_term;
 	struct pgr_hard_state hs;
 };
 
 static void
 model_copy(struct model *dst, const struct model *src)
 {
-	uint64_t   *t = dst->terms;
+	uint64_t *t = dst->terms;
 
 	memcpy(t, src->terms, (src->last + 1) * sizeof(uint64_t));
 	*dst = *src;
@@ -435,12 +436,11 @@ rnd(uint32_t n)
 
 /* Check the reopened storage against the model d (durable) and w (written). */
 static bool
-check_recovered(struct pgr_storage *st, const struct model *d, const struct model *w,
-				bool torn)
+check_recovered(struct pgr_storage *st, const struct model *d, const struct model *w, bool torn)
 {
 	struct pgr_storage_state s;
-	uint64_t	expect_commit;
-	bool		ok = true;
+	uint64_t expect_commit;
+	bool ok = true;
 
 	if (pgr_storage_load(st, &pgr_libc_allocator, &s) != PGR_STORAGE_OK)
 	{
@@ -448,8 +448,8 @@ check_recovered(struct pgr_storage *st, const struct model *d, const struct mode
 		return false;
 	}
 	if ((d->snap_index > 0) != s.has_snapshot ||
-		(s.has_snapshot && (s.snapshot.meta.index != d->snap_index ||
-							s.snapshot.meta.term != d->snap_term)))
+		(s.has_snapshot &&
+		 (s.snapshot.meta.index != d->snap_index || s.snapshot.meta.term != d->snap_term)))
 		ok = false;
 	if (!torn)
 	{
@@ -461,22 +461,23 @@ check_recovered(struct pgr_storage *st, const struct model *d, const struct mode
 	}
 	else
 	{
-		ok = ok && s.n_entries >= d->last - d->snap_index &&
-			s.n_entries <= w->last - d->snap_index;
+		ok = ok && s.n_entries >= d->last - d->snap_index && s.n_entries <= w->last - d->snap_index;
 		ok = ok && ((s.hs.term == d->hs.term && s.hs.vote == d->hs.vote) ||
 					(s.hs.term == w->hs.term && s.hs.vote == w->hs.vote));
 	}
 	for (size_t i = 0; ok && i < s.n_entries; i++)
 	{
-		uint64_t	index = d->snap_index + 1 + i;
+		uint64_t index = d->snap_index + 1 + i;
 
 		ok = tu_entry_ok(&s.entries[i], index, w->terms[index]);
 	}
 	if (!ok)
-		fprintf(stderr, "    recovered %zu entries after snapshot %" PRIu64 ", hs %" PRIu64 "/%" PRIu64 "/%" PRIu64
-				"; durable last %" PRIu64 " hs %" PRIu64 "/%" PRIu64 "/%" PRIu64 "; written last %" PRIu64 "\n",
-				s.n_entries, s.snapshot.meta.index, s.hs.term, s.hs.vote, s.hs.commit,
-				d->last, d->hs.term, d->hs.vote, d->hs.commit, w->last);
+		fprintf(stderr,
+				"    recovered %zu entries after snapshot %" PRIu64 ", hs %" PRIu64 "/%" PRIu64
+				"/%" PRIu64 "; durable last %" PRIu64 " hs %" PRIu64 "/%" PRIu64 "/%" PRIu64
+				"; written last %" PRIu64 "\n",
+				s.n_entries, s.snapshot.meta.index, s.hs.term, s.hs.vote, s.hs.commit, d->last,
+				d->hs.term, d->hs.vote, d->hs.commit, w->last);
 	pgr_storage_state_free(&pgr_libc_allocator, &s);
 	return ok;
 }
@@ -488,17 +489,17 @@ check_recovered(struct pgr_storage *st, const struct model *d, const struct mode
 static bool
 random_batch(struct pgr_storage *st, struct model *w, struct model *d, uint64_t *term)
 {
-	bool		must_sync = false;
+	bool must_sync = false;
 	struct pgr_storage_info info;
 	struct pgr_storage_segment_info si;
-	uint8_t		data[300];
+	uint8_t data[300];
 	struct pgr_snapshot snap;
-	uint32_t	dice = rnd(100);
+	uint32_t dice = rnd(100);
 
 	if (dice < 3)
 	{
 		/* Install a leader's snapshot ahead of our log. */
-		uint64_t	idx = w->last + 1 + rnd(20);
+		uint64_t idx = w->last + 1 + rnd(20);
 
 		*term += rnd(2);
 		tu_snapshot(&snap, data, rnd(300), idx, *term);
@@ -511,7 +512,7 @@ random_batch(struct pgr_storage *st, struct model *w, struct model *d, uint64_t 
 	else if (dice < 10 && d->last > w->snap_index && d->last <= w->last)
 	{
 		/* Compact at a durable index. */
-		uint64_t	idx = w->snap_index + 1 + rnd((uint32_t) (d->last - w->snap_index));
+		uint64_t idx = w->snap_index + 1 + rnd((uint32_t) (d->last - w->snap_index));
 
 		tu_snapshot(&snap, data, rnd(300), idx, w->terms[idx]);
 		if (pgr_storage_save_snapshot(st, &snap) != PGR_STORAGE_OK ||
@@ -523,9 +524,9 @@ random_batch(struct pgr_storage *st, struct model *w, struct model *d, uint64_t 
 	}
 	if (w->last + 40 < MODEL_MAX)
 	{
-		uint64_t	floor = w->hs.commit > w->snap_index ? w->hs.commit : w->snap_index;
-		uint64_t	first = w->last + 1;
-		uint64_t	n = 1 + rnd(30);
+		uint64_t floor = w->hs.commit > w->snap_index ? w->hs.commit : w->snap_index;
+		uint64_t first = w->last + 1;
+		uint64_t n = 1 + rnd(30);
 
 		if (rnd(5) == 0 && w->last > floor)
 		{
@@ -598,7 +599,7 @@ power_loss_run(bool torn, int cycles)
 	struct memfs m;
 	struct model w = {0};
 	struct model d = {0};
-	uint64_t	term = 1;
+	uint64_t term = 1;
 	struct pgr_storage *st;
 	struct pgr_storage_error err;
 
@@ -610,7 +611,7 @@ power_loss_run(bool torn, int cycles)
 	rng_state = torn ? 11 : 5;
 	for (int c = 0; c < cycles; c++)
 	{
-		int			batches = 1 + (int) rnd(8);
+		int batches = 1 + (int) rnd(8);
 
 		st = open_mem(&m, 16384, &err);
 		if (st == NULL)
@@ -634,10 +635,8 @@ power_loss_run(bool torn, int cycles)
 		}
 		else
 			model_copy(&w, &d);
-		w.hs = d.hs = (struct pgr_hard_state)
-		{
-			d.hs.term, d.hs.vote, d.hs.commit > d.last ? d.last : d.hs.commit
-		};
+		w.hs = d.hs = (struct pgr_hard_state){d.hs.term, d.hs.vote,
+											  d.hs.commit > d.last ? d.last : d.hs.commit};
 		if (d.hs.commit < d.snap_index)
 			w.hs.commit = d.hs.commit = d.snap_index;
 		for (int b = 0; b < batches; b++)
@@ -687,10 +686,10 @@ open_disk(const char *dir, bool create, bool read_only, struct pgr_storage_error
 
 struct find_rec
 {
-	uint64_t	index;
-	char		file[64];
-	uint64_t	offset;
-	uint32_t	len;
+	uint64_t index;
+	char file[64];
+	uint64_t offset;
+	uint32_t len;
 };
 
 static int
@@ -723,10 +722,10 @@ locate(const char *dir, uint64_t index, struct find_rec *f)
 static bool
 xor_byte(const char *dir, const char *file, uint64_t off, uint8_t mask)
 {
-	char		path[1024];
-	uint8_t		b;
-	int			fd;
-	bool		ok;
+	char path[1024];
+	uint8_t b;
+	int fd;
+	bool ok;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	fd = open(path, O_RDWR);
@@ -742,7 +741,7 @@ xor_byte(const char *dir, const char *file, uint64_t off, uint8_t mask)
 static char *
 make_log(uint64_t n)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	struct pgr_storage *st = open_disk(dir, true, false, NULL);
 
 	if (st == NULL || tu_append(st, 1, n, 1) != PGR_STORAGE_OK ||
@@ -759,13 +758,13 @@ make_log(uint64_t n)
 static void
 test_flipped_byte_mid_log_is_reported_with_file_and_offset(void)
 {
-	char	   *dir = make_log(300);
+	char *dir = make_log(300);
 	struct pgr_storage_error err;
 	struct pgr_storage *st;
 	struct find_rec f;
-	char		want[128];
+	char want[128];
 	/* Entries in an old segment, and in the newest segment but not last. */
-	uint64_t	victims[] = {51, 297};
+	uint64_t victims[] = {51, 297};
 
 	CHECK(dir != NULL);
 	for (size_t v = 0; v < 2; v++)
@@ -773,7 +772,7 @@ test_flipped_byte_mid_log_is_reported_with_file_and_offset(void)
 		for (int where = 0; where < 2; where++)
 		{
 			/* where 0: a data byte; 1: the term in the record header */
-			uint64_t	off;
+			uint64_t off;
 
 			CHECK(locate(dir, victims[v], &f));
 			CHECK(f.len > 0);
@@ -801,12 +800,12 @@ test_flipped_byte_mid_log_is_reported_with_file_and_offset(void)
 static void
 test_zeroed_record_header_mid_log_is_corruption(void)
 {
-	char	   *dir = make_log(40);
+	char *dir = make_log(40);
 	struct pgr_storage_error err;
 	struct find_rec f;
-	char		path[1024];
-	uint8_t		zero[32] = {0};
-	int			fd;
+	char path[1024];
+	uint8_t zero[32] = {0};
+	int fd;
 
 	CHECK(dir != NULL);
 	CHECK(locate(dir, 20, &f));
@@ -824,11 +823,11 @@ test_zeroed_record_header_mid_log_is_corruption(void)
 static void
 test_truncated_tail_recovers_and_the_log_goes_on(void)
 {
-	char	   *dir = make_log(300);
+	char *dir = make_log(300);
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
 	struct find_rec f;
-	char		path[1024];
+	char path[1024];
 
 	CHECK(dir != NULL);
 	CHECK(locate(dir, 300, &f));
@@ -858,12 +857,12 @@ test_truncated_tail_recovers_and_the_log_goes_on(void)
 static void
 test_damaged_hard_state_slot_falls_back_to_the_other(void)
 {
-	char	   *dir = make_log(10);
+	char *dir = make_log(10);
 	struct pgr_storage *st;
 	struct pgr_storage_info info;
 	struct pgr_storage_error err;
 	struct pgr_hard_state hs = {0, 0, 0};
-	int			cur;
+	int cur;
 
 	CHECK(dir != NULL);
 	st = open_disk(dir, false, false, NULL);
@@ -907,11 +906,11 @@ test_damaged_hard_state_slot_falls_back_to_the_other(void)
 static void
 test_damaged_snapshot_fails_the_open(void)
 {
-	char	   *dir = make_log(50);
+	char *dir = make_log(50);
 	struct pgr_storage *st;
 	struct pgr_storage_error err;
 	struct pgr_snapshot snap;
-	uint8_t		data[4000];
+	uint8_t data[4000];
 
 	CHECK(dir != NULL);
 	st = open_disk(dir, false, false, NULL);

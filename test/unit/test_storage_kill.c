@@ -34,23 +34,23 @@
 #include "harness.h"
 #include "storage_testutil.h"
 
-#define KILL_MAX_INDEX (1u << 21)
+#define KILL_MAX_INDEX    (1u << 21)
 #define KILL_SEGMENT_SIZE (64 * 1024)
 
 enum report_kind
 {
-	REPORT_SYNCED = 1,			/* entries [a, b] of term c and hs term d are durable */
-	REPORT_TRUNCATING = 2,		/* entries >= a may disappear from now on */
-	REPORT_SNAPSHOT = 3			/* snapshot at a (term c) is durable */
+	REPORT_SYNCED = 1,     /* entries [a, b] of term c and hs term d are durable */
+	REPORT_TRUNCATING = 2, /* entries >= a may disappear from now on */
+	REPORT_SNAPSHOT = 3    /* snapshot at a (term c) is durable */
 };
 
 struct report
 {
-	uint64_t	kind;
-	uint64_t	a;
-	uint64_t	b;
-	uint64_t	c;
-	uint64_t	d;
+	uint64_t kind;
+	uint64_t a;
+	uint64_t b;
+	uint64_t c;
+	uint64_t d;
 };
 
 static struct pgr_storage *
@@ -83,12 +83,12 @@ child_main(const char *dir, int fd, unsigned int seed)
 	struct pgr_storage *st = kill_open(dir, NULL);
 	struct pgr_storage_state s;
 	struct pgr_storage_info info;
-	uint64_t   *terms = calloc(KILL_MAX_INDEX, sizeof(uint64_t));
-	uint64_t	last;
-	uint64_t	term;
-	uint64_t	snap;
+	uint64_t *terms = calloc(KILL_MAX_INDEX, sizeof(uint64_t));
+	uint64_t last;
+	uint64_t term;
+	uint64_t snap;
 	struct pgr_hard_state hs;
-	uint8_t		data[256];
+	uint8_t data[256];
 
 	if (st == NULL || terms == NULL ||
 		pgr_storage_load(st, &pgr_libc_allocator, &s) != PGR_STORAGE_OK)
@@ -108,9 +108,9 @@ child_main(const char *dir, int fd, unsigned int seed)
 
 	for (uint64_t batch = 0; last + 100 < KILL_MAX_INDEX; batch++)
 	{
-		uint64_t	floor = hs.commit > snap ? hs.commit : snap;
-		uint64_t	first = last + 1;
-		uint64_t	n = 1 + (uint64_t) rand_r(&seed) % 64;
+		uint64_t floor = hs.commit > snap ? hs.commit : snap;
+		uint64_t first = last + 1;
+		uint64_t n = 1 + (uint64_t) rand_r(&seed) % 64;
 
 		if (rand_r(&seed) % 10 == 0 && last > floor)
 		{
@@ -151,10 +151,10 @@ child_main(const char *dir, int fd, unsigned int seed)
 /* What the parent knows must be on disk. */
 struct expect
 {
-	uint64_t   *terms;
-	uint64_t	last;			/* every entry (snap, last] must be present */
-	uint64_t	snap;
-	uint64_t	hs_term;
+	uint64_t *terms;
+	uint64_t last; /* every entry (snap, last] must be present */
+	uint64_t snap;
+	uint64_t hs_term;
 };
 
 static bool
@@ -191,8 +191,8 @@ verify_after_kill(const char *dir, struct expect *x, int round)
 	struct pgr_storage_error err;
 	struct pgr_storage *st = kill_open(dir, &err);
 	struct pgr_storage_state s;
-	uint64_t	sidx;
-	bool		ok = true;
+	uint64_t sidx;
+	bool ok = true;
 
 	if (st == NULL)
 	{
@@ -208,8 +208,7 @@ verify_after_kill(const char *dir, struct expect *x, int round)
 	sidx = s.has_snapshot ? s.snapshot.meta.index : 0;
 	if (sidx < x->snap || s.hs.term < x->hs_term)
 		ok = false;
-	if (ok && s.has_snapshot &&
-		!tu_snapshot_ok(&s.snapshot, sidx, s.snapshot.meta.term, 100))
+	if (ok && s.has_snapshot && !tu_snapshot_ok(&s.snapshot, sidx, s.snapshot.meta.term, 100))
 		ok = false;
 	if (ok && s.has_snapshot && sidx <= x->last && x->terms[sidx] != s.snapshot.meta.term)
 		ok = false;
@@ -218,16 +217,18 @@ verify_after_kill(const char *dir, struct expect *x, int round)
 		ok = false;
 	for (size_t i = 0; ok && i < s.n_entries; i++)
 	{
-		uint64_t	index = sidx + 1 + i;
+		uint64_t index = sidx + 1 + i;
 
 		if (index <= x->last)
 			ok = tu_entry_ok(&s.entries[i], index, x->terms[index]);
 		else
-			ok = tu_entry_ok(&s.entries[i], index, s.entries[i].term);	/* valid, unreported */
+			ok = tu_entry_ok(&s.entries[i], index, s.entries[i].term); /* valid, unreported */
 	}
 	if (!ok)
-		fprintf(stderr, "    round %d: expected entries up to %" PRIu64 " (snapshot >= %" PRIu64
-				", term >= %" PRIu64 "), found snapshot %" PRIu64 " + %zu entries, term %" PRIu64 "\n",
+		fprintf(stderr,
+				"    round %d: expected entries up to %" PRIu64 " (snapshot >= %" PRIu64
+				", term >= %" PRIu64 "), found snapshot %" PRIu64 " + %zu entries, term %" PRIu64
+				"\n",
 				round, x->last, x->snap, x->hs_term, sidx, s.n_entries, s.hs.term);
 	else
 	{
@@ -247,27 +248,28 @@ verify_after_kill(const char *dir, struct expect *x, int round)
 static void
 test_sigkill_never_loses_a_synced_entry(void)
 {
-	char	   *dir = tu_mkdtemp();
+	char *dir = tu_mkdtemp();
 	const char *env_seed = getenv("PGRAFT_KILL_SEED");
 	const char *env_kills = getenv("PGRAFT_KILLS");
-	unsigned int seed = env_seed != NULL ? (unsigned int) atoi(env_seed) : (unsigned int) time(NULL);
-	int			kills = env_kills != NULL ? atoi(env_kills) : 220;
+	unsigned int seed =
+		env_seed != NULL ? (unsigned int) atoi(env_seed) : (unsigned int) time(NULL);
+	int kills = env_kills != NULL ? atoi(env_kills) : 220;
 	struct expect x = {calloc(KILL_MAX_INDEX, sizeof(uint64_t)), 0, 0, 0};
-	int			killed = 0;
-	uint64_t	reports = 0;
-	bool		ok = true;
+	int killed = 0;
+	uint64_t reports = 0;
+	bool ok = true;
 
 	CHECK(dir != NULL && x.terms != NULL);
 	printf("    kill test: seed %u, %d kills\n", seed, kills);
 	fflush(stdout);
 	for (int round = 0; ok && round < kills; round++)
 	{
-		int			fds[2];
-		pid_t		pid;
-		int			status;
+		int fds[2];
+		pid_t pid;
+		int status;
 		struct report r;
 		struct timespec delay;
-		ssize_t		n;
+		ssize_t n;
 		unsigned int child_seed = (unsigned int) rand_r(&seed);
 
 		CHECK(pipe(fds) == 0);

@@ -48,16 +48,16 @@ pki_ready(void)
 static void
 test_two_nodes_handshake_and_exchange_data(void)
 {
-	char		why[256];
+	char why[256];
 	struct pgr_tls_ctx *c1;
 	struct pgr_tls_ctx *c2;
 	struct pgr_tls_conn *d;
 	struct pgr_tls_conn *a;
-	uint8_t		buf[64];
-	size_t		n;
-	uint64_t	id = 0;
-	uint8_t		bd[PGR_TLS_BINDING_LEN];
-	uint8_t		ba[PGR_TLS_BINDING_LEN];
+	uint8_t buf[64];
+	size_t n;
+	uint64_t id = 0;
+	uint8_t bd[PGR_TLS_BINDING_LEN];
+	uint8_t ba[PGR_TLS_BINDING_LEN];
 
 	CHECK(pki_ready());
 	c1 = tls_test_ctx(pki, "n1", why, sizeof(why));
@@ -115,7 +115,7 @@ test_two_nodes_handshake_and_exchange_data(void)
 static void
 test_a_certificate_of_another_ca_fails_the_handshake(void)
 {
-	char		why[256];
+	char why[256];
 	struct pgr_tls_ctx *c1 = NULL;
 	struct pgr_tls_ctx *cs;
 	struct pgr_tls_conn *d;
@@ -150,10 +150,10 @@ test_a_certificate_of_another_ca_fails_the_handshake(void)
 static void
 test_garbage_fails_the_handshake_without_harm(void)
 {
-	char		why[256];
+	char why[256];
 	struct pgr_tls_ctx *c1;
 	struct pgr_tls_conn *a;
-	uint8_t		junk[4096];
+	uint8_t junk[4096];
 
 	CHECK(pki_ready());
 	c1 = tls_test_ctx(pki, "n1", why, sizeof(why));
@@ -178,11 +178,11 @@ test_garbage_fails_the_handshake_without_harm(void)
 static void
 test_bad_files_are_refused_with_a_reason(void)
 {
-	char		why[512];
-	char		cert[512];
-	char		key[512];
-	char		ca[512];
-	char		missing[512];
+	char why[512];
+	char cert[512];
+	char key[512];
+	char ca[512];
+	char missing[512];
 	struct pgr_tls_files f;
 
 	CHECK(pki_ready());
@@ -192,11 +192,12 @@ test_bad_files_are_refused_with_a_reason(void)
 	snprintf(missing, sizeof(missing), "%s/missing.crt", pki);
 
 	f.cert_file = cert;
-	f.key_file = key;			/* not n1's key */
+	f.key_file = key; /* not n1's key */
 	f.ca_file = ca;
 	f.crl_file = NULL;
 	CHECK(pgr_tls_ctx_new(&f, why, sizeof(why)) == NULL);
-	CHECK(strstr(why, "must match the certificate") != NULL || strstr(why, "does not match") != NULL);
+	CHECK(strstr(why, "must match the certificate") != NULL ||
+		  strstr(why, "does not match") != NULL);
 
 	f.cert_file = missing;
 	CHECK(pgr_tls_ctx_new(&f, why, sizeof(why)) == NULL);
@@ -215,7 +216,7 @@ test_bad_files_are_refused_with_a_reason(void)
 static void
 test_node_names_parse_strictly(void)
 {
-	uint64_t	id = 0;
+	uint64_t id = 0;
 	const char *c = "prod";
 
 #define PARSE(s) pgr_tls_parse_node_name((s), strlen(s), c, &id)

@@ -31,10 +31,10 @@
 /* An allocator that counts, remembers the largest request and can fail. */
 struct counting_alloc
 {
-	size_t		outstanding;
-	size_t		calls;
-	size_t		largest;
-	long		fail_after;		/* calls that succeed before failing; -1 never */
+	size_t outstanding;
+	size_t calls;
+	size_t largest;
+	long fail_after; /* calls that succeed before failing; -1 never */
 };
 
 static struct counting_alloc ca;
@@ -44,14 +44,13 @@ static struct counting_alloc ca;
 static void *
 ca_alloc(void *ctx, size_t size)
 {
-	void	   *p;
+	void *p;
 
 	(void) ctx;
 	if (size > ca.largest)
 		ca.largest = size;
 	/* Refuse absurd sizes so a forged length fails a CHECK, not the process. */
-	if (size > CA_MAX_ALLOC ||
-		(ca.fail_after >= 0 && (long) ca.calls >= ca.fail_after))
+	if (size > CA_MAX_ALLOC || (ca.fail_after >= 0 && (long) ca.calls >= ca.fail_after))
 		return NULL;
 	ca.calls++;
 	p = malloc(size ? size : 1);
@@ -69,8 +68,7 @@ ca_realloc(void *ctx, void *ptr, size_t old_size, size_t new_size)
 		return ca_alloc(ctx, new_size);
 	if (new_size > ca.largest)
 		ca.largest = new_size;
-	if (new_size > CA_MAX_ALLOC ||
-		(ca.fail_after >= 0 && (long) ca.calls >= ca.fail_after))
+	if (new_size > CA_MAX_ALLOC || (ca.fail_after >= 0 && (long) ca.calls >= ca.fail_after))
 		return NULL;
 	ca.calls++;
 	return realloc(ptr, new_size ? new_size : 1);
@@ -95,23 +93,21 @@ ca_reset(void)
 	ca.fail_after = -1;
 }
 
-static const uint8_t cluster_a[PGR_WIRE_CLUSTER_ID_LEN] = {
-	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-};
+static const uint8_t cluster_a[PGR_WIRE_CLUSTER_ID_LEN] = {1, 2,  3,  4,  5,  6,  7,  8,
+														   9, 10, 11, 12, 13, 14, 15, 16};
 
 /* Encode msg into a malloc'd buffer of exactly its frame size. */
 static uint8_t *
 encode_exact(const struct pgr_msg *msg, size_t *len)
 {
-	size_t		size;
-	size_t		written;
-	uint8_t    *buf;
+	size_t size;
+	size_t written;
+	uint8_t *buf;
 
 	if (pgr_wire_msg_size(msg, &size) != PGR_OK)
 		return NULL;
 	buf = malloc(size);
-	if (buf == NULL || pgr_wire_encode_msg(msg, buf, size, &written) != PGR_OK ||
-		written != size)
+	if (buf == NULL || pgr_wire_encode_msg(msg, buf, size, &written) != PGR_OK || written != size)
 	{
 		free(buf);
 		return NULL;
@@ -123,7 +119,7 @@ encode_exact(const struct pgr_msg *msg, size_t *len)
 static uint8_t *
 copy_exact(const uint8_t *src, size_t len)
 {
-	uint8_t    *p = malloc(len ? len : 1);
+	uint8_t *p = malloc(len ? len : 1);
 
 	if (p != NULL && len > 0)
 		memcpy(p, src, len);
@@ -134,10 +130,9 @@ copy_exact(const uint8_t *src, size_t len)
 static bool
 msg_equal(const struct pgr_msg *a, const struct pgr_msg *b)
 {
-	if (a->type != b->type || a->from != b->from || a->to != b->to ||
-		a->term != b->term || a->log_term != b->log_term || a->index != b->index ||
-		a->commit != b->commit || a->context != b->context ||
-		a->reject != b->reject || a->force != b->force ||
+	if (a->type != b->type || a->from != b->from || a->to != b->to || a->term != b->term ||
+		a->log_term != b->log_term || a->index != b->index || a->commit != b->commit ||
+		a->context != b->context || a->reject != b->reject || a->force != b->force ||
 		a->n_entries != b->n_entries)
 		return false;
 	for (uint32_t i = 0; i < a->n_entries; i++)
@@ -145,8 +140,7 @@ msg_equal(const struct pgr_msg *a, const struct pgr_msg *b)
 		const struct pgr_entry *x = &a->entries[i];
 		const struct pgr_entry *y = &b->entries[i];
 
-		if (x->term != y->term || x->index != y->index || x->type != y->type ||
-			x->len != y->len)
+		if (x->term != y->term || x->index != y->index || x->type != y->type || x->len != y->len)
 			return false;
 		if (x->len > 0 && memcmp(x->data, y->data, x->len) != 0)
 			return false;
@@ -237,9 +231,9 @@ make_snap_msg(struct pgr_msg *m, uint64_t len)
 
 struct chunk_frames
 {
-	size_t		n;
-	uint8_t    *frame[MAX_CHUNKS];
-	size_t		len[MAX_CHUNKS];
+	size_t n;
+	uint8_t *frame[MAX_CHUNKS];
+	size_t len[MAX_CHUNKS];
 };
 
 static void
@@ -255,16 +249,15 @@ static bool
 encode_chunks(const struct pgr_msg *msg, size_t max_data, struct chunk_frames *cf)
 {
 	static struct pgr_wire_snap_chunk c;
-	uint64_t	off = 0;
+	uint64_t off = 0;
 
 	cf->n = 0;
 	do
 	{
-		size_t		size;
-		size_t		written;
+		size_t size;
+		size_t written;
 
-		if (cf->n == MAX_CHUNKS ||
-			pgr_wire_snap_chunk_next(msg, off, max_data, &c) != PGR_OK ||
+		if (cf->n == MAX_CHUNKS || pgr_wire_snap_chunk_next(msg, off, max_data, &c) != PGR_OK ||
 			pgr_wire_snap_chunk_size(&c, &size) != PGR_OK)
 			return false;
 		cf->frame[cf->n] = malloc(size);
@@ -283,11 +276,9 @@ config_equal(const struct pgr_config *a, const struct pgr_config *b)
 	if (a->n_members != b->n_members)
 		return false;
 	for (uint32_t i = 0; i < a->n_members; i++)
-		if (a->members[i].id != b->members[i].id ||
-			a->members[i].role != b->members[i].role ||
+		if (a->members[i].id != b->members[i].id || a->members[i].role != b->members[i].role ||
 			a->members[i].context_len != b->members[i].context_len ||
-			memcmp(a->members[i].context, b->members[i].context,
-				   a->members[i].context_len) != 0)
+			memcmp(a->members[i].context, b->members[i].context, a->members[i].context_len) != 0)
 			return false;
 	return true;
 }
@@ -302,10 +293,10 @@ decode_everything(const uint8_t *frame, size_t len)
 	struct pgr_msg m;
 	static struct pgr_wire_snap_chunk c;
 	struct pgr_wire_handshake hs;
-	uint8_t    *buf;
-	size_t		size;
-	size_t		written;
-	bool		ok = true;
+	uint8_t *buf;
+	size_t size;
+	size_t written;
+	bool ok = true;
 
 	if (pgr_wire_decode_msg(frame, len, &counting, &m) == PGR_OK)
 	{
@@ -319,16 +310,16 @@ decode_everything(const uint8_t *frame, size_t len)
 		ok = pgr_wire_snap_chunk_size(&c, &size) == PGR_OK && size == len;
 		buf = malloc(len);
 		ok = ok && pgr_wire_encode_snap_chunk(&c, buf, len, &written) == PGR_OK &&
-			memcmp(buf, frame, len) == 0;
+			 memcmp(buf, frame, len) == 0;
 		free(buf);
 	}
 	if (ok && pgr_wire_decode_handshake(frame, len, &hs) == PGR_OK &&
 		hs.version == PGR_WIRE_VERSION)
 	{
-		uint8_t		hbuf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+		uint8_t hbuf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
 
 		ok = pgr_wire_encode_handshake(&hs, hbuf, sizeof(hbuf), &written) == PGR_OK &&
-			written == len && memcmp(hbuf, frame, len) == 0;
+			 written == len && memcmp(hbuf, frame, len) == 0;
 	}
 	return ok;
 }
@@ -344,8 +335,8 @@ round_trip_all_types(uint64_t v)
 	{
 		struct pgr_msg m;
 		struct pgr_msg d;
-		uint8_t    *frame;
-		size_t		len;
+		uint8_t *frame;
+		size_t len;
 		struct pgr_wire_frame fr;
 
 		if (t == PGR_MSG_SNAP)
@@ -360,7 +351,7 @@ round_trip_all_types(uint64_t v)
 		CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_OK);
 		CHECK(msg_equal(&m, &d));
 		CHECK(d.entries == NULL && d.snapshot == NULL);
-		CHECK_EQ(ca.calls, 0);	/* no entries: nothing allocated */
+		CHECK_EQ(ca.calls, 0); /* no entries: nothing allocated */
 		pgr_wire_msg_free(&counting, &d);
 		free(frame);
 	}
@@ -384,9 +375,9 @@ test_app_round_trips_empty_large_and_many_entries(void)
 	struct pgr_msg m;
 	struct pgr_msg d;
 	struct pgr_entry *es;
-	uint8_t    *big;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *big;
+	uint8_t *frame;
+	size_t len;
 	const uint32_t n = 1000;
 	const uint32_t big_len = 4 * 1024 * 1024;
 
@@ -403,7 +394,7 @@ test_app_round_trips_empty_large_and_many_entries(void)
 		es[i].len = i % 3 == 0 ? 0 : i;
 		es[i].data = es[i].len > 0 ? big : NULL;
 	}
-	es[n - 1].len = big_len;	/* one large entry at the end */
+	es[n - 1].len = big_len; /* one large entry at the end */
 	es[n - 1].data = big;
 	fill_msg(&m, PGR_MSG_APP, 3);
 	m.n_entries = n;
@@ -413,7 +404,7 @@ test_app_round_trips_empty_large_and_many_entries(void)
 	CHECK(frame != NULL);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_OK);
 	CHECK(msg_equal(&m, &d));
-	CHECK(d.entries[0].data == NULL);	/* empty entries have no data pointer */
+	CHECK(d.entries[0].data == NULL); /* empty entries have no data pointer */
 	/* Entry data is not copied: it points into the frame. */
 	CHECK(d.entries[n - 1].data >= frame && d.entries[n - 1].data + big_len <= frame + len);
 	CHECK_EQ(ca.outstanding, 1);
@@ -431,9 +422,9 @@ test_prop_carries_conf_change_entries(void)
 	struct pgr_msg m;
 	struct pgr_msg d;
 	struct pgr_entry e;
-	uint8_t		cc[] = {1, 2, 3};
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t cc[] = {1, 2, 3};
+	uint8_t *frame;
+	size_t len;
 
 	ca_reset();
 	fill_msg(&m, PGR_MSG_PROP, 2);
@@ -459,26 +450,21 @@ test_prop_carries_conf_change_entries(void)
 static void
 test_heartbeat_encodes_to_the_documented_bytes(void)
 {
-	static const uint8_t expect[] = {
-		/* header: body_len 62, version 4, kind 2, flags 0 */
-		62, 0, 0, 0, 4, 2, 0, 0,
-		/* type 7 (MsgHeartbeat), flags: reject */
-		7, 1,
-		/* from 0x0102, to 3, term 0x1122334455667788 */
-		0x02, 0x01, 0, 0, 0, 0, 0, 0,
-		3, 0, 0, 0, 0, 0, 0, 0,
-		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
-		/* log_term 0, index 0, commit 9, context 0xff.. */
-		0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 0, 0, 0, 0, 0,
-		9, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		/* n_entries 0 */
-		0, 0, 0, 0
-	};
+	static const uint8_t expect[] = {/* header: body_len 62, version 4, kind 2, flags 0 */
+									 62, 0, 0, 0, 4, 2, 0, 0,
+									 /* type 7 (MsgHeartbeat), flags: reject */
+									 7, 1,
+									 /* from 0x0102, to 3, term 0x1122334455667788 */
+									 0x02, 0x01, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0x88,
+									 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+									 /* log_term 0, index 0, commit 9, context 0xff.. */
+									 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0,
+									 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+									 /* n_entries 0 */
+									 0, 0, 0, 0};
 	struct pgr_msg m;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 
 	memset(&m, 0, sizeof(m));
 	m.type = PGR_MSG_HEARTBEAT;
@@ -504,8 +490,8 @@ test_every_truncation_of_a_valid_frame_is_refused(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 
 	ca_reset();
 	make_app(&m);
@@ -513,7 +499,7 @@ test_every_truncation_of_a_valid_frame_is_refused(void)
 	CHECK(frame != NULL);
 	for (size_t k = 0; k < len; k++)
 	{
-		uint8_t    *p = copy_exact(frame, k);
+		uint8_t *p = copy_exact(frame, k);
 		struct pgr_wire_frame fr;
 
 		CHECK_EQ(pgr_wire_frame_check(k ? p : NULL, k, 0, &fr), PGR_WIRE_NEED_MORE);
@@ -532,8 +518,8 @@ test_truncated_body_with_consistent_length_is_refused(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 
 	/* Cut the body and fix up body_len: each shorter body must still fail. */
 	ca_reset();
@@ -542,7 +528,7 @@ test_truncated_body_with_consistent_length_is_refused(void)
 	CHECK(frame != NULL);
 	for (size_t k = PGR_WIRE_HEADER_SIZE; k < len; k++)
 	{
-		uint8_t    *p = copy_exact(frame, k);
+		uint8_t *p = copy_exact(frame, k);
 
 		p[0] = (uint8_t) (k - PGR_WIRE_HEADER_SIZE);
 		p[1] = (uint8_t) ((k - PGR_WIRE_HEADER_SIZE) >> 8);
@@ -558,9 +544,9 @@ test_trailing_bytes_are_refused(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	uint8_t    *longer;
-	size_t		len;
+	uint8_t *frame;
+	uint8_t *longer;
+	size_t len;
 	struct pgr_wire_frame fr;
 
 	make_app(&m);
@@ -585,9 +571,9 @@ static void
 test_bit_flips_are_refused_or_decode_canonically(void)
 {
 	struct pgr_msg m;
-	uint8_t    *frame;
-	size_t		len;
-	size_t		accepted = 0;
+	uint8_t *frame;
+	size_t len;
+	size_t accepted = 0;
 
 	ca_reset();
 	make_app(&m);
@@ -595,7 +581,7 @@ test_bit_flips_are_refused_or_decode_canonically(void)
 	CHECK(frame != NULL);
 	for (size_t bit = 0; bit < len * 8; bit++)
 	{
-		uint8_t    *p = copy_exact(frame, len);
+		uint8_t *p = copy_exact(frame, len);
 		struct pgr_msg d;
 
 		p[bit / 8] ^= (uint8_t) (1 << (bit % 8));
@@ -618,16 +604,16 @@ test_forged_entry_count_allocates_nothing(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
-	size_t		count_at = PGR_WIRE_HEADER_SIZE + 58;
+	uint8_t *frame;
+	size_t len;
+	size_t count_at = PGR_WIRE_HEADER_SIZE + 58;
 
 	ca_reset();
 	make_app(&m);
 	frame = encode_exact(&m, &len);
 	CHECK(frame != NULL);
 	CHECK_EQ(frame[count_at], 3);
-	memset(frame + count_at, 0xff, 4);	/* n_entries = 2^32 - 1 */
+	memset(frame + count_at, 0xff, 4); /* n_entries = 2^32 - 1 */
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	CHECK_EQ(ca.calls, 0);
 	CHECK_EQ(ca.largest, 0);
@@ -645,10 +631,10 @@ test_forged_entry_length_is_refused(void)
 	struct pgr_msg m;
 	struct pgr_msg d;
 	struct pgr_entry e;
-	uint8_t		data[4] = {1, 2, 3, 4};
-	uint8_t    *frame;
-	size_t		len;
-	size_t		elen_at = PGR_WIRE_HEADER_SIZE + 62 + 17;
+	uint8_t data[4] = {1, 2, 3, 4};
+	uint8_t *frame;
+	size_t len;
+	size_t elen_at = PGR_WIRE_HEADER_SIZE + 62 + 17;
 
 	ca_reset();
 	fill_msg(&m, PGR_MSG_APP, 1);
@@ -665,7 +651,7 @@ test_forged_entry_length_is_refused(void)
 	frame[elen_at] = 5;
 	memset(frame + elen_at + 1, 0, 3);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
-	frame[elen_at] = 3;			/* shorter: leaves a trailing byte */
+	frame[elen_at] = 3; /* shorter: leaves a trailing byte */
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	CHECK_EQ(ca.outstanding, 0);
 	free(frame);
@@ -675,11 +661,11 @@ static void
 test_frame_check_splits_a_stream(void)
 {
 	struct pgr_msg m;
-	uint8_t    *a;
-	uint8_t    *b;
-	uint8_t    *stream;
-	size_t		la;
-	size_t		lb;
+	uint8_t *a;
+	uint8_t *b;
+	uint8_t *stream;
+	size_t la;
+	size_t lb;
 	struct pgr_wire_frame fr;
 
 	fill_msg(&m, PGR_MSG_VOTE, 4);
@@ -706,13 +692,13 @@ test_frame_check_splits_a_stream(void)
 static void
 test_oversize_frames_are_refused(void)
 {
-	uint8_t		hdr[PGR_WIRE_HEADER_SIZE] = {0, 0, 0, 0, PGR_WIRE_VERSION, PGR_WIRE_KIND_MSG, 0, 0};
+	uint8_t hdr[PGR_WIRE_HEADER_SIZE] = {0, 0, 0, 0, PGR_WIRE_VERSION, PGR_WIRE_KIND_MSG, 0, 0};
 	struct pgr_wire_frame fr;
 	struct pgr_msg m;
 	struct pgr_msg d;
 	struct pgr_entry e;
-	size_t		size;
-	uint8_t    *huge;
+	size_t size;
+	uint8_t *huge;
 
 	/* A declared length past the caller's limit, at any point. */
 	hdr[0] = 100 - PGR_WIRE_HEADER_SIZE;
@@ -724,7 +710,7 @@ test_oversize_frames_are_refused(void)
 	CHECK_EQ(pgr_wire_frame_check(hdr, sizeof(hdr), 0, &fr), PGR_WIRE_FRAME_TOO_BIG);
 	CHECK_EQ(pgr_wire_frame_check(hdr, sizeof(hdr), SIZE_MAX, &fr), PGR_WIRE_FRAME_TOO_BIG);
 	{
-		uint32_t	body = (uint32_t) (PGR_WIRE_MAX_FRAME - PGR_WIRE_HEADER_SIZE);
+		uint32_t body = (uint32_t) (PGR_WIRE_MAX_FRAME - PGR_WIRE_HEADER_SIZE);
 
 		for (int i = 0; i < 4; i++)
 			hdr[i] = (uint8_t) (body >> (8 * i));
@@ -740,7 +726,7 @@ test_oversize_frames_are_refused(void)
 	fill_msg(&m, PGR_MSG_APP, 1);
 	memset(&e, 0, sizeof(e));
 	e.len = (uint32_t) PGR_WIRE_MAX_FRAME;
-	e.data = hdr;				/* never read: the size check comes first */
+	e.data = hdr; /* never read: the size check comes first */
 	m.n_entries = 1;
 	m.entries = &e;
 	CHECK_EQ(pgr_wire_msg_size(&m, &size), PGR_ETOOBIG);
@@ -766,8 +752,8 @@ test_quiet_flag_only_on_an_append_without_entries(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 
 	memset(&m, 0, sizeof(m));
 	m.type = PGR_MSG_APP;
@@ -812,15 +798,15 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 	struct pgr_wire_frame fr;
 
 	fill_msg(&m, PGR_MSG_APP_RESP, 5);
 	frame = encode_exact(&m, &len);
 	CHECK(frame != NULL);
 
-	frame[4] = 1;				/* a version we do not speak (any more) */
+	frame[4] = 1; /* a version we do not speak (any more) */
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
 	CHECK_EQ(fr.version, 1);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
@@ -843,7 +829,7 @@ test_unknown_versions_kinds_and_flags_are_refused(void)
 	}
 	frame[5] = PGR_WIRE_KIND_MSG;
 
-	frame[7] = 0x80;			/* header flags are 0 in version 4 */
+	frame[7] = 0x80; /* header flags are 0 in version 4 */
 	CHECK_EQ(pgr_wire_frame_check(frame, len, 0, &fr), PGR_WIRE_FRAME_BAD);
 	CHECK_EQ(pgr_wire_decode_msg(frame, len, &counting, &d), PGR_EBADMSG);
 	frame[7] = 0;
@@ -864,9 +850,9 @@ test_unknown_message_and_entry_types_are_refused(void)
 	struct pgr_msg m;
 	struct pgr_msg d;
 	struct pgr_entry e;
-	uint8_t    *frame;
-	size_t		len;
-	size_t		etype_at = PGR_WIRE_HEADER_SIZE + 62 + 16;
+	uint8_t *frame;
+	size_t len;
+	size_t etype_at = PGR_WIRE_HEADER_SIZE + 62 + 16;
 
 	ca_reset();
 	fill_msg(&m, PGR_MSG_TIMEOUT_NOW, 1);
@@ -918,8 +904,8 @@ test_entries_on_types_without_entries_are_refused(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 	struct pgr_entry e;
 
 	ca_reset();
@@ -954,26 +940,26 @@ test_encode_refuses_invalid_messages(void)
 	struct pgr_msg m;
 	struct pgr_entry e;
 	struct pgr_snapshot s;
-	uint8_t		buf[256];
-	size_t		len;
-	size_t		size;
+	uint8_t buf[256];
+	size_t len;
+	size_t size;
 
 	memset(&s, 0, sizeof(s));
 	memset(&e, 0, sizeof(e));
 
 	fill_msg(&m, PGR_MSG_SNAP, 1);
 	m.snapshot = &s;
-	CHECK_EQ(pgr_wire_msg_size(&m, &len), PGR_EINVAL);	/* chunks only */
+	CHECK_EQ(pgr_wire_msg_size(&m, &len), PGR_EINVAL); /* chunks only */
 	fill_msg(&m, PGR_MSG_HEARTBEAT, 1);
 	m.snapshot = &s;
 	CHECK_EQ(pgr_wire_encode_msg(&m, buf, sizeof(buf), &len), PGR_EINVAL);
 
 	fill_msg(&m, PGR_MSG_APP, 1);
-	m.n_entries = 2;			/* but no entries array */
+	m.n_entries = 2; /* but no entries array */
 	CHECK_EQ(pgr_wire_msg_size(&m, &len), PGR_EINVAL);
 	m.n_entries = 1;
 	m.entries = &e;
-	e.len = 5;					/* but no data */
+	e.len = 5; /* but no data */
 	CHECK_EQ(pgr_wire_msg_size(&m, &len), PGR_EINVAL);
 	e.len = 0;
 
@@ -990,8 +976,8 @@ test_decode_reports_out_of_memory_without_leaking(void)
 {
 	struct pgr_msg m;
 	struct pgr_msg d;
-	uint8_t    *frame;
-	size_t		len;
+	uint8_t *frame;
+	size_t len;
 
 	make_app(&m);
 	frame = encode_exact(&m, &len);
@@ -1010,8 +996,8 @@ test_decoder_refuses_other_frame_kinds(void)
 	struct pgr_wire_handshake hs;
 	struct pgr_msg d;
 	static struct pgr_wire_snap_chunk c;
-	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		len;
+	uint8_t buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t len;
 
 	CHECK_EQ(pgr_wire_handshake_init(&hs, 1, cluster_a, "a"), PGR_OK);
 	CHECK_EQ(pgr_wire_encode_handshake(&hs, buf, sizeof(buf), &len), PGR_OK);
@@ -1031,9 +1017,9 @@ test_handshake_round_trips(void)
 {
 	struct pgr_wire_handshake hs;
 	struct pgr_wire_handshake d;
-	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	char		name[PGR_WIRE_CLUSTER_NAME_MAX + 1];
-	size_t		len;
+	uint8_t buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	char name[PGR_WIRE_CLUSTER_NAME_MAX + 1];
+	size_t len;
 	struct pgr_wire_frame fr;
 
 	memset(name, '~', PGR_WIRE_CLUSTER_NAME_MAX);
@@ -1055,7 +1041,7 @@ test_handshake_round_trips(void)
 	/* Every truncation is refused. */
 	for (size_t k = 0; k < len; k++)
 	{
-		uint8_t    *p = copy_exact(buf, k);
+		uint8_t *p = copy_exact(buf, k);
 
 		CHECK_EQ(pgr_wire_decode_handshake(p, k, &d), PGR_EBADMSG);
 		CHECK_EQ(pgr_wire_frame_check(k ? p : NULL, k, 0, &fr), PGR_WIRE_NEED_MORE);
@@ -1070,7 +1056,7 @@ test_handshake_mismatch_names_the_reason(void)
 {
 	struct pgr_wire_handshake ours;
 	struct pgr_wire_handshake peer;
-	uint8_t		other_id[PGR_WIRE_CLUSTER_ID_LEN];
+	uint8_t other_id[PGR_WIRE_CLUSTER_ID_LEN];
 
 	memcpy(other_id, cluster_a, sizeof(other_id));
 	other_id[15] ^= 1;
@@ -1112,8 +1098,8 @@ test_handshake_of_a_newer_version_is_decoded_for_its_version(void)
 	struct pgr_wire_handshake ours;
 	struct pgr_wire_handshake peer;
 	struct pgr_wire_handshake d;
-	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		len;
+	uint8_t buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t len;
 	struct pgr_wire_frame fr;
 
 	CHECK_EQ(pgr_wire_handshake_init(&ours, 1, cluster_a, "prod"), PGR_OK);
@@ -1151,8 +1137,8 @@ test_handshake_carries_the_timing_and_the_configuration_index(void)
 {
 	struct pgr_wire_handshake hs;
 	struct pgr_wire_handshake d;
-	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		len;
+	uint8_t buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t len;
 
 	CHECK_EQ(pgr_wire_handshake_init(&hs, 3, cluster_a, "prod"), PGR_OK);
 	CHECK_EQ(hs.heartbeat_ms, 0);
@@ -1180,7 +1166,7 @@ test_handshake_carries_the_timing_and_the_configuration_index(void)
 static void
 test_ping_is_a_bare_header(void)
 {
-	uint8_t		buf[PGR_WIRE_HEADER_SIZE + 1];
+	uint8_t buf[PGR_WIRE_HEADER_SIZE + 1];
 	struct pgr_wire_frame fr;
 
 	pgr_wire_encode_ping(buf);
@@ -1196,10 +1182,10 @@ test_handshake_refuses_invalid_fields(void)
 {
 	struct pgr_wire_handshake hs;
 	struct pgr_wire_handshake d;
-	uint8_t		buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	uint8_t		bad[PGR_WIRE_HANDSHAKE_MAX_FRAME + 1];
-	size_t		len;
-	char		long_name[PGR_WIRE_CLUSTER_NAME_MAX + 2];
+	uint8_t buf[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	uint8_t bad[PGR_WIRE_HANDSHAKE_MAX_FRAME + 1];
+	size_t len;
+	char long_name[PGR_WIRE_CLUSTER_NAME_MAX + 2];
 	const size_t node_at = PGR_WIRE_HEADER_SIZE + 4;
 	const size_t name_len_at = PGR_WIRE_HEADER_SIZE + 4 + 8 + 16;
 
@@ -1217,36 +1203,35 @@ test_handshake_refuses_invalid_fields(void)
 	CHECK_EQ(pgr_wire_decode_handshake(buf, len, &d), PGR_OK);
 
 	memcpy(bad, buf, len);
-	bad[PGR_WIRE_HEADER_SIZE] = 'X';	/* magic */
+	bad[PGR_WIRE_HEADER_SIZE] = 'X'; /* magic */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
-	memset(bad + node_at, 0, 8);	/* node 0 */
+	memset(bad + node_at, 0, 8); /* node 0 */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
-	bad[name_len_at] = 0;		/* empty name (and 3 trailing bytes) */
+	bad[name_len_at] = 0; /* empty name (and 3 trailing bytes) */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
-	bad[name_len_at] = 4;		/* name runs past the frame */
+	bad[name_len_at] = 4; /* name runs past the frame */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
-	bad[name_len_at + 2] = '\n';	/* control character */
+	bad[name_len_at + 2] = '\n'; /* control character */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
-	bad[name_len_at + 2] = 0;	/* NUL inside the name */
+	bad[name_len_at + 2] = 0; /* NUL inside the name */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
-	bad[4] = 0;					/* version 0 */
+	bad[4] = 0; /* version 0 */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	memcpy(bad, buf, len);
 	bad[5] = PGR_WIRE_KIND_MSG; /* not a handshake */
 	CHECK_EQ(pgr_wire_decode_handshake(bad, len, &d), PGR_EBADMSG);
 	/* A handshake frame larger than any version's is refused. */
-	CHECK_EQ(pgr_wire_decode_handshake(bad, PGR_WIRE_HANDSHAKE_MAX_FRAME + 1, &d),
-			 PGR_EBADMSG);
-	CHECK(d.node_id == 0 && d.name_len == 0);	/* nothing half-filled */
+	CHECK_EQ(pgr_wire_decode_handshake(bad, PGR_WIRE_HANDSHAKE_MAX_FRAME + 1, &d), PGR_EBADMSG);
+	CHECK(d.node_id == 0 && d.name_len == 0); /* nothing half-filled */
 	for (size_t bit = 0; bit < len * 8; bit++)
 	{
-		uint8_t    *p = copy_exact(buf, len);
+		uint8_t *p = copy_exact(buf, len);
 
 		p[bit / 8] ^= (uint8_t) (1 << (bit % 8));
 		CHECK(decode_everything(p, len));
@@ -1266,7 +1251,7 @@ snapshot_round_trip(uint64_t len, size_t max_data, size_t expect_chunks)
 	struct pgr_msg out;
 	struct chunk_frames cf;
 	struct pgr_wire_snap_assembler a;
-	bool		complete = false;
+	bool complete = false;
 
 	ca_reset();
 	make_snap_msg(&m, len);
@@ -1280,8 +1265,7 @@ snapshot_round_trip(uint64_t len, size_t max_data, size_t expect_chunks)
 		CHECK_EQ(pgr_wire_frame_check(cf.frame[i], cf.len[i], 0, &fr), PGR_WIRE_FRAME_READY);
 		CHECK_EQ(fr.kind, PGR_WIRE_KIND_SNAP_CHUNK);
 		CHECK(!complete);
-		CHECK_EQ(pgr_wire_snap_assembler_add(&a, cf.frame[i], cf.len[i], &out, &complete),
-				 PGR_OK);
+		CHECK_EQ(pgr_wire_snap_assembler_add(&a, cf.frame[i], cf.len[i], &out, &complete), PGR_OK);
 	}
 	CHECK(complete);
 	CHECK(!a.active);
@@ -1318,7 +1302,7 @@ test_snapshot_without_configuration_round_trips(void)
 	struct pgr_msg out;
 	struct chunk_frames cf;
 	struct pgr_wire_snap_assembler a;
-	bool		complete;
+	bool complete;
 
 	ca_reset();
 	make_snap_msg(&m, 10);
@@ -1331,8 +1315,7 @@ test_snapshot_without_configuration_round_trips(void)
 	CHECK_EQ(cf.n, 3);
 	pgr_wire_snap_assembler_init(&a, &counting, UINT64_MAX);
 	for (size_t i = 0; i < cf.n; i++)
-		CHECK_EQ(pgr_wire_snap_assembler_add(&a, cf.frame[i], cf.len[i], &out, &complete),
-				 PGR_OK);
+		CHECK_EQ(pgr_wire_snap_assembler_add(&a, cf.frame[i], cf.len[i], &out, &complete), PGR_OK);
 	CHECK(complete);
 	CHECK(msg_equal(&m, &out));
 	CHECK_EQ(out.snapshot->meta.config.n_members, 0);
@@ -1347,11 +1330,11 @@ test_snapshot_chunk_encoding_refuses_bad_arguments(void)
 {
 	struct pgr_msg m;
 	static struct pgr_wire_snap_chunk c;
-	size_t		size;
-	uint8_t		buf[64];
+	size_t size;
+	uint8_t buf[64];
 
 	make_snap_msg(&m, 50);
-	CHECK_EQ(pgr_wire_snap_chunk_next(&m, 50, 10, &c), PGR_EINVAL);	/* at the end */
+	CHECK_EQ(pgr_wire_snap_chunk_next(&m, 50, 10, &c), PGR_EINVAL); /* at the end */
 	CHECK_EQ(pgr_wire_snap_chunk_next(&m, 51, 10, &c), PGR_EINVAL);
 	CHECK_EQ(pgr_wire_snap_chunk_next(&m, 0, 0, &c), PGR_EINVAL);
 	m.type = PGR_MSG_APP;
@@ -1364,16 +1347,16 @@ test_snapshot_chunk_encoding_refuses_bad_arguments(void)
 	CHECK_EQ(pgr_wire_snap_chunk_next(&m, 45, 10, &c), PGR_OK);
 	CHECK_EQ(c.len, 5);
 	CHECK_EQ(pgr_wire_snap_chunk_size(&c, &size), PGR_OK);
-	CHECK_EQ(pgr_wire_encode_snap_chunk(&c, buf, sizeof(buf), &size), PGR_EINVAL);	/* cap */
-	c.len = 6;					/* past total */
+	CHECK_EQ(pgr_wire_encode_snap_chunk(&c, buf, sizeof(buf), &size), PGR_EINVAL); /* cap */
+	c.len = 6;                                                                     /* past total */
 	CHECK_EQ(pgr_wire_snap_chunk_size(&c, &size), PGR_EINVAL);
-	c.len = 0;					/* empty chunk of a non-empty snapshot */
+	c.len = 0; /* empty chunk of a non-empty snapshot */
 	CHECK_EQ(pgr_wire_snap_chunk_size(&c, &size), PGR_EINVAL);
 	c.len = 5;
-	c.offset = UINT64_MAX - 2;	/* offset + len overflows */
+	c.offset = UINT64_MAX - 2; /* offset + len overflows */
 	CHECK_EQ(pgr_wire_snap_chunk_size(&c, &size), PGR_EINVAL);
 	c.offset = 45;
-	c.meta.config.members[1].id = 1;	/* unsorted ids */
+	c.meta.config.members[1].id = 1; /* unsorted ids */
 	CHECK_EQ(pgr_wire_snap_chunk_size(&c, &size), PGR_EINVAL);
 }
 
@@ -1384,8 +1367,8 @@ forge_chunk(const struct pgr_msg *m, uint64_t total, uint64_t offset, uint32_t l
 {
 	static struct pgr_wire_snap_chunk c;
 	static uint8_t zeros[4096];
-	size_t		size;
-	uint8_t    *buf;
+	size_t size;
+	uint8_t *buf;
 
 	memset(&c, 0, sizeof(c));
 	c.msg = *m;
@@ -1407,17 +1390,17 @@ forge_chunk(const struct pgr_msg *m, uint64_t total, uint64_t offset, uint32_t l
 }
 
 /* Offsets of chunk fields after the config, from the end of a frame. */
-#define CHUNK_TAIL_TOTAL(flen, dlen)	((flen) - (dlen) - 20)
-#define CHUNK_TAIL_OFFSET(flen, dlen)	((flen) - (dlen) - 12)
-#define CHUNK_TAIL_LEN(flen, dlen)		((flen) - (dlen) - 4)
+#define CHUNK_TAIL_TOTAL(flen, dlen)  ((flen) - (dlen) -20)
+#define CHUNK_TAIL_OFFSET(flen, dlen) ((flen) - (dlen) -12)
+#define CHUNK_TAIL_LEN(flen, dlen)    ((flen) - (dlen) -4)
 
 static void
 test_snapshot_chunk_decoding_checks_spans(void)
 {
 	struct pgr_msg m;
 	static struct pgr_wire_snap_chunk c;
-	uint8_t    *f;
-	size_t		len;
+	uint8_t *f;
+	size_t len;
 
 	make_snap_msg(&m, 10);
 	f = forge_chunk(&m, 10, 4, 6, &len);
@@ -1427,14 +1410,14 @@ test_snapshot_chunk_decoding_checks_spans(void)
 	CHECK_EQ(c.len, 6);
 	CHECK(c.data == f + len - 6);
 
-	f[CHUNK_TAIL_TOTAL(len, 6)] = 9;	/* offset + len > total */
+	f[CHUNK_TAIL_TOTAL(len, 6)] = 9; /* offset + len > total */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	f[CHUNK_TAIL_TOTAL(len, 6)] = 10;
-	memset(f + CHUNK_TAIL_OFFSET(len, 6), 0xff, 8);	/* offset + len wraps */
+	memset(f + CHUNK_TAIL_OFFSET(len, 6), 0xff, 8); /* offset + len wraps */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	memset(f + CHUNK_TAIL_OFFSET(len, 6), 0, 8);
 	f[CHUNK_TAIL_OFFSET(len, 6)] = 4;
-	f[CHUNK_TAIL_LEN(len, 6)] = 5;	/* len field disagrees with the frame */
+	f[CHUNK_TAIL_LEN(len, 6)] = 5; /* len field disagrees with the frame */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	memset(f + CHUNK_TAIL_LEN(len, 6), 0xff, 4);
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
@@ -1442,16 +1425,16 @@ test_snapshot_chunk_decoding_checks_spans(void)
 	memset(f + CHUNK_TAIL_LEN(len, 6) + 1, 0, 3);
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_OK);
 
-	f[PGR_WIRE_HEADER_SIZE] = PGR_MSG_APP;	/* a chunk is always MsgSnap */
+	f[PGR_WIRE_HEADER_SIZE] = PGR_MSG_APP; /* a chunk is always MsgSnap */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	f[PGR_WIRE_HEADER_SIZE] = PGR_MSG_SNAP;
-	f[PGR_WIRE_HEADER_SIZE + 58] = 1;	/* n_entries */
+	f[PGR_WIRE_HEADER_SIZE + 58] = 1; /* n_entries */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	f[PGR_WIRE_HEADER_SIZE + 58] = 0;
-	f[PGR_WIRE_HEADER_SIZE + 62 + 16] ^= 0x80;	/* config_len past the frame */
+	f[PGR_WIRE_HEADER_SIZE + 62 + 16] ^= 0x80; /* config_len past the frame */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	f[PGR_WIRE_HEADER_SIZE + 62 + 16] ^= 0x80;
-	f[PGR_WIRE_HEADER_SIZE + 62 + 20] = 9;	/* config version */
+	f[PGR_WIRE_HEADER_SIZE + 62 + 20] = 9; /* config version */
 	CHECK_EQ(pgr_wire_decode_snap_chunk(f, len, &c), PGR_EBADMSG);
 	free(f);
 
@@ -1476,7 +1459,7 @@ test_snapshot_chunk_truncations_and_bit_flips_are_handled(void)
 	CHECK_EQ(cf.n, 1);
 	for (size_t k = 0; k < cf.len[0]; k++)
 	{
-		uint8_t    *p = copy_exact(cf.frame[0], k);
+		uint8_t *p = copy_exact(cf.frame[0], k);
 		static struct pgr_wire_snap_chunk c;
 
 		CHECK_EQ(pgr_wire_decode_snap_chunk(p, k, &c), PGR_EBADMSG);
@@ -1484,16 +1467,15 @@ test_snapshot_chunk_truncations_and_bit_flips_are_handled(void)
 	}
 	for (size_t bit = 0; bit < cf.len[0] * 8; bit++)
 	{
-		uint8_t    *p = copy_exact(cf.frame[0], cf.len[0]);
+		uint8_t *p = copy_exact(cf.frame[0], cf.len[0]);
 		struct pgr_wire_snap_assembler a;
 		struct pgr_msg out;
-		bool		complete;
+		bool complete;
 
 		p[bit / 8] ^= (uint8_t) (1 << (bit % 8));
 		CHECK(decode_everything(p, cf.len[0]));
 		pgr_wire_snap_assembler_init(&a, &counting, 1 << 20);
-		if (pgr_wire_snap_assembler_add(&a, p, cf.len[0], &out, &complete) == PGR_OK &&
-			complete)
+		if (pgr_wire_snap_assembler_add(&a, p, cf.len[0], &out, &complete) == PGR_OK && complete)
 			pgr_wire_msg_free(&counting, &out);
 		pgr_wire_snap_assembler_reset(&a);
 		free(p);
@@ -1507,11 +1489,11 @@ test_snapshot_chunk_truncations_and_bit_flips_are_handled(void)
  * assembler holds nothing.
  */
 static void
-expect_assembly_failure(struct pgr_wire_snap_assembler *a, uint8_t **frames,
-						size_t *lens, size_t n, enum pgr_err expect_err)
+expect_assembly_failure(struct pgr_wire_snap_assembler *a, uint8_t **frames, size_t *lens, size_t n,
+						enum pgr_err expect_err)
 {
 	struct pgr_msg out;
-	bool		complete;
+	bool complete;
 
 	for (size_t i = 0; i + 1 < n; i++)
 	{
@@ -1531,8 +1513,8 @@ test_assembler_refuses_out_of_order_chunks(void)
 	struct pgr_msg m;
 	struct chunk_frames cf;
 	struct pgr_wire_snap_assembler a;
-	uint8_t    *f[3];
-	size_t		l[3];
+	uint8_t *f[3];
+	size_t l[3];
 
 	ca_reset();
 	make_snap_msg(&m, 30);
@@ -1563,11 +1545,11 @@ test_assembler_refuses_out_of_order_chunks(void)
 	/* After all that, an orderly transfer still completes. */
 	{
 		struct pgr_msg out;
-		bool		complete;
+		bool complete;
 
 		for (size_t i = 0; i < 3; i++)
-			CHECK_EQ(pgr_wire_snap_assembler_add(&a, cf.frame[i], cf.len[i], &out,
-												 &complete), PGR_OK);
+			CHECK_EQ(pgr_wire_snap_assembler_add(&a, cf.frame[i], cf.len[i], &out, &complete),
+					 PGR_OK);
 		CHECK(complete);
 		CHECK(memcmp(out.snapshot->data, m.snapshot->data, 30) == 0);
 		pgr_wire_msg_free(&counting, &out);
@@ -1581,19 +1563,19 @@ test_assembler_refuses_a_changed_total_or_overflow(void)
 {
 	struct pgr_msg m;
 	struct pgr_wire_snap_assembler a;
-	uint8_t    *f[2];
-	size_t		l[2];
+	uint8_t *f[2];
+	size_t l[2];
 
 	ca_reset();
 	make_snap_msg(&m, 30);
 	pgr_wire_snap_assembler_init(&a, &counting, 1000);
 
 	f[0] = forge_chunk(&m, 30, 0, 10, &l[0]);
-	f[1] = forge_chunk(&m, 31, 10, 10, &l[1]);	/* total changed */
+	f[1] = forge_chunk(&m, 31, 10, 10, &l[1]); /* total changed */
 	CHECK(f[0] != NULL && f[1] != NULL);
 	expect_assembly_failure(&a, f, l, 2, PGR_EBADMSG);
 	free(f[1]);
-	f[1] = forge_chunk(&m, 29, 10, 10, &l[1]);	/* shrunk */
+	f[1] = forge_chunk(&m, 29, 10, 10, &l[1]); /* shrunk */
 	expect_assembly_failure(&a, f, l, 2, PGR_EBADMSG);
 	free(f[1]);
 
@@ -1612,8 +1594,8 @@ test_assembler_refuses_a_changed_header_or_metadata(void)
 	struct pgr_msg m;
 	struct pgr_msg m2;
 	struct pgr_wire_snap_assembler a;
-	uint8_t    *f[2];
-	size_t		l[2];
+	uint8_t *f[2];
+	size_t l[2];
 
 	ca_reset();
 	make_snap_msg(&m, 20);
@@ -1665,7 +1647,7 @@ test_assembler_refuses_a_changed_header_or_metadata(void)
 		}
 		f[1] = forge_chunk(&m2, 20, 10, 10, &l[1]);
 		CHECK(f[1] != NULL);
-		make_snap_msg(&m, 20);	/* undo metadata changes */
+		make_snap_msg(&m, 20); /* undo metadata changes */
 		expect_assembly_failure(&a, f, l, 2, PGR_EBADMSG);
 		free(f[1]);
 	}
@@ -1677,8 +1659,8 @@ test_assembler_refuses_snapshots_above_its_limit(void)
 {
 	struct pgr_msg m;
 	struct pgr_wire_snap_assembler a;
-	uint8_t    *f[1];
-	size_t		l[1];
+	uint8_t *f[1];
+	size_t l[1];
 
 	ca_reset();
 	make_snap_msg(&m, 101);
@@ -1699,9 +1681,9 @@ test_assembler_memory_follows_the_bytes_received(void)
 	struct pgr_msg m;
 	struct pgr_msg out;
 	struct pgr_wire_snap_assembler a;
-	uint8_t    *f;
-	size_t		len;
-	bool		complete;
+	uint8_t *f;
+	size_t len;
+	bool complete;
 
 	/* A forged total of 1 TiB within a generous limit costs one chunk. */
 	ca_reset();
@@ -1742,7 +1724,7 @@ test_assembler_reports_out_of_memory_without_leaking(void)
 	for (long fail = 0; fail < 4; fail++)
 	{
 		struct pgr_msg out;
-		bool		complete = false;
+		bool complete = false;
 		enum pgr_err err = PGR_OK;
 
 		ca_reset();

@@ -30,9 +30,8 @@
 /* Fixtures                                                               */
 /* ---------------------------------------------------------------------- */
 
-static const uint8_t cluster_a[PGR_WIRE_CLUSTER_ID_LEN] = {
-	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-};
+static const uint8_t cluster_a[PGR_WIRE_CLUSTER_ID_LEN] = {1, 2,  3,  4,  5,  6,  7,  8,
+														   9, 10, 11, 12, 13, 14, 15, 16};
 
 static const uint8_t key_a[] = "the cluster's secret, 32 bytes.";
 static const uint8_t key_b[] = "another cluster's secret, also..";
@@ -74,8 +73,8 @@ nonce_of(uint8_t seed, uint8_t nonce[PGR_WIRE_NONCE_LEN])
 /* What one side has written and the other has not read yet. */
 struct pipe
 {
-	uint8_t		buf[4 * PGR_WIRE_SESSION_OUT_MAX];
-	size_t		len;
+	uint8_t buf[4 * PGR_WIRE_SESSION_OUT_MAX];
+	size_t len;
 };
 
 static void
@@ -120,15 +119,15 @@ pipe_mentions_cluster(const struct pipe *p)
 static enum pgr_wire_session_result
 pump(struct pgr_wire_session *s, struct pipe *in, struct pipe *out)
 {
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	uint8_t		ans[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		n;
-	size_t		alen;
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	uint8_t ans[PGR_WIRE_SESSION_OUT_MAX];
+	size_t n;
+	size_t alen;
 
 	while ((n = pipe_take(in, frame)) > 0)
 	{
-		enum pgr_wire_session_result r = pgr_wire_session_step(s, frame, n, ans,
-															   sizeof(ans), &alen);
+		enum pgr_wire_session_result r =
+			pgr_wire_session_step(s, frame, n, ans, sizeof(ans), &alen);
 
 		pipe_put(out, ans, alen);
 		if (r != PGR_WIRE_SESSION_CONTINUE)
@@ -146,25 +145,25 @@ struct pair
 };
 
 static bool
-pair_start(struct pair *p, const struct pgr_wire_auth *dauth,
-		   const struct pgr_wire_auth *aauth, uint64_t did, uint64_t aid,
-		   uint64_t expected)
+pair_start(struct pair *p, const struct pgr_wire_auth *dauth, const struct pgr_wire_auth *aauth,
+		   uint64_t did, uint64_t aid, uint64_t expected)
 {
 	struct pgr_wire_handshake dhs = hs_of(did);
 	struct pgr_wire_handshake ahs = hs_of(aid);
-	uint8_t		nd[PGR_WIRE_NONCE_LEN];
-	uint8_t		na[PGR_WIRE_NONCE_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		n;
+	uint8_t nd[PGR_WIRE_NONCE_LEN];
+	uint8_t na[PGR_WIRE_NONCE_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t n;
 
 	memset(p, 0, sizeof(*p));
 	nonce_of(1, nd);
 	nonce_of(2, na);
-	if (pgr_wire_session_start(&p->a, PGR_WIRE_ACCEPTOR, aauth, &ahs, PGR_NONE, PGR_NONE,
-							   na, NULL, 0, out, sizeof(out), &n) != PGR_OK || n != 0)
+	if (pgr_wire_session_start(&p->a, PGR_WIRE_ACCEPTOR, aauth, &ahs, PGR_NONE, PGR_NONE, na, NULL,
+							   0, out, sizeof(out), &n) != PGR_OK ||
+		n != 0)
 		return false;
-	if (pgr_wire_session_start(&p->d, PGR_WIRE_DIALER, dauth, &dhs, expected, PGR_NONE,
-							   nd, NULL, 0, out, sizeof(out), &n) != PGR_OK)
+	if (pgr_wire_session_start(&p->d, PGR_WIRE_DIALER, dauth, &dhs, expected, PGR_NONE, nd, NULL, 0,
+							   out, sizeof(out), &n) != PGR_OK)
 		return false;
 	pipe_put(&p->to_a, out, n);
 	return true;
@@ -181,8 +180,8 @@ pair_run(struct pair *p, enum pgr_wire_session_result *dr, enum pgr_wire_session
 			*ar = pump(&p->a, &p->to_a, &p->to_d);
 		if (*ar == PGR_WIRE_SESSION_DECIDE)
 		{
-			uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-			size_t		n;
+			uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+			size_t n;
 
 			*ar = pgr_wire_session_accept(&p->a, &p->a.ours, out, sizeof(out), &n);
 			pipe_put(&p->to_d, out, n);
@@ -201,8 +200,7 @@ test_nodes_with_the_same_key_open_a_connection(void)
 {
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
+	enum pgr_wire_session_result dr, ar;
 
 	CHECK(pair_start(&p, &k, &k, 2, 1, 1));
 	pair_run(&p, &dr, &ar);
@@ -221,9 +219,8 @@ test_nodes_without_a_key_open_with_handshakes_only(void)
 {
 	struct pgr_wire_auth none = auth_with(NULL, 0);
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	enum pgr_wire_session_result dr, ar;
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
 
 	CHECK(pair_start(&p, &none, &none, 2, 1, 1));
 	/* the dialer's first frame is its handshake */
@@ -245,10 +242,10 @@ test_with_a_key_no_side_names_its_cluster_before_the_other_proved_the_key(void)
 {
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pair p;
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		n;
-	size_t		alen;
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t n;
+	size_t alen;
 
 	CHECK(pair_start(&p, &k, &k, 2, 1, 1));
 	/* HELLO: nonce and claimed id only */
@@ -271,19 +268,19 @@ test_a_stranger_without_the_key_learns_nothing_of_the_cluster(void)
 	struct pgr_wire_session a;
 	struct pgr_wire_handshake ahs = hs_of(1);
 	struct pgr_wire_handshake forged = hs_of(2);
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		n;
-	size_t		alen;
+	uint8_t nonce[PGR_WIRE_NONCE_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t n;
+	size_t alen;
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
+	enum pgr_wire_session_result dr, ar;
 
 	/* A stranger that skips authentication and sends a handshake. */
 	nonce_of(3, nonce);
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									nonce, NULL, 0, out, sizeof(out), &alen), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, nonce,
+									NULL, 0, out, sizeof(out), &alen),
+			 PGR_OK);
 	CHECK_EQ(pgr_wire_encode_handshake(&forged, frame, sizeof(frame), &n), PGR_OK);
 	CHECK_EQ(pgr_wire_session_step(&a, frame, n, out, sizeof(out), &alen),
 			 PGR_WIRE_SESSION_REFUSED);
@@ -309,8 +306,8 @@ test_a_refusal_says_why_and_nothing_else(void)
 	struct pgr_wire_auth none = auth_with(NULL, 0);
 	struct pair p;
 	enum pgr_wire_session_result dr;
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		n;
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t n;
 
 	CHECK(pair_start(&p, &none, &none, 2, 1, 1));
 	CHECK_EQ(pump(&p.a, &p.to_a, &p.to_d), PGR_WIRE_SESSION_DECIDE);
@@ -341,15 +338,14 @@ test_a_recorded_proof_does_not_open_another_connection(void)
 {
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
-	uint8_t		recorded[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		rlen = 0;
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	uint8_t		na[PGR_WIRE_NONCE_LEN];
-	size_t		n;
-	size_t		alen;
+	enum pgr_wire_session_result dr, ar;
+	uint8_t recorded[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t rlen = 0;
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8_t na[PGR_WIRE_NONCE_LEN];
+	size_t n;
+	size_t alen;
 	struct pgr_wire_session a2;
 	struct pgr_wire_handshake ahs = hs_of(1);
 	struct pipe hello = {{0}, 0};
@@ -367,15 +363,16 @@ test_a_recorded_proof_does_not_open_another_connection(void)
 		struct pipe copy = p.to_a;
 
 		CHECK(pipe_take(&copy, frame) > 0);
-		rlen = rlen - copy.len;	/* the proof alone */
+		rlen = rlen - copy.len; /* the proof alone */
 	}
 	pair_run(&p, &dr, &ar);
 	CHECK_EQ(ar, PGR_WIRE_SESSION_OPEN);
 
 	/* Replay HELLO and PROOF to an acceptor that draws a fresh nonce. */
 	nonce_of(9, na);
-	CHECK_EQ(pgr_wire_session_start(&a2, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									na, NULL, 0, out, sizeof(out), &alen), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a2, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, na, NULL,
+									0, out, sizeof(out), &alen),
+			 PGR_OK);
 	n = pipe_take(&hello, frame);
 	CHECK_EQ(pgr_wire_session_step(&a2, frame, n, out, sizeof(out), &alen),
 			 PGR_WIRE_SESSION_CONTINUE);
@@ -391,15 +388,16 @@ test_the_acceptors_proof_reflected_back_is_not_the_dialers(void)
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pgr_wire_session a;
 	struct pgr_wire_handshake ahs = hs_of(1);
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN];
-	uint8_t		hello[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 16];
-	uint8_t		proof[PGR_WIRE_HEADER_SIZE + PGR_WIRE_MAC_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		alen;
+	uint8_t nonce[PGR_WIRE_NONCE_LEN];
+	uint8_t hello[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 16];
+	uint8_t proof[PGR_WIRE_HEADER_SIZE + PGR_WIRE_MAC_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t alen;
 
 	nonce_of(4, nonce);
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									nonce, NULL, 0, out, sizeof(out), &alen), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, nonce,
+									NULL, 0, out, sizeof(out), &alen),
+			 PGR_OK);
 	/* A stranger's HELLO (any nonce, claiming node 2, dialling node 1) */
 	memset(hello, 0, sizeof(hello));
 	hello[0] = PGR_WIRE_NONCE_LEN + 16;
@@ -416,8 +414,8 @@ test_the_acceptors_proof_reflected_back_is_not_the_dialers(void)
 	proof[0] = PGR_WIRE_MAC_LEN;
 	proof[4] = PGR_WIRE_VERSION;
 	proof[5] = PGR_WIRE_KIND_AUTH_PROOF;
-	memcpy(proof + PGR_WIRE_HEADER_SIZE,
-		   out + PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN, PGR_WIRE_MAC_LEN);
+	memcpy(proof + PGR_WIRE_HEADER_SIZE, out + PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN,
+		   PGR_WIRE_MAC_LEN);
 	CHECK_EQ(pgr_wire_session_step(&a, proof, sizeof(proof), out, sizeof(out), &alen),
 			 PGR_WIRE_SESSION_REFUSED);
 	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_AUTH_FAILED);
@@ -437,36 +435,39 @@ test_a_proof_relayed_from_another_member_does_not_pass_for_the_node_dialled(void
 	struct pgr_wire_handshake ahs = hs_of(1);
 	struct pgr_wire_session d;
 	struct pgr_wire_session a;
-	uint8_t		nd[PGR_WIRE_NONCE_LEN];
-	uint8_t		na[PGR_WIRE_NONCE_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	uint8_t		challenge[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		n;
-	size_t		hlen;
-	size_t		clen;
+	uint8_t nd[PGR_WIRE_NONCE_LEN];
+	uint8_t na[PGR_WIRE_NONCE_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	uint8_t challenge[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t n;
+	size_t hlen;
+	size_t clen;
 	struct pipe to_a = {{0}, 0};
 
 	nonce_of(1, nd);
 	nonce_of(2, na);
 	/* node 2 dials node 3 */
-	CHECK_EQ(pgr_wire_session_start(&d, PGR_WIRE_DIALER, &k, &dhs, 3, PGR_NONE,
-									nd, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&d, PGR_WIRE_DIALER, &k, &dhs, 3, PGR_NONE, nd, NULL, 0, out,
+									sizeof(out), &n),
+			 PGR_OK);
 	pipe_put(&to_a, out, n);
 	hlen = pipe_take(&to_a, frame);
 	CHECK(hlen > 0);
 
 	/* relayed as it is to node 1: refused, it names node 3 */
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									na, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, na, NULL,
+									0, out, sizeof(out), &n),
+			 PGR_OK);
 	CHECK_EQ(pgr_wire_session_step(&a, frame, hlen, out, sizeof(out), &n),
 			 PGR_WIRE_SESSION_REFUSED);
 	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_OTHER_NODE);
 
 	/* rewritten to name node 1: node 1 signs, for node 1 */
 	frame[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 8] = 1;
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									na, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, na, NULL,
+									0, out, sizeof(out), &n),
+			 PGR_OK);
 	CHECK_EQ(pgr_wire_session_step(&a, frame, hlen, challenge, sizeof(challenge), &clen),
 			 PGR_WIRE_SESSION_CONTINUE);
 	CHECK_EQ(challenge[5], PGR_WIRE_KIND_AUTH_CHALLENGE);
@@ -480,8 +481,9 @@ test_a_proof_relayed_from_another_member_does_not_pass_for_the_node_dialled(void
 
 	/* a HELLO claiming the acceptor's own id is refused too */
 	frame[PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN] = 1;
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									na, NULL, 0, out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, na, NULL,
+									0, out, sizeof(out), &n),
+			 PGR_OK);
 	CHECK_EQ(pgr_wire_session_step(&a, frame, hlen, out, sizeof(out), &n),
 			 PGR_WIRE_SESSION_REFUSED);
 	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_SELF);
@@ -491,16 +493,15 @@ test_a_proof_relayed_from_another_member_does_not_pass_for_the_node_dialled(void
 static void
 test_a_setup_keeps_its_keys_when_the_callers_change(void)
 {
-	uint8_t		key[sizeof(key_a)];
+	uint8_t key[sizeof(key_a)];
 	struct pgr_wire_auth k;
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
+	enum pgr_wire_session_result dr, ar;
 
 	memcpy(key, key_a, sizeof(key));
 	k = auth_with(key, sizeof(key));
 	CHECK(pair_start(&p, &k, &k, 2, 1, 1));
-	memset(key, 0, sizeof(key));	/* a reload overwrites the caller's buffer */
+	memset(key, 0, sizeof(key)); /* a reload overwrites the caller's buffer */
 	pair_run(&p, &dr, &ar);
 	CHECK_EQ(dr, PGR_WIRE_SESSION_OPEN);
 	CHECK_EQ(ar, PGR_WIRE_SESSION_OPEN);
@@ -514,22 +515,24 @@ test_proofs_are_bound_to_the_channel(void)
 	struct pgr_wire_handshake ahs = hs_of(1);
 	struct pgr_wire_session d;
 	struct pgr_wire_session a;
-	uint8_t		nd[PGR_WIRE_NONCE_LEN];
-	uint8_t		na[PGR_WIRE_NONCE_LEN];
+	uint8_t nd[PGR_WIRE_NONCE_LEN];
+	uint8_t na[PGR_WIRE_NONCE_LEN];
 	const uint8_t bind_d[4] = {1, 2, 3, 4};
 	const uint8_t bind_a[4] = {1, 2, 3, 5};
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		n;
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t n;
 	struct pipe to_a = {{0}, 0};
 	struct pipe to_d = {{0}, 0};
 
 	/* Two TLS channels (a relay in the middle) have different exporters. */
 	nonce_of(1, nd);
 	nonce_of(2, na);
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
-									na, bind_a, sizeof(bind_a), out, sizeof(out), &n), PGR_OK);
-	CHECK_EQ(pgr_wire_session_start(&d, PGR_WIRE_DIALER, &k, &dhs, 1, PGR_NONE,
-									nd, bind_d, sizeof(bind_d), out, sizeof(out), &n), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE, na, bind_a,
+									sizeof(bind_a), out, sizeof(out), &n),
+			 PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&d, PGR_WIRE_DIALER, &k, &dhs, 1, PGR_NONE, nd, bind_d,
+									sizeof(bind_d), out, sizeof(out), &n),
+			 PGR_OK);
 	pipe_put(&to_a, out, n);
 	CHECK_EQ(pump(&a, &to_a, &to_d), PGR_WIRE_SESSION_CONTINUE);
 	CHECK_EQ(pump(&d, &to_d, &to_a), PGR_WIRE_SESSION_REFUSED);
@@ -548,11 +551,11 @@ test_a_peer_speaks_only_as_the_id_it_authenticated_as(void)
 	struct pgr_wire_session a;
 	struct pgr_wire_handshake ahs = hs_of(1);
 	struct pgr_wire_handshake claim3 = hs_of(3);
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		n;
-	size_t		alen;
+	uint8_t nonce[PGR_WIRE_NONCE_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t n;
+	size_t alen;
 	struct pair p;
 	enum pgr_wire_session_result r;
 
@@ -572,8 +575,9 @@ test_a_peer_speaks_only_as_the_id_it_authenticated_as(void)
 
 	/* A certificate for node 2, a handshake for node 3. */
 	nonce_of(5, nonce);
-	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &none, &ahs, PGR_NONE, 2,
-									nonce, NULL, 0, out, sizeof(out), &alen), PGR_OK);
+	CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &none, &ahs, PGR_NONE, 2, nonce, NULL, 0,
+									out, sizeof(out), &alen),
+			 PGR_OK);
 	CHECK_EQ(pgr_wire_session_step(&a, frame, n, out, sizeof(out), &alen),
 			 PGR_WIRE_SESSION_REFUSED);
 	CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_IDENTITY);
@@ -594,8 +598,7 @@ test_a_key_mismatch_in_either_direction_is_named(void)
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pgr_wire_auth none = auth_with(NULL, 0);
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
+	enum pgr_wire_session_result dr, ar;
 
 	/* dialer has a key, acceptor none */
 	CHECK(pair_start(&p, &k, &none, 2, 1, 1));
@@ -624,12 +627,12 @@ test_out_of_order_and_malformed_setup_frames_are_refused(void)
 {
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pgr_wire_handshake ahs = hs_of(1);
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	size_t		alen;
-	uint8_t		ping[PGR_WIRE_HEADER_SIZE];
-	uint8_t		proof[PGR_WIRE_HEADER_SIZE + PGR_WIRE_MAC_LEN] = {0};
-	uint8_t		short_hello[PGR_WIRE_HEADER_SIZE + 4] = {0};
+	uint8_t nonce[PGR_WIRE_NONCE_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	size_t alen;
+	uint8_t ping[PGR_WIRE_HEADER_SIZE];
+	uint8_t proof[PGR_WIRE_HEADER_SIZE + PGR_WIRE_MAC_LEN] = {0};
+	uint8_t short_hello[PGR_WIRE_HEADER_SIZE + 4] = {0};
 	struct pgr_wire_session a;
 
 	nonce_of(6, nonce);
@@ -644,13 +647,13 @@ test_out_of_order_and_malformed_setup_frames_are_refused(void)
 	/* A ping, a proof before any hello, a short hello: each refused. */
 	{
 		const uint8_t *frames[] = {ping, proof, short_hello};
-		size_t		lens[] = {sizeof(ping), sizeof(proof), sizeof(short_hello)};
+		size_t lens[] = {sizeof(ping), sizeof(proof), sizeof(short_hello)};
 
 		for (int i = 0; i < 3; i++)
 		{
-			CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE,
-											PGR_NONE, nonce, NULL, 0, out, sizeof(out),
-											&alen), PGR_OK);
+			CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, &k, &ahs, PGR_NONE, PGR_NONE,
+											nonce, NULL, 0, out, sizeof(out), &alen),
+					 PGR_OK);
 			CHECK_EQ(pgr_wire_session_step(&a, frames[i], lens[i], out, sizeof(out), &alen),
 					 PGR_WIRE_SESSION_REFUSED);
 			CHECK_EQ(a.refusal, PGR_WIRE_REFUSE_PROTOCOL);
@@ -663,8 +666,7 @@ test_out_of_order_and_malformed_setup_frames_are_refused(void)
 	for (size_t flip = 0; flip < 8 * (PGR_WIRE_HEADER_SIZE + PGR_WIRE_NONCE_LEN + 8); flip++)
 	{
 		struct pair p;
-		enum pgr_wire_session_result dr,
-					ar;
+		enum pgr_wire_session_result dr, ar;
 
 		CHECK(pair_start(&p, &k, &k, 2, 1, 1));
 		p.to_a.buf[flip / 8] ^= (uint8_t) (1u << (flip % 8));
@@ -683,11 +685,11 @@ test_a_peer_of_another_version_is_named_as_such(void)
 	struct pgr_wire_auth k = auth_with(key_a, sizeof(key_a));
 	struct pgr_wire_handshake ahs = hs_of(1);
 	struct pgr_wire_handshake old = hs_of(2);
-	uint8_t		nonce[PGR_WIRE_NONCE_LEN];
-	uint8_t		out[PGR_WIRE_SESSION_OUT_MAX];
-	uint8_t		frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
-	size_t		n;
-	size_t		alen;
+	uint8_t nonce[PGR_WIRE_NONCE_LEN];
+	uint8_t out[PGR_WIRE_SESSION_OUT_MAX];
+	uint8_t frame[PGR_WIRE_HANDSHAKE_MAX_FRAME];
+	size_t n;
+	size_t alen;
 	struct pgr_wire_session a;
 	const struct pgr_wire_auth *auths[] = {&none, &k};
 
@@ -696,8 +698,8 @@ test_a_peer_of_another_version_is_named_as_such(void)
 	nonce_of(7, nonce);
 	for (int i = 0; i < 2; i++)
 	{
-		CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, auths[i], &ahs, PGR_NONE,
-										PGR_NONE, nonce, NULL, 0, out, sizeof(out), &alen),
+		CHECK_EQ(pgr_wire_session_start(&a, PGR_WIRE_ACCEPTOR, auths[i], &ahs, PGR_NONE, PGR_NONE,
+										nonce, NULL, 0, out, sizeof(out), &alen),
 				 PGR_OK);
 		CHECK_EQ(pgr_wire_session_step(&a, frame, n, out, sizeof(out), &alen),
 				 PGR_WIRE_SESSION_REFUSED);
@@ -714,8 +716,7 @@ test_a_key_is_rotated_node_by_node(void)
 	struct pgr_wire_auth new = auth_with(key_b, sizeof(key_b));
 	const struct pgr_wire_auth *stages[] = {&old, &both_old_first, &both_new_first, &new};
 	struct pair p;
-	enum pgr_wire_session_result dr,
-				ar;
+	enum pgr_wire_session_result dr, ar;
 
 	both_old_first.n_keys = 2;
 	both_old_first.keys[1] = key_b;

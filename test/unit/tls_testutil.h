@@ -43,9 +43,9 @@ tls_test_key(void)
 static bool
 tls_test_write(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
 {
-	char		path[512];
-	FILE	   *f;
-	bool		ok = true;
+	char path[512];
+	FILE *f;
+	bool ok = true;
 
 	snprintf(path, sizeof(path), "%s/%s.crt", dir, name);
 	f = fopen(path, "w");
@@ -70,9 +70,9 @@ static X509 *
 tls_test_cert(const char *cn, const char *san, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
 			  long serial)
 {
-	X509	   *c = X509_new();
-	X509_NAME  *n;
-	X509V3_CTX	v3;
+	X509 *c = X509_new();
+	X509_NAME *n;
+	X509V3_CTX v3;
 
 	X509_set_version(c, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(c), serial);
@@ -85,15 +85,15 @@ tls_test_cert(const char *cn, const char *san, EVP_PKEY *key, X509 *issuer, EVP_
 	X509V3_set_ctx(&v3, issuer ? issuer : c, c, NULL, NULL, 0);
 	if (issuer == NULL)
 	{
-		X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-												"critical,CA:TRUE");
+		X509_EXTENSION *e =
+			X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
 
 		X509_add_ext(c, e, -1);
 		X509_EXTENSION_free(e);
 	}
 	if (san != NULL)
 	{
-		char		v[300];
+		char v[300];
 		X509_EXTENSION *e;
 
 		snprintf(v, sizeof(v), "DNS:%s", san);
@@ -108,19 +108,18 @@ tls_test_cert(const char *cn, const char *san, EVP_PKEY *key, X509 *issuer, EVP_
 static bool
 tls_make_pki(const char *dir)
 {
-	EVP_PKEY   *cak = tls_test_key();
-	EVP_PKEY   *ok = tls_test_key();
-	EVP_PKEY   *k1 = tls_test_key();
-	EVP_PKEY   *k2 = tls_test_key();
-	EVP_PKEY   *k3 = tls_test_key();
-	X509	   *ca = tls_test_cert("test CA", NULL, cak, NULL, NULL, 1);
-	X509	   *other = tls_test_cert("other CA", NULL, ok, NULL, NULL, 2);
-	X509	   *n1 = tls_test_cert("pgraft-node-1." TLS_TEST_CLUSTER, NULL, k1, ca, cak, 3);
-	X509	   *n2 = tls_test_cert("a host", "pgraft-node-2." TLS_TEST_CLUSTER, k2, ca, cak, 4);
-	X509	   *n3 = tls_test_cert("pgraft-node-3." TLS_TEST_CLUSTER, NULL, k3, other, ok, 5);
-	bool		done = tls_test_write(dir, "ca", ca, NULL) &&
-		tls_test_write(dir, "n1", n1, k1) && tls_test_write(dir, "n2", n2, k2) &&
-		tls_test_write(dir, "stranger", n3, k3);
+	EVP_PKEY *cak = tls_test_key();
+	EVP_PKEY *ok = tls_test_key();
+	EVP_PKEY *k1 = tls_test_key();
+	EVP_PKEY *k2 = tls_test_key();
+	EVP_PKEY *k3 = tls_test_key();
+	X509 *ca = tls_test_cert("test CA", NULL, cak, NULL, NULL, 1);
+	X509 *other = tls_test_cert("other CA", NULL, ok, NULL, NULL, 2);
+	X509 *n1 = tls_test_cert("pgraft-node-1." TLS_TEST_CLUSTER, NULL, k1, ca, cak, 3);
+	X509 *n2 = tls_test_cert("a host", "pgraft-node-2." TLS_TEST_CLUSTER, k2, ca, cak, 4);
+	X509 *n3 = tls_test_cert("pgraft-node-3." TLS_TEST_CLUSTER, NULL, k3, other, ok, 5);
+	bool done = tls_test_write(dir, "ca", ca, NULL) && tls_test_write(dir, "n1", n1, k1) &&
+				tls_test_write(dir, "n2", n2, k2) && tls_test_write(dir, "stranger", n3, k3);
 
 	X509_free(ca);
 	X509_free(other);
@@ -139,10 +138,9 @@ tls_make_pki(const char *dir)
 static void
 tls_remove_pki(const char *dir)
 {
-	static const char *const files[] = {
-		"ca.crt", "n1.crt", "n1.key", "n2.crt", "n2.key", "stranger.crt", "stranger.key"
-	};
-	char		path[512];
+	static const char *const files[] = {"ca.crt", "n1.crt",       "n1.key",      "n2.crt",
+										"n2.key", "stranger.crt", "stranger.key"};
+	char path[512];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 	{
@@ -156,9 +154,9 @@ tls_remove_pki(const char *dir)
 static struct pgr_tls_ctx *
 tls_test_ctx(const char *dir, const char *name, char *why, size_t why_size)
 {
-	char		cert[512];
-	char		key[512];
-	char		ca[512];
+	char cert[512];
+	char key[512];
+	char ca[512];
 	struct pgr_tls_files f;
 
 	snprintf(cert, sizeof(cert), "%s/%s.crt", dir, name);
@@ -175,12 +173,12 @@ tls_test_ctx(const char *dir, const char *name, char *why, size_t why_size)
 static void
 tls_test_pump(struct pgr_tls_conn *a, struct pgr_tls_conn *b)
 {
-	uint8_t		buf[16384];
+	uint8_t buf[16384];
 
 	for (int round = 0; round < 16; round++)
 	{
-		size_t		n;
-		bool		moved = false;
+		size_t n;
+		bool moved = false;
 
 		(void) pgr_tls_handshake(a);
 		(void) pgr_tls_handshake(b);
@@ -199,4 +197,4 @@ tls_test_pump(struct pgr_tls_conn *a, struct pgr_tls_conn *b)
 	}
 }
 
-#endif							/* PGRAFT_TLS_TESTUTIL_H */
+#endif /* PGRAFT_TLS_TESTUTIL_H */

@@ -29,7 +29,7 @@ toy_mac(void *arg, const uint8_t *key, size_t key_len, const uint8_t *msg, size_
 	(void) arg;
 	for (int j = 0; j < PGR_WIRE_MAC_LEN; j++)
 	{
-		uint64_t	h = 1469598103934665603ULL ^ (uint64_t) j;
+		uint64_t h = 1469598103934665603ULL ^ (uint64_t) j;
 
 		for (size_t i = 0; i < key_len; i++)
 			h = (h ^ key[i]) * 1099511628211ULL;
@@ -42,4 +42,4 @@ toy_mac(void *arg, const uint8_t *key, size_t key_len, const uint8_t *msg, size_
 	}
 }
 
-#endif							/* PGRAFT_TOY_MAC_H */
+#endif /* PGRAFT_TOY_MAC_H */
