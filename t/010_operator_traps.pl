@@ -65,7 +65,8 @@ my $n3 = create_node(3,
 $n3->safe_psql('postgres', 'CREATE EXTENSION pgraft');
 $err = sql_error($n1, "SELECT pgraft_add_node(3, '127.0.0.1', $n3->{pgraft_port})");
 like($err, qr/its timing settings differ/, 'a node of other timing is refused');
-like($err, qr/heartbeat_interval = 200 ms/, 'naming its timing');
+like($err, qr/heartbeat_interval = 200 ms and pgraft\.election_timeout = 2000 ms; this node with \d+ ms and \d+ ms\./,
+	'naming its timing and ours, whole');
 $n3->stop;
 
 # an address that does not resolve: FAILED, and why

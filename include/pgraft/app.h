@@ -272,7 +272,7 @@ struct pgr_call_done
 	uint64_t index;   /* OK: the append's index, the read's index,
 								 * the configuration's index */
 	uint64_t term;    /* TERM_CHANGED: the term it would have had */
-	char detail[160]; /* REFUSED, PROBE_FAILED: why */
+	char detail[256]; /* REFUSED, PROBE_FAILED: why */
 };
 
 struct pgr_call; /* one pending call (calls.c) */
