@@ -36,10 +36,6 @@
  *	publish		status for SQL (status.c)
  *	answer		finished calls to their backends, after the status that
  *				shows their effect
- *	flush		what the batches queued for the peers (a new commit index,
- *				acknowledgements) leaves after the answers: all of it is
- *				durable already, and a backend waiting on a commit should
- *				not wait for the sends that only tell followers about it
  * Everything that arrived during one wake-up (messages, SQL requests) is fed
  * to the node before the batches, so one fsync covers all of it: that is the
  * group commit.
@@ -223,6 +219,7 @@ run_batches(PgraftWorker *w)
 		pgraft_check_core(pgr_node_advance(w->node), "advancing");
 	}
 	refresh_peers(w);
+	pgraft_transport_flush();
 }
 
 /*
@@ -440,7 +437,6 @@ worker_start(PgraftWorker *w)
 					   (uint32) pgraft_election_timeout) != PGR_OK)
 		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	run_batches(w);
-	pgraft_transport_flush();
 	pgraft_status_publish(w);
 }
 
@@ -555,9 +551,6 @@ PgraftWorkerMain(Datum main_arg)
 		pgraft_status_log_changes(w);
 		pgraft_status_publish(w);
 		pgraft_requests_answer(w);
-
-		/* flush */
-		pgraft_transport_flush();
 	}
 
 	/* Everything acknowledged is already durable: end the calls, close. */
