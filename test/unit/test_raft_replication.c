@@ -698,15 +698,19 @@ test_duplicate_or_late_append_does_not_truncate(void)
  * Ready contract: when only the commit index moved, the hard state may be
  * written lazily (must_sync false); new entries, term or vote need a sync.
  */
+/*
+ * Node 1 of 3 as a follower of node 2 in term 2, stepping index 2 from it;
+ * *np stays NULL if that fails.
+ */
 static void
-test_commit_only_change_needs_no_sync(void)
+follower_stepping_index_2(struct pgr_node **np, struct fx_batch **b)
 {
-	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t d[1] = {'c'};
+	static uint8_t d[1] = {'f'};
 	struct pgr_entry e = {.term = 2, .index = 2, .len = 1, .data = d};
+	struct pgr_node *n = fx_node(1, 3, 10, 1);
 	struct pgr_msg m;
-	struct fx_batch *b;
 
+	*np = NULL;
 	CHECK(n != NULL);
 	m = fx_msg(PGR_MSG_APP, 2, 1, 2);
 	m.index = 1;
@@ -714,7 +718,20 @@ test_commit_only_change_needs_no_sync(void)
 	m.n_entries = 1;
 	m.entries = &e;
 	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
-	b = fx_ready(n);
+	*b = fx_ready(n);
+	*np = n;
+}
+
+static void
+test_commit_only_change_needs_no_sync(void)
+{
+	struct fx_batch *b;
+	struct pgr_node *n;
+	struct pgr_msg m;
+
+	follower_stepping_index_2(&n, &b);
+	CHECK(n != NULL);
+
 	CHECK(b->must_sync);
 	CHECK_EQ(b->n_entries, 1);
 	CHECK_EQ(b->hs.term, 2);
@@ -767,20 +784,13 @@ test_commit_only_append_to_a_caught_up_follower_is_quiet(void)
 static void
 test_follower_answers_a_quiet_append_only_on_a_mismatch(void)
 {
-	struct pgr_node *n = fx_node(1, 3, 10, 1);
-	uint8_t d[1] = {'q'};
-	struct pgr_entry e = {.term = 2, .index = 2, .len = 1, .data = d};
-	struct pgr_msg m;
 	struct fx_batch *b;
+	struct pgr_node *n;
+	struct pgr_msg m;
 
+	follower_stepping_index_2(&n, &b);
 	CHECK(n != NULL);
-	m = fx_msg(PGR_MSG_APP, 2, 1, 2);
-	m.index = 1;
-	m.log_term = 1;
-	m.n_entries = 1;
-	m.entries = &e;
-	CHECK_EQ(pgr_node_step(n, &m), PGR_OK);
-	b = fx_ready(n);
+
 	CHECK_EQ(fx_count(b, PGR_MSG_APP_RESP, 2), 1);
 
 	/* accepted: the commit index is learnt, nothing is answered */
