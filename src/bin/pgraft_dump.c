@@ -77,10 +77,11 @@ open_storage(const char *dir, const struct pgr_storage_options *o, char *used, s
 			 struct pgr_storage **st, struct pgr_storage_error *err)
 {
 	static const char *const under[] = {"", "/raft", "/pgraft/raft"};
-	enum pgr_storage_err rc = PGR_STORAGE_ENOTFOUND;
 
 	for (size_t i = 0; i < sizeof(under) / sizeof(under[0]); i++)
 	{
+		enum pgr_storage_err rc;
+
 		if ((size_t) snprintf(used, used_size, "%s%s", dir, under[i]) >= used_size)
 			break;
 		rc = pgr_storage_open(used, o, st, err);

@@ -127,8 +127,8 @@ send_append_ex(struct pgr_node *node, struct pgr_progress *pr, bool send_if_empt
 	/*
 	 * An append that only carries the commit index to a follower known to
 	 * have everything up to prev asks for no answer: the answer could tell
-	 * nothing new, and at one commit at a time it would cost the leader a
-	 * wake-up per follower per commit.  A probe, or anything sent past an
+	 * nothing new, and would cost the leader a message to read per such
+	 * follower per commit.  A probe, or anything sent past an
 	 * unacknowledged prev, is answered as usual; a mismatch always is.
 	 */
 	m.quiet = m.n_entries == 0 && pr->state == PGR_PROGRESS_REPLICATE && pr->match == prev;
