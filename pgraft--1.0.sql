@@ -27,6 +27,12 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgraft_transfer_leadership'
 LANGUAGE C VOLATILE STRICT;
 
+-- Recovery after a majority of the voters is lost for good (docs/operations.md)
+CREATE FUNCTION pgraft_force_new_cluster()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgraft_force_new_cluster'
+LANGUAGE C VOLATILE;
+
 -- Status
 
 CREATE FUNCTION pgraft_get_cluster_status(
@@ -181,6 +187,7 @@ REVOKE ALL ON FUNCTION pgraft_init() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_add_node(integer, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_remove_node(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_transfer_leadership(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_force_new_cluster() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_get_cluster_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_is_leader() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_is_leader(text) FROM PUBLIC;

@@ -13,10 +13,12 @@ SELECT node_id, current_term, leader_id, state, num_nodes FROM pgraft_get_cluste
 SELECT count(*) FROM pgraft_get_nodes();
 SELECT pgraft_log_append(0, 'too early');
 SELECT pgraft_add_node(2, '127.0.0.1', 7102);
+SELECT pgraft_force_new_cluster();
 
 -- Found a one-node cluster: this node is the leader at once.
 SELECT pgraft_init();
 SELECT pgraft_init();  -- a second time changes nothing
+SELECT pgraft_force_new_cluster();  -- alone already: nothing to force
 SELECT pgraft_is_leader(), pgraft_get_leader(), pgraft_get_term();
 SELECT pgraft_is_leader('pgraft_regress'), pgraft_is_leader('another_cluster');
 SELECT node_id, current_term, leader_id, state, num_nodes,
@@ -111,6 +113,7 @@ SELECT pgraft_log_append(0, 'not allowed');
 SELECT pgraft_init();
 SELECT pgraft_add_node(2, '127.0.0.1', 7102);
 SELECT pgraft_remove_node(2);
+SELECT pgraft_force_new_cluster();
 SELECT pgraft_set_debug(true);
 SELECT pgraft_is_leader();
 SELECT count(*) FROM pgraft_stat();

@@ -96,7 +96,7 @@ my $s = connect_raw();
 print $s "GET / HTTP/1.0\r\nHost: example\r\n\r\n";
 ok(defined read_until_closed($s), 'garbage: the connection is closed');
 ok( $leader->wait_for_log(
-		qr/pgraft: refusing a connection from 127\.0\.0\.1:\d+: peer broke the connection setup protocol\n.*DETAIL:  It sent invalid frame header/
+		qr/pgraft: refusing a connection from 127\.0\.0\.1:\d+: peer broke the connection setup protocol\n.*DETAIL:  What it sent is not a pgraft frame: invalid frame header/
 	),
 	'garbage: the leader logs an invalid frame header, with the address');
 cluster_still_works('after garbage');

@@ -138,6 +138,8 @@ unlike($err, qr/57014/, 'ended by the request timeout, not by statement_timeout'
 isnt($rc, 0, 'a read barrier without a majority fails');
 like($err, qr/ERROR:  55000: the read barrier did not complete within 1500 ms/,
 	'within its own timeout_ms');
+like($err, qr/HINT:  See pgraft_get_cluster_status\(\); pass a larger timeout_ms to wait longer\./,
+	'and its hint names that argument');
 
 # ---------------------------------------------------------------------------
 # 10. a cancelled removal stays undone

@@ -79,7 +79,8 @@ ok( poll_until(
 	'a worker that cannot resolve pgraft.address is FAILED, not STOPPED');
 $err = '';
 $n4->psql('postgres', 'SELECT pgraft_get_worker_state()', stderr => \$err);
-like($err, qr/could not resolve pgraft.address "no-such-host.invalid"/, 'and says why');
+like($err, qr/NOTICE:  the pgraft worker failed: could not resolve pgraft.address "no-such-host.invalid"/,
+	'and says why, naming pgraft once');
 $n4->stop;
 
 # two clusters of one name

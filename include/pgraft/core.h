@@ -427,6 +427,18 @@ enum pgr_err pgr_node_propose_conf_change(struct pgr_node *node, const struct pg
 										  uint64_t *index_out);
 
 /*
+ * Disaster recovery after a majority of voters is lost for good (what
+ * etcd's --force-new-cluster does): make this node the only voter, in a new
+ * term, with a configuration entry appended at *index_out, and its leader.
+ * Everything in its log is committed by that; what the lost voters
+ * committed beyond it is gone.  PGR_EBUSY while a leader is known (a
+ * cluster with a working majority), PGR_ENOENT if this node is not a member
+ * (or a leader said it was removed), PGR_EINVAL on a learner, PGR_EEXIST if
+ * it already is the only member; a refused call changes nothing.
+ */
+enum pgr_err pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out);
+
+/*
  * Linearizable read (ReadIndex).  When the read is confirmed, a struct
  * pgr_read_state with this context appears in a ready batch; the read may be
  * served once the caller has applied up to its index.  Reads that cannot be

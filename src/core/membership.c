@@ -20,6 +20,9 @@
  *	absent -> voter			ADD_VOTER directly (allowed; learners first is kinder)
  *	voter/learner -> absent	REMOVE: a removed leader leads until the entry commits
  *
+ * The one exception to all of that is pgr_node_force_alone(): disaster
+ * recovery after a majority is lost for good, which no quorum can approve.
+ *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
  *
  * src/core/membership.c
@@ -209,4 +212,70 @@ pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc, 
 		return err;
 	*index_out = e.index;
 	return pgr_bcast_append(node);
+}
+
+/*
+ * Disaster recovery: the operator says the other voters are gone for good.
+ * Refused while a leader is known (CheckQuorum makes a leader step down, and
+ * a follower forget it, an election timeout after its majority went quiet),
+ * on a learner, on a node a leader removed, and when this node already is
+ * the only member.  Then, in a new term that only this node votes in, it
+ * appends a configuration holding itself alone and becomes its leader; the
+ * leader's no-op of that term commits the whole log, the entries nobody had
+ * known were committed included, so nothing this node holds is lost.  What
+ * the lost voters committed without this node having it is gone: that is
+ * the price, and the reason it is not automatic.
+ */
+enum pgr_err
+pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out)
+{
+	const struct pgr_member *self;
+	struct pgr_config alone;
+	struct pgr_entry e;
+	uint8_t buf[8 + 1 + 2 + PGR_MAX_CONTEXT + 16];
+	size_t len;
+	enum pgr_err err;
+
+	if (node->in_ready)
+		return PGR_ESTATE;
+	self = pgr_config_find(&node->config, node->id);
+	if (self == NULL || node->removed)
+		return PGR_ENOENT;
+	if (self->role != PGR_MEMBER_VOTER)
+		return PGR_EINVAL;
+	if (node->config.n_members == 1)
+		return PGR_EEXIST;
+	if (node->lead != PGR_NONE)
+		return PGR_EBUSY;
+	memset(&alone, 0, sizeof(alone));
+	alone.n_members = 1;
+	alone.members[0] = *self;
+	err = pgr_config_encode(&alone, buf, sizeof(buf), &len);
+	if (err != PGR_OK)
+		return err;
+
+	/* A candidate of a new term that votes for itself, then the entry. */
+	pgr_become_follower(node, node->term, PGR_NONE);
+	err = pgr_become_candidate(node);
+	if (err != PGR_OK)
+		return err;
+	memset(&e, 0, sizeof(e));
+	e.term = node->term;
+	e.index = pgr_log_last_index(&node->log) + 1;
+	e.type = PGR_ENTRY_CONFIG;
+	e.len = (uint32_t) len;
+	e.data = buf;
+	err = pgr_log_append(&node->log, &e, 1);
+	if (err != PGR_OK)
+		return err;
+	err = pgr_config_changed(node);
+	if (err != PGR_OK)
+		return err;
+	/* The only voter wins at once; its no-op commits everything. */
+	err = pgr_become_leader(node);
+	if (err != PGR_OK)
+		return err;
+	PGR_CHECK_NODE(node, "force_alone");
+	*index_out = e.index;
+	return PGR_OK;
 }

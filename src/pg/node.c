@@ -47,16 +47,36 @@ pgraft_worker_set_state(int st, const char *why)
 	LWLockRelease(pgraft_shared->lock);
 }
 
+/* The SQLSTATE of a storage error. */
+static int
+storage_errcode(enum pgr_storage_err code)
+{
+	switch (code)
+	{
+		case PGR_STORAGE_ENOSPC:
+			return ERRCODE_DISK_FULL;
+		case PGR_STORAGE_ECORRUPT:
+			return ERRCODE_DATA_CORRUPTED;
+		case PGR_STORAGE_EVERSION:
+			return ERRCODE_FEATURE_NOT_SUPPORTED;	/* written by another
+													 * build */
+		case PGR_STORAGE_ENOMEM:
+			return ERRCODE_OUT_OF_MEMORY;
+		default:
+			return ERRCODE_IO_ERROR;
+	}
+}
+
 void
 pgraft_storage_failed(PgraftWorker *w, const char *what)
 {
 	const struct pgr_storage_error *e = pgr_storage_last_error(w->storage);
 
 	ereport(FATAL,
-			(errcode(e->code == PGR_STORAGE_ENOSPC ? ERRCODE_DISK_FULL :
-					 e->code == PGR_STORAGE_ECORRUPT ? ERRCODE_DATA_CORRUPTED :
-					 ERRCODE_IO_ERROR),
-			 errmsg("pgraft: %s failed: %s", what, e->msg)));
+			(errcode(storage_errcode(e->code)),
+			 errmsg("pgraft: %s failed: %s", what, e->msg),
+			 e->code == PGR_STORAGE_EVERSION ?
+			 errhint("docs/upgrading.md says which builds read which format versions.") : 0));
 }
 
 void
@@ -291,8 +311,10 @@ open_storage(PgraftWorker *w)
 	if (pgr_storage_open(w->raft_dir, &opts, &w->storage, &err) != PGR_STORAGE_OK)
 	{
 		ereport(FATAL,
-				(errcode(err.code == PGR_STORAGE_ECORRUPT ? ERRCODE_DATA_CORRUPTED : ERRCODE_IO_ERROR),
+				(errcode(storage_errcode(err.code)),
 				 errmsg("pgraft: could not open the Raft storage: %s", err.msg),
+				 err.code == PGR_STORAGE_EVERSION ?
+				 errhint("docs/upgrading.md says which builds read which format versions.") :
 				 errhint("pgraft_dump --verify %s shows what is wrong.", w->raft_dir)));
 	}
 }
@@ -399,9 +421,12 @@ pgraft_node_close(PgraftWorker *w)
 /* Founding and adoption                                                  */
 /* ---------------------------------------------------------------------- */
 
-/* pgraft_init(): a fresh cluster id, and this node its only voter. */
+/*
+ * A fresh cluster id, durable before the state that needs it is persisted;
+ * connections made under the old one start over.
+ */
 void
-pgraft_node_found(PgraftWorker *w, const struct pgr_config *conf)
+pgraft_node_new_identity(PgraftWorker *w)
 {
 	if (!pg_strong_random(w->identity.cluster_id, 16))
 		ereport(FATAL, (errmsg("pgraft: could not generate a cluster id")));
@@ -409,6 +434,13 @@ pgraft_node_found(PgraftWorker *w, const struct pgr_config *conf)
 	w->identity.node_id = pgraft_node_id;
 	identity_save(w->state_dir, &w->identity);
 	pgraft_transport_set_identity(pgraft_node_id, w->identity.cluster_id, pgraft_cluster_name);
+}
+
+/* pgraft_init(): a fresh cluster id, and this node its only voter. */
+void
+pgraft_node_found(PgraftWorker *w, const struct pgr_config *conf)
+{
+	pgraft_node_new_identity(w);
 	pgraft_check_core(pgr_node_bootstrap(w->node, conf), "founding the cluster");
 	/* The only voter: leader at once. */
 	pgraft_check_core(pgr_node_campaign(w->node), "campaigning");

@@ -166,7 +166,8 @@ static bool
 has_effect(PgraftRequestType type)
 {
 	return type == PGRAFT_REQ_APPEND || type == PGRAFT_REQ_ADD_NODE ||
-		type == PGRAFT_REQ_REMOVE_NODE || type == PGRAFT_REQ_TRANSFER;
+		type == PGRAFT_REQ_REMOVE_NODE || type == PGRAFT_REQ_TRANSFER ||
+		type == PGRAFT_REQ_FORCE_NEW_CLUSTER;
 }
 
 void

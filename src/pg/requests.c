@@ -6,9 +6,10 @@
  * THE LIFECYCLE OF A REQUEST
  *	1. A backend fills a slot (queue.c) and waits on its condition variable.
  *	2. pgraft_requests_take() marks it ACTIVE and either answers at once
- *	   (pgraft_init, pgraft_log_get_entries, bad state) or starts a call in
- *	   the worker's struct pgr_calls, tagged with the slot number, with the
- *	   deadline the backend asked for (pgraft.request_timeout by default).
+ *	   (pgraft_init, pgraft_force_new_cluster, pgraft_log_get_entries, bad
+ *	   state) or starts a call in the worker's struct pgr_calls, tagged with
+ *	   the slot number, with the deadline the backend asked for
+ *	   (pgraft.request_timeout by default).
  *	3. The loop drives the call (pgr_calls_drive), and the APPLY step of each
  *	   ready batch resolves it (apply.c); src/app/calls.c has its states.
  *	4. pgraft_requests_answer() turns every finished call into the slot's
@@ -83,7 +84,86 @@ take_init(PgraftWorker *w, int slot)
 	conf.members[0].context_len = len;
 	pgraft_node_found(w, &conf);
 	/* answered once the configuration entry is durable (worker.c) */
-	w->init_slot = slot;
+	w->founding_slot = slot;
+	w->founding_index = 1;
+}
+
+/*
+ * pgraft_force_new_cluster(): recovery after a majority of the voters is
+ * lost for good.  The core refuses while a leader is known (a leader has
+ * its majority, a follower heard from one within the election timeout),
+ * and otherwise makes this node the only voter of a new term, keeping and
+ * committing its whole log.  This node then takes a new cluster id, so the
+ * lost members, should they ever come back, are refused as another cluster
+ * instead of electing a second leader of this one.  The id is durable
+ * before the forced configuration is (the loop persists it later in this
+ * iteration): a crash in between leaves a node that reaches no old member
+ * and may be forced again.  Every other request ends; this one is answered
+ * once the configuration is durable.
+ */
+static void
+take_force(PgraftWorker *w, int slot)
+{
+	struct pgr_status s;
+	uint64		idx = 0;
+	enum pgr_err err;
+	char		hex[33];
+
+	if (!require_member(w, slot))
+		return;
+	pgr_node_status(w->node, &s);
+	err = pgraft_check_core(pgr_node_force_alone(w->node, &idx), "forcing a new cluster");
+	switch (err)
+	{
+		case PGR_OK:
+			break;
+		case PGR_EEXIST:
+			pgraft_request_answer(slot, 0, 0);
+			return;
+		case PGR_EBUSY:
+			if (s.leader == (uint64) pgraft_node_id)
+				pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+									"this node leads its cluster, so a majority of the voters is alive",
+									"pgraft_force_new_cluster() is only for a cluster that has lost a majority of its voters for good.",
+									"Remove members that are gone with pgraft_remove_node().");
+			else
+			{
+				char		msg[96];
+
+				snprintf(msg, sizeof(msg), "node " UINT64_FORMAT " leads the cluster, so a majority of the voters is alive",
+						 s.leader);
+				pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg,
+									"This node heard from that leader within the election timeout. pgraft_force_new_cluster() is only for a cluster that has lost a majority of its voters for good.",
+									"Remove members that are gone with pgraft_remove_node() on the leader.");
+			}
+			return;
+		case PGR_EINVAL:
+			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+								"this node is a learner",
+								"Commitment was counted on the voters' logs, not on a learner's.",
+								"Run pgraft_force_new_cluster() on a surviving voter.");
+			return;
+		case PGR_ENOENT:
+			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+								s.removed ? "this node was removed from its cluster" :
+								"this node is not a member of its cluster's configuration",
+								NULL, "Run pgraft_force_new_cluster() on a surviving voter.");
+			return;
+		default:
+			pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR, "could not force a new cluster",
+								pgr_strerror(err), NULL);
+			return;
+	}
+	pgraft_requests_end_all(w, slot, "pgraft_force_new_cluster() made this node a new cluster");
+	pgraft_node_new_identity(w);
+	pgraft_identity_format(w->identity.cluster_id, hex, sizeof(hex));
+	ereport(LOG,
+			(errmsg("pgraft: forced a new cluster %s with this node as its only voter, in term " UINT64_FORMAT ": the log up to index " UINT64_FORMAT " is kept and committed",
+					hex, s.term + 1, idx - 1),
+			 errdetail("The other members of the old configuration are members no more; if one comes back, it is refused as a node of another cluster."),
+			 errhint("Add new nodes with pgraft_add_node(); a surviving node must have its pgraft state removed before it is added again.")));
+	w->founding_slot = slot;
+	w->founding_index = idx;
 }
 
 /* A configuration entry as text: "1=host:port voter, 2=host:port learner". */
@@ -269,8 +349,8 @@ pgraft_requests_take(PgraftWorker *w)
 	{
 		pgr_calls_cancel(&w->calls, (uint32) slots[k]);
 		release_payload(w, slots[k]);
-		if (w->init_slot == slots[k])
-			w->init_slot = -1;
+		if (w->founding_slot == slots[k])
+			w->founding_slot = -1;
 		pgraft_request_fail(slots[k], ERRCODE_QUERY_CANCELED, "abandoned", NULL, NULL);
 	}
 
@@ -283,6 +363,9 @@ pgraft_requests_take(PgraftWorker *w)
 		{
 			case PGRAFT_REQ_INIT:
 				take_init(w, slot);
+				break;
+			case PGRAFT_REQ_FORCE_NEW_CLUSTER:
+				take_force(w, slot);
 				break;
 			case PGRAFT_REQ_GET_ENTRIES:
 				take_get_entries(w, slot);
@@ -373,6 +456,8 @@ answer_failed(int slot, const struct pgr_call_done *d, int timeout_ms)
 								d->kind == PGR_CALL_TRANSFER ?
 								"The leader may be lagging behind, unreachable, or gone." :
 								"No leader confirmed it in time; nothing was changed.",
+								d->kind == PGR_CALL_READ ?
+								"See pgraft_get_cluster_status(); pass a larger timeout_ms to wait longer." :
 								"See pgraft_get_cluster_status(); raise pgraft.request_timeout to wait longer.");
 			return;
 		case PGR_CALL_TERM_CHANGED:
@@ -434,10 +519,10 @@ pgraft_requests_answer(PgraftWorker *w)
 {
 	struct pgr_call_done d;
 
-	if (w->init_slot >= 0)
+	if (w->founding_slot >= 0)
 	{
-		pgraft_request_answer(w->init_slot, 1, 0);
-		w->init_slot = -1;
+		pgraft_request_answer(w->founding_slot, w->founding_index, 0);
+		w->founding_slot = -1;
 	}
 	while (pgr_calls_next_done(&w->calls, &d))
 	{
@@ -454,15 +539,20 @@ pgraft_requests_answer(PgraftWorker *w)
 	}
 }
 
-/* The worker stops (or joins another cluster): every call ends now. */
+/*
+ * The worker stops (or joins another cluster, or was forced into a new
+ * one): every call ends now, except except_slot's (-1: none).
+ */
 void
-pgraft_requests_end_all(PgraftWorker *w, const char *why)
+pgraft_requests_end_all(PgraftWorker *w, int except_slot, const char *why)
 {
 	for (int slot = 0; slot < pgraft_max_requests; slot++)
 	{
 		bool		in_flight = pgr_calls_in_flight(&w->calls, (uint32) slot);
 		PgraftSlotState st;
 
+		if (slot == except_slot)
+			continue;
 		LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 		st = pgraft_shared->slots[slot].state;
 		LWLockRelease(pgraft_shared->lock);
@@ -478,5 +568,6 @@ pgraft_requests_end_all(PgraftWorker *w, const char *why)
 			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, why,
 								"Nothing was changed.", "Retry the call.");
 	}
-	w->init_slot = -1;
+	if (w->founding_slot != except_slot)
+		w->founding_slot = -1;
 }

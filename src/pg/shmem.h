@@ -55,7 +55,8 @@ typedef enum PgraftRequestType
 	PGRAFT_REQ_APPEND,			/* replicate a payload, answer its index */
 	PGRAFT_REQ_READ_INDEX,		/* answer an index applied here, safe to read
 								 * at */
-	PGRAFT_REQ_GET_ENTRIES		/* copy committed entries into the reply DSM */
+	PGRAFT_REQ_GET_ENTRIES,		/* copy committed entries into the reply DSM */
+	PGRAFT_REQ_FORCE_NEW_CLUSTER	/* lost majority: this node alone, new id */
 } PgraftRequestType;
 
 typedef enum PgraftSlotState

@@ -32,6 +32,7 @@
 
 PG_FUNCTION_INFO_V1(pgraft_init);
 PG_FUNCTION_INFO_V1(pgraft_add_node);
+PG_FUNCTION_INFO_V1(pgraft_force_new_cluster);
 PG_FUNCTION_INFO_V1(pgraft_remove_node);
 PG_FUNCTION_INFO_V1(pgraft_transfer_leadership);
 PG_FUNCTION_INFO_V1(pgraft_get_cluster_status);
@@ -155,6 +156,23 @@ pgraft_add_node(PG_FUNCTION_ARGS)
 	strlcpy(req->arg_host, host, sizeof(req->arg_host));
 	req->arg_port = port;
 	pgraft_request_run(req, NULL);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * Recovery after a majority is lost for good: this node alone, under a new
+ * cluster id (requests.c says what is refused, node.c what is done).
+ */
+Datum
+pgraft_force_new_cluster(PG_FUNCTION_ARGS)
+{
+	PgraftReply reply;
+
+	pgraft_request_run(pgraft_request_begin(PGRAFT_REQ_FORCE_NEW_CLUSTER), &reply);
+	if (reply.index == 0)
+		ereport(NOTICE,
+				(errmsg("this node already is the only member of its pgraft cluster"),
+				 errdetail("Nothing was changed.")));
 	PG_RETURN_BOOL(true);
 }
 

@@ -1456,12 +1456,41 @@ warn_timing(const Conn *c)
 			 errhint("Nodes with different timing elect leaders at different paces and may depose each other; set the same values on every node.")));
 }
 
-/* Two clusters of one name: pgraft_init() was run on more than one node. */
+/*
+ * Two clusters of one name: pgraft_init() was run on more than one node,
+ * or a node of the cluster that pgraft_force_new_cluster() left behind
+ * came back.  Such a node redials all the time: warned about once per
+ * other cluster every PGRAFT_REFUSAL_LOG_MS (the refusal itself is logged
+ * and counted as any other).
+ */
 static void
 warn_two_clusters(const struct pgr_wire_handshake *hs)
 {
+	static struct
+	{
+		uint8		cluster_id[16];
+		TimestampTz last;
+	}			warned[4];
+	TimestampTz now = GetCurrentTimestamp();
+	int			slot = 0;
 	char		ours[33];
 	char		theirs[33];
+
+	for (int i = 0; i < lengthof(warned); i++)
+	{
+		if (memcmp(warned[i].cluster_id, hs->cluster_id, 16) == 0)
+		{
+			slot = i;
+			break;
+		}
+		if (warned[i].last < warned[slot].last)
+			slot = i;
+	}
+	if (memcmp(warned[slot].cluster_id, hs->cluster_id, 16) == 0 && warned[slot].last != 0 &&
+		!TimestampDifferenceExceeds(warned[slot].last, now, PGRAFT_REFUSAL_LOG_MS))
+		return;
+	memcpy(warned[slot].cluster_id, hs->cluster_id, 16);
+	warned[slot].last = now;
 
 	for (int i = 0; i < 16; i++)
 	{
@@ -1858,7 +1887,7 @@ conn_process(int ci)
 			{
 				char		detail[PGRAFT_MSG_MAX];
 
-				snprintf(detail, sizeof(detail), "It sent %s%s.",
+				snprintf(detail, sizeof(detail), "What it sent is not a pgraft frame: %s%s.",
 						 pgr_wire_frame_status_name(st),
 						 c->rlen - pos >= 2 && c->rbuf[pos] == 0x16 && c->rbuf[pos + 1] == 0x03 ?
 						 " (it looks like TLS: is pgraft.ssl on there and off here?)" : "");

@@ -97,9 +97,13 @@ worker_log_hook(ErrorData *edata)
 	if (edata->elevel >= FATAL && pgraft_shared != NULL &&
 		LWLockConditionalAcquire(pgraft_shared->lock, LW_EXCLUSIVE))
 	{
+		const char *msg = edata->message ? edata->message : "";
+
+		/* the NOTICE that shows it names pgraft already */
+		if (strncmp(msg, "pgraft: ", 8) == 0)
+			msg += 8;
 		pgraft_shared->worker_state = PGRAFT_WORKER_FAILED;
-		strlcpy(pgraft_shared->worker_error, edata->message ? edata->message : "",
-				sizeof(pgraft_shared->worker_error));
+		strlcpy(pgraft_shared->worker_error, msg, sizeof(pgraft_shared->worker_error));
 		LWLockRelease(pgraft_shared->lock);
 	}
 	if (prev_emit_log_hook)
@@ -234,7 +238,7 @@ handle_adoption(PgraftWorker *w, const PgraftTransportEvent *ev)
 
 	if (adopt)
 	{
-		pgraft_requests_end_all(w, "this node joined another cluster");
+		pgraft_requests_end_all(w, -1, "this node joined another cluster");
 		pgraft_node_adopt(w, ev->hs.cluster_id, ev->hs.node_id);
 		pgr_calls_free(&w->calls);
 		if (pgr_calls_init(&w->calls, &w->alloc, pgraft_node_id, w->incarnation,
@@ -403,7 +407,7 @@ static void
 worker_start(PgraftWorker *w)
 {
 	memset(w, 0, sizeof(*w));
-	w->init_slot = -1;
+	w->founding_slot = -1;
 	w->cxt = AllocSetContextCreate(TopMemoryContext, "pgraft raft", ALLOCSET_DEFAULT_SIZES);
 
 	/*
@@ -554,7 +558,7 @@ PgraftWorkerMain(Datum main_arg)
 	}
 
 	/* Everything acknowledged is already durable: end the calls, close. */
-	pgraft_requests_end_all(w, "the pgraft worker is shutting down");
+	pgraft_requests_end_all(w, -1, "the pgraft worker is shutting down");
 	pgraft_transport_shutdown();
 	pgraft_metrics_http_stop();
 	pgraft_node_close(w);

@@ -76,7 +76,9 @@ typedef struct PgraftWorker
 	int		   *slot_buf;		/* pgraft_max_requests slot numbers */
 
 	uint64		peers_config_index; /* configuration the transport dials */
-	int			init_slot;		/* INIT answered once persisted, or -1 */
+	int			founding_slot;	/* INIT or FORCE_NEW_CLUSTER, answered once
+								 * persisted with founding_index; or -1 */
+	uint64		founding_index;
 	uint64		last_term;		/* for the log */
 	uint64		last_leader;
 	int			last_role;
@@ -99,6 +101,7 @@ extern void pgraft_node_close(PgraftWorker *w);
 extern bool pgraft_node_adoptable(PgraftWorker *w);
 extern void pgraft_node_adopt(PgraftWorker *w, const uint8 *cluster_id, uint64 by);
 extern void pgraft_node_found(PgraftWorker *w, const struct pgr_config *conf);
+extern void pgraft_node_new_identity(PgraftWorker *w);
 extern void pgraft_identity_format(const uint8 *cluster_id, char *out, size_t size);
 extern void pgraft_member_addr(const struct pgr_member *m, char *host, size_t size, int *port);
 extern void pgraft_format_context(const char *host, int port, uint8 *ctx, uint32 *len);
@@ -113,7 +116,7 @@ extern enum pgr_err pgraft_check_core(enum pgr_err err, const char *what);
 extern void pgraft_requests_take(PgraftWorker *w);
 extern void pgraft_requests_start_probes(PgraftWorker *w);
 extern void pgraft_requests_answer(PgraftWorker *w);
-extern void pgraft_requests_end_all(PgraftWorker *w, const char *why);
+extern void pgraft_requests_end_all(PgraftWorker *w, int except_slot, const char *why);
 
 /* apply.c */
 extern void pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd);

@@ -801,6 +801,189 @@ test_config_apply_covers_every_transition_and_error(void)
 	CHECK_EQ(pgr_config_apply(&base, &cc, &out), PGR_ETOOBIG);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Forcing a configuration after a majority is lost                       */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Node 1 of 3, whose two peers are gone: its log holds two entries past its
+ * commit index (acknowledged, perhaps, by a peer that is gone).  Forced
+ * alone it leads a new term; its configuration entry and the no-op of that
+ * term are durable in one batch that commits the whole log, uncommitted
+ * entries included; nothing is sent to the old peers; the stored state
+ * restarts as the same one-voter cluster.
+ */
+static void
+test_force_alone_keeps_and_commits_the_whole_log(void)
+{
+	struct pgr_options o = fx_opts(1, 10, 1);
+	struct pgr_config c;
+	uint64_t terms[4] = {1, 1, 2, 2};
+	struct pgr_node *n;
+	struct pgr_node *again;
+	struct fx_batch *b;
+	struct pgr_status s;
+	uint64_t idx = 0;
+	uint8_t d[1] = {'x'};
+
+	fx_conf(&c, 3, 0);
+	memcpy(c.members[0].context, "h1:5", 4);
+	c.members[0].context_len = 4;
+	n = fx_node_log(&o, &c, 2, 2, 2, terms, 4);
+	CHECK(n != NULL);
+
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_OK);
+	CHECK_EQ(idx, 5);
+	s = fx_status(n);
+	CHECK_EQ(s.role, PGR_ROLE_LEADER);
+	CHECK_EQ(s.term, 3);
+	CHECK_EQ(s.vote, 1);
+	CHECK_EQ(s.config_index, 5);
+	CHECK_EQ(s.last_index, 6);
+	CHECK_EQ(s.commit, 6);
+	CHECK_EQ(pgr_node_config(n)->n_members, 1);
+	CHECK_EQ(pgr_node_config(n)->members[0].id, 1);
+	CHECK_EQ(pgr_node_config(n)->members[0].role, PGR_MEMBER_VOTER);
+	CHECK_EQ(pgr_node_config(n)->members[0].context_len, 4);
+	CHECK(memcmp(pgr_node_config(n)->members[0].context, "h1:5", 4) == 0);
+
+	b = fx_ready(n);
+	CHECK(b->must_sync);
+	CHECK_EQ(b->n_entries, 2);
+	CHECK_EQ(b->entries[0].type, PGR_ENTRY_CONFIG);
+	CHECK_EQ(b->entries[0].term, 3);
+	CHECK_EQ(b->entries[1].index, 6);
+	CHECK(b->has_hard_state);
+	CHECK_EQ(b->hs.term, 3);
+	CHECK_EQ(b->hs.vote, 1);
+	CHECK_EQ(b->hs.commit, 6);
+	CHECK_EQ(b->n_msgs, 0);
+	CHECK_EQ(b->n_committed, 4);
+	CHECK_EQ(b->committed[0].index, 3);
+	CHECK_EQ(b->committed[0].term, 2);
+
+	/* restart from what was stored: the same one-voter cluster */
+	{
+		struct pgr_entry ents[6];
+		struct pgr_restore rs;
+		uint8_t cbuf[FX_CONF_BUF];
+		uint8_t data[3][2] = {{2, 1}, {3, 2}, {4, 2}};
+		size_t clen;
+
+		CHECK_EQ(pgr_config_encode(&c, cbuf, sizeof(cbuf), &clen), PGR_OK);
+		memset(ents, 0, sizeof(ents));
+		for (int i = 0; i < 4; i++)
+		{
+			ents[i].index = (uint64_t) i + 1;
+			ents[i].term = terms[i];
+			ents[i].type = i == 0 ? PGR_ENTRY_CONFIG : PGR_ENTRY_NORMAL;
+			ents[i].len = i == 0 ? (uint32_t) clen : 2;
+			ents[i].data = i == 0 ? cbuf : data[i - 1];
+		}
+		ents[4] = b->entries[0];
+		ents[5] = b->entries[1];
+		memset(&rs, 0, sizeof(rs));
+		rs.hs = b->hs;
+		rs.entries = ents;
+		rs.n_entries = 6;
+		rs.applied = 6;
+		again = NULL;
+		CHECK_EQ(pgr_node_new(&o, &rs, &again), PGR_OK);
+		fx_register(again);
+		CHECK_EQ(pgr_node_config(again)->n_members, 1);
+		CHECK_EQ(pgr_node_campaign(again), PGR_OK);
+		CHECK_EQ(fx_status(again).role, PGR_ROLE_LEADER);
+		CHECK_EQ(fx_status(again).term, 4);
+	}
+
+	/* it commits alone from now on */
+	CHECK_EQ(pgr_node_propose(n, d, 1, &idx), PGR_OK);
+	CHECK_EQ(fx_status(n).commit, idx);
+	/* and is refused a second time: it already is the only member */
+	fx_settle(n);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EEXIST);
+}
+
+/*
+ * Refused, changing nothing: while a leader is known (a follower that
+ * hears from one, a leader), on a learner, on a non-member, on a node told
+ * it was removed, inside a ready batch.  A follower whose leader went quiet
+ * forgets it after an election timeout (CheckQuorum's pre-vote), and may
+ * then be forced.
+ */
+static void
+test_force_alone_refuses_while_a_leader_is_known(void)
+{
+	struct pgr_options o = fx_opts(2, 10, 1);
+	struct pgr_config c;
+	uint64_t t = 1;
+	struct pgr_node *n;
+	struct pgr_status before;
+	struct pgr_ready rd;
+	uint64_t idx = 0;
+
+	/* a follower of a live leader */
+	n = fx_node(2, 3, 10, 1);
+	CHECK(n != NULL);
+	CHECK_EQ(fx_heartbeat_from(n, 1, 2), PGR_OK);
+	before = fx_status(n);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EBUSY);
+	{
+		struct pgr_status after = fx_status(n);
+
+		CHECK(fx_same_state(&before, &after));
+	}
+	CHECK(!pgr_node_has_ready(n));
+	/* inside a ready batch */
+	CHECK_EQ(pgr_node_tick(n), PGR_OK);
+	CHECK_EQ(fx_heartbeat_from(n, 1, 2), PGR_OK);
+	for (int i = 0; i < 25 && !pgr_node_has_ready(n); i++)
+		CHECK_EQ(pgr_node_tick(n), PGR_OK);
+	CHECK(pgr_node_has_ready(n));
+	CHECK_EQ(pgr_node_ready(n, &rd), PGR_OK);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_ESTATE);
+	CHECK_EQ(pgr_node_advance(n), PGR_OK);
+	fx_settle(n);
+	/* the leader went quiet: after an election timeout it is forgotten */
+	for (int i = 0; i < 40; i++)
+		CHECK_EQ(pgr_node_tick(n), PGR_OK);
+	fx_settle(n);
+	CHECK_EQ(fx_status(n).leader, PGR_NONE);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_OK);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
+
+	/* a leader (it has its majority, or would step down) */
+	n = fx_node(1, 3, 10, 1);
+	CHECK(n != NULL);
+	CHECK_EQ(fx_make_leader(n, true), PGR_OK);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EBUSY);
+	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
+
+	/* a learner, and a node that is not a member at all */
+	fx_conf(&c, 2, 1);
+	o = fx_opts(3, 10, 1);
+	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, &t, 1);
+	CHECK(n != NULL);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EINVAL);
+	o = fx_opts(9, 10, 1);
+	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, &t, 1);
+	CHECK(n != NULL);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_ENOENT);
+
+	/* a node a leader said was removed (its log still lists it) */
+	n = fx_node(3, 3, 10, 1);
+	CHECK(n != NULL);
+	{
+		struct pgr_msg r = fx_msg(PGR_MSG_REMOVED, 1, 3, 1);
+
+		r.index = 2;
+		CHECK_EQ(pgr_node_step(n, &r), PGR_OK);
+	}
+	CHECK(fx_status(n).removed);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_ENOENT);
+	CHECK_EQ(fx_status(n).term, 1);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_learner_does_not_count_for_commit),
 	TEST(test_learner_neither_campaigns_nor_votes),
@@ -818,6 +1001,8 @@ static const struct test_case cases[] = {
 	TEST(test_config_encoding_round_trips),
 	TEST(test_config_decoding_rejects_every_malformed_form),
 	TEST(test_config_apply_covers_every_transition_and_error),
+	TEST(test_force_alone_keeps_and_commits_the_whole_log),
+	TEST(test_force_alone_refuses_while_a_leader_is_known),
 };
 
 FX_MAIN(cases)
