@@ -146,7 +146,8 @@ CREATE FUNCTION pgraft_log_get_stats(
 	OUT last_applied bigint,
 	OUT snapshot_index bigint,
 	OUT snapshot_term bigint,
-	OUT entries_appended bigint)
+	OUT entries_appended bigint,
+	OUT last_term bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'pgraft_log_get_stats'
 LANGUAGE C VOLATILE;

@@ -38,6 +38,7 @@ SELECT * FROM pgraft_log_get_entries(1, 100);
 SELECT * FROM pgraft_log_get_entries(4, 1);
 SELECT log_size, first_index, last_index, commit_index, last_applied, entries_appended
   FROM pgraft_log_get_stats();
+SELECT last_term = pgraft_get_term() AS last_entry_of_this_term FROM pgraft_log_get_stats();
 SELECT count(*) FROM pgraft_log_get_replication_status();
 SELECT length(data) FROM pgraft_log_get_entries(pgraft_log_append(0, repeat('x', 100000)), 1);
 

@@ -83,8 +83,10 @@ diag(scalar(keys %acked)
 	  . (sort { $b <=> $a } keys %acked)[0]
 	  . "; the survivor holds up to $before->{last_index} and knows $before->{commit_index} committed");
 
-# The survivor alone: no leader for it, ever.  It is forced once it has
-# forgotten the leader (an election timeout without it).
+# The survivor alone: no leader for it, ever.  It may be forced once it has
+# known no leader for an election timeout (refused until then).
+my $identity = $survivor->data_dir . '/pgraft/identity';
+my $id_old = slurp_file($identity);
 my $offset = -s $survivor->logfile;
 my $forced = poll_until(
 	'pgraft_force_new_cluster() succeeds on the survivor',
@@ -97,6 +99,7 @@ ok( $survivor->wait_for_log(
 		qr/pgraft: forced a new cluster [0-9a-f]{32} with this node as its only voter, in term \d+: the log up to index \d+ is kept and committed/,
 		$offset),
 	'the survivor logs the forced configuration');
+isnt(slurp_file($identity), $id_old, 'under a new cluster id');
 is(q1($survivor, 'SELECT pgraft_is_leader()'), 't', 'the survivor leads');
 cmp_ok(q1($survivor, 'SELECT pgraft_get_term()'), '>', $old_term, 'in a higher term');
 is(join(',', map { "$_->{id}:$_->{role}" } members($survivor)),
@@ -109,9 +112,19 @@ $acked{$alone} = 'alone';
 my ($out, $err);
 $survivor->psql('postgres', 'SELECT pgraft_force_new_cluster()', stdout => \$out, stderr => \$err);
 is($out, 't', 'a second call succeeds');
-like($err, qr/NOTICE:  this node already is the only member of its pgraft cluster/,
+like($err, qr/NOTICE:  this node already is the only voter of its pgraft cluster/,
 	'and says there was nothing to do');
 is(scalar(members($survivor)), 1, 'still one member');
+
+# The forced state and the new identity are durable: after a restart the
+# survivor is still a cluster of its own, with the same log.
+my $id_before = slurp_file($identity);
+$survivor->restart;
+is(wait_for_leader($survivor), $survivor, 'after a restart the survivor leads again');
+is(slurp_file($identity), $id_before, 'under the new cluster id still');
+is(scalar(members($survivor)), 1, 'still alone');
+is(join(',', missing_entries($survivor, \%acked)), '',
+	'with every acknowledged append');
 
 # Two fresh nodes join the new cluster.
 my @fresh = (create_node(4), create_node(5));

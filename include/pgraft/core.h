@@ -431,10 +431,12 @@ enum pgr_err pgr_node_propose_conf_change(struct pgr_node *node, const struct pg
  * etcd's --force-new-cluster does): make this node the only voter, in a new
  * term, with a configuration entry appended at *index_out, and its leader.
  * Everything in its log is committed by that; what the lost voters
- * committed beyond it is gone.  PGR_EBUSY while a leader is known (a
- * cluster with a working majority), PGR_ENOENT if this node is not a member
- * (or a leader said it was removed), PGR_EINVAL on a learner, PGR_EEXIST if
- * it already is the only member; a refused call changes nothing.
+ * committed beyond it is gone.  PGR_EBUSY while a leader is known, or was
+ * within the last election_tick ticks (counted from the node's creation: a
+ * restart waits too), so that a working majority is never split;
+ * PGR_ENOENT if this node is not in its latest configuration (or a leader
+ * said it was removed), PGR_EINVAL on a learner, PGR_EEXIST if it already
+ * is the only voter.  A refused call changes nothing.
  */
 enum pgr_err pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out);
 

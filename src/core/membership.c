@@ -216,10 +216,13 @@ pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc, 
 
 /*
  * Disaster recovery: the operator says the other voters are gone for good.
- * Refused while a leader is known (CheckQuorum makes a leader step down, and
- * a follower forget it, an election timeout after its majority went quiet),
- * on a learner, on a node a leader removed, and when this node already is
- * the only member.  Then, in a new term that only this node votes in, it
+ * Refused while a leader is known, or was within the last election timeout
+ * (CheckQuorum makes a leader step down an election timeout after its
+ * majority went quiet; a follower that merely lost its connection to a live
+ * leader, or just restarted, must not count as cut off): a working majority
+ * must never be split in two.  Refused too on a learner, on a node a leader
+ * removed, and when this node already is the only voter (an election makes
+ * it leader).  Then, in a new term that only this node votes in, it
  * appends a configuration holding itself alone and becomes its leader; the
  * leader's no-op of that term commits the whole log, the entries nobody had
  * known were committed included, so nothing this node holds is lost.  What
@@ -243,9 +246,9 @@ pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out)
 		return PGR_ENOENT;
 	if (self->role != PGR_MEMBER_VOTER)
 		return PGR_EINVAL;
-	if (node->config.n_members == 1)
+	if (pgr_config_voters(&node->config) == 1)
 		return PGR_EEXIST;
-	if (node->lead != PGR_NONE)
+	if (node->lead != PGR_NONE || node->leaderless_ticks < node->opts.election_tick)
 		return PGR_EBUSY;
 	memset(&alone, 0, sizeof(alone));
 	alone.n_members = 1;
@@ -259,6 +262,7 @@ pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out)
 	err = pgr_become_candidate(node);
 	if (err != PGR_OK)
 		return err;
+	node->elections_started++;
 	memset(&e, 0, sizeof(e));
 	e.term = node->term;
 	e.index = pgr_log_last_index(&node->log) + 1;
@@ -275,6 +279,7 @@ pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out)
 	err = pgr_become_leader(node);
 	if (err != PGR_OK)
 		return err;
+	node->elections_won++;
 	PGR_CHECK_NODE(node, "force_alone");
 	*index_out = e.index;
 	return PGR_OK;

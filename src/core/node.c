@@ -538,6 +538,10 @@ tick_leader(struct pgr_node *node)
 static enum pgr_err
 tick(struct pgr_node *node)
 {
+	if (node->lead != PGR_NONE)
+		node->leaderless_ticks = 0;
+	else if (node->leaderless_ticks < UINT32_MAX)
+		node->leaderless_ticks++;
 	if (node->role == PGR_ROLE_LEADER)
 		return tick_leader(node);
 	node->election_elapsed++;
@@ -837,16 +841,19 @@ step_follower(struct pgr_node *node, const struct pgr_msg *m)
 	{
 		case PGR_MSG_APP:
 			node->election_elapsed = 0;
+			node->leaderless_ticks = 0;
 			node->lead = m->from;
 			node->removed = false; /* a leader replicates to us: a member again */
 			return pgr_handle_append(node, m);
 		case PGR_MSG_HEARTBEAT:
 			node->election_elapsed = 0;
+			node->leaderless_ticks = 0;
 			node->lead = m->from;
 			node->removed = false;
 			return pgr_handle_heartbeat(node, m);
 		case PGR_MSG_SNAP:
 			node->election_elapsed = 0;
+			node->leaderless_ticks = 0;
 			node->lead = m->from;
 			node->removed = false;
 			return pgr_handle_snapshot(node, m);

@@ -237,6 +237,8 @@ struct pgr_node
 	enum pgr_role role;
 	uint64_t lead;
 	uint32_t election_elapsed; /* ticks since reset (leader: since quorum check) */
+	uint32_t leaderless_ticks; /* ticks since a leader was last known (this node
+								 * included); 0 at start, saturating */
 	uint32_t heartbeat_elapsed;
 	uint32_t randomized_election_timeout; /* in [T, 2T) */
 	uint64_t prng;

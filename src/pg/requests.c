@@ -126,6 +126,11 @@ take_force(PgraftWorker *w, int slot)
 									"this node leads its cluster, so a majority of the voters is alive",
 									"pgraft_force_new_cluster() is only for a cluster that has lost a majority of its voters for good.",
 									"Remove members that are gone with pgraft_remove_node().");
+			else if (s.leader == PGR_NONE)
+				pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+									"this node knew a leader less than an election timeout ago",
+									"A majority of the voters may still be alive: the node may only have lost its connection to the leader, or just started.",
+									"Call it again once the node has had no leader for pgraft.election_timeout.");
 			else
 			{
 				char		msg[96];
@@ -146,7 +151,7 @@ take_force(PgraftWorker *w, int slot)
 		case PGR_ENOENT:
 			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 								s.removed ? "this node was removed from its cluster" :
-								"this node is not a member of its cluster's configuration",
+								"this node is not in the latest configuration of its cluster",
 								NULL, "Run pgraft_force_new_cluster() on a surviving voter.");
 			return;
 		default:
@@ -358,7 +363,17 @@ pgraft_requests_take(PgraftWorker *w)
 	for (int k = 0; k < n; k++)
 	{
 		int			slot = slots[k];
+		PgraftSlotState st;
 
+		/*
+		 * Taken together, but an earlier one may have ended the others
+		 * (pgraft_force_new_cluster ends every request): those are answered.
+		 */
+		LWLockAcquire(pgraft_shared->lock, LW_SHARED);
+		st = pgraft_shared->slots[slot].state;
+		LWLockRelease(pgraft_shared->lock);
+		if (st != PGRAFT_SLOT_ACTIVE)
+			continue;
 		switch (pgraft_shared->slots[slot].type)
 		{
 			case PGRAFT_REQ_INIT:

@@ -134,6 +134,7 @@ typedef struct PgraftShared
 	bool		removed;		/* a leader said this node is not a member */
 	uint64		first_index;
 	uint64		last_index;
+	uint64		last_term;		/* of the entry at last_index */
 	uint64		commit;			/* committed AND durable here */
 	uint64		applied;
 	uint64		snapshot_index;

@@ -171,7 +171,7 @@ pgraft_force_new_cluster(PG_FUNCTION_ARGS)
 	pgraft_request_run(pgraft_request_begin(PGRAFT_REQ_FORCE_NEW_CLUSTER), &reply);
 	if (reply.index == 0)
 		ereport(NOTICE,
-				(errmsg("this node already is the only member of its pgraft cluster"),
+				(errmsg("this node already is the only voter of its pgraft cluster"),
 				 errdetail("Nothing was changed.")));
 	PG_RETURN_BOOL(true);
 }
@@ -492,8 +492,8 @@ pgraft_log_get_stats(PG_FUNCTION_ARGS)
 {
 	PgraftShared *s = palloc(sizeof(PgraftShared));
 	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[9];
+	bool		nulls[9] = {0};
 
 	tupdesc = row_type(fcinfo);
 	snapshot_status(s);
@@ -505,6 +505,7 @@ pgraft_log_get_stats(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum((int64) s->snapshot_index);
 	values[6] = Int64GetDatum((int64) s->snapshot_term);
 	values[7] = Int64GetDatum((int64) s->entries_counted);
+	values[8] = Int64GetDatum((int64) s->last_term);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -131,6 +131,8 @@ pgraft_status_publish(PgraftWorker *w)
 	pgraft_shared->removed = s.removed;
 	pgraft_shared->first_index = s.first_index;
 	pgraft_shared->last_index = s.last_index;
+	if (pgr_node_term_at(w->node, s.last_index, &pgraft_shared->last_term) != PGR_OK)
+		pgraft_shared->last_term = 0;	/* an empty log */
 	pgraft_shared->commit = commit;
 	pgraft_shared->applied = w->app->applied;
 	pgraft_shared->snapshot_index = s.snapshot_index;

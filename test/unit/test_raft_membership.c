@@ -805,6 +805,17 @@ test_config_apply_covers_every_transition_and_error(void)
 /* Forcing a configuration after a majority is lost                       */
 /* ---------------------------------------------------------------------- */
 
+/* An election timeout of ticks without a leader (pre-votes dropped). */
+static void
+leaderless_for_an_election_timeout(struct pgr_node *n)
+{
+	for (uint32_t i = 0; i < n->opts.election_tick; i++)
+	{
+		CHECK_EQ(pgr_node_tick(n), PGR_OK);
+		fx_settle(n);
+	}
+}
+
 /*
  * Node 1 of 3, whose two peers are gone: its log holds two entries past its
  * commit index (acknowledged, perhaps, by a peer that is gone).  Forced
@@ -831,6 +842,9 @@ test_force_alone_keeps_and_commits_the_whole_log(void)
 	c.members[0].context_len = 4;
 	n = fx_node_log(&o, &c, 2, 2, 2, terms, 4);
 	CHECK(n != NULL);
+	/* just started: it may not yet have heard from a live leader */
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EBUSY);
+	leaderless_for_an_election_timeout(n);
 
 	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_OK);
 	CHECK_EQ(idx, 5);
@@ -838,6 +852,7 @@ test_force_alone_keeps_and_commits_the_whole_log(void)
 	CHECK_EQ(s.role, PGR_ROLE_LEADER);
 	CHECK_EQ(s.term, 3);
 	CHECK_EQ(s.vote, 1);
+	CHECK_EQ(s.elections_won, 1);
 	CHECK_EQ(s.config_index, 5);
 	CHECK_EQ(s.last_index, 6);
 	CHECK_EQ(s.commit, 6);
@@ -902,14 +917,22 @@ test_force_alone_keeps_and_commits_the_whole_log(void)
 	/* and is refused a second time: it already is the only member */
 	fx_settle(n);
 	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EEXIST);
+	/* as is the only voter of a configuration with learners */
+	fx_conf(&c, 1, 2);
+	o = fx_opts(1, 10, 1);
+	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, terms, 1);
+	CHECK(n != NULL);
+	leaderless_for_an_election_timeout(n);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EEXIST);
 }
 
 /*
  * Refused, changing nothing: while a leader is known (a follower that
- * hears from one, a leader), on a learner, on a non-member, on a node told
- * it was removed, inside a ready batch.  A follower whose leader went quiet
- * forgets it after an election timeout (CheckQuorum's pre-vote), and may
- * then be forced.
+ * hears from one, a leader) or was within an election timeout (a follower
+ * whose connection to its leader broke: a live majority may be there), on
+ * a learner, on a non-member, on a node told it was removed, inside a ready
+ * batch.  A follower whose leader went quiet for an election timeout may
+ * be forced.
  */
 static void
 test_force_alone_refuses_while_a_leader_is_known(void)
@@ -944,11 +967,23 @@ test_force_alone_refuses_while_a_leader_is_known(void)
 	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_ESTATE);
 	CHECK_EQ(pgr_node_advance(n), PGR_OK);
 	fx_settle(n);
-	/* the leader went quiet: after an election timeout it is forgotten */
-	for (int i = 0; i < 40; i++)
-		CHECK_EQ(pgr_node_tick(n), PGR_OK);
-	fx_settle(n);
+	/*
+	 * the leader's port refuses: it is forgotten at once, but forcing waits
+	 * an election timeout (a restart of the leader's worker looks the same)
+	 */
+	CHECK_EQ(fx_heartbeat_from(n, 1, 2), PGR_OK);
+	CHECK_EQ(pgr_node_report_peer_down(n, 1), PGR_OK);
 	CHECK_EQ(fx_status(n).leader, PGR_NONE);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EBUSY);
+	for (int i = 0; i < 9; i++)
+	{
+		CHECK_EQ(pgr_node_tick(n), PGR_OK);
+		fx_settle(n);
+	}
+	CHECK_EQ(fx_status(n).leader, PGR_NONE);
+	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EBUSY);
+	CHECK_EQ(pgr_node_tick(n), PGR_OK);
+	fx_settle(n);
 	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_OK);
 	CHECK_EQ(fx_status(n).role, PGR_ROLE_LEADER);
 
@@ -964,6 +999,7 @@ test_force_alone_refuses_while_a_leader_is_known(void)
 	o = fx_opts(3, 10, 1);
 	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, &t, 1);
 	CHECK(n != NULL);
+	leaderless_for_an_election_timeout(n);
 	CHECK_EQ(pgr_node_force_alone(n, &idx), PGR_EINVAL);
 	o = fx_opts(9, 10, 1);
 	n = fx_node_log(&o, &c, 1, PGR_NONE, 1, &t, 1);
