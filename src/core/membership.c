@@ -179,12 +179,29 @@ pgr_config_changed(struct pgr_node *node)
 }
 
 enum pgr_err
+pgr_config_entry(const struct pgr_config *conf, uint64_t term, uint64_t index,
+				 uint8_t buf[PGR_CONFIG_ENTRY_MAX], struct pgr_entry *out)
+{
+	size_t len;
+	enum pgr_err err = pgr_config_encode(conf, buf, PGR_CONFIG_ENTRY_MAX, &len);
+
+	if (err != PGR_OK)
+		return err;
+	memset(out, 0, sizeof(*out));
+	out->term = term;
+	out->index = index;
+	out->type = PGR_ENTRY_CONFIG;
+	out->len = (uint32_t) len;
+	out->data = buf;
+	return PGR_OK;
+}
+
+enum pgr_err
 pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc, uint64_t *index_out)
 {
 	struct pgr_config next;
 	struct pgr_entry e;
-	uint8_t buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
-	size_t len;
+	uint8_t buf[PGR_CONFIG_ENTRY_MAX];
 	uint64_t commit_term = 0;
 	enum pgr_err err;
 
@@ -198,15 +215,9 @@ pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc, 
 	err = pgr_config_apply(&node->config, cc, &next);
 	if (err != PGR_OK)
 		return err;
-	err = pgr_config_encode(&next, buf, sizeof(buf), &len);
+	err = pgr_config_entry(&next, node->term, pgr_log_last_index(&node->log) + 1, buf, &e);
 	if (err != PGR_OK)
 		return err;
-	memset(&e, 0, sizeof(e));
-	e.term = node->term;
-	e.index = pgr_log_last_index(&node->log) + 1;
-	e.type = PGR_ENTRY_CONFIG;
-	e.len = (uint32_t) len;
-	e.data = buf;
 	err = pgr_append_entries(node, &e, 1);
 	if (err != PGR_OK)
 		return err;
@@ -235,8 +246,7 @@ pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out)
 	const struct pgr_member *self;
 	struct pgr_config alone;
 	struct pgr_entry e;
-	uint8_t buf[8 + 1 + 2 + PGR_MAX_CONTEXT + 16];
-	size_t len;
+	uint8_t buf[PGR_CONFIG_ENTRY_MAX];
 	enum pgr_err err;
 
 	if (node->in_ready)
@@ -253,22 +263,16 @@ pgr_node_force_alone(struct pgr_node *node, uint64_t *index_out)
 	memset(&alone, 0, sizeof(alone));
 	alone.n_members = 1;
 	alone.members[0] = *self;
-	err = pgr_config_encode(&alone, buf, sizeof(buf), &len);
+	err = pgr_config_entry(&alone, node->term + 1, pgr_log_last_index(&node->log) + 1, buf, &e);
 	if (err != PGR_OK)
 		return err;
 
-	/* A candidate of a new term that votes for itself, then the entry. */
+	/* A candidate of the entry's term that votes for itself, then the entry. */
 	pgr_become_follower(node, node->term, PGR_NONE);
 	err = pgr_become_candidate(node);
 	if (err != PGR_OK)
 		return err;
 	node->elections_started++;
-	memset(&e, 0, sizeof(e));
-	e.term = node->term;
-	e.index = pgr_log_last_index(&node->log) + 1;
-	e.type = PGR_ENTRY_CONFIG;
-	e.len = (uint32_t) len;
-	e.data = buf;
 	err = pgr_log_append(&node->log, &e, 1);
 	if (err != PGR_OK)
 		return err;

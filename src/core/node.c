@@ -404,23 +404,16 @@ enum pgr_err
 pgr_node_bootstrap(struct pgr_node *node, const struct pgr_config *conf)
 {
 	struct pgr_entry e;
-	uint8_t buf[PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16];
-	size_t len;
+	uint8_t buf[PGR_CONFIG_ENTRY_MAX];
 	enum pgr_err err;
 
 	if (node->in_ready)
 		return PGR_ESTATE;
 	if (node->term != 0 || pgr_log_last_index(&node->log) != 0)
 		return PGR_ESTATE;
-	err = pgr_config_encode(conf, buf, sizeof(buf), &len);
+	err = pgr_config_entry(conf, 1, 1, buf, &e);
 	if (err != PGR_OK)
 		return err;
-	memset(&e, 0, sizeof(e));
-	e.term = 1;
-	e.index = 1;
-	e.type = PGR_ENTRY_CONFIG;
-	e.len = (uint32_t) len;
-	e.data = buf;
 	err = pgr_log_append(&node->log, &e, 1);
 	if (err != PGR_OK)
 		return err;

@@ -342,6 +342,11 @@ enum pgr_err pgr_conf_change_decode(const uint8_t *buf, size_t len, struct pgr_c
 
 /* membership.c */
 enum pgr_err pgr_config_changed(struct pgr_node *node);
+/* Bytes a configuration entry's data may take (pgr_config_encode). */
+#define PGR_CONFIG_ENTRY_MAX (PGR_MAX_MEMBERS * (8 + 1 + 2 + PGR_MAX_CONTEXT) + 16)
+/* conf encoded into buf as the configuration entry at (term, index). */
+enum pgr_err pgr_config_entry(const struct pgr_config *conf, uint64_t term, uint64_t index,
+							  uint8_t buf[PGR_CONFIG_ENTRY_MAX], struct pgr_entry *out);
 enum pgr_err pgr_progress_reset_all(struct pgr_node *node);
 enum pgr_err pgr_leader_conf_change(struct pgr_node *node, const struct pgr_conf_change *cc,
 									uint64_t *index_out);

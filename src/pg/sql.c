@@ -107,16 +107,27 @@ snapshot_status(PgraftShared *out)
 /* Cluster management                                                     */
 /* ---------------------------------------------------------------------- */
 
-Datum
-pgraft_init(PG_FUNCTION_ARGS)
+/*
+ * A request that founds a cluster (pgraft_init) or forces one
+ * (pgraft_force_new_cluster): answered with index 0 when there was nothing
+ * to do, said with a NOTICE.
+ */
+static void
+founding_request(PgraftRequestType type, const char *nothing_to_do)
 {
 	PgraftReply reply;
 
-	pgraft_request_run(pgraft_request_begin(PGRAFT_REQ_INIT), &reply);
+	pgraft_request_run(pgraft_request_begin(type), &reply);
 	if (reply.index == 0)
 		ereport(NOTICE,
-				(errmsg("this node already belongs to a pgraft cluster"),
+				(errmsg("%s", nothing_to_do),
 				 errdetail("Nothing was changed.")));
+}
+
+Datum
+pgraft_init(PG_FUNCTION_ARGS)
+{
+	founding_request(PGRAFT_REQ_INIT, "this node already belongs to a pgraft cluster");
 	PG_RETURN_BOOL(true);
 }
 
@@ -166,13 +177,8 @@ pgraft_add_node(PG_FUNCTION_ARGS)
 Datum
 pgraft_force_new_cluster(PG_FUNCTION_ARGS)
 {
-	PgraftReply reply;
-
-	pgraft_request_run(pgraft_request_begin(PGRAFT_REQ_FORCE_NEW_CLUSTER), &reply);
-	if (reply.index == 0)
-		ereport(NOTICE,
-				(errmsg("this node already is the only voter of its pgraft cluster"),
-				 errdetail("Nothing was changed.")));
+	founding_request(PGRAFT_REQ_FORCE_NEW_CLUSTER,
+					 "this node already is the only voter of its pgraft cluster");
 	PG_RETURN_BOOL(true);
 }
 
