@@ -1,0 +1,217 @@
+/*-------------------------------------------------------------------------
+ *
+ * kv.h
+ *		A key-value state machine applied from the Raft log: keys with
+ *		revisions, transactions that compare and then write, and leases.
+ *		Pure: no PostgreSQL, no I/O, no clock, memory only through the
+ *		caller's allocator.  The PostgreSQL worker and the cluster simulator
+ *		run exactly this code.
+ *
+ * THE MODEL (etcd's, version 3).  Keys and values are byte strings.  Every
+ * write is a transaction: a list of comparisons on keys, then one list of
+ * operations (puts and range deletes) if all comparisons hold, another if
+ * not; a plain put is a transaction without comparisons.  A transaction
+ * that changes anything gets the log index of its entry as its REVISION, a
+ * number that grows along the log and names the state after it; each key
+ * records the revision that created it (create_rev), the one that last
+ * changed it (mod_rev), and how often it was written since it was created
+ * (version).  A lease (an id and a time to live) may own keys: revoking it
+ * deletes them.  Leases are granted and revoked through the log like
+ * everything else; when one expires is decided by whoever proposes the
+ * revocation (the leader), never by each node's clock.
+ *
+ * DETERMINISM.  Applying the same commands at the same indexes gives the
+ * same state on every node, byte for byte: nothing here depends on the
+ * node, the clock, chance or the allocator.  pgr_kv_digest() names that
+ * state, so nodes can be compared.
+ *
+ * HOSTILE INPUT.  A command is bytes from the log; one that does not
+ * decode, or breaks a rule (an unknown lease, two writes to one key, a
+ * full store), is applied as nothing, with a status saying why: the same
+ * verdict on every node, never an abort and never half a transaction.
+ *
+ * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
+ *
+ * include/pgraft/kv.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAFT_KV_H
+#define PGRAFT_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgraft/core.h"
+
+#define PGR_KV_MAX_KEY   4096      /* bytes in a key (at least 1) */
+#define PGR_KV_MAX_VALUE (1 << 20) /* bytes in a value */
+#define PGR_KV_MAX_OPS   128       /* comparisons, and operations per branch */
+
+/* What a comparison looks at. */
+enum pgr_kv_target
+{
+	PGR_KV_TARGET_VALUE = 0,      /* bytes, compared as memcmp then length */
+	PGR_KV_TARGET_VERSION = 1,    /* 0 for a key that does not exist */
+	PGR_KV_TARGET_CREATE_REV = 2, /* 0 for a key that does not exist */
+	PGR_KV_TARGET_MOD_REV = 3,    /* 0 for a key that does not exist */
+	PGR_KV_TARGET_LEASE = 4       /* 0: no lease, or no key */
+};
+
+enum pgr_kv_relation
+{
+	PGR_KV_EQ = 0,
+	PGR_KV_NE = 1,
+	PGR_KV_LT = 2,
+	PGR_KV_GT = 3
+};
+
+/*
+ * key <target> <relation> operand.  A VALUE comparison on a key that does
+ * not exist is false whatever the relation (etcd's rule): test VERSION = 0
+ * for absence.
+ */
+struct pgr_kv_compare
+{
+	uint32_t target;   /* enum pgr_kv_target */
+	uint32_t relation; /* enum pgr_kv_relation */
+	const uint8_t *key;
+	uint32_t key_len;
+	uint64_t number; /* VERSION, CREATE_REV, MOD_REV, LEASE */
+	const uint8_t *value;
+	uint32_t value_len; /* VALUE */
+};
+
+enum pgr_kv_op_type
+{
+	PGR_KV_PUT = 1,   /* key = value, owned by lease (0: none) */
+	PGR_KV_DELETE = 2 /* key alone (range_end_len 0), or every key in [key, range_end) */
+};
+
+struct pgr_kv_op
+{
+	uint32_t type; /* enum pgr_kv_op_type */
+	const uint8_t *key;
+	uint32_t key_len;
+	const uint8_t *value; /* PUT */
+	uint32_t value_len;
+	uint64_t lease;           /* PUT */
+	const uint8_t *range_end; /* DELETE; a single 0 byte: every key from key on */
+	uint32_t range_end_len;
+};
+
+struct pgr_kv_txn
+{
+	uint32_t n_compares;
+	const struct pgr_kv_compare *compares;
+	uint32_t n_success; /* applied if every comparison holds */
+	const struct pgr_kv_op *success;
+	uint32_t n_failure; /* applied otherwise */
+	const struct pgr_kv_op *failure;
+};
+
+/*
+ * Commands, as the payload of a log entry.  A transaction; a lease grant
+ * (the lease's id is the index of its entry); a lease revocation (its keys
+ * are deleted).  Encoding validates the limits (PGR_EINVAL, PGR_ETOOBIG
+ * when cap is too small); pgr_kv_command_size() says how much room to give.
+ */
+size_t pgr_kv_txn_size(const struct pgr_kv_txn *t);
+enum pgr_err pgr_kv_encode_txn(const struct pgr_kv_txn *t, uint8_t *buf, size_t cap,
+							   size_t *len_out);
+#define PGR_KV_LEASE_CMD_SIZE 16
+void pgr_kv_encode_grant(uint64_t ttl_ms, uint8_t buf[PGR_KV_LEASE_CMD_SIZE]);
+void pgr_kv_encode_revoke(uint64_t lease, uint8_t buf[PGR_KV_LEASE_CMD_SIZE]);
+
+/* A key as stored.  Pointers stay valid until the next change of the store. */
+struct pgr_kv_entry
+{
+	const uint8_t *key;
+	uint32_t key_len;
+	const uint8_t *value;
+	uint32_t value_len;
+	uint64_t create_rev;
+	uint64_t mod_rev;
+	uint64_t version;
+	uint64_t lease;
+};
+
+struct pgr_kv_lease
+{
+	uint64_t id;
+	uint64_t ttl_ms;
+	uint64_t n_keys;
+};
+
+struct pgr_kv;
+
+/* quota: bytes of keys and values the store may hold (0: no limit). */
+enum pgr_err pgr_kv_new(const struct pgr_allocator *alloc, uint64_t quota, struct pgr_kv **out);
+void pgr_kv_free(struct pgr_kv *kv);
+
+/* What applying one command did. */
+enum pgr_kv_status
+{
+	PGR_KV_OK = 0,
+	PGR_KV_MALFORMED,       /* the bytes are not a command */
+	PGR_KV_NO_LEASE,        /* a put names a lease that does not exist */
+	PGR_KV_DUPLICATE_KEY,   /* a branch writes one key twice, or puts into its own delete */
+	PGR_KV_QUOTA,           /* the store would grow past its quota */
+	PGR_KV_LEASE_NOT_FOUND, /* a revocation of a lease that does not exist */
+	PGR_KV_INDEX_ORDER      /* the index is not above the store's applied index */
+};
+
+struct pgr_kv_result
+{
+	enum pgr_kv_status status; /* anything but OK: nothing changed */
+	bool succeeded;            /* transaction: the comparisons held */
+	uint32_t puts;
+	uint64_t deleted;  /* keys deleted (a revocation's too) */
+	uint64_t revision; /* the store's revision after the command */
+	uint64_t lease;    /* a grant: the new lease's id */
+};
+
+const char *pgr_kv_status_name(enum pgr_kv_status st);
+
+/*
+ * Apply the command at log index (above every index applied before).  Only
+ * PGR_ENOMEM is an error (the store is then unusable: rebuild it from a
+ * snapshot and the log); everything else is a result.
+ */
+enum pgr_err pgr_kv_apply(struct pgr_kv *kv, uint64_t index, const uint8_t *cmd, size_t len,
+						  struct pgr_kv_result *res);
+
+/* Reading. */
+uint64_t pgr_kv_revision(const struct pgr_kv *kv);
+uint64_t pgr_kv_applied(const struct pgr_kv *kv);
+uint64_t pgr_kv_count(const struct pgr_kv *kv);
+uint64_t pgr_kv_bytes(const struct pgr_kv *kv); /* keys and values, as the quota counts */
+bool pgr_kv_get(const struct pgr_kv *kv, const uint8_t *key, uint32_t key_len,
+				struct pgr_kv_entry *out);
+/*
+ * Keys in [from, range_end) in order (range_end as for DELETE), at most
+ * limit of them (0: all); returns how many there are in the range in all.
+ * cb returns false to stop early.
+ */
+typedef bool (*pgr_kv_range_cb)(void *arg, const struct pgr_kv_entry *e);
+uint64_t pgr_kv_range(const struct pgr_kv *kv, const uint8_t *from, uint32_t from_len,
+					  const uint8_t *range_end, uint32_t range_end_len, uint64_t limit,
+					  pgr_kv_range_cb cb, void *arg);
+bool pgr_kv_get_lease(const struct pgr_kv *kv, uint64_t id, struct pgr_kv_lease *out);
+/* Leases in id order: the i-th, for i < pgr_kv_lease_count(). */
+uint64_t pgr_kv_lease_count(const struct pgr_kv *kv);
+void pgr_kv_lease_at(const struct pgr_kv *kv, uint64_t i, struct pgr_kv_lease *out);
+
+/*
+ * The whole state as snapshot data, and back.  encode writes
+ * pgr_kv_encoded_size() bytes; decode validates everything (order, limits,
+ * references, checksum) and replaces the store's state only on success
+ * (PGR_ECORRUPT otherwise).  The digest is a checksum of the encoding.
+ */
+size_t pgr_kv_encoded_size(const struct pgr_kv *kv);
+void pgr_kv_encode(const struct pgr_kv *kv, uint8_t *buf);
+enum pgr_err pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len);
+uint32_t pgr_kv_digest(const struct pgr_kv *kv);
+
+#endif /* PGRAFT_KV_H */
