@@ -77,7 +77,8 @@ $(BUILD)/libpgr_obs.a: $(OBS_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_app.a $(BUILD)/libpgr_core.a
+$(BUILD)/raft-sim: $(SIM_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libpgr_app.a $(BUILD)/libpgr_core.a \
+	$(BUILD)/libpgr_common.a
 	$(CC) $(PURE_LDFLAGS) -o $@ $^ -lm
 
 PURE_LIBS := $(BUILD)/libpgr_obs.a $(BUILD)/libpgr_app.a $(BUILD)/libpgr_storage.a $(BUILD)/libpgr_core.a \

@@ -1102,6 +1102,9 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 
 		l->id = pgr_r_u64(&r);
 		l->ttl_ms = pgr_r_u64(&r);
+#ifdef PGR_BUG_KV_SNAPSHOT_LOSES_TTL
+		l->ttl_ms = 0; /* deliberately broken (scripts/test-all): the simulator must catch it */
+#endif
 		l->n_keys = 0;
 		if (!r.ok || l->id == 0 || l->id > next.applied || (i > 0 && l->id <= l[-1].id))
 			goto corrupt;

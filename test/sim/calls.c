@@ -21,7 +21,8 @@
  *	- a read reported OK at index i has i >= the commit index known when
  *	  the read began (linearizable), and the node had applied i.
  * The payload of a call is "CALL" and the call's number, so the checker
- * recognises a counting entry without trusting the envelope.
+ * recognises a counting entry without trusting the envelope, then a
+ * key-value command that every node applies when the entry counts (kv.c).
  *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
  *
@@ -35,7 +36,8 @@
 
 #include "sim.h"
 
-#define SIM_CALL_PAYLOAD 12
+#define SIM_CALL_PAYLOAD 12 /* then the key-value command */
+#define SIM_KV_CMD_MAX   256
 
 static void
 call_payload(uint64_t k, uint8_t *buf)
@@ -47,7 +49,7 @@ call_payload(uint64_t k, uint8_t *buf)
 static bool
 call_of_payload(const struct sim_cluster *c, const uint8_t *data, uint32_t len, uint64_t *k)
 {
-	if (len != SIM_CALL_PAYLOAD || memcmp(data, "CALL", 4) != 0)
+	if (len < SIM_CALL_PAYLOAD || memcmp(data, "CALL", 4) != 0)
 		return false;
 	memcpy(k, data + 4, 8);
 	return *k < c->calls.n;
@@ -83,7 +85,11 @@ sim_calls_node_up(struct sim_cluster *c, struct sim_node *sn)
 					 "node %" PRIu64 " cannot decode the application"
 					 " state of its stored snapshot at %" PRIu64,
 					 sn->id, st->snap.meta.index);
+		n = sim_kv_blob(c, st->snap.data, st->snap.len, &blob);
+		sim_kv_node_up(c, sn, blob, n);
 	}
+	else
+		sim_kv_node_up(c, sn, NULL, 0);
 	/* a new, larger incarnation at every start, as the worker persists it */
 	if (pgr_calls_init(&sn->calls, &pgr_libc_allocator, sn->id, ++sn->incarnation,
 					   2 * c->p.election_tick * 10) != PGR_OK)
@@ -199,6 +205,8 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 			return;
 		}
 		snap_state = c->scratch_app;
+		n = sim_kv_blob(c, rd->snapshot->data, rd->snapshot->len, &blob);
+		sim_kv_install(c, sn, blob, n);
 	}
 	if (rd->n_committed > 0)
 	{
@@ -247,6 +255,7 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 					 sn->id);
 		call->counted = true;
 		call->counted_index = e->index;
+		sim_kv_apply(c, sn, e->index, env.data + SIM_CALL_PAYLOAD, env.len - SIM_CALL_PAYLOAD);
 	}
 	free(verdicts);
 }
@@ -319,7 +328,7 @@ call_start(struct sim_cluster *c, struct sim_node *sn, uint32_t kind, uint64_t t
 	if (kind == PGR_CALL_APPEND)
 	{
 		/* the payload must stay where it is until the call ends */
-		call->payload = malloc(SIM_CALL_PAYLOAD);
+		call->payload = malloc(SIM_CALL_PAYLOAD + SIM_KV_CMD_MAX);
 		if (call->payload == NULL)
 		{
 			fprintf(stderr, "raft-sim: out of memory\n");
@@ -327,7 +336,8 @@ call_start(struct sim_cluster *c, struct sim_node *sn, uint32_t kind, uint64_t t
 		}
 		call_payload(k, call->payload);
 		sp.payload = call->payload;
-		sp.len = SIM_CALL_PAYLOAD;
+		sp.len = SIM_CALL_PAYLOAD +
+				 (uint32_t) sim_kv_command(c, k, call->payload + SIM_CALL_PAYLOAD, SIM_KV_CMD_MAX);
 	}
 	call->node = sn->id;
 	call->kind = kind;

@@ -64,7 +64,8 @@ sim_node_get(struct sim_cluster *c, uint64_t id)
 size_t
 sim_app_size(const struct sim_cluster *c, const struct sim_node *sn)
 {
-	return SIM_SNAP_HEADER + c->p.snap_pad + pgr_app_state_encoded_size(sn->papp);
+	return SIM_SNAP_HEADER + c->p.snap_pad + 8 + pgr_kv_encoded_size(sn->kv) +
+		   pgr_app_state_encoded_size(sn->papp);
 }
 
 static void
@@ -92,14 +93,19 @@ void
 sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn, uint8_t *buf, size_t *len)
 {
 	size_t blob_len;
+	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
+	size_t kv_len = pgr_kv_encoded_size(sn->kv);
 
 	sim_put64(buf, sn->app.applied);
 	sim_put64(buf + 8, sn->app.hash);
 	sim_put64(buf + 16, sn->app.n_normal);
-	for (size_t i = SIM_SNAP_HEADER; i < SIM_SNAP_HEADER + c->p.snap_pad; i++)
+	for (size_t i = SIM_SNAP_HEADER; i < off; i++)
 		buf[i] = (uint8_t) sim_mix(sn->app.hash + i);
-	pgr_app_state_encode(sn->papp, buf + SIM_SNAP_HEADER + c->p.snap_pad, &blob_len);
-	*len = SIM_SNAP_HEADER + c->p.snap_pad + blob_len;
+	sim_put64(buf + off, kv_len);
+	pgr_kv_encode(sn->kv, buf + off + 8);
+	off += 8 + kv_len;
+	pgr_app_state_encode(sn->papp, buf + off, &blob_len);
+	*len = off + blob_len;
 }
 
 bool
@@ -116,11 +122,26 @@ sim_app_decode(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, st
 	return true;
 }
 
+/* Where the key-value store is in snapshot data, and its size. */
+size_t
+sim_kv_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, const uint8_t **blob)
+{
+	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
+	uint64_t kv_len;
+
+	*blob = buf + off + 8;
+	if (len < off + 8)
+		return 0;
+	kv_len = sim_get64(buf + off);
+	return kv_len <= len - off - 8 ? (size_t) kv_len : 0;
+}
+
 /* Where pgraft's application state starts in snapshot data, and its size. */
 size_t
 sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, const uint8_t **blob)
 {
-	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
+	const uint8_t *kv;
+	size_t off = SIM_SNAP_HEADER + c->p.snap_pad + 8 + sim_kv_blob(c, buf, len, &kv);
 
 	*blob = buf + off;
 	return len >= off ? (size_t) (len - off) : 0;
@@ -463,6 +484,8 @@ sim_node_destroy(struct sim_cluster *c, struct sim_node *sn)
 	}
 	free(sn->papp);
 	sn->papp = NULL;
+	pgr_kv_free(sn->kv);
+	sn->kv = NULL;
 	sim_storage_free(&sn->st);
 	sn->state = SIM_NODE_UNUSED;
 }

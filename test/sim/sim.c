@@ -488,16 +488,18 @@ sim_run_seed(uint64_t seed, const struct sim_cli *cli)
 			   " handovers=%" PRIu64 "/%" PRIu64 " snapshots=%" PRIu64 " reads=%" PRIu64
 			   " msgs=%" PRIu64 "/%" PRIu64 " ids=%" PRIu64 " oldtermcommits=%" PRIu64
 			   " voters=%u calls=%zu/ok=%" PRIu64 "/unknown=%" PRIu64 " quiet=%" PRIu64
-			   " alarms=%" PRIu64 "%s\n",
+			   " alarms=%" PRIu64 " kv=%" PRIu64 "/%" PRIu64 "/ok=%" PRIu64 "%s\n",
 			   seed, ok ? "ok" : "FAILED", c->p.n_initial, c->steps, c->now, c->chk.leaders_seen,
 			   c->n_elections, c->chk.known_commit, c->n_proposed, c->n_crashes,
 			   c->n_handovers_done, c->n_handovers, c->n_snap_installs, c->n_reads_done,
 			   c->net.delivered, c->net.sent, c->next_id - 1, c->n_old_term_commits,
 			   sim_committed_voters(c), c->calls.n, c->calls.ok, c->calls.unknown,
-			   c->n_quiet_checked, c->n_alarms, c->storm ? " storm" : "");
+			   c->n_quiet_checked, c->n_alarms, c->kv.n_checked, c->kv.n_compared, c->kv.n_ok,
+			   c->storm ? " storm" : "");
 	sim_net_free(&c->net);
 	sim_checker_free(&c->chk);
 	sim_calls_free(c);
+	sim_kv_free(c);
 	free(c->scratch_app);
 	free(initial);
 	free(c);

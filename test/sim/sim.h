@@ -22,6 +22,7 @@
  *		net.c		the in-flight message queue and partitions
  *		checker.c	the invariants
  *		workload.c	client operations and fault injection
+ *		kv.c		the key-value state machine on every node
  *		trace.c		hashing, the counting allocator, tracing and failures
  *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
@@ -40,6 +41,7 @@
 
 #include "pgraft/app.h"
 #include "pgraft/core.h"
+#include "pgraft/kv.h"
 
 /*
  * Node ids are 1 .. SIM_MAX_IDS - 1 over a whole run: the initial members
@@ -159,7 +161,8 @@ struct sim_app
 
 /*
  * Snapshot data: the chain state (24 bytes), pad bytes derived from the
- * hash, then pgraft's application state (struct pgr_app_state, encoded).
+ * hash, the key-value store (8 bytes of length, then pgr_kv_encode), then
+ * pgraft's application state (struct pgr_app_state, encoded).
  */
 #define SIM_SNAP_HEADER 24
 
@@ -206,6 +209,7 @@ struct sim_node
 	struct sim_app app;
 	/* pgraft's application layer, as the worker runs it (calls.c) */
 	struct pgr_app_state *papp;
+	struct pgr_kv *kv; /* the key-value store its counted entries build (kv.c) */
 	struct pgr_calls calls;
 	bool has_calls;
 	uint64_t incarnation; /* of its calls: grows with every start */
@@ -419,6 +423,18 @@ struct sim_params
 	uint32_t quiet_gap_ms;     /* mean gap between quiet windows, 0 = none */
 };
 
+/* KV determinism: the digest of the store at each index, first seen. */
+struct sim_kv_check
+{
+	uint32_t *digests;
+	uint8_t *seen;
+	size_t cap;
+	uint64_t last_lease; /* the latest lease a grant created */
+	uint64_t n_checked;  /* indexes with a digest */
+	uint64_t n_compared; /* digests compared with the first */
+	uint64_t n_ok;       /* commands applied with status OK */
+};
+
 struct sim_cluster
 {
 	uint64_t seed;
@@ -435,6 +451,7 @@ struct sim_cluster
 	struct sim_net net;
 	struct sim_checker chk;
 	struct sim_calls calls;
+	struct sim_kv_check kv;
 	struct pgr_app_state *scratch_app; /* decoding snapshots */
 	/*
 	 * Quiet windows: no fault touches the cluster, the network is sound,
@@ -563,6 +580,16 @@ bool sim_calls_live_done(struct sim_cluster *c);
 void sim_calls_free(struct sim_cluster *c);
 size_t sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
 					const uint8_t **blob);
+size_t sim_kv_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
+				   const uint8_t **blob);
+
+/* kv.c */
+void sim_kv_node_up(struct sim_cluster *c, struct sim_node *sn, const uint8_t *blob, size_t len);
+void sim_kv_install(struct sim_cluster *c, struct sim_node *sn, const uint8_t *blob, size_t len);
+void sim_kv_apply(struct sim_cluster *c, struct sim_node *sn, uint64_t index, const uint8_t *cmd,
+				  size_t len);
+size_t sim_kv_command(struct sim_cluster *c, uint64_t call, uint8_t *buf, size_t cap);
+void sim_kv_free(struct sim_cluster *c);
 
 /* workload.c */
 void sim_quiet_step(struct sim_cluster *c);
