@@ -214,4 +214,54 @@ void pgr_kv_encode(const struct pgr_kv *kv, uint8_t *buf);
 enum pgr_err pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len);
 uint32_t pgr_kv_digest(const struct pgr_kv *kv);
 
+/* ---------------------------------------------------------------------- */
+/* The lease clock (src/app/lease_clock.c)                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * When a lease expires is the leader's decision, on the leader's clock; the
+ * store only learns it from the revocation the leader proposes.  The lease
+ * clock is that decision, kept by the leader alone and never replicated:
+ *	  pgr_lease_clock_sync()	 after every applied batch (and when this node
+ *								 becomes leader: with grace, an election
+ *								 timeout, as etcd does, so a lease is not
+ *								 revoked for the time no leader could renew
+ *								 it); new leases start their time to live,
+ *								 revoked ones are forgotten;
+ *	  pgr_lease_clock_renew()	 a keepalive reached the leader;
+ *	  pgr_lease_clock_expired() the leases to revoke now: each is returned
+ *								 again only after retry_ms, while its
+ *								 revocation is on its way through the log;
+ *	  pgr_lease_clock_reset()	 this node stopped leading: every deadline
+ *								 is forgotten (the next leader grants grace).
+ * Times are milliseconds on the caller's clock.
+ */
+struct pgr_lease_deadline
+{
+	uint64_t id;
+	uint64_t deadline_ms;
+	uint64_t revoke_asked_ms; /* 0: not asked yet */
+};
+
+struct pgr_lease_clock
+{
+	struct pgr_allocator alloc;
+	struct pgr_lease_deadline *v; /* sorted by id */
+	uint64_t n;
+	uint64_t cap;
+	bool leading;
+};
+
+void pgr_lease_clock_init(struct pgr_lease_clock *lc, const struct pgr_allocator *alloc);
+void pgr_lease_clock_free(struct pgr_lease_clock *lc);
+enum pgr_err pgr_lease_clock_sync(struct pgr_lease_clock *lc, const struct pgr_kv *kv,
+								  uint64_t now_ms, uint64_t grace_ms);
+/* false if this node does not lead (no sync since the last reset) or the store has no such lease */
+bool pgr_lease_clock_renew(struct pgr_lease_clock *lc, const struct pgr_kv *kv, uint64_t id,
+						   uint64_t now_ms);
+/* Up to max ids into out; how many. */
+size_t pgr_lease_clock_expired(struct pgr_lease_clock *lc, uint64_t now_ms, uint64_t retry_ms,
+							   uint64_t *out, size_t max);
+void pgr_lease_clock_reset(struct pgr_lease_clock *lc);
+
 #endif /* PGRAFT_KV_H */

@@ -802,6 +802,70 @@ test_out_of_memory_leaves_the_store_whole(void)
 	pgr_kv_free(kv);
 }
 
+/*
+ * The lease clock: a new leader gives every lease its time to live plus
+ * grace; a lease granted while leading gets its time to live; an expired
+ * lease is named once per retry interval until its revocation applies; a
+ * renewal moves the deadline; a revoked lease is forgotten; a leader that
+ * steps down forgets every deadline.
+ */
+static void
+test_lease_clock_expires_leases_on_the_leaders_time(void)
+{
+	struct pgr_kv *kv = store(0);
+	struct pgr_lease_clock lc;
+	uint64_t ids[4];
+
+	pgr_lease_clock_init(&lc, &pgr_libc_allocator);
+	lease_cmd(kv, 5, true, 1000);
+	CHECK(!pgr_lease_clock_renew(&lc, kv, 5, 0)); /* not leading yet */
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 0, 500), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 1499, 1000, ids, 4), 0);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 1500, 1000, ids, 4), 1);
+	CHECK_EQ(ids[0], 5);
+	/* asked: not again before the retry interval */
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 2499, 1000, ids, 4), 0);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 2500, 1000, ids, 4), 1);
+	/* a keepalive in time after all */
+	CHECK(pgr_lease_clock_renew(&lc, kv, 5, 2600));
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 3599, 1000, ids, 4), 0);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 3600, 1000, ids, 4), 1);
+	CHECK(!pgr_lease_clock_renew(&lc, kv, 99, 3600));
+
+	/* granted while leading: its time to live, no grace; others unchanged */
+	lease_cmd(kv, 7, true, 100);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 4000, 500), PGR_OK);
+	CHECK(pgr_lease_clock_renew(&lc, kv, 5, 4000));
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 4099, 0, ids, 4), 0);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 4100, 0, ids, 4), 1);
+	CHECK_EQ(ids[0], 7);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 5000, 0, ids, 4), 2);
+	CHECK(ids[0] == 5 && ids[1] == 7);
+	/* revoked: forgotten */
+	lease_cmd(kv, 8, false, 5);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 4200, 500), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 9000, 0, ids, 4), 1);
+	CHECK_EQ(ids[0], 7);
+	CHECK(!pgr_lease_clock_renew(&lc, kv, 5, 9000));
+
+	/* stepped down, then leading again: every lease starts over, with grace */
+	pgr_lease_clock_reset(&lc);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 99999, 0, ids, 4), 0);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 10000, 500), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 10599, 0, ids, 4), 0);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 10600, 0, ids, 4), 1);
+	/* at most max at a time */
+	lease_cmd(kv, 20, true, 0);
+	lease_cmd(kv, 21, true, 0);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 20000, 500), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 20000, 1000, ids, 2), 2);
+	CHECK(ids[0] == 7 && ids[1] == 20);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 20000, 1000, ids, 2), 1);
+	CHECK_EQ(ids[0], 21);
+	pgr_lease_clock_free(&lc);
+	pgr_kv_free(kv);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_puts_record_revisions_and_versions),
 	TEST(test_ranges_and_range_deletes),
@@ -813,6 +877,7 @@ static const struct test_case cases[] = {
 	TEST(test_snapshot_round_trip_and_damage),
 	TEST(test_same_commands_give_the_same_digest),
 	TEST(test_out_of_memory_leaves_the_store_whole),
+	TEST(test_lease_clock_expires_leases_on_the_leaders_time),
 };
 
 TEST_MAIN(cases)
