@@ -221,39 +221,37 @@ kv_free(struct pgr_kv *kv, void *p)
 	kv->alloc.free(kv->alloc.ctx, p);
 }
 
+/* Room in an array of elem-byte items for need of them. */
+static bool
+grow(struct pgr_kv *kv, void **arr, uint64_t *cap, uint64_t need, size_t elem)
+{
+	uint64_t next = *cap ? *cap : 16;
+	void *p;
+
+	if (need <= *cap)
+		return true;
+	while (next < need)
+		next *= 2;
+	p = kv->alloc.realloc(kv->alloc.ctx, *arr, *cap * elem, next * elem);
+	if (p == NULL)
+		return false;
+	*arr = p;
+	*cap = next;
+	return true;
+}
+
 /* Room for n more records and m more leases. */
 static bool
 reserve(struct pgr_kv *kv, uint64_t n, uint64_t m)
 {
-	if (kv->n_recs + n > kv->cap_recs)
-	{
-		uint64_t cap = kv->cap_recs ? kv->cap_recs : 16;
-		void *p;
+	void *recs = kv->recs;
+	void *leases = kv->leases;
+	bool ok = grow(kv, &recs, &kv->cap_recs, kv->n_recs + n, sizeof(*kv->recs));
 
-		while (cap < kv->n_recs + n)
-			cap *= 2;
-		p = kv->alloc.realloc(kv->alloc.ctx, kv->recs, kv->cap_recs * sizeof(*kv->recs),
-							  cap * sizeof(*kv->recs));
-		if (p == NULL)
-			return false;
-		kv->recs = p;
-		kv->cap_recs = cap;
-	}
-	if (kv->n_leases + m > kv->cap_leases)
-	{
-		uint64_t cap = kv->cap_leases ? kv->cap_leases : 8;
-		void *p;
-
-		while (cap < kv->n_leases + m)
-			cap *= 2;
-		p = kv->alloc.realloc(kv->alloc.ctx, kv->leases, kv->cap_leases * sizeof(*kv->leases),
-							  cap * sizeof(*kv->leases));
-		if (p == NULL)
-			return false;
-		kv->leases = p;
-		kv->cap_leases = cap;
-	}
-	return true;
+	kv->recs = recs;
+	ok = ok && grow(kv, &leases, &kv->cap_leases, kv->n_leases + m, sizeof(*kv->leases));
+	kv->leases = leases;
+	return ok;
 }
 
 enum pgr_err
@@ -474,18 +472,6 @@ pgr_kv_encode_revoke(uint64_t lease, uint8_t buf[PGR_KV_LEASE_CMD_SIZE])
 /* Commands: decoding (the bytes are from the log: hostile until checked) */
 /* ---------------------------------------------------------------------- */
 
-static const uint8_t *
-r_span(struct pgr_reader *r, uint32_t n)
-{
-	const uint8_t *p;
-
-	if (!pgr_r_need(r, n))
-		return NULL;
-	p = r->buf + r->pos;
-	r->pos += n;
-	return p;
-}
-
 static bool
 read_op(struct pgr_reader *r, struct pgr_kv_op *op)
 {
@@ -500,16 +486,16 @@ read_op(struct pgr_reader *r, struct pgr_kv_op *op)
 	op->lease = pgr_r_u64(r);
 	if (!r->ok || op->key_len > PGR_KV_MAX_KEY || second > PGR_KV_MAX_VALUE)
 		return false;
-	op->key = r_span(r, op->key_len);
+	op->key = pgr_r_bytes(r, op->key_len);
 	if (op->type == PGR_KV_PUT)
 	{
 		op->value_len = second;
-		op->value = r_span(r, second);
+		op->value = pgr_r_bytes(r, second);
 	}
 	else
 	{
 		op->range_end_len = second;
-		op->range_end = r_span(r, second);
+		op->range_end = pgr_r_bytes(r, second);
 	}
 	return r->ok && op_valid(op);
 }
@@ -540,8 +526,8 @@ decode_txn(struct pgr_kv *kv, struct pgr_reader *r, struct pgr_kv_txn *t)
 		if (pgr_r_u32(r) != 0 || !r->ok || c->key_len > PGR_KV_MAX_KEY ||
 			c->value_len > PGR_KV_MAX_VALUE)
 			return false;
-		c->key = r_span(r, c->key_len);
-		c->value = r_span(r, c->value_len);
+		c->key = pgr_r_bytes(r, c->key_len);
+		c->value = pgr_r_bytes(r, c->value_len);
 		if (!r->ok)
 			return false;
 	}
@@ -1081,7 +1067,7 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 		pgr_get_u32(buf + len - 4) != pgr_crc32c(0, buf, len - 4))
 		return PGR_ECORRUPT;
 	r.len = len - 4;
-	magic = r_span(&r, 4);
+	magic = pgr_r_bytes(&r, 4);
 	if (magic == NULL || memcmp(magic, SNAP_MAGIC, 4) != 0 || pgr_r_u8(&r) != SNAP_VERSION ||
 		pgr_r_u8(&r) != 0 || pgr_r_u16(&r) != 0)
 		return PGR_ECORRUPT;
@@ -1125,8 +1111,8 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 
 		if (!r.ok || klen == 0 || klen > PGR_KV_MAX_KEY || vlen > PGR_KV_MAX_VALUE)
 			goto corrupt;
-		key = r_span(&r, klen);
-		value = r_span(&r, vlen);
+		key = pgr_r_bytes(&r, klen);
+		value = pgr_r_bytes(&r, vlen);
 		if (!r.ok || create_rev == 0 || create_rev > mod_rev || mod_rev > next.revision ||
 			version == 0 || (lease != 0 && lease_find(&next, lease, &pos) == NULL))
 			goto corrupt;
