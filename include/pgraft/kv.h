@@ -45,9 +45,10 @@
 
 #include "pgraft/core.h"
 
-#define PGR_KV_MAX_KEY   4096      /* bytes in a key (at least 1) */
-#define PGR_KV_MAX_VALUE (1 << 20) /* bytes in a value */
-#define PGR_KV_MAX_OPS   128       /* comparisons, and operations per branch */
+#define PGR_KV_MAX_KEY    4096      /* bytes in a key (at least 1) */
+#define PGR_KV_MAX_VALUE  (1 << 20) /* bytes in a value */
+#define PGR_KV_MAX_OPS    128       /* comparisons, and operations per branch */
+#define PGR_KV_MAX_TTL_MS (UINT64_C(10) * 365 * 24 * 3600 * 1000) /* ten years */
 
 /* What a comparison looks at. */
 enum pgr_kv_target
@@ -146,7 +147,10 @@ struct pgr_kv_lease
 
 struct pgr_kv;
 
-/* quota: bytes of keys and values the store may hold (0: no limit). */
+/*
+ * quota: bytes of keys and values (and 16 per lease) the store may hold; 0:
+ * no limit.  Verdicts depend on it, so every node must use the same quota.
+ */
 enum pgr_err pgr_kv_new(const struct pgr_allocator *alloc, uint64_t quota, struct pgr_kv **out);
 void pgr_kv_free(struct pgr_kv *kv);
 
@@ -159,7 +163,8 @@ enum pgr_kv_status
 	PGR_KV_DUPLICATE_KEY,   /* a branch writes one key twice, or puts into its own delete */
 	PGR_KV_QUOTA,           /* the store would grow past its quota */
 	PGR_KV_LEASE_NOT_FOUND, /* a revocation of a lease that does not exist */
-	PGR_KV_INDEX_ORDER      /* the index is not above the store's applied index */
+	PGR_KV_INDEX_ORDER,     /* the index is not above the store's applied index */
+	PGR_KV_BAD_TTL          /* a grant's time to live is above PGR_KV_MAX_TTL_MS */
 };
 
 struct pgr_kv_result
@@ -176,8 +181,8 @@ const char *pgr_kv_status_name(enum pgr_kv_status st);
 
 /*
  * Apply the command at log index (above every index applied before).  Only
- * PGR_ENOMEM is an error (the store is then unusable: rebuild it from a
- * snapshot and the log); everything else is a result.
+ * PGR_ENOMEM is an error (the store is left as it was, the command not
+ * applied); everything else is a result.
  */
 enum pgr_err pgr_kv_apply(struct pgr_kv *kv, uint64_t index, const uint8_t *cmd, size_t len,
 						  struct pgr_kv_result *res);
@@ -222,8 +227,9 @@ uint32_t pgr_kv_digest(const struct pgr_kv *kv);
  * When a lease expires is the leader's decision, on the leader's clock; the
  * store only learns it from the revocation the leader proposes.  The lease
  * clock is that decision, kept by the leader alone and never replicated:
- *	  pgr_lease_clock_sync()	 after every applied batch (and when this node
- *								 becomes leader: with grace, an election
+ *	  pgr_lease_clock_sync()	 on the leader only, after every applied batch
+ *								 (and when this node becomes leader, the
+ *								 first call after a reset: with grace, an election
  *								 timeout, as etcd does, so a lease is not
  *								 revoked for the time no leader could renew
  *								 it); new leases start their time to live,
@@ -240,7 +246,8 @@ struct pgr_lease_deadline
 {
 	uint64_t id;
 	uint64_t deadline_ms;
-	uint64_t revoke_asked_ms; /* 0: not asked yet */
+	bool revoke_asked;        /* named by pgr_lease_clock_expired... */
+	uint64_t revoke_asked_ms; /* ...then */
 };
 
 struct pgr_lease_clock

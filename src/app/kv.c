@@ -22,7 +22,7 @@
  *	a transaction, then:
  *		4	4	comparisons C, 4 successes S, 4 failures F
  *		C x		u8 target, u8 relation, u16 zero, u32 key length, u64
- *				number, u32 value length, key, value
+ *				number, u32 value length, u32 zero, key, value
  *		S+F x	u8 type, u8 zero, u16 zero, u32 key length, u32 value
  *				length (PUT) or range end length (DELETE), u64 lease,
  *				key, value or range end
@@ -232,7 +232,8 @@ grow(struct pgr_kv *kv, void **arr, uint64_t *cap, uint64_t need, size_t elem)
 		return true;
 	while (next < need)
 		next *= 2;
-	p = kv->alloc.realloc(kv->alloc.ctx, *arr, *cap * elem, next * elem);
+	p = *arr == NULL ? kv->alloc.alloc(kv->alloc.ctx, next * elem)
+					 : kv->alloc.realloc(kv->alloc.ctx, *arr, *cap * elem, next * elem);
 	if (p == NULL)
 		return false;
 	*arr = p;
@@ -563,6 +564,8 @@ pgr_kv_status_name(enum pgr_kv_status st)
 			return "the lease to revoke does not exist";
 		case PGR_KV_INDEX_ORDER:
 			return "index at or below the last applied";
+		case PGR_KV_BAD_TTL:
+			return "the lease's time to live is too long";
 	}
 	return "unknown status";
 }
@@ -642,17 +645,40 @@ check_branch(const struct pgr_kv *kv, const struct pgr_kv_op *ops, uint32_t n,
 				return PGR_KV_DUPLICATE_KEY;
 		}
 	}
-	/* the bytes: deletes (ranges may overlap: count each key once), puts */
-	for (uint64_t k = 0; k < kv->n_recs; k++)
+	/*
+	 * The bytes of the deletes: their spans in the store, sorted and merged
+	 * (ranges may overlap: each key counts once), then the puts.
+	 */
 	{
-		const struct pgr_kv_entry *e = &kv->recs[k]->e;
+		uint64_t lo[PGR_KV_MAX_OPS];
+		uint64_t hi[PGR_KV_MAX_OPS];
+		uint32_t m = 0;
+		uint64_t upto = 0;
 
 		for (uint32_t i = 0; i < n; i++)
-			if (ops[i].type == PGR_KV_DELETE &&
-				in_range(e, ops[i].key, ops[i].key_len, ops[i].range_end, ops[i].range_end_len))
+		{
+			uint32_t k;
+
+			if (ops[i].type != PGR_KV_DELETE)
+				continue;
+			range_span(kv, ops[i].key, ops[i].key_len, ops[i].range_end, ops[i].range_end_len,
+					   &lo[m], &hi[m]);
+			for (k = m; k > 0 && lo[k - 1] > lo[k]; k--)
 			{
-				delta -= (int64_t) e->key_len + e->value_len;
-				break;
+				uint64_t tl = lo[k], th = hi[k];
+
+				lo[k] = lo[k - 1];
+				hi[k] = hi[k - 1];
+				lo[k - 1] = tl;
+				hi[k - 1] = th;
+			}
+			m++;
+		}
+		for (uint32_t k = 0; k < m; k++)
+			for (uint64_t j = lo[k] > upto ? lo[k] : upto; j < hi[k]; j++)
+			{
+				delta -= (int64_t) kv->recs[j]->e.key_len + kv->recs[j]->e.value_len;
+				upto = j + 1;
 			}
 	}
 	for (uint32_t i = 0; i < n; i++)
@@ -677,19 +703,16 @@ check_branch(const struct pgr_kv *kv, const struct pgr_kv_op *ops, uint32_t n,
 	return PGR_KV_OK;
 }
 
+/* Free a record and account for it (the caller closes the gap). */
 static void
-remove_at(struct pgr_kv *kv, uint64_t pos)
+drop(struct pgr_kv *kv, struct kv_record *r)
 {
-	struct kv_record *r = kv->recs[pos];
-
 	kv->bytes -= (uint64_t) r->e.key_len + r->e.value_len;
 	lease_count(kv, r->e.lease, -1);
 	kv_free(kv, r);
-	memmove(&kv->recs[pos], &kv->recs[pos + 1], (kv->n_recs - pos - 1) * sizeof(*kv->recs));
-	kv->n_recs--;
 }
 
-/* Delete every key of a range; how many. */
+/* Delete every key of a range (one move of the tail); how many. */
 static uint64_t
 delete_range(struct pgr_kv *kv, const struct pgr_kv_op *op)
 {
@@ -697,12 +720,16 @@ delete_range(struct pgr_kv *kv, const struct pgr_kv_op *op)
 	uint64_t hi;
 
 	range_span(kv, op->key, op->key_len, op->range_end, op->range_end_len, &lo, &hi);
-	for (uint64_t i = hi; i > lo; i--)
-		remove_at(kv, i - 1);
+	if (hi == lo)
+		return 0; /* and recs may be NULL */
+	for (uint64_t i = lo; i < hi; i++)
+		drop(kv, kv->recs[i]);
+	memmove(&kv->recs[lo], &kv->recs[hi], (kv->n_recs - hi) * sizeof(*kv->recs));
+	kv->n_recs -= hi - lo;
 	return hi - lo;
 }
 
-/* Put with a record allocated beforehand (NULL when the key exists and fits). */
+/* Put, with its record allocated beforehand. */
 static void
 put(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_op *op, struct kv_record *fresh)
 {
@@ -795,6 +822,17 @@ apply_txn(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_txn *t, struct 
 static enum pgr_err
 apply_grant(struct pgr_kv *kv, uint64_t index, uint64_t ttl_ms, struct pgr_kv_result *res)
 {
+	if (ttl_ms > PGR_KV_MAX_TTL_MS)
+	{
+		res->status = PGR_KV_BAD_TTL;
+		return PGR_OK;
+	}
+	/* a lease takes room too: none is granted in a full store */
+	if (kv->quota != 0 && kv->bytes + (kv->n_leases + 1) * SNAP_LEASE > kv->quota)
+	{
+		res->status = PGR_KV_QUOTA;
+		return PGR_OK;
+	}
 	if (!reserve(kv, 0, 1))
 		return PGR_ENOMEM;
 	/* ids are indexes, above every one applied: a new lease sorts last */
@@ -816,12 +854,23 @@ apply_revoke(struct pgr_kv *kv, uint64_t index, uint64_t id, struct pgr_kv_resul
 		res->status = PGR_KV_LEASE_NOT_FOUND;
 		return;
 	}
-	for (uint64_t i = kv->n_recs; i > 0; i--)
-		if (kv->recs[i - 1]->e.lease == id)
+	if (kv->leases[pos].n_keys > 0)
+	{
+		uint64_t j = 0;
+
+		/* one pass: keep the others, in order */
+		for (uint64_t i = 0; i < kv->n_recs; i++)
 		{
-			remove_at(kv, i - 1);
-			res->deleted++;
+			if (kv->recs[i]->e.lease == id)
+			{
+				drop(kv, kv->recs[i]);
+				res->deleted++;
+			}
+			else
+				kv->recs[j++] = kv->recs[i];
 		}
+		kv->n_recs = j;
+	}
 	memmove(&kv->leases[pos], &kv->leases[pos + 1], (kv->n_leases - pos - 1) * sizeof(*kv->leases));
 	kv->n_leases--;
 	if (res->deleted > 0)
@@ -1114,7 +1163,8 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 		key = pgr_r_bytes(&r, klen);
 		value = pgr_r_bytes(&r, vlen);
 		if (!r.ok || create_rev == 0 || create_rev > mod_rev || mod_rev > next.revision ||
-			version == 0 || (lease != 0 && lease_find(&next, lease, &pos) == NULL))
+			version == 0 || version == UINT64_MAX ||
+			(lease != 0 && lease_find(&next, lease, &pos) == NULL))
 			goto corrupt;
 		if (i > 0)
 		{

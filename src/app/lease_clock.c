@@ -30,6 +30,13 @@
 
 #include "pgraft/kv.h"
 
+/* a + b, at most UINT64_MAX: a deadline that far is never */
+static uint64_t
+add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 void
 pgr_lease_clock_init(struct pgr_lease_clock *lc, const struct pgr_allocator *alloc)
 {
@@ -99,7 +106,7 @@ pgr_lease_clock_sync(struct pgr_lease_clock *lc, const struct pgr_kv *kv, uint64
 		else
 		{
 			d.id = l.id;
-			d.deadline_ms = now_ms + l.ttl_ms + (lc->leading ? 0 : grace_ms);
+			d.deadline_ms = add_sat(add_sat(now_ms, l.ttl_ms), lc->leading ? 0 : grace_ms);
 		}
 		next[i] = d;
 	}
@@ -120,8 +127,8 @@ pgr_lease_clock_renew(struct pgr_lease_clock *lc, const struct pgr_kv *kv, uint6
 
 	if (d == NULL || !pgr_kv_get_lease(kv, id, &l))
 		return false;
-	d->deadline_ms = now_ms + l.ttl_ms;
-	d->revoke_asked_ms = 0;
+	d->deadline_ms = add_sat(now_ms, l.ttl_ms);
+	d->revoke_asked = false;
 	return true;
 }
 
@@ -137,8 +144,9 @@ pgr_lease_clock_expired(struct pgr_lease_clock *lc, uint64_t now_ms, uint64_t re
 
 		if (now_ms < d->deadline_ms)
 			continue;
-		if (d->revoke_asked_ms != 0 && now_ms < d->revoke_asked_ms + retry_ms)
+		if (d->revoke_asked && now_ms < add_sat(d->revoke_asked_ms, retry_ms))
 			continue;
+		d->revoke_asked = true;
 		d->revoke_asked_ms = now_ms;
 		out[k++] = d->id;
 	}

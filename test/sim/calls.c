@@ -75,6 +75,7 @@ sim_calls_node_up(struct sim_cluster *c, struct sim_node *sn)
 		}
 	}
 	pgr_app_state_init(sn->papp);
+	sim_kv_node_up(sn);
 	if (st->has_snap)
 	{
 		const uint8_t *blob;
@@ -86,10 +87,8 @@ sim_calls_node_up(struct sim_cluster *c, struct sim_node *sn)
 					 " state of its stored snapshot at %" PRIu64,
 					 sn->id, st->snap.meta.index);
 		n = sim_kv_blob(c, st->snap.data, st->snap.len, &blob);
-		sim_kv_node_up(c, sn, blob, n);
+		sim_kv_install(c, sn, blob, n);
 	}
-	else
-		sim_kv_node_up(c, sn, NULL, 0);
 	/* a new, larger incarnation at every start, as the worker persists it */
 	if (pgr_calls_init(&sn->calls, &pgr_libc_allocator, sn->id, ++sn->incarnation,
 					   2 * c->p.election_tick * 10) != PGR_OK)

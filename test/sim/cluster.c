@@ -129,9 +129,10 @@ sim_kv_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, const
 	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
 	uint64_t kv_len;
 
-	*blob = buf + off + 8;
+	*blob = NULL;
 	if (len < off + 8)
 		return 0;
+	*blob = buf + off + 8;
 	kv_len = sim_get64(buf + off);
 	return kv_len <= len - off - 8 ? (size_t) kv_len : 0;
 }

@@ -77,16 +77,14 @@ check_digest(struct sim_cluster *c, struct sim_node *sn, const char *how)
 				 sn->id, how, index, digest, k->digests[index]);
 }
 
-/* The node's store from a snapshot's key-value part, or empty. */
+/* The node (re)starts with an empty store (then its snapshot's, if any). */
 void
-sim_kv_node_up(struct sim_cluster *c, struct sim_node *sn, const uint8_t *blob, size_t len)
+sim_kv_node_up(struct sim_node *sn)
 {
 	pgr_kv_free(sn->kv);
 	sn->kv = NULL;
 	if (pgr_kv_new(&pgr_libc_allocator, 0, &sn->kv) != PGR_OK)
 		oom();
-	if (blob != NULL)
-		sim_kv_install(c, sn, blob, len);
 }
 
 void

@@ -584,7 +584,7 @@ size_t sim_kv_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len
 				   const uint8_t **blob);
 
 /* kv.c */
-void sim_kv_node_up(struct sim_cluster *c, struct sim_node *sn, const uint8_t *blob, size_t len);
+void sim_kv_node_up(struct sim_node *sn);
 void sim_kv_install(struct sim_cluster *c, struct sim_node *sn, const uint8_t *blob, size_t len);
 void sim_kv_apply(struct sim_cluster *c, struct sim_node *sn, uint64_t index, const uint8_t *cmd,
 				  size_t len);

@@ -18,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgraft/crc32c.h"
 #include "pgraft/kv.h"
 #include "harness.h"
+
+#include "../../src/common/codec.h"
 
 #define BUF 8192
 
@@ -866,6 +869,107 @@ test_lease_clock_expires_leases_on_the_leaders_time(void)
 	pgr_kv_free(kv);
 }
 
+/*
+ * Snapshot data whose checksum is right but whose structure is not: every
+ * rule decode checks, one damage each (the checksum recomputed, so only
+ * the rule can refuse it).  The layout is the one in src/app/kv.c.
+ */
+static void
+test_snapshot_structure_is_validated_behind_the_checksum(void)
+{
+	struct pgr_kv *kv = store(0);
+	struct pgr_kv *copy = store(0);
+	struct pgr_kv_op op;
+	uint8_t good[256];
+	uint8_t buf[256];
+	size_t len;
+	static const struct
+	{
+		size_t off;
+		int width;
+		uint64_t value;
+		const char *what;
+	} damage[] = {
+		{8, 8, 4, "revision above the applied index"},
+		{40, 8, 0, "lease id 0"},
+		{40, 8, 2, "a key's lease missing"},
+		{48 + 8 + 24, 8, 0, "version 0"},
+		{48 + 8 + 24, 8, UINT64_MAX, "version at its limit"},
+		{48 + 8 + 8, 8, 3, "created after its last change"},
+		{98 + 16, 8, 4, "changed after the revision"},
+		{98 + 40, 1, 'a', "keys out of order"},
+		{32, 8, 3, "more keys than there are"},
+		{24, 8, 2, "more leases than there are"},
+		{56, 4, 0, "an empty key"},
+	};
+
+	lease_cmd(kv, 1, true, 10);
+	op = op_put("a", "x", 1);
+	apply_ops(kv, 2, &op, 1);
+	put(kv, 3, "b", "y");
+	len = pgr_kv_encoded_size(kv);
+	CHECK_EQ(len, 144);
+	pgr_kv_encode(kv, good);
+	CHECK(memcmp(good, "PGKV", 4) == 0);
+	CHECK_EQ(pgr_get_u64(good + 40), 1); /* the lease */
+	CHECK_EQ(good[96], 'a');             /* the first key */
+	CHECK_EQ(good[138], 'b');            /* the second key */
+	/* the checksum fixed up on undamaged data: accepted */
+	memcpy(buf, good, len);
+	pgr_put_u32(buf + len - 4, pgr_crc32c(0, buf, len - 4));
+	CHECK_EQ(pgr_kv_decode(copy, buf, len), PGR_OK);
+	for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++)
+	{
+		memcpy(buf, good, len);
+		if (damage[i].width == 8)
+			pgr_put_u64(buf + damage[i].off, damage[i].value);
+		else if (damage[i].width == 4)
+			pgr_put_u32(buf + damage[i].off, (uint32_t) damage[i].value);
+		else
+			buf[damage[i].off] = (uint8_t) damage[i].value;
+		pgr_put_u32(buf + len - 4, pgr_crc32c(0, buf, len - 4));
+		if (pgr_kv_decode(copy, buf, len) != PGR_ECORRUPT)
+			test_fail(__FILE__, __LINE__, "accepted: %s", damage[i].what);
+	}
+	CHECK_EQ(pgr_kv_digest(copy), pgr_kv_digest(kv));
+	pgr_kv_free(kv);
+	pgr_kv_free(copy);
+}
+
+/* Leases: a time to live past the limit is refused; a full store grants none. */
+static void
+test_lease_limits(void)
+{
+	struct pgr_kv *kv = store(40);
+	struct pgr_lease_clock lc;
+	uint64_t ids[2];
+
+	CHECK_EQ(lease_cmd(kv, 1, true, UINT64_MAX).status, PGR_KV_BAD_TTL);
+	CHECK_EQ(lease_cmd(kv, 2, true, PGR_KV_MAX_TTL_MS).status, PGR_KV_OK);
+	CHECK_EQ(lease_cmd(kv, 3, true, 5).status, PGR_KV_OK);    /* 32 bytes */
+	CHECK_EQ(lease_cmd(kv, 4, true, 5).status, PGR_KV_QUOTA); /* 48 > 40 */
+	CHECK_EQ(pgr_kv_lease_count(kv), 2);
+	/* deadlines near the end of the clock do not wrap */
+	pgr_lease_clock_init(&lc, &pgr_libc_allocator);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, UINT64_MAX - 10, 500), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, UINT64_MAX - 1, 0, ids, 2), 0);
+	pgr_lease_clock_reset(&lc);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 1000, 0), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 1005, 0, ids, 2), 1);
+	CHECK_EQ(ids[0], 3);
+	/* asked at time 0 is asked too */
+	pgr_lease_clock_reset(&lc);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 0, 0), PGR_OK);
+	pgr_lease_clock_reset(&lc);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 0, 0), PGR_OK);
+	lease_cmd(kv, 5, false, 2);
+	CHECK_EQ(pgr_lease_clock_sync(&lc, kv, 0, 0), PGR_OK);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 5, 1000, ids, 2), 1);
+	CHECK_EQ(pgr_lease_clock_expired(&lc, 5, 1000, ids, 2), 0);
+	pgr_lease_clock_free(&lc);
+	pgr_kv_free(kv);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_puts_record_revisions_and_versions),
 	TEST(test_ranges_and_range_deletes),
@@ -878,6 +982,8 @@ static const struct test_case cases[] = {
 	TEST(test_same_commands_give_the_same_digest),
 	TEST(test_out_of_memory_leaves_the_store_whole),
 	TEST(test_lease_clock_expires_leases_on_the_leaders_time),
+	TEST(test_snapshot_structure_is_validated_behind_the_checksum),
+	TEST(test_lease_limits),
 };
 
 TEST_MAIN(cases)
