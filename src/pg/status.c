@@ -85,13 +85,16 @@ fill_metrics(PgraftWorker *w, const struct pgr_status *s, uint64 commit)
 
 		/*
 		 * A peer the leader has not heard from lately has no known match (a
-		 * new leader starts every peer at 0): its lag is not shown, its last
-		 * contact is.
+		 * new leader starts every peer at 0 until it answers): its lag is not
+		 * shown, its last contact is.  Not recent_active: CheckQuorum clears
+		 * it for every peer each election timeout, and a caught-up follower
+		 * answers nothing but heartbeats, so the lag would vanish for up to a
+		 * heartbeat interval each time.
 		 */
 		p->leader_view = pgr_node_progress(w->node, p->id, &pi) == PGR_OK;
 		if (p->leader_view)
 		{
-			p->lag_known = pi.recent_active &&
+			p->lag_known = pi.match > 0 &&
 				(int64) pi.ticks_since_contact * w->tick_ms < pgraft_election_timeout;
 			p->match_lag = s->last_index > pi.match ? s->last_index - pi.match : 0;
 			p->last_contact_seconds = (double) pi.ticks_since_contact * w->tick_ms / 1000.0;
