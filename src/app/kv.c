@@ -277,13 +277,18 @@ pgr_kv_new(const struct pgr_allocator *alloc, uint64_t quota, struct pgr_kv **ou
 	return PGR_OK;
 }
 
+/* Free the state (records, their array, the leases): an empty store. */
 static void
-clear(struct pgr_kv *kv)
+release(struct pgr_kv *kv)
 {
 	for (uint64_t i = 0; i < kv->n_recs; i++)
 		kv_free(kv, kv->recs[i]);
-	kv->n_recs = 0;
-	kv->n_leases = 0;
+	kv_free(kv, kv->recs);
+	kv_free(kv, kv->leases);
+	kv->recs = NULL;
+	kv->leases = NULL;
+	kv->n_recs = kv->cap_recs = 0;
+	kv->n_leases = kv->cap_leases = 0;
 	kv->bytes = 0;
 	kv->revision = 0;
 	kv->applied = 0;
@@ -294,9 +299,7 @@ pgr_kv_free(struct pgr_kv *kv)
 {
 	if (kv == NULL)
 		return;
-	clear(kv);
-	kv_free(kv, kv->recs);
-	kv_free(kv, kv->leases);
+	release(kv);
 	kv_free(kv, kv->cmp);
 	kv_free(kv, kv->ops);
 	kv_free(kv, kv);
@@ -1111,6 +1114,7 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 	uint64_t n_leases;
 	uint64_t n_recs;
 	const uint8_t *magic;
+	enum pgr_err err = PGR_ECORRUPT; /* what a goto fail means, unless set */
 
 	if (len < SNAP_HEADER + 4 || buf == NULL ||
 		pgr_get_u32(buf + len - 4) != pgr_crc32c(0, buf, len - 4))
@@ -1130,7 +1134,10 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 		n_recs > (r.len - r.pos) / SNAP_KEY_HEADER)
 		return PGR_ECORRUPT;
 	if (!reserve(&next, n_recs, n_leases))
-		goto nomem;
+	{
+		err = PGR_ENOMEM;
+		goto fail;
+	}
 	for (uint64_t i = 0; i < n_leases; i++)
 	{
 		struct pgr_kv_lease *l = &next.leases[i];
@@ -1142,7 +1149,7 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 #endif
 		l->n_keys = 0;
 		if (!r.ok || l->id == 0 || l->id > next.applied || (i > 0 && l->id <= l[-1].id))
-			goto corrupt;
+			goto fail;
 		next.n_leases++;
 	}
 	for (uint64_t i = 0; i < n_recs; i++)
@@ -1159,23 +1166,26 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 		uint64_t pos;
 
 		if (!r.ok || klen == 0 || klen > PGR_KV_MAX_KEY || vlen > PGR_KV_MAX_VALUE)
-			goto corrupt;
+			goto fail;
 		key = pgr_r_bytes(&r, klen);
 		value = pgr_r_bytes(&r, vlen);
 		if (!r.ok || create_rev == 0 || create_rev > mod_rev || mod_rev > next.revision ||
 			version == 0 || version == UINT64_MAX ||
 			(lease != 0 && lease_find(&next, lease, &pos) == NULL))
-			goto corrupt;
+			goto fail;
 		if (i > 0)
 		{
 			const struct pgr_kv_entry *prev = &next.recs[i - 1]->e;
 
 			if (key_cmp(prev->key, prev->key_len, key, klen) >= 0)
-				goto corrupt;
+				goto fail;
 		}
 		rec = record_new(&next, key, klen, value, vlen);
 		if (rec == NULL)
-			goto nomem;
+		{
+			err = PGR_ENOMEM;
+			goto fail;
+		}
 		rec->e.create_rev = create_rev;
 		rec->e.mod_rev = mod_rev;
 		rec->e.version = version;
@@ -1185,31 +1195,17 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 		lease_count(&next, lease, 1);
 	}
 	if (r.pos != r.len)
-		goto corrupt;
+		goto fail;
 
-	/* replace the state */
-	clear(kv);
-	kv_free(kv, kv->recs);
-	kv_free(kv, kv->leases);
-	kv->recs = next.recs;
-	kv->n_recs = next.n_recs;
-	kv->cap_recs = next.cap_recs;
-	kv->leases = next.leases;
-	kv->n_leases = next.n_leases;
-	kv->cap_leases = next.cap_leases;
-	kv->bytes = next.bytes;
-	kv->revision = next.revision;
-	kv->applied = next.applied;
+	/* replace the state; the store's settings and scratch stay */
+	release(kv);
+	next.quota = kv->quota;
+	next.cmp = kv->cmp;
+	next.ops = kv->ops;
+	*kv = next;
 	return PGR_OK;
 
-corrupt:
-	clear(&next);
-	kv_free(&next, next.recs);
-	kv_free(&next, next.leases);
-	return PGR_ECORRUPT;
-nomem:
-	clear(&next);
-	kv_free(&next, next.recs);
-	kv_free(&next, next.leases);
-	return PGR_ENOMEM;
+fail:
+	release(&next);
+	return err;
 }
