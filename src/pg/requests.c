@@ -98,10 +98,11 @@ take_init(PgraftWorker *w, int slot)
  * instead of electing a second leader of this one.  The id is durable
  * before the forced configuration is (the loop persists it later in this
  * iteration): a crash in between leaves a node that reaches no old member
- * and may be forced again.  Every other request ends; this one is answered
- * once the configuration is durable.
+ * and may be forced again.  Every other request ends, those taken with
+ * this one included (true is returned then); this one is answered once the
+ * configuration is durable.
  */
-static void
+static bool
 take_force(PgraftWorker *w, int slot)
 {
 	struct pgr_status s;
@@ -110,7 +111,7 @@ take_force(PgraftWorker *w, int slot)
 	char		hex[33];
 
 	if (!require_member(w, slot))
-		return;
+		return false;
 	pgr_node_status(w->node, &s);
 	err = pgraft_check_core(pgr_node_force_alone(w->node, &idx), "forcing a new cluster");
 	switch (err)
@@ -119,7 +120,7 @@ take_force(PgraftWorker *w, int slot)
 			break;
 		case PGR_EEXIST:
 			pgraft_request_answer(slot, 0, 0);
-			return;
+			return false;
 		case PGR_EBUSY:
 			if (s.leader == (uint64) pgraft_node_id)
 				pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -141,23 +142,23 @@ take_force(PgraftWorker *w, int slot)
 									"This node heard from that leader within the election timeout. pgraft_force_new_cluster() is only for a cluster that has lost a majority of its voters for good.",
 									"Remove members that are gone with pgraft_remove_node() on the leader.");
 			}
-			return;
+			return false;
 		case PGR_EINVAL:
 			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 								"this node is a learner",
 								"Commitment was counted on the voters' logs, not on a learner's.",
 								"Run pgraft_force_new_cluster() on a surviving voter.");
-			return;
+			return false;
 		case PGR_ENOENT:
 			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 								s.removed ? "this node was removed from its cluster" :
 								"this node is not in the latest configuration of its cluster",
 								NULL, "Run pgraft_force_new_cluster() on a surviving voter.");
-			return;
+			return false;
 		default:
 			pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR, "could not force a new cluster",
 								pgr_strerror(err), NULL);
-			return;
+			return false;
 	}
 	pgraft_requests_end_all(w, slot, "pgraft_force_new_cluster() made this node a new cluster");
 	pgraft_node_new_identity(w);
@@ -169,6 +170,7 @@ take_force(PgraftWorker *w, int slot)
 			 errhint("Add new nodes with pgraft_add_node(); a surviving node must have its pgraft state removed before it is added again.")));
 	w->founding_slot = slot;
 	w->founding_index = idx;
+	return true;
 }
 
 /* A configuration entry as text: "1=host:port voter, 2=host:port learner". */
@@ -363,24 +365,16 @@ pgraft_requests_take(PgraftWorker *w)
 	for (int k = 0; k < n; k++)
 	{
 		int			slot = slots[k];
-		PgraftSlotState st;
 
-		/*
-		 * Taken together, but an earlier one may have ended the others
-		 * (pgraft_force_new_cluster ends every request): those are answered.
-		 */
-		LWLockAcquire(pgraft_shared->lock, LW_SHARED);
-		st = pgraft_shared->slots[slot].state;
-		LWLockRelease(pgraft_shared->lock);
-		if (st != PGRAFT_SLOT_ACTIVE)
-			continue;
 		switch (pgraft_shared->slots[slot].type)
 		{
 			case PGRAFT_REQ_INIT:
 				take_init(w, slot);
 				break;
 			case PGRAFT_REQ_FORCE_NEW_CLUSTER:
-				take_force(w, slot);
+				/* done: it ended every other request, the rest taken too */
+				if (take_force(w, slot))
+					return;
 				break;
 			case PGRAFT_REQ_GET_ENTRIES:
 				take_get_entries(w, slot);
