@@ -90,9 +90,17 @@ struct pgr_call_id
 	uint64_t seq;         /* call number within the incarnation */
 };
 
+/* What the payload is. */
+enum pgr_payload_kind
+{
+	PGR_PAYLOAD_DATA = 1, /* bytes for the log (pgraft_log_append) */
+	PGR_PAYLOAD_KV = 2    /* a key-value command (kv.h) */
+};
+
 struct pgr_envelope
 {
 	struct pgr_call_id id;
+	enum pgr_payload_kind kind;
 	uint64_t low;        /* every call of the incarnation numbered below
 								 * low had ended when this was proposed */
 	uint64_t term;       /* term it was proposed in */
@@ -101,7 +109,8 @@ struct pgr_envelope
 };
 
 /* Write the header (PGR_ENVELOPE_SIZE bytes) at buf. */
-void pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uint64_t term);
+void pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uint64_t term,
+						enum pgr_payload_kind kind);
 
 /* Parse an entry's data; false if it is not an envelope. */
 bool pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out);
@@ -197,15 +206,22 @@ enum pgr_err pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_
 							   uint64_t *index_out);
 
 /*
- * The state as snapshot data, and back.  The configuration is not in it:
- * it travels in the snapshot's metadata, which pgr_app_state_decode takes.
- * encoded_size is at most PGR_APP_STATE_MAX bytes.
+ * The state as snapshot data, and back, with the key-value store (kv.h)
+ * that the same entries built (kv NULL: an empty one).  The configuration
+ * is not in it: it travels in the snapshot's metadata, which
+ * pgr_app_state_decode takes.  Decoding checks the state and says where the
+ * store's encoding is (*kv NULL, *kv_len 0 for an empty store): the caller
+ * decodes it with pgr_kv_decode.  Without the store, encoded_size is at
+ * most PGR_APP_STATE_MAX bytes.
  */
-#define PGR_APP_STATE_MAX (64 + PGR_MAX_MEMBERS * (32 + PGR_APP_SESSION_CALLS * 16))
-size_t pgr_app_state_encoded_size(const struct pgr_app_state *st);
-void pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_out);
+#define PGR_APP_STATE_MAX (72 + PGR_MAX_MEMBERS * (32 + PGR_APP_SESSION_CALLS * 16))
+struct pgr_kv;
+size_t pgr_app_state_encoded_size(const struct pgr_app_state *st, const struct pgr_kv *kv);
+void pgr_app_state_encode(const struct pgr_app_state *st, const struct pgr_kv *kv, uint8_t *buf,
+						  size_t *len_out);
 enum pgr_err pgr_app_state_decode(const uint8_t *buf, uint64_t len,
-								  const struct pgr_snapshot_meta *meta, struct pgr_app_state *out);
+								  const struct pgr_snapshot_meta *meta, struct pgr_app_state *out,
+								  const uint8_t **kv, size_t *kv_len);
 
 /* ---------------------------------------------------------------------- */
 /* Calls                                                                  */
@@ -255,7 +271,8 @@ struct pgr_call_spec
 	/* APPEND: the payload stays valid, unchanged, until the call is done */
 	const uint8_t *payload;
 	uint32_t len;
-	uint64_t expect_term; /* APPEND: 0, or fail unless proposed in this term */
+	uint32_t payload_kind; /* APPEND: enum pgr_payload_kind; 0 is DATA */
+	uint64_t expect_term;  /* APPEND: 0, or fail unless proposed in this term */
 	/* ADD, REMOVE, TRANSFER */
 	uint64_t node_id;
 	uint32_t context_len; /* ADD: the member's context ("host:port") */

@@ -115,7 +115,11 @@ struct pgr_kv_txn
 /*
  * Commands, as the payload of a log entry.  A transaction; a lease grant
  * (the lease's id is the index of its entry); a lease revocation (its keys
- * are deleted).  Encoding validates the limits (PGR_EINVAL, PGR_ETOOBIG
+ * are deleted); a lease keepalive (it changes nothing in the store: it
+ * tells the leader's lease clock, which applies it too, to start the
+ * lease's time to live again); a quota (the store's limit from then on:
+ * since verdicts depend on it, it travels through the log and in the
+ * snapshot, so that every node applies the same limit at the same index).  Encoding validates the limits (PGR_EINVAL, PGR_ETOOBIG
  * when cap is too small); pgr_kv_command_size() says how much room to give.
  */
 size_t pgr_kv_txn_size(const struct pgr_kv_txn *t);
@@ -124,6 +128,8 @@ enum pgr_err pgr_kv_encode_txn(const struct pgr_kv_txn *t, uint8_t *buf, size_t 
 #define PGR_KV_LEASE_CMD_SIZE 16
 void pgr_kv_encode_grant(uint64_t ttl_ms, uint8_t buf[PGR_KV_LEASE_CMD_SIZE]);
 void pgr_kv_encode_revoke(uint64_t lease, uint8_t buf[PGR_KV_LEASE_CMD_SIZE]);
+void pgr_kv_encode_keepalive(uint64_t lease, uint8_t buf[PGR_KV_LEASE_CMD_SIZE]);
+void pgr_kv_encode_quota(uint64_t bytes, uint8_t buf[PGR_KV_LEASE_CMD_SIZE]);
 
 /* A key as stored.  Pointers stay valid until the next change of the store. */
 struct pgr_kv_entry
@@ -148,8 +154,9 @@ struct pgr_kv_lease
 struct pgr_kv;
 
 /*
- * quota: bytes of keys and values (and 16 per lease) the store may hold; 0:
- * no limit.  Verdicts depend on it, so every node must use the same quota.
+ * quota: bytes of keys and values (and 16 per lease) the store may hold
+ * until a quota command changes it; 0: no limit.  Verdicts depend on it:
+ * every node must start with the same one.
  */
 enum pgr_err pgr_kv_new(const struct pgr_allocator *alloc, uint64_t quota, struct pgr_kv **out);
 void pgr_kv_free(struct pgr_kv *kv);
@@ -172,9 +179,11 @@ struct pgr_kv_result
 	enum pgr_kv_status status; /* anything but OK: nothing changed */
 	bool succeeded;            /* transaction: the comparisons held */
 	uint32_t puts;
-	uint64_t deleted;  /* keys deleted (a revocation's too) */
-	uint64_t revision; /* the store's revision after the command */
-	uint64_t lease;    /* a grant: the new lease's id */
+	uint64_t deleted;    /* keys deleted (a revocation's too) */
+	uint64_t revision;   /* the store's revision after the command */
+	uint64_t lease;      /* a grant: the new lease's id */
+	uint64_t kept_alive; /* a keepalive: the lease it found */
+	uint64_t ttl_ms;     /* a grant, a keepalive: the lease's time to live */
 };
 
 const char *pgr_kv_status_name(enum pgr_kv_status st);
@@ -192,6 +201,7 @@ uint64_t pgr_kv_revision(const struct pgr_kv *kv);
 uint64_t pgr_kv_applied(const struct pgr_kv *kv);
 uint64_t pgr_kv_count(const struct pgr_kv *kv);
 uint64_t pgr_kv_bytes(const struct pgr_kv *kv); /* keys and values, as the quota counts */
+uint64_t pgr_kv_quota(const struct pgr_kv *kv);
 bool pgr_kv_get(const struct pgr_kv *kv, const uint8_t *key, uint32_t key_len,
 				struct pgr_kv_entry *out);
 /*

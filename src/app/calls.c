@@ -207,6 +207,7 @@ pgr_calls_start(struct pgr_calls *c, uint32_t tag, const struct pgr_call_spec *s
 	if (spec->kind < PGR_CALL_APPEND || spec->kind > PGR_CALL_TRANSFER ||
 		call_by_tag(c, tag) != NULL ||
 		(spec->kind == PGR_CALL_APPEND && spec->len > 0 && spec->payload == NULL) ||
+		spec->payload_kind > PGR_PAYLOAD_KV ||
 		(spec->kind != PGR_CALL_APPEND && spec->kind != PGR_CALL_READ &&
 		 spec->node_id == PGR_NONE) ||
 		spec->context_len > PGR_MAX_CONTEXT)
@@ -368,7 +369,8 @@ drive_append(struct pgr_calls *c, struct pgr_call *k, struct pgr_node *node,
 	buf = c->alloc.alloc(c->alloc.ctx, len);
 	if (buf == NULL)
 		return PGR_ENOMEM;
-	pgr_envelope_write(buf, &id, low_watermark(c), s->term);
+	pgr_envelope_write(buf, &id, low_watermark(c), s->term,
+					   k->spec.payload_kind == PGR_PAYLOAD_KV ? PGR_PAYLOAD_KV : PGR_PAYLOAD_DATA);
 	if (k->spec.len > 0)
 		memcpy(buf + PGR_ENVELOPE_SIZE, k->spec.payload, k->spec.len);
 	err = pgr_node_propose(node, buf, len, &index);

@@ -8,7 +8,7 @@
  *		0	u8	'P'			magic
  *		1	u8	'R'
  *		2	u8	version		2
- *		3	u8	kind		1 = application data
+ *		3	u8	kind		1 = application data, 2 = a key-value command
  *		4	u64 origin		node that proposed it
  *		12	u64 incarnation	that node's worker start (grows with every start)
  *		20	u64 seq			the call's number within the incarnation
@@ -32,12 +32,13 @@
 #define ENVELOPE_V1_SIZE 28
 
 void
-pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uint64_t term)
+pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uint64_t term,
+				   enum pgr_payload_kind kind)
 {
 	buf[0] = 'P';
 	buf[1] = 'R';
 	buf[2] = 2;
-	buf[3] = 1;
+	buf[3] = (uint8_t) kind;
 	pgr_put_u64(buf + 4, id->origin);
 	pgr_put_u64(buf + 12, id->incarnation);
 	pgr_put_u64(buf + 20, id->seq);
@@ -48,10 +49,12 @@ pgr_envelope_write(uint8_t *buf, const struct pgr_call_id *id, uint64_t low, uin
 bool
 pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out)
 {
-	if (buf == NULL || len < 4 || buf[0] != 'P' || buf[1] != 'R' || buf[3] != 1)
+	if (buf == NULL || len < 4 || buf[0] != 'P' || buf[1] != 'R')
 		return false;
-	if (buf[2] == 2 && len >= PGR_ENVELOPE_SIZE)
+	if (buf[2] == 2 && len >= PGR_ENVELOPE_SIZE &&
+		(buf[3] == PGR_PAYLOAD_DATA || buf[3] == PGR_PAYLOAD_KV))
 	{
+		out->kind = (enum pgr_payload_kind) buf[3];
 		out->id.origin = pgr_get_u64(buf + 4);
 		out->id.incarnation = pgr_get_u64(buf + 12);
 		out->id.seq = pgr_get_u64(buf + 20);
@@ -61,8 +64,9 @@ pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out)
 		out->len = len - PGR_ENVELOPE_SIZE;
 		return true;
 	}
-	if (buf[2] == 1 && len >= ENVELOPE_V1_SIZE)
+	if (buf[2] == 1 && len >= ENVELOPE_V1_SIZE && buf[3] == PGR_PAYLOAD_DATA)
 	{
+		out->kind = PGR_PAYLOAD_DATA;
 		out->id.origin = pgr_get_u64(buf + 4);
 		out->id.incarnation = 0;
 		out->id.seq = pgr_get_u64(buf + 12);

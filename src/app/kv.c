@@ -16,7 +16,8 @@
  * second pass; the records it needs are allocated before anything changes.
  *
  * COMMAND FORMAT (little-endian):
- *		0	1	command: 1 transaction, 2 lease grant, 3 lease revocation
+ *		0	1	command: 1 transaction, 2 lease grant, 3 lease revocation,
+ *				4 lease keepalive, 5 quota
  *		1	1	version (1)
  *		2	2	zero
  *	a transaction, then:
@@ -27,7 +28,8 @@
  *				length (PUT) or range end length (DELETE), u64 lease,
  *				key, value or range end
  *	a grant: 4 zero, u64 ttl_ms (within PGR_KV_LEASE_CMD_SIZE: 16 bytes)
- *	a revocation: 4 zero, u64 lease id
+ *	a revocation or a keepalive: 4 zero, u64 lease id
+ *	a quota: 4 zero, u64 bytes (0: no limit)
  *
  * SNAPSHOT FORMAT (little-endian):
  *		0	4	magic "PGKV"
@@ -37,6 +39,7 @@
  *		16	8	applied index
  *		24	8	leases L
  *		32	8	keys K
+ *		40	8	quota
  *		then L x (u64 id, u64 ttl_ms), by id
  *		then K x (u32 key length, u32 value length, u64 create_rev, u64
  *			mod_rev, u64 version, u64 lease, key, value), by key
@@ -58,13 +61,15 @@
 #define CMD_TXN         1
 #define CMD_GRANT       2
 #define CMD_REVOKE      3
+#define CMD_KEEPALIVE   4
+#define CMD_QUOTA       5
 #define CMD_VERSION     1
 #define CMD_HEADER      4
 #define COMPARE_HEADER  24
 #define OP_HEADER       20
 #define SNAP_MAGIC      "PGKV"
 #define SNAP_VERSION    1
-#define SNAP_HEADER     40
+#define SNAP_HEADER     48
 #define SNAP_LEASE      16
 #define SNAP_KEY_HEADER 40
 
@@ -472,6 +477,18 @@ pgr_kv_encode_revoke(uint64_t lease, uint8_t buf[PGR_KV_LEASE_CMD_SIZE])
 	encode_lease_cmd(CMD_REVOKE, lease, buf);
 }
 
+void
+pgr_kv_encode_keepalive(uint64_t lease, uint8_t buf[PGR_KV_LEASE_CMD_SIZE])
+{
+	encode_lease_cmd(CMD_KEEPALIVE, lease, buf);
+}
+
+void
+pgr_kv_encode_quota(uint64_t bytes, uint8_t buf[PGR_KV_LEASE_CMD_SIZE])
+{
+	encode_lease_cmd(CMD_QUOTA, bytes, buf);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Commands: decoding (the bytes are from the log: hostile until checked) */
 /* ---------------------------------------------------------------------- */
@@ -844,6 +861,7 @@ apply_grant(struct pgr_kv *kv, uint64_t index, uint64_t ttl_ms, struct pgr_kv_re
 	kv->leases[kv->n_leases].n_keys = 0;
 	kv->n_leases++;
 	res->lease = index;
+	res->ttl_ms = ttl_ms;
 	return PGR_OK;
 }
 
@@ -880,6 +898,22 @@ apply_revoke(struct pgr_kv *kv, uint64_t index, uint64_t id, struct pgr_kv_resul
 		kv->revision = index;
 }
 
+/* A keepalive changes nothing: the leader's lease clock acts on it (kv.h). */
+static void
+apply_keepalive(struct pgr_kv *kv, uint64_t id, struct pgr_kv_result *res)
+{
+	uint64_t pos;
+	const struct pgr_kv_lease *l = id == 0 ? NULL : lease_find(kv, id, &pos);
+
+	if (l == NULL)
+	{
+		res->status = PGR_KV_LEASE_NOT_FOUND;
+		return;
+	}
+	res->kept_alive = id;
+	res->ttl_ms = l->ttl_ms;
+}
+
 enum pgr_err
 pgr_kv_apply(struct pgr_kv *kv, uint64_t index, const uint8_t *cmd, size_t len,
 			 struct pgr_kv_result *res)
@@ -907,7 +941,7 @@ pgr_kv_apply(struct pgr_kv *kv, uint64_t index, const uint8_t *cmd, size_t len,
 		else
 			err = apply_txn(kv, index, &t, res);
 	}
-	else if (type == CMD_GRANT || type == CMD_REVOKE)
+	else if (type == CMD_GRANT || type == CMD_REVOKE || type == CMD_KEEPALIVE || type == CMD_QUOTA)
 	{
 		uint32_t zero = pgr_r_u32(&r);
 		uint64_t v = pgr_r_u64(&r);
@@ -916,8 +950,12 @@ pgr_kv_apply(struct pgr_kv *kv, uint64_t index, const uint8_t *cmd, size_t len,
 			res->status = PGR_KV_MALFORMED;
 		else if (type == CMD_GRANT)
 			err = apply_grant(kv, index, v, res);
-		else
+		else if (type == CMD_REVOKE)
 			apply_revoke(kv, index, v, res);
+		else if (type == CMD_KEEPALIVE)
+			apply_keepalive(kv, v, res);
+		else
+			kv->quota = v; /* limits growth from now on; shrinks nothing */
 	}
 	else
 		res->status = PGR_KV_MALFORMED;
@@ -955,6 +993,12 @@ uint64_t
 pgr_kv_bytes(const struct pgr_kv *kv)
 {
 	return kv->bytes;
+}
+
+uint64_t
+pgr_kv_quota(const struct pgr_kv *kv)
+{
+	return kv->quota;
 }
 
 bool
@@ -1068,6 +1112,7 @@ encode_into(const struct pgr_kv *kv, struct sink *s)
 	sink_u64(s, kv->applied);
 	sink_u64(s, kv->n_leases);
 	sink_u64(s, kv->n_recs);
+	sink_u64(s, kv->quota);
 	for (uint64_t i = 0; i < kv->n_leases; i++)
 	{
 		sink_u64(s, kv->leases[i].id);
@@ -1130,6 +1175,7 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 	next.applied = pgr_r_u64(&r);
 	n_leases = pgr_r_u64(&r);
 	n_recs = pgr_r_u64(&r);
+	next.quota = pgr_r_u64(&r);
 	if (!r.ok || next.revision > next.applied || n_leases > (r.len - r.pos) / SNAP_LEASE ||
 		n_recs > (r.len - r.pos) / SNAP_KEY_HEADER)
 		return PGR_ECORRUPT;
@@ -1197,9 +1243,8 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 	if (r.pos != r.len)
 		goto fail;
 
-	/* replace the state; the store's settings and scratch stay */
+	/* replace the state; the store's scratch stays */
 	release(kv);
-	next.quota = kv->quota;
 	next.cmp = kv->cmp;
 	next.ops = kv->ops;
 	*kv = next;

@@ -23,7 +23,7 @@
  *
  * SNAPSHOT DATA FORMAT (little-endian):
  *		0	4	magic "PGRS"
- *		4	1	version (2)
+ *		4	1	version (3)
  *		5	1	forgotten (0 or 1)
  *		6	2	zero
  *		8	8	applied index (equals the snapshot's index)
@@ -37,7 +37,11 @@
  *			24	4	number of calls N (<= 256)
  *			28	4	zero
  *			32	N x 16	seq, index of each counted call, by seq
- * Version 1 (16 bytes: magic, version, the count) was written before the
+ *		then the key-value store (kv.h):
+ *			0	8	length K (0: an empty store)
+ *			8	K	the store's snapshot encoding (pgr_kv_encode)
+ * Version 2 is version 3 without the store (written before it existed);
+ * it decodes with an empty store.  Version 1 (16 bytes: magic, version, the count) was written before the
  * sessions existed; it decodes with no session, forgotten.
  *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
@@ -49,11 +53,12 @@
 #include <string.h>
 
 #include "pgraft/app.h"
+#include "pgraft/kv.h"
 
 #include "../common/codec.h"
 
 #define STATE_MAGIC    "PGRS"
-#define STATE_VERSION  2
+#define STATE_VERSION  3
 #define STATE_HEADER   32
 #define SESSION_HEADER 32
 #define CALL_SIZE      16
@@ -279,9 +284,9 @@ pgr_app_find_call(const struct pgr_app_state *st, const struct pgr_call_id *id, 
 /* ---------------------------------------------------------------------- */
 
 size_t
-pgr_app_state_encoded_size(const struct pgr_app_state *st)
+pgr_app_state_encoded_size(const struct pgr_app_state *st, const struct pgr_kv *kv)
 {
-	size_t n = STATE_HEADER;
+	size_t n = STATE_HEADER + 8 + (kv != NULL ? pgr_kv_encoded_size(kv) : 0);
 
 	for (uint32_t i = 0; i < st->n_sessions; i++)
 		n += SESSION_HEADER + (size_t) st->sessions[i].n * CALL_SIZE;
@@ -289,9 +294,11 @@ pgr_app_state_encoded_size(const struct pgr_app_state *st)
 }
 
 void
-pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_out)
+pgr_app_state_encode(const struct pgr_app_state *st, const struct pgr_kv *kv, uint8_t *buf,
+					 size_t *len_out)
 {
-	struct pgr_writer w = {buf, pgr_app_state_encoded_size(st), 0, true};
+	struct pgr_writer w = {buf, pgr_app_state_encoded_size(st, kv), 0, true};
+	size_t kv_len = kv != NULL ? pgr_kv_encoded_size(kv) : 0;
 
 	pgr_w_bytes(&w, STATE_MAGIC, 4);
 	pgr_w_u8(&w, STATE_VERSION);
@@ -316,12 +323,15 @@ pgr_app_state_encode(const struct pgr_app_state *st, uint8_t *buf, size_t *len_o
 			pgr_w_u64(&w, s->calls[k].index);
 		}
 	}
-	*len_out = w.len;
+	pgr_w_u64(&w, kv_len);
+	if (kv_len > 0)
+		pgr_kv_encode(kv, buf + w.len);
+	*len_out = w.len + kv_len;
 }
 
 enum pgr_err
 pgr_app_state_decode(const uint8_t *buf, uint64_t len, const struct pgr_snapshot_meta *meta,
-					 struct pgr_app_state *out)
+					 struct pgr_app_state *out, const uint8_t **kv, size_t *kv_len)
 {
 	struct pgr_reader r = {buf, (size_t) len, 0, buf != NULL};
 	const uint8_t *magic = pgr_r_bytes(&r, 4);
@@ -329,6 +339,8 @@ pgr_app_state_decode(const uint8_t *buf, uint64_t len, const struct pgr_snapshot
 	uint8_t forgotten;
 
 	pgr_app_state_init(out);
+	*kv = NULL;
+	*kv_len = 0;
 	if (magic == NULL || memcmp(magic, STATE_MAGIC, 4) != 0)
 		return PGR_ECORRUPT;
 	out->applied = meta->index;
@@ -342,7 +354,7 @@ pgr_app_state_decode(const uint8_t *buf, uint64_t len, const struct pgr_snapshot
 		out->forgotten = true;
 		return r.ok && r.pos == r.len ? PGR_OK : PGR_ECORRUPT;
 	}
-	if (version != STATE_VERSION)
+	if (version != 2 && version != STATE_VERSION)
 		return PGR_ECORRUPT;
 	forgotten = pgr_r_u8(&r);
 	(void) pgr_r_u16(&r);
@@ -377,6 +389,16 @@ pgr_app_state_decode(const uint8_t *buf, uint64_t len, const struct pgr_snapshot
 				c->index == 0 || c->index > meta->index)
 				return PGR_ECORRUPT;
 		}
+	}
+	if (version == STATE_VERSION)
+	{
+		uint64_t n = pgr_r_u64(&r);
+
+		if (!r.ok || n != r.len - r.pos)
+			return PGR_ECORRUPT;
+		*kv = n > 0 ? buf + r.pos : NULL;
+		*kv_len = (size_t) n;
+		r.pos = r.len;
 	}
 	return r.ok && r.pos == r.len ? PGR_OK : PGR_ECORRUPT;
 }

@@ -80,14 +80,16 @@ sim_calls_node_up(struct sim_cluster *c, struct sim_node *sn)
 	{
 		const uint8_t *blob;
 		size_t n = sim_app_blob(c, st->snap.data, st->snap.len, &blob);
+		const uint8_t *kv;
+		size_t kv_len;
 
-		if (pgr_app_state_decode(blob, n, &st->snap.meta, sn->papp) != PGR_OK)
+		if (pgr_app_state_decode(blob, n, &st->snap.meta, sn->papp, &kv, &kv_len) != PGR_OK)
 			sim_fail(c, "Application state",
 					 "node %" PRIu64 " cannot decode the application"
 					 " state of its stored snapshot at %" PRIu64,
 					 sn->id, st->snap.meta.index);
-		n = sim_kv_blob(c, st->snap.data, st->snap.len, &blob);
-		sim_kv_install(c, sn, blob, n);
+		else
+			sim_kv_install(c, sn, kv, kv_len);
 	}
 	/* a new, larger incarnation at every start, as the worker persists it */
 	if (pgr_calls_init(&sn->calls, &pgr_libc_allocator, sn->id, ++sn->incarnation,
@@ -193,8 +195,10 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 	{
 		const uint8_t *blob;
 		size_t n = sim_app_blob(c, rd->snapshot->data, rd->snapshot->len, &blob);
+		const uint8_t *kv;
+		size_t kv_len;
 
-		err = pgr_app_state_decode(blob, n, &rd->snapshot->meta, c->scratch_app);
+		err = pgr_app_state_decode(blob, n, &rd->snapshot->meta, c->scratch_app, &kv, &kv_len);
 		if (err != PGR_OK)
 		{
 			sim_fail(c, "Application state",
@@ -204,8 +208,7 @@ sim_calls_apply(struct sim_cluster *c, struct sim_node *sn, const struct pgr_rea
 			return;
 		}
 		snap_state = c->scratch_app;
-		n = sim_kv_blob(c, rd->snapshot->data, rd->snapshot->len, &blob);
-		sim_kv_install(c, sn, blob, n);
+		sim_kv_install(c, sn, kv, kv_len);
 	}
 	if (rd->n_committed > 0)
 	{

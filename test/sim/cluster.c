@@ -64,8 +64,7 @@ sim_node_get(struct sim_cluster *c, uint64_t id)
 size_t
 sim_app_size(const struct sim_cluster *c, const struct sim_node *sn)
 {
-	return SIM_SNAP_HEADER + c->p.snap_pad + 8 + pgr_kv_encoded_size(sn->kv) +
-		   pgr_app_state_encoded_size(sn->papp);
+	return SIM_SNAP_HEADER + c->p.snap_pad + pgr_app_state_encoded_size(sn->papp, sn->kv);
 }
 
 static void
@@ -87,24 +86,21 @@ sim_get64(const uint8_t *p)
 
 /*
  * The pad makes snapshots of varying size whose every byte is checked;
- * pgraft's application state follows it.
+ * pgraft's application state follows it, with the key-value store in it,
+ * as the worker writes them.
  */
 void
 sim_app_encode(const struct sim_cluster *c, const struct sim_node *sn, uint8_t *buf, size_t *len)
 {
 	size_t blob_len;
 	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
-	size_t kv_len = pgr_kv_encoded_size(sn->kv);
 
 	sim_put64(buf, sn->app.applied);
 	sim_put64(buf + 8, sn->app.hash);
 	sim_put64(buf + 16, sn->app.n_normal);
 	for (size_t i = SIM_SNAP_HEADER; i < off; i++)
 		buf[i] = (uint8_t) sim_mix(sn->app.hash + i);
-	sim_put64(buf + off, kv_len);
-	pgr_kv_encode(sn->kv, buf + off + 8);
-	off += 8 + kv_len;
-	pgr_app_state_encode(sn->papp, buf + off, &blob_len);
+	pgr_app_state_encode(sn->papp, sn->kv, buf + off, &blob_len);
 	*len = off + blob_len;
 }
 
@@ -122,27 +118,11 @@ sim_app_decode(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, st
 	return true;
 }
 
-/* Where the key-value store is in snapshot data, and its size. */
-size_t
-sim_kv_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, const uint8_t **blob)
-{
-	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
-	uint64_t kv_len;
-
-	*blob = NULL;
-	if (len < off + 8)
-		return 0;
-	*blob = buf + off + 8;
-	kv_len = sim_get64(buf + off);
-	return kv_len <= len - off - 8 ? (size_t) kv_len : 0;
-}
-
 /* Where pgraft's application state starts in snapshot data, and its size. */
 size_t
 sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len, const uint8_t **blob)
 {
-	const uint8_t *kv;
-	size_t off = SIM_SNAP_HEADER + c->p.snap_pad + 8 + sim_kv_blob(c, buf, len, &kv);
+	size_t off = SIM_SNAP_HEADER + c->p.snap_pad;
 
 	*blob = buf + off;
 	return len >= off ? (size_t) (len - off) : 0;

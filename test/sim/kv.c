@@ -6,8 +6,8 @@
  *
  * Every append call's payload carries a key-value command after its call
  * number (calls.c): puts, range deletes, compare-and-swap transactions,
- * lease grants and revocations on a small set of keys, so that commands
- * conflict.  A node applies the command of every entry that COUNTS (the
+ * lease grants and revocations, and now and then a quota small enough to
+ * refuse writes, on a small set of keys, so that commands conflict.  A node applies the command of every entry that COUNTS (the
  * verdict of src/app/state.c: a superseded, duplicate or expired copy is
  * not applied), at the entry's index, as the worker will.  The store is in
  * every snapshot; a node that restarts or installs a snapshot rebuilds it
@@ -163,8 +163,16 @@ sim_kv_command(struct sim_cluster *c, uint64_t call, uint8_t *buf, size_t cap)
 	if (what == 7 || what == 8)
 	{
 		/* a grant, or the revocation of the latest lease granted */
+		static const uint64_t quotas[] = {0, 120, 300, 1000};
+
 		if (cap < PGR_KV_LEASE_CMD_SIZE)
 			return 0;
+		if (what == 8 && sim_rng_below(&c->rng, 4) == 0)
+		{
+			/* now and then a new quota, small enough to refuse writes */
+			pgr_kv_encode_quota(quotas[sim_rng_below(&c->rng, 4)], buf);
+			return PGR_KV_LEASE_CMD_SIZE;
+		}
 		if (what == 7)
 			pgr_kv_encode_grant(sim_rng_range(&c->rng, 100, 5000), buf);
 		else

@@ -580,8 +580,6 @@ bool sim_calls_live_done(struct sim_cluster *c);
 void sim_calls_free(struct sim_cluster *c);
 size_t sim_app_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
 					const uint8_t **blob);
-size_t sim_kv_blob(const struct sim_cluster *c, const uint8_t *buf, uint64_t len,
-				   const uint8_t **blob);
 
 /* kv.c */
 void sim_kv_node_up(struct sim_node *sn);

@@ -131,8 +131,11 @@ ac_ready(struct ac *w, uint64_t id)
 			ac_push(w, &rd.msgs[i]);
 		if (rd.snapshot != NULL)
 		{
+			const uint8_t *kv;
+			size_t kv_len;
+
 			if (pgr_app_state_decode(rd.snapshot->data, rd.snapshot->len, &rd.snapshot->meta,
-									 &w->scratch) != PGR_OK)
+									 &w->scratch, &kv, &kv_len) != PGR_OK)
 				abort();
 			snap = &w->scratch;
 			an->snapshots++;
@@ -316,7 +319,7 @@ ac_compact(struct ac *w, uint64_t id)
 	size_t len;
 	struct pgr_snapshot_meta meta;
 
-	pgr_app_state_encode(&an->app, buf, &len);
+	pgr_app_state_encode(&an->app, NULL, buf, &len);
 	return pgr_node_compact(an->node, an->app.applied, buf, len, &meta);
 }
 

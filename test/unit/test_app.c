@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "pgraft/app.h"
+#include "pgraft/kv.h"
 
 #include "app_fixture.h"
 #include "harness.h"
@@ -37,9 +38,15 @@ test_envelope_round_trips_and_reads_version_1(void)
 	struct pgr_envelope env;
 	uint8_t v1[28 + 2] = {'P', 'R', 1, 1};
 
-	pgr_envelope_write(buf, &id, 40, 9);
+	pgr_envelope_write(buf, &id, 40, 9, PGR_PAYLOAD_KV);
 	memcpy(buf + PGR_ENVELOPE_SIZE, "abc", 3);
 	CHECK(pgr_envelope_read(buf, sizeof(buf), &env));
+	CHECK_EQ(env.kind, PGR_PAYLOAD_KV);
+	buf[3] = 3; /* a kind this version does not know: not an envelope */
+	CHECK(!pgr_envelope_read(buf, sizeof(buf), &env));
+	pgr_envelope_write(buf, &id, 40, 9, PGR_PAYLOAD_DATA);
+	CHECK(pgr_envelope_read(buf, sizeof(buf), &env));
+	CHECK_EQ(env.kind, PGR_PAYLOAD_DATA);
 	CHECK_EQ(env.id.origin, 7);
 	CHECK_EQ(env.id.incarnation, 0x1122334455667788ull);
 	CHECK_EQ(env.id.seq, 42);
@@ -60,6 +67,7 @@ test_envelope_round_trips_and_reads_version_1(void)
 	CHECK_EQ(env.low, 0);
 	CHECK_EQ(env.term, 2);
 	CHECK_EQ(env.len, 2);
+	CHECK_EQ(env.kind, PGR_PAYLOAD_DATA);
 }
 
 static struct pgr_entry
@@ -69,7 +77,7 @@ data_entry(uint8_t *buf, uint64_t index, uint64_t term, uint64_t origin, uint64_
 	struct pgr_call_id id = {origin, inc, seq};
 	struct pgr_entry e = {term, index, PGR_ENTRY_NORMAL, PGR_ENVELOPE_SIZE + 1, buf};
 
-	pgr_envelope_write(buf, &id, low, proposed_term);
+	pgr_envelope_write(buf, &id, low, proposed_term, PGR_PAYLOAD_DATA);
 	buf[PGR_ENVELOPE_SIZE] = 'x';
 	return e;
 }
@@ -168,6 +176,8 @@ test_state_survives_encoding_and_refuses_damage(void)
 	size_t len;
 	struct pgr_snapshot_meta meta;
 	uint64_t i;
+	const uint8_t *kv;
+	size_t kv_len;
 
 	pgr_app_state_init(&st_a);
 	for (i = 1; i <= 200; i++)
@@ -177,10 +187,12 @@ test_state_survives_encoding_and_refuses_damage(void)
 	meta.term = st_a.applied_term;
 	meta.config.n_members = 1;
 	meta.config.members[0].id = 1;
-	pgr_app_state_encode(&st_a, enc, &len);
-	CHECK_EQ(len, pgr_app_state_encoded_size(&st_a));
+	pgr_app_state_encode(&st_a, NULL, enc, &len);
+	CHECK_EQ(len, pgr_app_state_encoded_size(&st_a, NULL));
 	CHECK(len <= PGR_APP_STATE_MAX);
-	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b), PGR_OK);
+	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b, &kv, &kv_len), PGR_OK);
+	CHECK(kv == NULL);
+	CHECK_EQ(kv_len, 0);
 	CHECK_EQ(st_b.entries_counted, st_a.entries_counted);
 	CHECK_EQ(st_b.n_sessions, 3);
 	for (uint64_t seq = 1; seq <= 200; seq++)
@@ -193,9 +205,50 @@ test_state_survives_encoding_and_refuses_damage(void)
 	}
 	/* every truncation and a snapshot of another index are refused */
 	for (size_t cut = 0; cut < len; cut += 7)
-		CHECK_EQ(pgr_app_state_decode(enc, cut, &meta, &st_b), PGR_ECORRUPT);
+		CHECK_EQ(pgr_app_state_decode(enc, cut, &meta, &st_b, &kv, &kv_len), PGR_ECORRUPT);
 	meta.index++;
-	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b), PGR_ECORRUPT);
+	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b, &kv, &kv_len), PGR_ECORRUPT);
+	meta.index--;
+	/* version 2: no store after the sessions */
+	enc[4] = 2;
+	CHECK_EQ(pgr_app_state_decode(enc, len - 8, &meta, &st_b, &kv, &kv_len), PGR_OK);
+	CHECK_EQ(st_b.n_sessions, 3);
+	CHECK_EQ(kv_len, 0);
+	CHECK_EQ(pgr_app_state_decode(enc, len, &meta, &st_b, &kv, &kv_len), PGR_ECORRUPT);
+	enc[4] = 3;
+	/* with a store: it comes back whole, and a store's length that lies is refused */
+	{
+		struct pgr_kv *store_a, *store_b;
+		struct pgr_kv_op op = {0};
+		struct pgr_kv_txn t = {0};
+		uint8_t cmd[128];
+		size_t cmd_len;
+		struct pgr_kv_result res;
+		uint8_t *big;
+
+		op.type = PGR_KV_PUT;
+		op.key = (const uint8_t *) "k";
+		op.key_len = 1;
+		op.value = (const uint8_t *) "v";
+		op.value_len = 1;
+		t.n_success = 1;
+		t.success = &op;
+		CHECK_EQ(pgr_kv_new(&pgr_libc_allocator, 0, &store_a), PGR_OK);
+		CHECK_EQ(pgr_kv_new(&pgr_libc_allocator, 0, &store_b), PGR_OK);
+		CHECK_EQ(pgr_kv_encode_txn(&t, cmd, sizeof(cmd), &cmd_len), PGR_OK);
+		CHECK_EQ(pgr_kv_apply(store_a, 7, cmd, cmd_len, &res), PGR_OK);
+		big = malloc(pgr_app_state_encoded_size(&st_a, store_a));
+		pgr_app_state_encode(&st_a, store_a, big, &len);
+		CHECK_EQ(len, pgr_app_state_encoded_size(&st_a, store_a));
+		CHECK_EQ(pgr_app_state_decode(big, len, &meta, &st_b, &kv, &kv_len), PGR_OK);
+		CHECK_EQ(kv_len, pgr_kv_encoded_size(store_a));
+		CHECK_EQ(pgr_kv_decode(store_b, kv, kv_len), PGR_OK);
+		CHECK_EQ(pgr_kv_digest(store_b), pgr_kv_digest(store_a));
+		CHECK_EQ(pgr_app_state_decode(big, len - 1, &meta, &st_b, &kv, &kv_len), PGR_ECORRUPT);
+		free(big);
+		pgr_kv_free(store_a);
+		pgr_kv_free(store_b);
+	}
 	/* version 1: the count only, every session forgotten */
 	{
 		uint8_t v1[16] = {'P', 'G', 'R', 'S', 1, 0, 0, 0, 33};
@@ -203,7 +256,7 @@ test_state_survives_encoding_and_refuses_damage(void)
 		uint64_t ix;
 
 		meta.index = 500;
-		CHECK_EQ(pgr_app_state_decode(v1, sizeof(v1), &meta, &st_b), PGR_OK);
+		CHECK_EQ(pgr_app_state_decode(v1, sizeof(v1), &meta, &st_b, &kv, &kv_len), PGR_OK);
 		CHECK_EQ(st_b.entries_counted, 33);
 		CHECK_EQ(pgr_app_find_call(&st_b, &id, &ix), PGR_EUNAVAILABLE);
 	}

@@ -472,6 +472,24 @@ test_revoking_a_lease_deletes_its_keys(void)
 	apply_ops(kv, 13, ops, 1);
 	CHECK(pgr_kv_get_lease(kv, 10, &l));
 	CHECK_EQ(l.n_keys, 1);
+	{
+		/* a keepalive finds the lease and changes nothing */
+		uint8_t buf[PGR_KV_LEASE_CMD_SIZE];
+		uint32_t before = pgr_kv_digest(kv);
+
+		pgr_kv_encode_keepalive(10, buf);
+		CHECK_EQ(pgr_kv_apply(kv, 14, buf, sizeof(buf), &r), PGR_OK);
+		CHECK_EQ(r.status, PGR_KV_OK);
+		CHECK_EQ(r.kept_alive, 10);
+		CHECK_EQ(r.ttl_ms, 5000);
+		CHECK_EQ(r.revision, 13);
+		CHECK_EQ(pgr_kv_applied(kv), 14);
+		CHECK(pgr_kv_digest(kv) != before); /* the applied index is in it */
+		pgr_kv_encode_keepalive(99, buf);
+		CHECK_EQ(pgr_kv_apply(kv, 15, buf, sizeof(buf), &r), PGR_OK);
+		CHECK_EQ(r.status, PGR_KV_LEASE_NOT_FOUND);
+		CHECK_EQ(r.kept_alive, 0);
+	}
 
 	r = lease_cmd(kv, 20, false, 10);
 	CHECK_EQ(r.status, PGR_KV_OK);
@@ -510,6 +528,28 @@ test_the_quota_refuses_growth_only(void)
 	CHECK_EQ(pgr_kv_bytes(kv), 16);
 	CHECK_EQ(put(kv, 5, "k3", "01").status, PGR_KV_OK); /* exactly full */
 	CHECK_EQ(put(kv, 6, "k4", "").status, PGR_KV_QUOTA);
+	{
+		/* a quota command moves the limit at its index; a snapshot keeps it */
+		uint8_t cmd[PGR_KV_LEASE_CMD_SIZE];
+		struct pgr_kv *copy = store(0);
+		uint8_t *enc = malloc(pgr_kv_encoded_size(kv) + 64);
+
+		pgr_kv_encode_quota(30, cmd);
+		CHECK_EQ(pgr_kv_apply(kv, 7, cmd, sizeof(cmd), &r), PGR_OK);
+		CHECK_EQ(r.status, PGR_KV_OK);
+		CHECK_EQ(pgr_kv_quota(kv), 30);
+		CHECK_EQ(put(kv, 8, "k4", "").status, PGR_KV_OK);
+		pgr_kv_encode(kv, enc);
+		CHECK_EQ(pgr_kv_decode(copy, enc, pgr_kv_encoded_size(kv)), PGR_OK);
+		CHECK_EQ(pgr_kv_quota(copy), 30);
+		CHECK_EQ(pgr_kv_digest(copy), pgr_kv_digest(kv));
+		pgr_kv_encode_quota(0, cmd);
+		CHECK_EQ(pgr_kv_apply(copy, 9, cmd, sizeof(cmd), &r), PGR_OK);
+		CHECK_EQ(pgr_kv_quota(copy), 0);
+		CHECK(pgr_kv_digest(copy) != pgr_kv_digest(kv));
+		free(enc);
+		pgr_kv_free(copy);
+	}
 	pgr_kv_free(kv);
 }
 
@@ -891,16 +931,16 @@ test_snapshot_structure_is_validated_behind_the_checksum(void)
 		const char *what;
 	} damage[] = {
 		{8, 8, 4, "revision above the applied index"},
-		{40, 8, 0, "lease id 0"},
-		{40, 8, 2, "a key's lease missing"},
-		{48 + 8 + 24, 8, 0, "version 0"},
-		{48 + 8 + 24, 8, UINT64_MAX, "version at its limit"},
-		{48 + 8 + 8, 8, 3, "created after its last change"},
-		{98 + 16, 8, 4, "changed after the revision"},
-		{98 + 40, 1, 'a', "keys out of order"},
+		{48, 8, 0, "lease id 0"},
+		{48, 8, 2, "a key's lease missing"},
+		{56 + 8 + 24, 8, 0, "version 0"},
+		{56 + 8 + 24, 8, UINT64_MAX, "version at its limit"},
+		{56 + 8 + 8, 8, 3, "created after its last change"},
+		{106 + 16, 8, 4, "changed after the revision"},
+		{106 + 40, 1, 'a', "keys out of order"},
 		{32, 8, 3, "more keys than there are"},
 		{24, 8, 2, "more leases than there are"},
-		{56, 4, 0, "an empty key"},
+		{64, 4, 0, "an empty key"},
 	};
 
 	lease_cmd(kv, 1, true, 10);
@@ -908,12 +948,12 @@ test_snapshot_structure_is_validated_behind_the_checksum(void)
 	apply_ops(kv, 2, &op, 1);
 	put(kv, 3, "b", "y");
 	len = pgr_kv_encoded_size(kv);
-	CHECK_EQ(len, 144);
+	CHECK_EQ(len, 152);
 	pgr_kv_encode(kv, good);
 	CHECK(memcmp(good, "PGKV", 4) == 0);
-	CHECK_EQ(pgr_get_u64(good + 40), 1); /* the lease */
-	CHECK_EQ(good[96], 'a');             /* the first key */
-	CHECK_EQ(good[138], 'b');            /* the second key */
+	CHECK_EQ(pgr_get_u64(good + 48), 1); /* the lease */
+	CHECK_EQ(good[104], 'a');            /* the first key */
+	CHECK_EQ(good[146], 'b');            /* the second key */
 	/* the checksum fixed up on undamaged data: accepted */
 	memcpy(buf, good, len);
 	pgr_put_u32(buf + len - 4, pgr_crc32c(0, buf, len - 4));
