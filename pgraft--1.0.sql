@@ -179,6 +179,227 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgraft_log_get_entries'
 LANGUAGE C VOLATILE STRICT;
 
+-- The key-value store (docs/kv.md): a state machine applied from the log on
+-- every node, in etcd's model.  Writes go through the log; reads are
+-- linearizable unless serializable => true asks for this node's state.
+
+CREATE FUNCTION pgraft_kv_put(key text, value text, lease bigint DEFAULT 0)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_kv_put'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_get(
+	key text,
+	serializable boolean DEFAULT false,
+	OUT key text,
+	OUT value text,
+	OUT create_revision bigint,
+	OUT mod_revision bigint,
+	OUT version bigint,
+	OUT lease bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_kv_get'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_range(
+	range_from text,
+	range_to text DEFAULT NULL,
+	max_keys integer DEFAULT 0,
+	serializable boolean DEFAULT false,
+	OUT key text,
+	OUT value text,
+	OUT create_revision bigint,
+	OUT mod_revision bigint,
+	OUT version bigint,
+	OUT lease bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_kv_range'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_prefix(
+	prefix text,
+	max_keys integer DEFAULT 0,
+	serializable boolean DEFAULT false,
+	OUT key text,
+	OUT value text,
+	OUT create_revision bigint,
+	OUT mod_revision bigint,
+	OUT version bigint,
+	OUT lease bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_kv_prefix'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_delete(key text, prefix boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_kv_delete'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_cas(key text, expected_mod_revision bigint, new_value text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_kv_cas_revision'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_cas(key text, expected_value text, new_value text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_kv_cas_value'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_txn(
+	compares jsonb,
+	success jsonb DEFAULT '[]',
+	failure jsonb DEFAULT '[]',
+	OUT succeeded boolean,
+	OUT revision bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgraft_kv_txn'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_lease_grant(ttl_ms bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_lease_grant'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_lease_keepalive(lease bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_lease_keepalive'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_lease_revoke(lease bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgraft_lease_revoke'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION pgraft_kv_status(
+	OUT revision bigint,
+	OUT keys bigint,
+	OUT bytes bigint,
+	OUT quota bigint,
+	OUT leases bigint,
+	OUT applied_index bigint,
+	OUT digest text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgraft_kv_status'
+LANGUAGE C VOLATILE;
+
+-- Recipes on the store (docs/kv.md): a key held under a lease, by one
+-- holder at a time.  Acquiring puts the key if it does not exist, waiting
+-- up to timeout_ms (renewing the lease while it waits); the revision of
+-- that put is the fencing token, larger for every later holder.  Releasing
+-- revokes the lease if the key still holds the token.
+CREATE FUNCTION pgraft_kv_acquire(
+	key text,
+	value text,
+	ttl_ms bigint,
+	timeout_ms integer,
+	OUT lease bigint,
+	OUT token bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	deadline timestamptz;
+	renewed timestamptz;
+	r record;
+BEGIN
+	IF timeout_ms IS NULL OR timeout_ms < 0 THEN
+		RAISE EXCEPTION 'timeout_ms must not be negative' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	deadline := clock_timestamp() + make_interval(secs => timeout_ms / 1000.0);
+	lease := pgraft_lease_grant(ttl_ms);
+	renewed := clock_timestamp();
+	LOOP
+		SELECT * INTO r FROM pgraft_kv_txn(
+			jsonb_build_array(jsonb_build_object('key', key, 'target', 'version', 'value', 0)),
+			jsonb_build_array(jsonb_build_object('put', key, 'value', value, 'lease', lease)));
+		IF r.succeeded THEN
+			token := r.revision;
+			RETURN;
+		END IF;
+		IF clock_timestamp() >= deadline THEN
+			PERFORM pgraft_lease_revoke(lease);
+			RAISE EXCEPTION '% is held by another session', key
+				USING ERRCODE = 'lock_not_available',
+					  DETAIL = format('It was still held after %s ms.', timeout_ms),
+					  HINT = 'Wait longer (timeout_ms), or see pgraft_kv_get() for its holder.';
+		END IF;
+		IF clock_timestamp() >= renewed + make_interval(secs => ttl_ms / 2000.0) THEN
+			PERFORM pgraft_lease_keepalive(lease);
+			renewed := clock_timestamp();
+		END IF;
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION pgraft_kv_release(key text, token bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	r record;
+BEGIN
+	SELECT * INTO r FROM pgraft_kv_get(key);
+	IF NOT FOUND OR r.mod_revision IS DISTINCT FROM token OR r.lease = 0 THEN
+		RETURN false;
+	END IF;
+	PERFORM pgraft_lease_revoke(r.lease);
+	RETURN true;
+EXCEPTION WHEN undefined_object THEN
+	RETURN false;				-- the lease expired meanwhile
+END
+$$;
+
+CREATE FUNCTION pgraft_lock(
+	name text,
+	ttl_ms bigint DEFAULT 10000,
+	timeout_ms integer DEFAULT 10000,
+	OUT lease bigint,
+	OUT token bigint)
+RETURNS record
+LANGUAGE sql VOLATILE
+AS $$
+	SELECT a.lease, a.token
+	FROM pgraft_kv_acquire('pgraft/lock/' || name,
+						   format('node %s pid %s', current_setting('pgraft.node_id'), pg_backend_pid()),
+						   ttl_ms, timeout_ms) a
+$$;
+
+CREATE FUNCTION pgraft_unlock(name text, token bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$ SELECT pgraft_kv_release('pgraft/lock/' || name, token) $$;
+
+CREATE FUNCTION pgraft_campaign(
+	election text,
+	value text,
+	ttl_ms bigint DEFAULT 10000,
+	timeout_ms integer DEFAULT 10000,
+	OUT lease bigint,
+	OUT token bigint)
+RETURNS record
+LANGUAGE sql VOLATILE
+AS $$
+	SELECT a.lease, a.token
+	FROM pgraft_kv_acquire('pgraft/election/' || election, value, ttl_ms, timeout_ms) a
+$$;
+
+CREATE FUNCTION pgraft_election_leader(
+	election text,
+	OUT value text,
+	OUT token bigint,
+	OUT lease bigint)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE
+AS $$
+	SELECT g.value, g.mod_revision, g.lease FROM pgraft_kv_get('pgraft/election/' || election) g
+$$;
+
+CREATE FUNCTION pgraft_resign(election text, token bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$ SELECT pgraft_kv_release('pgraft/election/' || election, token) $$;
+
 -- Least privilege (docs/security.md).  PUBLIC may call nothing.  Members of
 -- pg_monitor may call what shows the state of the cluster, and nothing that
 -- reveals a payload, writes, changes the membership or takes a slot of the
@@ -207,6 +428,25 @@ REVOKE ALL ON FUNCTION pgraft_log_get_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_get_replication_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_sync_with_leader(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_get_entries(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_put(text, text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_get(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_range(text, text, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_prefix(text, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_delete(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_cas(text, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_cas(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_txn(jsonb, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_lease_grant(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_lease_keepalive(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_lease_revoke(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_acquire(text, text, bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_release(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_lock(text, bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_unlock(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_campaign(text, text, bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_election_leader(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_resign(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgraft_get_cluster_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_is_leader() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgraft_is_leader(text) TO pg_monitor;

@@ -84,7 +84,7 @@ DO $$
 BEGIN
   FOR i IN 1..100 LOOP
     EXIT WHEN (SELECT value FROM pgraft_stat() WHERE metric = 'pgraft_proposals_committed_total')
-              = (SELECT count(*) FROM pgraft_log_get_entries(1, 1000) WHERE type = 'data');
+              = (SELECT count(*) FROM pgraft_log_get_entries(1, 1000) WHERE type IN ('data', 'kv'));
     PERFORM pg_sleep(0.05);
   END LOOP;
 END $$;
@@ -95,7 +95,7 @@ SELECT metric, value FROM pgraft_stat()
                   'pgraft_worker_running', 'pgraft_elections_won_total')
  ORDER BY metric;
 SELECT (SELECT value FROM pgraft_stat() WHERE metric = 'pgraft_proposals_committed_total')
-     = (SELECT count(*) FROM pgraft_log_get_entries(1, 1000) WHERE type = 'data') AS appends_counted,
+     = (SELECT count(*) FROM pgraft_log_get_entries(1, 1000) WHERE type IN ('data', 'kv')) AS appends_counted,
        (SELECT value FROM pgraft_stat() WHERE metric = 'pgraft_proposals_committed_total')
      = (SELECT entries_appended FROM pgraft_log_get_stats()) AS as_in_stats;
 SELECT value > 0 AS fsyncs_timed FROM pgraft_stat()
@@ -151,3 +151,71 @@ REVOKE ALL ON FUNCTION pgraft_log_append(bigint, text),
                        pgraft_log_get_entries(bigint, integer),
                        pgraft_log_sync_with_leader(integer) FROM pgraft_regress_writer;
 DROP ROLE pgraft_regress_writer;
+
+-- The key-value store (docs/kv.md): revisions, reads, compare-and-swap,
+-- transactions, leases, and bad input refused before anything is queued.
+SELECT pgraft_kv_put('config/a', '1') AS rev_a \gset
+SELECT pgraft_kv_put('config/b', '2') > :rev_a AS later;
+SELECT key, value, create_revision = mod_revision AS created, version, lease
+  FROM pgraft_kv_get('config/a');
+SELECT key, value FROM pgraft_kv_prefix('config/');
+SELECT key FROM pgraft_kv_range('config/a', 'config/b');        -- [from, to)
+SELECT key FROM pgraft_kv_range('config/', NULL, 1);            -- at most 1
+SELECT key, value FROM pgraft_kv_get('config/a', serializable => true);
+SELECT count(*) FROM pgraft_kv_get('nothing');
+SELECT pgraft_kv_cas('config/a', :rev_a, 'swapped') > :rev_a AS swapped;
+SELECT pgraft_kv_cas('config/a', :rev_a, 'again') IS NULL AS stale_revision_loses;
+SELECT pgraft_kv_cas('config/a', 'swapped', 'by value') IS NOT NULL AS by_value;
+SELECT pgraft_kv_cas('config/new', 0::bigint, 'created') IS NOT NULL AS created_if_absent;
+SELECT value, version FROM pgraft_kv_get('config/a');
+SELECT succeeded FROM pgraft_kv_txn(
+  '[{"key": "config/a", "target": "value", "op": "=", "value": "by value"},
+    {"key": "config/missing", "target": "version", "value": 0}]',
+  '[{"put": "config/c", "value": "3"}, {"delete": "config/b"}]',
+  '[{"put": "config/failed", "value": "x"}]');
+SELECT succeeded FROM pgraft_kv_txn(
+  '[{"key": "config/a", "target": "mod_revision", "op": "<", "value": 1}]',
+  '[]', '[{"put": "config/else", "value": "taken"}]');
+SELECT key, value FROM pgraft_kv_prefix('config/');
+SELECT pgraft_kv_delete('config/', prefix => true) AS deleted;
+SELECT pgraft_lease_grant(60000) AS lease \gset
+SELECT pgraft_kv_put('session/1', 'alive', :lease) > 0 AS put_with_lease;
+SELECT lease = :lease AS owned FROM pgraft_kv_get('session/1');
+SELECT pgraft_lease_keepalive(:lease) AS ttl_ms;
+SELECT pgraft_lease_revoke(:lease) AS keys_deleted;
+SELECT count(*) FROM pgraft_kv_get('session/1');
+SELECT pgraft_lease_keepalive(:lease);                          -- revoked
+SELECT pgraft_kv_put('k', 'v', :lease);                         -- revoked
+SELECT token > 0 AS locked FROM pgraft_lock('job', 60000) \gset
+SELECT pgraft_lock('job', 60000, 100);                          -- held
+SELECT pgraft_unlock('job', (SELECT mod_revision FROM pgraft_kv_get('pgraft/lock/job')));
+SELECT pgraft_unlock('job', 1);                                 -- not the holder now
+SELECT keys, quota > 0 AS has_quota, applied_index > 0 AS applied, length(digest)
+  FROM pgraft_kv_status();
+-- bad input
+SELECT pgraft_kv_put('', 'v');
+SELECT pgraft_kv_put(NULL, 'v');
+SELECT pgraft_kv_put('k', NULL);
+SELECT pgraft_kv_put(repeat('k', 4097), 'v');
+SELECT pgraft_kv_put('k', 'v', -1);
+SELECT pgraft_kv_range('a', NULL, -1);
+SELECT pgraft_kv_cas('k', -1::bigint, 'v');
+SELECT pgraft_lease_grant(0);
+SELECT pgraft_lease_revoke(0);
+SELECT pgraft_kv_txn('{}');
+SELECT pgraft_kv_txn('[1]');
+SELECT pgraft_kv_txn('[{"key": "k", "target": "colour", "value": 1}]');
+SELECT pgraft_kv_txn('[{"key": "k", "target": "version", "op": "~", "value": 1}]');
+SELECT pgraft_kv_txn('[{"key": "k", "target": "version", "value": "one"}]');
+SELECT pgraft_kv_txn('[]', '[{"put": "k"}]');
+SELECT pgraft_kv_txn('[]', '[{"get": "k"}]');
+SELECT pgraft_kv_txn('[]', '[{"put": "k", "value": "1"}, {"put": "k", "value": "2"}]');
+SELECT count(*) FROM pgraft_kv_get('k');                        -- nothing written
+-- and PUBLIC may call none of it
+CREATE ROLE pgraft_regress_kv_user;
+SET ROLE pgraft_regress_kv_user;
+SELECT pgraft_kv_put('k', 'v');
+SELECT count(*) FROM pgraft_kv_get('k');
+SELECT pgraft_lock('job');
+RESET ROLE;
+DROP ROLE pgraft_regress_kv_user;

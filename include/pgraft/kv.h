@@ -160,6 +160,8 @@ struct pgr_kv;
  */
 enum pgr_err pgr_kv_new(const struct pgr_allocator *alloc, uint64_t quota, struct pgr_kv **out);
 void pgr_kv_free(struct pgr_kv *kv);
+/* Back to a new store's state, with this quota. */
+void pgr_kv_reset(struct pgr_kv *kv, uint64_t quota);
 
 /* What applying one command did. */
 enum pgr_kv_status

@@ -300,6 +300,13 @@ release(struct pgr_kv *kv)
 }
 
 void
+pgr_kv_reset(struct pgr_kv *kv, uint64_t quota)
+{
+	release(kv);
+	kv->quota = quota;
+}
+
+void
 pgr_kv_free(struct pgr_kv *kv)
 {
 	if (kv == NULL)

@@ -5,13 +5,16 @@
  *		applying ready batches, taking it back from a snapshot at restart,
  *		and compacting the log with it.
  *
- * Two copies are kept: the state as of the applied index, and the state as
- * of the latest snapshot; and the verdict on every entry still in the log
- * (data, superseded, duplicate...), which pgraft_log_get_entries shows.  Compaction keeps the last pgraft.max_log_entries
- * entries in the log, so its snapshot is older than the applied index; the
- * state at that point is rebuilt by replaying the log from the previous
- * snapshot's state, through the same pgr_app_apply the batches use, rather
- * than by undoing entries (there is one way to build the state, forwards).
+ * Two copies are kept, of the state and of the key-value store it carries
+ * (kvstore.c): as of the applied index, and as of the latest snapshot; and
+ * the outcome of every entry still in the log (data, superseded,
+ * duplicate..., and what a key-value command did), which
+ * pgraft_log_get_entries and the key-value calls read.  Compaction keeps
+ * the last pgraft.max_log_entries entries in the log, so its snapshot is
+ * older than the applied index; the state at that point is rebuilt by
+ * replaying the log from the previous snapshot's state, through the same
+ * pgr_app_apply and pgraft_kv_apply_entry the batches use, rather than by
+ * undoing entries (there is one way to build the state, forwards).
  *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
  *
@@ -36,43 +39,61 @@ app_state_refused(const char *what, enum pgr_err err)
 			 errdetail("The worker restarts and rebuilds its state from storage.")));
 }
 
-/* The log starts after index (a compaction): forget the verdicts up to it. */
+/* The log starts after index (a compaction): forget the outcomes up to it. */
 static void
-verdicts_start_after(PgraftWorker *w, uint64 index)
+outcomes_start_after(PgraftWorker *w, uint64 index)
 {
 	Size		drop;
 
-	if (index < w->verdicts_base)
+	if (index < w->outcomes_base)
 		return;
-	drop = Min(w->n_verdicts, (Size) (index + 1 - w->verdicts_base));
-	memmove(w->verdicts, w->verdicts + drop, w->n_verdicts - drop);
-	w->n_verdicts -= drop;
-	w->verdicts_base = index + 1;
+	drop = Min(w->n_outcomes, (Size) (index + 1 - w->outcomes_base));
+	memmove(w->outcomes, w->outcomes + drop, (w->n_outcomes - drop) * sizeof(PgraftOutcome));
+	w->n_outcomes -= drop;
+	w->outcomes_base = index + 1;
 }
 
-/* Room for n more verdicts at the end. */
-static uint8 *
-verdicts_reserve(PgraftWorker *w, Size n)
+/* Room for n more outcomes at the end. */
+static PgraftOutcome *
+outcomes_reserve(PgraftWorker *w, Size n)
 {
-	if (w->n_verdicts + n > w->cap_verdicts)
+	if (w->n_outcomes + n > w->cap_outcomes)
 	{
-		Size		cap = Max(w->cap_verdicts * 2, w->n_verdicts + n);
+		Size		cap = Max(w->cap_outcomes * 2, w->n_outcomes + n);
 
 		cap = Max(cap, 1024);
-		w->verdicts = w->verdicts == NULL ? MemoryContextAllocHuge(w->cxt, cap) :
-			repalloc_huge(w->verdicts, cap);
-		w->cap_verdicts = cap;
+		w->outcomes = w->outcomes == NULL ?
+			MemoryContextAllocHuge(w->cxt, cap * sizeof(PgraftOutcome)) :
+			repalloc_huge(w->outcomes, cap * sizeof(PgraftOutcome));
+		w->cap_outcomes = cap;
 	}
-	return w->verdicts + w->n_verdicts;
+	return w->outcomes + w->n_outcomes;
 }
 
-bool
-pgraft_apply_verdict(PgraftWorker *w, uint64 index, enum pgr_app_verdict *v)
+const PgraftOutcome *
+pgraft_apply_outcome(PgraftWorker *w, uint64 index)
 {
-	if (index < w->verdicts_base || index - w->verdicts_base >= w->n_verdicts)
-		return false;
-	*v = (enum pgr_app_verdict) w->verdicts[index - w->verdicts_base];
-	return true;
+	if (index < w->outcomes_base || index - w->outcomes_base >= w->n_outcomes)
+		return NULL;
+	return &w->outcomes[index - w->outcomes_base];
+}
+
+/*
+ * Decode snapshot data into the state and the store (the snapshot's copies,
+ * or the live ones); a FATAL error if it does not decode.
+ */
+static void
+snapshot_decode(PgraftWorker *w, const struct pgr_snapshot *snap, struct pgr_app_state *app,
+				struct pgr_kv *kv, const char *what)
+{
+	const uint8 *blob;
+	size_t		blob_len;
+	enum pgr_err err = pgr_app_state_decode(snap->data, snap->len, &snap->meta, app,
+											&blob, &blob_len);
+
+	if (err != PGR_OK)
+		app_state_refused(what, err);
+	pgraft_kv_load(kv, blob, blob_len);
 }
 
 /* "1 (voter), 2 (learner)": a configuration for the log. */
@@ -144,14 +165,13 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 {
 	enum pgr_err err;
 	enum pgr_app_verdict *vs = NULL;
-	uint8	   *out;
+	PgraftOutcome *out;
 
 	if (rd->snapshot != NULL)
 	{
-		err = pgr_app_state_decode(rd->snapshot->data, rd->snapshot->len,
-								   &rd->snapshot->meta, w->snap_app);
-		if (err != PGR_OK)
-			app_state_refused("installing a snapshot", err);
+		/* both copies of the store become the snapshot's */
+		snapshot_decode(w, rd->snapshot, w->snap_app, w->snap_kv, "installing a snapshot");
+		snapshot_decode(w, rd->snapshot, w->snap_app, w->kv, "installing a snapshot");
 		ereport(LOG,
 				(errmsg("pgraft: installed a snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT " (%zu bytes)",
 						rd->snapshot->meta.index, rd->snapshot->meta.term, (size_t) rd->snapshot->len),
@@ -160,8 +180,8 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 	if (rd->snapshot != NULL)
 	{
 		/* the log now starts after the snapshot */
-		w->n_verdicts = 0;
-		w->verdicts_base = rd->snapshot->meta.index + 1;
+		w->n_outcomes = 0;
+		w->outcomes_base = rd->snapshot->meta.index + 1;
 	}
 	if (rd->n_committed > 0)
 		vs = palloc(rd->n_committed * sizeof(*vs));
@@ -171,11 +191,15 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 		app_state_refused("applying committed entries", err);
 	if (rd->n_committed > 0)
 	{
-		/* the entries continue the applied log, so the verdicts do too */
-		out = verdicts_reserve(w, rd->n_committed);
+		/*
+		 * The entries continue the applied log, so the outcomes do too; the
+		 * store applies the commands that count.  The calls they resolved are
+		 * answered after this, from these outcomes.
+		 */
+		out = outcomes_reserve(w, rd->n_committed);
 		for (size_t i = 0; i < rd->n_committed; i++)
-			out[i] = (uint8) vs[i];
-		w->n_verdicts += rd->n_committed;
+			pgraft_kv_apply_entry(w, w->kv, &rd->committed[i], vs[i], &out[i]);
+		w->n_outcomes += rd->n_committed;
 		pfree(vs);
 	}
 	/* each change on its own line, in log order: a snapshot's, then entries' */
@@ -200,22 +224,18 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 void
 pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap)
 {
-	enum pgr_err err;
-
 	pgr_app_state_init(w->snap_app);
+	pgraft_kv_load(w->snap_kv, NULL, 0);
+	pgraft_kv_load(w->kv, NULL, 0);
 	if (snap != NULL)
 	{
-		err = pgr_app_state_decode(snap->data, snap->len, &snap->meta, w->snap_app);
-		if (err != PGR_OK)
-			ereport(FATAL,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("pgraft: the snapshot's application state is not recognised: %s",
-							pgr_strerror(err))));
+		snapshot_decode(w, snap, w->snap_app, w->snap_kv, "the stored snapshot is not recognised");
+		snapshot_decode(w, snap, w->snap_app, w->kv, "the stored snapshot is not recognised");
 	}
 	*w->app = *w->snap_app;
 	w->logged_config = w->app->config;
-	w->n_verdicts = 0;
-	w->verdicts_base = w->app->applied + 1;
+	w->n_outcomes = 0;
+	w->outcomes_base = w->app->applied + 1;
 }
 
 /*
@@ -254,9 +274,10 @@ pgraft_maybe_compact(PgraftWorker *w)
 			err = pgr_app_apply(w->snap_app, e, &v, NULL);
 		if (err != PGR_OK)
 			app_state_refused("replaying the log for a snapshot", err);
+		pgraft_kv_apply_entry(w, w->snap_kv, e, v, NULL);
 	}
-	blob = palloc(pgr_app_state_encoded_size(w->snap_app));
-	pgr_app_state_encode(w->snap_app, blob, &len);
+	blob = palloc_extended(pgr_app_state_encoded_size(w->snap_app, w->snap_kv), MCXT_ALLOC_HUGE);
+	pgr_app_state_encode(w->snap_app, w->snap_kv, blob, &len);
 	memset(&snap, 0, sizeof(snap));
 	pgraft_check_core(pgr_node_compact(w->node, target, blob, len, &snap.meta), "compacting");
 	snap.len = len;
@@ -265,7 +286,7 @@ pgraft_maybe_compact(PgraftWorker *w)
 		pgraft_storage_failed(w, "saving a snapshot");
 	if (pgr_storage_compact(w->storage, target) != PGR_STORAGE_OK)
 		pgraft_storage_failed(w, "compacting the log");
-	verdicts_start_after(w, target);
+	outcomes_start_after(w, target);
 	pfree(blob);
 	w->ms.m.snapshots_taken++;
 	pgr_hist_observe(&w->ms.m.snapshot_take, PGR_HIST_DURATION,

@@ -198,7 +198,7 @@ pgraft_metrics_collect(struct pgr_metrics *out)
 		if (r->state == PGRAFT_SLOT_FREE)
 			continue;
 		queued++;
-		if (r->type == PGRAFT_REQ_APPEND &&
+		if ((r->type == PGRAFT_REQ_APPEND || r->type == PGRAFT_REQ_KV_WRITE) &&
 			(r->state == PGRAFT_SLOT_PENDING || r->state == PGRAFT_SLOT_ACTIVE))
 			pending++;
 	}

@@ -44,6 +44,7 @@ bool		pgraft_debug_enabled = false;
 int			pgraft_health_period_ms = 5000;
 int			pgraft_snapshot_threshold = 1000;
 int			pgraft_max_log_entries = 10000;
+int			pgraft_kv_max_size = 64 * 1024;
 char	   *pgraft_data_directory = NULL;
 int			pgraft_max_entry_size = 1024 * 1024;
 int			pgraft_request_timeout = 10000;
@@ -192,6 +193,11 @@ pgraft_define_settings(void)
 							NULL,
 							&pgraft_max_entry_size, 1024 * 1024, 1, 64 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.kv_max_size",
+							"Quota of the key-value store: bytes of keys and values (and 16 per lease) it may hold.",
+							"The leader's setting is the cluster's: it proposes it through the log, so that every node refuses the same writes. Set the same value on every node. 0: no limit.",
+							&pgraft_kv_max_size, 64 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgraft.request_timeout",
 							"Longest time a pgraft call waits for its outcome.",
 							"The worker ends a call that has not completed by then: with an error saying nothing happened, or, if something it proposed may still commit, SQLSTATE 08007 (outcome unknown).",

@@ -47,7 +47,8 @@ check_loaded(void)
 static bool
 request_is_read(PgraftRequestType type)
 {
-	return type == PGRAFT_REQ_READ_INDEX || type == PGRAFT_REQ_GET_ENTRIES;
+	return type == PGRAFT_REQ_READ_INDEX || type == PGRAFT_REQ_GET_ENTRIES ||
+		type == PGRAFT_REQ_KV_READ || type == PGRAFT_REQ_KV_DIGEST;
 }
 
 PgraftRequest *
@@ -118,6 +119,7 @@ pgraft_request_begin(PgraftRequestType type)
 	req->arg_term = 0;
 	req->arg_index = 0;
 	req->arg_count = 0;
+	req->arg_serializable = false;
 	req->arg_timeout_ms = pgraft_request_timeout;
 	req->payload_len = 0;
 	req->dsm = DSM_HANDLE_INVALID;
@@ -165,7 +167,8 @@ abandon(PgraftRequest *req)
 static bool
 has_effect(PgraftRequestType type)
 {
-	return type == PGRAFT_REQ_APPEND || type == PGRAFT_REQ_ADD_NODE ||
+	return type == PGRAFT_REQ_APPEND || type == PGRAFT_REQ_KV_WRITE ||
+		type == PGRAFT_REQ_ADD_NODE ||
 		type == PGRAFT_REQ_REMOVE_NODE || type == PGRAFT_REQ_TRANSFER ||
 		type == PGRAFT_REQ_FORCE_NEW_CLUSTER;
 }
@@ -273,6 +276,8 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 		if (edata->hint == NULL)
 			edata->hint = pstrdup(type == PGRAFT_REQ_APPEND ?
 								  "See pgraft_log_get_entries() for whether the entry was appended." :
+								  type == PGRAFT_REQ_KV_WRITE ?
+								  "Read the keys it writes for whether it took effect." :
 								  "See pgraft_get_nodes() and pgraft_get_leader() for the outcome.");
 		ReThrowError(edata);
 	}
@@ -288,6 +293,8 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 	{
 		reply->index = req->result_index;
 		reply->count = req->result_count;
+		reply->value = req->result_value;
+		reply->flag = req->result_flag;
 	}
 	req->state = PGRAFT_SLOT_FREE;
 	LWLockRelease(pgraft_shared->lock);
@@ -346,7 +353,7 @@ pgraft_request_abandoned(int *slots, int max)
 
 static void
 finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
-	   const char *hint, uint64 index, uint32 count)
+	   const char *hint, const PgraftReply *reply)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
 
@@ -357,7 +364,7 @@ finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
 		pgraft_shared->requests_processed++;
 	else
 		pgraft_shared->requests_failed++;
-	if (!ok && req->type == PGRAFT_REQ_APPEND)
+	if (!ok && (req->type == PGRAFT_REQ_APPEND || req->type == PGRAFT_REQ_KV_WRITE))
 		pgraft_shared->proposals_failed++;
 	if (req->taken_at != 0)
 		pgr_hist_observe(&pgraft_shared->request_duration, PGR_HIST_LATENCY,
@@ -372,8 +379,10 @@ finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
 		strlcpy(req->result_msg, msg ? msg : "", sizeof(req->result_msg));
 		strlcpy(req->result_detail, detail ? detail : "", sizeof(req->result_detail));
 		strlcpy(req->result_hint, hint ? hint : "", sizeof(req->result_hint));
-		req->result_index = index;
-		req->result_count = count;
+		req->result_index = reply != NULL ? reply->index : 0;
+		req->result_count = reply != NULL ? reply->count : 0;
+		req->result_value = reply != NULL ? reply->value : 0;
+		req->result_flag = reply != NULL && reply->flag;
 		req->state = PGRAFT_SLOT_DONE;
 	}
 	LWLockRelease(pgraft_shared->lock);
@@ -383,14 +392,22 @@ finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
 void
 pgraft_request_answer(int slot, uint64 index, uint32 count)
 {
-	finish(slot, true, 0, NULL, NULL, NULL, index, count);
+	PgraftReply reply = {index, count, 0, false};
+
+	finish(slot, true, 0, NULL, NULL, NULL, &reply);
+}
+
+void
+pgraft_request_answer_reply(int slot, const PgraftReply *reply)
+{
+	finish(slot, true, 0, NULL, NULL, NULL, reply);
 }
 
 void
 pgraft_request_fail(int slot, int sqlstate, const char *msg, const char *detail,
 					const char *hint)
 {
-	finish(slot, false, sqlstate, msg, detail, hint, 0, 0);
+	finish(slot, false, sqlstate, msg, detail, hint, NULL);
 }
 
 /* A new worker: requests the previous one took can no longer be answered. */

@@ -20,6 +20,8 @@ typedef struct PgraftReply
 {
 	uint64		index;
 	uint32		count;
+	uint64		value;			/* KV_WRITE, KV_READ: see PgraftRequest */
+	bool		flag;
 } PgraftReply;
 
 /*
@@ -41,6 +43,7 @@ extern void pgraft_request_run(PgraftRequest *req, PgraftReply *reply);
 extern int	pgraft_request_take(int *slots, int max);
 extern int	pgraft_request_abandoned(int *slots, int max);
 extern void pgraft_request_answer(int slot, uint64 index, uint32 count);
+extern void pgraft_request_answer_reply(int slot, const PgraftReply *reply);
 extern void pgraft_request_fail(int slot, int sqlstate, const char *msg,
 								const char *detail, const char *hint);
 extern void pgraft_request_fail_active(const char *msg);

@@ -224,7 +224,7 @@ take_get_entries(PgraftWorker *w, int slot)
 	struct pgr_status s;
 	uint64		i;
 	char text[	PGR_MAX_MEMBERS * (PGR_MAX_CONTEXT + 32)];
-	enum pgr_app_verdict v;
+	const PgraftOutcome *o;
 
 	if (seg == NULL)
 	{
@@ -247,10 +247,11 @@ take_get_entries(PgraftWorker *w, int slot)
 			break;
 		data = e->data;
 		len = e->len;
-		if (!pgraft_apply_verdict(w, i, &v))
+		o = pgraft_apply_outcome(w, i);
+		if (o == NULL)
 			break;				/* cannot happen: every applied entry has one */
-		type = verdict_type[v];
-		if (v == PGR_APP_CONFIG)
+		type = o->kv ? 'k' : verdict_type[o->verdict];
+		if (o->verdict == PGR_APP_CONFIG)
 		{
 			len = render_config(e, text, sizeof(text));
 			data = (const uint8 *) text;
@@ -258,7 +259,8 @@ take_get_entries(PgraftWorker *w, int slot)
 		else if (pgr_envelope_read(e->data, e->len, &env))
 		{
 			data = env.data;
-			len = env.len;
+			/* a key-value command's bytes are not text: shown without data */
+			len = env.kind == PGR_PAYLOAD_KV ? 0 : env.len;
 		}
 		/* record: u64 index, u64 term, u8 type, u32 len, bytes */
 		if (used + 21 + len > req->dsm_size)
@@ -291,8 +293,10 @@ call_spec(PgraftWorker *w, int slot, struct pgr_call_spec *sp)
 	switch (req->type)
 	{
 		case PGRAFT_REQ_APPEND:
+		case PGRAFT_REQ_KV_WRITE:
 			sp->kind = PGR_CALL_APPEND;
 			sp->expect_term = req->arg_term;
+			sp->payload_kind = req->type == PGRAFT_REQ_KV_WRITE ? PGR_PAYLOAD_KV : PGR_PAYLOAD_DATA;
 			sp->len = req->payload_len;
 			sp->payload = req->inline_payload;
 			if (req->dsm != DSM_HANDLE_INVALID)
@@ -308,6 +312,7 @@ call_spec(PgraftWorker *w, int slot, struct pgr_call_spec *sp)
 			}
 			return true;
 		case PGRAFT_REQ_READ_INDEX:
+		case PGRAFT_REQ_KV_READ:
 			sp->kind = PGR_CALL_READ;
 			return true;
 		case PGRAFT_REQ_ADD_NODE:
@@ -379,6 +384,16 @@ pgraft_requests_take(PgraftWorker *w)
 			case PGRAFT_REQ_GET_ENTRIES:
 				take_get_entries(w, slot);
 				break;
+			case PGRAFT_REQ_KV_DIGEST:
+				pgraft_kv_take_digest(w, slot);
+				break;
+			case PGRAFT_REQ_KV_READ:
+				/* serializable: this node's store, now; else after a barrier */
+				if (!pgraft_shared->slots[slot].arg_serializable)
+					take_call(w, slot);
+				else if (require_member(w, slot))
+					pgraft_kv_take_read(w, slot);
+				break;
 			default:
 				take_call(w, slot);
 				break;
@@ -412,8 +427,12 @@ pgraft_requests_start_probes(PgraftWorker *w)
 /* ---------------------------------------------------------------------- */
 
 static const char *
-kind_what(uint32 kind)
+kind_what(int slot, uint32 kind)
 {
+	if (pgraft_shared->slots[slot].type == PGRAFT_REQ_KV_WRITE)
+		return "the key-value write";
+	if (pgraft_shared->slots[slot].type == PGRAFT_REQ_KV_READ)
+		return "the key-value read";
 	switch (kind)
 	{
 		case PGR_CALL_APPEND:
@@ -435,7 +454,7 @@ answer_unknown(int slot, const struct pgr_call_done *d, int timeout_ms)
 	char		msg[PGRAFT_MSG_MAX];
 	char		detail[PGRAFT_MSG_MAX];
 
-	snprintf(msg, sizeof(msg), "the outcome of %s is unknown", kind_what(d->kind));
+	snprintf(msg, sizeof(msg), "the outcome of %s is unknown", kind_what(slot, d->kind));
 	if (d->reason == PGR_CALL_FORGOTTEN)
 		snprintf(detail, sizeof(detail),
 				 "This node caught up through a snapshot that no longer records whether it was appended.");
@@ -444,6 +463,8 @@ answer_unknown(int slot, const struct pgr_call_done *d, int timeout_ms)
 				 "It was still in flight when its timeout of %d ms passed (pgraft.request_timeout).",
 				 timeout_ms);
 	pgraft_request_fail(slot, ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN, msg, detail,
+						pgraft_shared->slots[slot].type == PGRAFT_REQ_KV_WRITE ?
+						"Read the keys it writes for whether it took effect before retrying." :
 						d->kind == PGR_CALL_APPEND ?
 						"See pgraft_log_get_entries() for whether the entry was appended before retrying." :
 						"See pgraft_get_nodes() for whether the change took effect.");
@@ -459,7 +480,7 @@ answer_failed(int slot, const struct pgr_call_done *d, int timeout_ms)
 	switch (d->reason)
 	{
 		case PGR_CALL_TIMEOUT:
-			snprintf(msg, sizeof(msg), "%s did not complete within %d ms", kind_what(d->kind),
+			snprintf(msg, sizeof(msg), "%s did not complete within %d ms", kind_what(slot, d->kind),
 					 timeout_ms);
 			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg,
 								d->kind == PGR_CALL_TRANSFER ?
@@ -515,7 +536,7 @@ answer_failed(int slot, const struct pgr_call_done *d, int timeout_ms)
 								"The node must be running with pgraft loaded, reachable at its pgraft.port, with its pgraft.node_id and pgraft.cluster_name set, and hold no data of another cluster.");
 			return;
 		default:
-			snprintf(msg, sizeof(msg), "%s was refused", kind_what(d->kind));
+			snprintf(msg, sizeof(msg), "%s was refused", kind_what(slot, d->kind));
 			pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg,
 								d->detail[0] ? d->detail : NULL, NULL);
 			return;
@@ -536,10 +557,18 @@ pgraft_requests_answer(PgraftWorker *w)
 	while (pgr_calls_next_done(&w->calls, &d))
 	{
 		int			slot = (int) d.tag;
-		int			timeout_ms = pgraft_shared->slots[slot].arg_timeout_ms;
+		int			timeout_ms;
+		PgraftRequestType type;
 
+		if (pgraft_kv_duty_done(w, &d))
+			continue;
+		timeout_ms = pgraft_shared->slots[slot].arg_timeout_ms;
+		type = pgraft_shared->slots[slot].type;
 		release_payload(w, slot);
-		if (d.outcome == PGR_CALL_OK)
+		if (d.outcome == PGR_CALL_OK &&
+			(type == PGRAFT_REQ_KV_WRITE || type == PGRAFT_REQ_KV_READ))
+			pgraft_kv_answer(w, slot, d.index);
+		else if (d.outcome == PGR_CALL_OK)
 			pgraft_request_answer(slot, d.index, 0);
 		else if (d.outcome == PGR_CALL_UNKNOWN)
 			answer_unknown(slot, &d, timeout_ms);

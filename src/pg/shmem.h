@@ -56,7 +56,11 @@ typedef enum PgraftRequestType
 	PGRAFT_REQ_READ_INDEX,		/* answer an index applied here, safe to read
 								 * at */
 	PGRAFT_REQ_GET_ENTRIES,		/* copy committed entries into the reply DSM */
-	PGRAFT_REQ_FORCE_NEW_CLUSTER	/* lost majority: this node alone, new id */
+	PGRAFT_REQ_FORCE_NEW_CLUSTER,	/* lost majority: this node alone, new id */
+	PGRAFT_REQ_KV_WRITE,		/* a key-value command (payload) through the
+								 * log; answer what applying it did */
+	PGRAFT_REQ_KV_READ,			/* keys of a range into the reply DSM */
+	PGRAFT_REQ_KV_DIGEST		/* the store's applied index and digest */
 } PgraftRequestType;
 
 typedef enum PgraftSlotState
@@ -79,7 +83,8 @@ typedef struct PgraftRequest
 	int32		arg_port;
 	uint64		arg_term;		/* APPEND fence: 0 = any */
 	uint64		arg_index;		/* GET_ENTRIES: from */
-	int32		arg_count;		/* GET_ENTRIES: at most */
+	int32		arg_count;		/* GET_ENTRIES, KV_READ: at most (0: all) */
+	bool		arg_serializable;	/* KV_READ: this node's state, no barrier */
 	int32		arg_timeout_ms; /* the worker ends the request after this */
 	uint32		payload_len;
 	dsm_handle	dsm;			/* DSM_HANDLE_INVALID: payload inline */
@@ -91,7 +96,12 @@ typedef struct PgraftRequest
 	char		result_detail[PGRAFT_MSG_MAX];
 	char		result_hint[PGRAFT_MSG_MAX];
 	uint64		result_index;
-	uint32		result_count;	/* GET_ENTRIES: entries written */
+	uint32		result_count;	/* GET_ENTRIES, KV_READ: entries written */
+	uint64		result_value;	/* KV_WRITE: what the command counts (keys
+								 * deleted, a lease's id or time to live);
+								 * KV_READ: bytes the reply needs, if more
+								 * than it had */
+	bool		result_flag;	/* KV_WRITE: a transaction's comparisons held */
 	TimestampTz submitted_at;	/* when the backend marked it PENDING */
 	TimestampTz taken_at;		/* when the worker took it (0: not yet) */
 	ConditionVariable cv;
@@ -144,6 +154,13 @@ typedef struct PgraftShared
 	uint64		pre_votes_started;
 	uint64		elections_started;
 	uint64		entries_counted;	/* application entries applied here */
+	/* the key-value store here (pgraft_kv_status) */
+	uint64		kv_revision;
+	uint64		kv_applied;
+	uint64		kv_keys;
+	uint64		kv_bytes;
+	uint64		kv_quota;
+	uint64		kv_leases;
 	int			n_members;
 	PgraftMemberStatus members[PGR_MAX_MEMBERS];
 

@@ -642,6 +642,9 @@ pgraft_log_get_entries(PG_FUNCTION_ARGS)
 				case 'e':
 					tname = "expired";
 					break;
+				case 'k':
+					tname = "kv";
+					break;
 				default:
 					tname = "unknown";
 					break;

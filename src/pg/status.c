@@ -145,6 +145,7 @@ pgraft_status_publish(PgraftWorker *w)
 	pgraft_shared->pre_votes_started = s.pre_votes_started;
 	pgraft_shared->elections_started = s.elections_started;
 	pgraft_shared->entries_counted = w->app->entries_counted;
+	pgraft_kv_publish(w);
 	pgraft_transport_refusals(pgraft_shared->refusals);
 	if (metrics_due)
 		pgraft_metrics_copy_out(&w->ms.m);

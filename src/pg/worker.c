@@ -33,6 +33,8 @@
  *	duties		the leader promotes learners that caught up
  *	batches		the contract above, until the node has nothing ready
  *	compact		bound the log (apply.c)
+ *	kv duties	the leader proposes lease revocations and the quota
+ *				(kvstore.c); they act at the next wake-up's calls phase
  *	publish		status for SQL (status.c)
  *	answer		finished calls to their backends, after the status that
  *				shows their effect
@@ -420,6 +422,7 @@ worker_start(PgraftWorker *w)
 	w->alloc = pgr_libc_allocator;
 	w->app = MemoryContextAllocZero(w->cxt, sizeof(struct pgr_app_state));
 	w->snap_app = MemoryContextAllocZero(w->cxt, sizeof(struct pgr_app_state));
+	pgraft_kv_init(w);
 	w->payload_segs = MemoryContextAllocZero(w->cxt, pgraft_max_requests * sizeof(dsm_segment *));
 	w->slot_buf = MemoryContextAllocZero(w->cxt, pgraft_max_requests * sizeof(int));
 
@@ -546,6 +549,7 @@ PgraftWorkerMain(Datum main_arg)
 		/* batches, compact */
 		run_batches(w);
 		pgraft_maybe_compact(w);
+		pgraft_kv_duties(w);
 
 		/*
 		 * publish, answer: a backend that has its answer sees a status at

@@ -29,6 +29,7 @@
 
 #include "pgraft/app.h"
 #include "pgraft/core.h"
+#include "pgraft/kv.h"
 #include "pgraft/storage.h"
 #include "compat.h"
 #include "metrics.h"
@@ -41,6 +42,29 @@ typedef struct PgraftIdentity
 	uint8		cluster_id[16];
 	uint64		node_id;
 } PgraftIdentity;
+
+/* What applying made of one entry still in the log (apply.c, kvstore.c). */
+typedef struct PgraftOutcome
+{
+	uint8		verdict;		/* enum pgr_app_verdict */
+	bool		kv;				/* a key-value command that counted: */
+	uint8		kv_status;		/* enum pgr_kv_status */
+	bool		kv_succeeded;	/* a transaction's comparisons held */
+	uint64		kv_revision;	/* the store's revision after it */
+	uint64		kv_value;		/* keys deleted; a grant: the lease; a
+								 * keepalive: its time to live (ms) */
+} PgraftOutcome;
+
+/* The leader's own proposals to the store: lease expiry, the quota. */
+#define PGRAFT_KV_DUTIES 32
+
+typedef struct PgraftKvDuty
+{
+	bool		busy;			/* its call (tag pgraft_max_requests + i) is
+								 * on */
+	uint64		deadline_ms;	/* past it (and a second), the duty is dropped */
+	uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
+} PgraftKvDuty;
 
 typedef struct PgraftWorker
 {
@@ -62,14 +86,26 @@ typedef struct PgraftWorker
 	struct pgr_app_state *snap_app;
 
 	/*
-	 * What applying made of each entry still in the log (enum
-	 * pgr_app_verdict), for pgraft_log_get_entries to show exactly what
-	 * counts: verdicts[i] is index verdicts_base + i, up to the applied one.
+	 * The key-value store as of applied (it answers reads), and as of the
+	 * latest snapshot (compaction rolls it forward with snap_app); the
+	 * leader's lease deadlines; the duties the leader proposes.
 	 */
-	uint8	   *verdicts;
-	uint64		verdicts_base;
-	Size		n_verdicts;
-	Size		cap_verdicts;
+	struct pgr_kv *kv;
+	struct pgr_kv *snap_kv;
+	struct pgr_lease_clock leases;
+	uint64		leases_synced;	/* applied index of the last sync */
+	PgraftKvDuty duties[PGRAFT_KV_DUTIES];
+
+	/*
+	 * What applying made of each entry still in the log, for
+	 * pgraft_log_get_entries to show exactly what counts and for a key-value
+	 * call to learn its result: outcomes[i] is index outcomes_base + i, up to
+	 * the applied one.
+	 */
+	PgraftOutcome *outcomes;
+	uint64		outcomes_base;
+	Size		n_outcomes;
+	Size		cap_outcomes;
 	struct pgr_calls calls;
 	dsm_segment **payload_segs; /* per slot: kept while an append with a large
 								 * payload is pending */
@@ -122,7 +158,19 @@ extern void pgraft_requests_end_all(PgraftWorker *w, int except_slot, const char
 extern void pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd);
 extern void pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap);
 extern void pgraft_maybe_compact(PgraftWorker *w);
-extern bool pgraft_apply_verdict(PgraftWorker *w, uint64 index, enum pgr_app_verdict *v);
+extern const PgraftOutcome *pgraft_apply_outcome(PgraftWorker *w, uint64 index);
+
+/* kvstore.c */
+extern void pgraft_kv_init(PgraftWorker *w);
+extern void pgraft_kv_load(struct pgr_kv *kv, const uint8 *blob, size_t len);
+extern void pgraft_kv_apply_entry(PgraftWorker *w, struct pgr_kv *kv, const struct pgr_entry *e,
+								  enum pgr_app_verdict v, PgraftOutcome *out);
+extern void pgraft_kv_duties(PgraftWorker *w);
+extern bool pgraft_kv_duty_done(PgraftWorker *w, const struct pgr_call_done *d);
+extern void pgraft_kv_take_read(PgraftWorker *w, int slot);
+extern void pgraft_kv_take_digest(PgraftWorker *w, int slot);
+extern void pgraft_kv_answer(PgraftWorker *w, int slot, uint64 index);
+extern void pgraft_kv_publish(PgraftWorker *w);
 
 /* status.c */
 extern void pgraft_status_publish(PgraftWorker *w);
