@@ -282,6 +282,23 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pgraft_kv_status'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION pgraft_kv_changes(
+	from_revision bigint,
+	prefix text DEFAULT NULL,
+	max_changes integer DEFAULT 0,
+	timeout_ms integer DEFAULT 0,
+	OUT revision bigint,
+	OUT type text,
+	OUT key text,
+	OUT value text,
+	OUT create_revision bigint,
+	OUT mod_revision bigint,
+	OUT version bigint,
+	OUT lease bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgraft_kv_changes'
+LANGUAGE C VOLATILE;
+
 -- Recipes on the store (docs/kv.md): a key held under a lease, by one
 -- holder at a time.  Acquiring puts the key if it does not exist, waiting
 -- up to timeout_ms (renewing the lease while it waits); the revision of
@@ -440,6 +457,7 @@ REVOKE ALL ON FUNCTION pgraft_lease_grant(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_lease_keepalive(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_lease_revoke(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_changes(bigint, text, integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_acquire(text, text, bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_release(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_lock(text, bigint, integer) FROM PUBLIC;

@@ -192,7 +192,38 @@ SELECT pgraft_unlock('job', (SELECT mod_revision FROM pgraft_kv_get('pgraft/lock
 SELECT pgraft_unlock('job', 1);                                 -- not the holder now
 SELECT keys, quota > 0 AS has_quota, applied_index > 0 AS applied, length(digest)
   FROM pgraft_kv_status();
+-- watches: the changes from a revision, on this node, in order
+SELECT pgraft_kv_put('watched/x', '1') AS rev_w \gset
+SELECT pgraft_kv_put('watched/y', '2') > 0 AS put;
+SELECT pgraft_kv_delete('watched/', prefix => true) AS deleted;
+SELECT revision - :rev_w AS after, type, key, value FROM pgraft_kv_changes(:rev_w, 'watched/');
+SELECT count(*) FROM pgraft_kv_changes(:rev_w, 'watched/', 1);
+SELECT count(*) FROM pgraft_kv_changes(:rev_w + 100, 'watched/', 0, 100);  -- waits, then none
+-- with no history kept, the changes are gone: a clear error, never a gap
+ALTER SYSTEM SET pgraft.kv_history_size = 0;
+SELECT pg_reload_conf();
+DO $$
+DECLARE
+  rev bigint;
+BEGIN
+  FOR i IN 1..100 LOOP
+    rev := pgraft_kv_put('watched/z', 'z');
+    BEGIN
+      PERFORM pgraft_kv_changes(rev);
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+      RAISE NOTICE 'compacted: %', SQLERRM LIKE 'the changes from revision % are no longer kept';
+      EXIT;
+    END;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END $$;
+ALTER SYSTEM RESET pgraft.kv_history_size;
+SELECT pg_reload_conf();
+SELECT pgraft_kv_delete('watched/z');
 -- bad input
+SELECT pgraft_kv_changes(0);
+SELECT pgraft_kv_changes(1, NULL, -1);
+SELECT pgraft_kv_changes(1, '');
 SELECT pgraft_kv_put('', 'v');
 SELECT pgraft_kv_put(NULL, 'v');
 SELECT pgraft_kv_put('k', NULL);

@@ -14,6 +14,9 @@
 #     restarted cleanly rebuilds the same store from its snapshot;
 #   - a node stopped while the others write catches up from a snapshot and
 #     reaches the same digest;
+#   - watches: sessions that LISTEN on channel pgraft_kv on every node are
+#     told of every change, in order, and pgraft_kv_changes() gives every
+#     node the same changes in the same order;
 #   - a lock taken through the leader, whose server is then killed with
 #     kill -9, is still held just after (its lease has time left, and the
 #     new leader grants every lease an election timeout of grace), and is
@@ -154,6 +157,68 @@ is( q1($lagging,
 	'it holds every key written while it was down');
 is(q1($lagging, "SELECT count(*) FROM pgraft_kv_prefix('node3/')"),
 	'0', 'and none that was deleted meanwhile');
+
+# ---------------------------------------------------------------------
+# Watches: notifications and the history on every node
+# ---------------------------------------------------------------------
+my $from = q1($leader, 'SELECT revision FROM pgraft_kv_status()') + 1;
+my @listeners;
+for my $node (@nodes)
+{
+	my $l = { node => $node, out => '', err => '' };
+	$l->{h} = IPC::Run::start(
+		[
+			'psql', '-X', '-q', '-d', $node->connstr('postgres'),
+			'-c', 'LISTEN pgraft_kv',
+			'-c', q{DO $$ BEGIN
+				FOR i IN 1..600 LOOP
+					EXIT WHEN EXISTS (SELECT FROM pgraft_kv_get('watch/done', serializable => true));
+					PERFORM pg_sleep(0.1);
+				END LOOP; END $$},
+			'-c', 'SELECT pg_sleep(2)'
+		],
+		'>', \$l->{out}, '2>', \$l->{err});
+	push @listeners, $l;
+}
+# the sessions listen before the first change: their LISTEN has run once
+# each shows up among the backends
+ok( poll_until(
+		'every listener listens',
+		sub {
+			!grep {
+				q1($_, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DO%watch/done%'") eq '0'
+			} @nodes;
+		}),
+	'a session listens on every node');
+for my $i (1 .. 20)
+{
+	my $node = $nodes[ $i % 3 ];
+	q1($node, "SELECT pgraft_kv_put('watch/' || lpad('$i', 2, '0'), 'v$i')");
+}
+q1($nodes[0], "SELECT pgraft_kv_delete('watch/', prefix => true)");
+q1($nodes[1], "SELECT pgraft_kv_put('watch/done', 'yes')");
+$_->{h}->finish for @listeners;
+my @want;
+for my $node (@nodes)
+{
+	my $changes = q1($node,
+		"SELECT revision || ' ' || type || ' ' || key FROM pgraft_kv_changes($from, 'watch/')");
+	@want = split /\n/, $changes unless @want;
+	is($changes, join("\n", @want),
+		"node $node->{pgraft_id}: pgraft_kv_changes() gives the same changes in the same order");
+}
+is(scalar(@want), 41, 'twenty puts, their twenty deletes and one more put');
+for my $l (@listeners)
+{
+	my @told;
+	while ($l->{out} =~ /"revision": (\d+), "type": "(\w+)", "key": "(watch\/[^"]+)"/g)
+	{
+		push @told, "$1 $2 $3";
+	}
+	is(join("\n", @told), join("\n", @want),
+		"node $l->{node}{pgraft_id}: the listener was told of every change, in order")
+	  or diag("listener said: $l->{out} $l->{err}");
+}
 
 # ---------------------------------------------------------------------
 # A lock whose holder's server dies is released when its lease expires

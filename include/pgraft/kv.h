@@ -163,6 +163,23 @@ void pgr_kv_free(struct pgr_kv *kv);
 /* Back to a new store's state, with this quota. */
 void pgr_kv_reset(struct pgr_kv *kv, uint64_t quota);
 
+/*
+ * A watcher is told of every change applying a command makes, in order, as
+ * it makes it: a put (e is the key as it now is), a delete (e is the key as
+ * it was; a revocation's deletes too), at revision (the command's index).
+ * e is valid only during the call; the watcher must not touch the store.
+ * Installing a snapshot (pgr_kv_decode) tells nothing: it is not a change
+ * of the log's.  One watcher per store; NULL removes it.
+ */
+enum pgr_kv_event
+{
+	PGR_KV_EVENT_PUT = 1,
+	PGR_KV_EVENT_DELETE = 2
+};
+typedef void (*pgr_kv_watch_cb)(void *arg, enum pgr_kv_event type, uint64_t revision,
+								const struct pgr_kv_entry *e);
+void pgr_kv_set_watcher(struct pgr_kv *kv, pgr_kv_watch_cb cb, void *arg);
+
 /* What applying one command did. */
 enum pgr_kv_status
 {
@@ -215,6 +232,9 @@ typedef bool (*pgr_kv_range_cb)(void *arg, const struct pgr_kv_entry *e);
 uint64_t pgr_kv_range(const struct pgr_kv *kv, const uint8_t *from, uint32_t from_len,
 					  const uint8_t *range_end, uint32_t range_end_len, uint64_t limit,
 					  pgr_kv_range_cb cb, void *arg);
+/* Is e's key inside [from, range_end) (range_end as for DELETE)? */
+bool pgr_kv_in_range(const struct pgr_kv_entry *e, const uint8_t *from, uint32_t from_len,
+					 const uint8_t *range_end, uint32_t range_end_len);
 bool pgr_kv_get_lease(const struct pgr_kv *kv, uint64_t id, struct pgr_kv_lease *out);
 /* Leases in id order: the i-th, for i < pgr_kv_lease_count(). */
 uint64_t pgr_kv_lease_count(const struct pgr_kv *kv);
@@ -282,5 +302,62 @@ bool pgr_lease_clock_renew(struct pgr_lease_clock *lc, const struct pgr_kv *kv, 
 size_t pgr_lease_clock_expired(struct pgr_lease_clock *lc, uint64_t now_ms, uint64_t retry_ms,
 							   uint64_t *out, size_t max);
 void pgr_lease_clock_reset(struct pgr_lease_clock *lc);
+
+/* ---------------------------------------------------------------------- */
+/* The history (src/app/kv_history.c)                                     */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The changes a store went through, newest last, for watches: a store's
+ * watcher (pgr_kv_history_watch) adds every change as it is applied; the
+ * oldest revisions are dropped, whole, to stay within max_bytes (a
+ * change's key and value, and PGR_KV_HISTORY_OVERHEAD).  The history is
+ * each node's own (it is not in snapshots): it starts where the node's
+ * store started, at its start or at the snapshot it installed.
+ *
+ *	every change at a revision >= start is kept, in order; start only grows
+ *	(pgr_kv_history_reset may move it anywhere: a snapshot installed)
+ */
+#define PGR_KV_HISTORY_OVERHEAD 64
+
+struct pgr_kv_change
+{
+	enum pgr_kv_event type;
+	uint64_t revision;
+	struct pgr_kv_entry e; /* key and value point into the change's own allocation */
+};
+
+struct pgr_kv_history
+{
+	struct pgr_allocator alloc;
+	uint64_t max_bytes; /* 0: keep nothing */
+	uint64_t bytes;
+	uint64_t start;
+	struct pgr_kv_change **ring; /* cap slots, n used from head */
+	uint64_t head;
+	uint64_t n;
+	uint64_t cap;
+};
+
+void pgr_kv_history_init(struct pgr_kv_history *h, const struct pgr_allocator *alloc,
+						 uint64_t max_bytes);
+void pgr_kv_history_free(struct pgr_kv_history *h);
+/* Forget everything: changes at revisions >= start are what it keeps from now on. */
+void pgr_kv_history_reset(struct pgr_kv_history *h, uint64_t start);
+/* A new bound; what no longer fits is dropped, oldest revisions first. */
+void pgr_kv_history_set_max(struct pgr_kv_history *h, uint64_t max_bytes);
+/* The watcher to install on the store (arg: the history). */
+void pgr_kv_history_watch(void *arg, enum pgr_kv_event type, uint64_t revision,
+						  const struct pgr_kv_entry *e);
+/*
+ * The changes at revisions >= from to keys in [key, range_end), in order,
+ * at most limit (0: all): cb returns false to stop.  PGR_ECOMPACTED when
+ * from < start (changes are missing: read the keys again instead), else
+ * PGR_OK.
+ */
+typedef bool (*pgr_kv_change_cb)(void *arg, const struct pgr_kv_change *c);
+enum pgr_err pgr_kv_history_read(const struct pgr_kv_history *h, uint64_t from, const uint8_t *key,
+								 uint32_t key_len, const uint8_t *range_end, uint32_t range_end_len,
+								 uint64_t limit, pgr_kv_change_cb cb, void *arg);
 
 #endif /* PGRAFT_KV_H */

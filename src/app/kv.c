@@ -98,7 +98,18 @@ struct pgr_kv
 	/* a decoded command's parts (PGR_KV_MAX_OPS each) */
 	struct pgr_kv_compare *cmp;
 	struct pgr_kv_op *ops;
+	/* told of every change applying makes (pgr_kv_set_watcher) */
+	pgr_kv_watch_cb watch;
+	void *watch_arg;
 };
+
+static void
+tell(const struct pgr_kv *kv, enum pgr_kv_event type, uint64_t revision,
+	 const struct pgr_kv_entry *e)
+{
+	if (kv->watch != NULL)
+		kv->watch(kv->watch_arg, type, revision, e);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Keys and ranges                                                        */
@@ -142,10 +153,9 @@ find(const struct pgr_kv *kv, const uint8_t *key, uint32_t len, bool *found)
 	return lo;
 }
 
-/* Is e's key inside the range [from, end) (end as in kv.h)? */
-static bool
-in_range(const struct pgr_kv_entry *e, const uint8_t *from, uint32_t from_len, const uint8_t *end,
-		 uint32_t end_len)
+bool
+pgr_kv_in_range(const struct pgr_kv_entry *e, const uint8_t *from, uint32_t from_len,
+				const uint8_t *end, uint32_t end_len)
 {
 	int c = key_cmp(e->key, e->key_len, from, from_len);
 
@@ -167,7 +177,7 @@ range_span(const struct pgr_kv *kv, const uint8_t *from, uint32_t from_len, cons
 	uint64_t i = find(kv, from, from_len, &found);
 
 	*lo = i;
-	while (i < kv->n_recs && in_range(&kv->recs[i]->e, from, from_len, end, end_len))
+	while (i < kv->n_recs && pgr_kv_in_range(&kv->recs[i]->e, from, from_len, end, end_len))
 		i++;
 	*hi = i;
 }
@@ -297,6 +307,13 @@ release(struct pgr_kv *kv)
 	kv->bytes = 0;
 	kv->revision = 0;
 	kv->applied = 0;
+}
+
+void
+pgr_kv_set_watcher(struct pgr_kv *kv, pgr_kv_watch_cb cb, void *arg)
+{
+	kv->watch = cb;
+	kv->watch_arg = arg;
 }
 
 void
@@ -668,7 +685,7 @@ check_branch(const struct pgr_kv *kv, const struct pgr_kv_op *ops, uint32_t n,
 				continue;
 			if (o->type == PGR_KV_PUT
 					? (j < i && key_cmp(o->key, o->key_len, op->key, op->key_len) == 0)
-					: in_range(&probe, o->key, o->key_len, o->range_end, o->range_end_len))
+					: pgr_kv_in_range(&probe, o->key, o->key_len, o->range_end, o->range_end_len))
 				return PGR_KV_DUPLICATE_KEY;
 		}
 	}
@@ -741,7 +758,7 @@ drop(struct pgr_kv *kv, struct kv_record *r)
 
 /* Delete every key of a range (one move of the tail); how many. */
 static uint64_t
-delete_range(struct pgr_kv *kv, const struct pgr_kv_op *op)
+delete_range(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_op *op)
 {
 	uint64_t lo;
 	uint64_t hi;
@@ -750,7 +767,10 @@ delete_range(struct pgr_kv *kv, const struct pgr_kv_op *op)
 	if (hi == lo)
 		return 0; /* and recs may be NULL */
 	for (uint64_t i = lo; i < hi; i++)
+	{
+		tell(kv, PGR_KV_EVENT_DELETE, index, &kv->recs[i]->e);
 		drop(kv, kv->recs[i]);
+	}
 	memmove(&kv->recs[lo], &kv->recs[hi], (kv->n_recs - hi) * sizeof(*kv->recs));
 	kv->n_recs -= hi - lo;
 	return hi - lo;
@@ -783,6 +803,7 @@ put(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_op *op, struct kv_rec
 	kv->recs[pos] = fresh;
 	kv->bytes += (uint64_t) op->key_len + op->value_len;
 	lease_count(kv, op->lease, 1);
+	tell(kv, PGR_KV_EVENT_PUT, index, &fresh->e);
 }
 
 static enum pgr_err
@@ -826,7 +847,7 @@ apply_txn(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_txn *t, struct 
 	{
 		if (ops[i].type == PGR_KV_DELETE)
 		{
-			uint64_t d = delete_range(kv, &ops[i]);
+			uint64_t d = delete_range(kv, index, &ops[i]);
 
 			res->deleted += d;
 			changed |= d > 0;
@@ -891,6 +912,7 @@ apply_revoke(struct pgr_kv *kv, uint64_t index, uint64_t id, struct pgr_kv_resul
 		{
 			if (kv->recs[i]->e.lease == id)
 			{
+				tell(kv, PGR_KV_EVENT_DELETE, index, &kv->recs[i]->e);
 				drop(kv, kv->recs[i]);
 				res->deleted++;
 			}
@@ -1250,10 +1272,12 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 	if (r.pos != r.len)
 		goto fail;
 
-	/* replace the state; the store's scratch stays */
+	/* replace the state; the store's scratch and watcher stay */
 	release(kv);
 	next.cmp = kv->cmp;
 	next.ops = kv->ops;
+	next.watch = kv->watch;
+	next.watch_arg = kv->watch_arg;
 	*kv = next;
 	return PGR_OK;
 

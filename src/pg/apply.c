@@ -93,7 +93,7 @@ snapshot_decode(PgraftWorker *w, const struct pgr_snapshot *snap, struct pgr_app
 
 	if (err != PGR_OK)
 		app_state_refused(what, err);
-	pgraft_kv_load(kv, blob, blob_len);
+	pgraft_kv_load(w, kv, blob, blob_len);
 }
 
 /* "1 (voter), 2 (learner)": a configuration for the log. */
@@ -225,8 +225,8 @@ void
 pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap)
 {
 	pgr_app_state_init(w->snap_app);
-	pgraft_kv_load(w->snap_kv, NULL, 0);
-	pgraft_kv_load(w->kv, NULL, 0);
+	pgraft_kv_load(w, w->snap_kv, NULL, 0);
+	pgraft_kv_load(w, w->kv, NULL, 0);
 	if (snap != NULL)
 	{
 		snapshot_decode(w, snap, w->snap_app, w->snap_kv, "the stored snapshot is not recognised");

@@ -52,6 +52,8 @@
 
 /* Record of a key in a read's reply: the header, then the key and the value. */
 #define KV_READ_RECORD 40
+/* Record of a change in a watch's reply: the same, with revision and type. */
+#define KV_CHANGE_RECORD 56
 
 pg_noreturn static void
 kv_out_of_memory(void)
@@ -69,6 +71,15 @@ pgraft_kv_init(PgraftWorker *w)
 		pgr_kv_new(&w->alloc, 0, &w->snap_kv) != PGR_OK)
 		kv_out_of_memory();
 	pgr_lease_clock_init(&w->leases, &w->alloc);
+	pgr_kv_history_init(&w->history, &w->alloc, (uint64) pgraft_kv_history_size * 1024);
+	pgr_kv_set_watcher(w->kv, pgr_kv_history_watch, &w->history);
+}
+
+/* pgraft.kv_history_size was reloaded. */
+void
+pgraft_kv_reload(PgraftWorker *w)
+{
+	pgr_kv_history_set_max(&w->history, (uint64) pgraft_kv_history_size * 1024);
 }
 
 /*
@@ -76,7 +87,7 @@ pgraft_kv_init(PgraftWorker *w)
  * written before the store existed have); FATAL if it does not decode.
  */
 void
-pgraft_kv_load(struct pgr_kv *kv, const uint8 *blob, size_t len)
+pgraft_kv_load(PgraftWorker *w, struct pgr_kv *kv, const uint8 *blob, size_t len)
 {
 	enum pgr_err err = PGR_OK;
 
@@ -91,6 +102,9 @@ pgraft_kv_load(struct pgr_kv *kv, const uint8 *blob, size_t len)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("pgraft: the key-value store in a snapshot is not recognised: %s",
 						pgr_strerror(err))));
+	/* the live store's history starts again after what it now holds */
+	if (kv == w->kv)
+		pgr_kv_history_reset(&w->history, pgr_kv_applied(kv) + 1);
 }
 
 /*
@@ -346,6 +360,28 @@ read_one(void *arg, const struct pgr_kv_entry *e)
 }
 
 /*
+ * A read's or a watch's range, from the request's inline payload: u32 key
+ * length, u32 range end length, key, range end.  False (and the request
+ * failed) if it does not add up.
+ */
+static bool
+read_payload(int slot, uint32 *key_len, uint32 *end_len)
+{
+	PgraftRequest *req = &pgraft_shared->slots[slot];
+
+	if (req->payload_len >= 8 && req->payload_len <= PGRAFT_INLINE_PAYLOAD)
+	{
+		memcpy(key_len, req->inline_payload, 4);
+		memcpy(end_len, req->inline_payload + 4, 4);
+		if (*key_len <= PGR_KV_MAX_KEY && *end_len <= PGR_KV_MAX_KEY &&
+			(Size) 8 + *key_len + *end_len == req->payload_len)
+			return true;
+	}
+	pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR, "malformed key-value range", NULL, NULL);
+	return false;
+}
+
+/*
  * A read's keys into its slot's reply segment.  The request's payload is
  * u32 key length, u32 range end length, key, range end (kv.h's range
  * rules); arg_count is the limit.  The answer: index the store's revision,
@@ -363,14 +399,8 @@ answer_read(PgraftWorker *w, int slot)
 	uint64		total;
 	PgraftReply reply;
 
-	memcpy(&key_len, req->inline_payload, 4);
-	memcpy(&end_len, req->inline_payload + 4, 4);
-	if (req->payload_len < 8 || key_len > PGR_KV_MAX_KEY || end_len > PGR_KV_MAX_KEY ||
-		(Size) 8 + key_len + end_len != req->payload_len)
-	{
-		pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR, "malformed key-value read", NULL, NULL);
+	if (!read_payload(slot, &key_len, &end_len))
 		return;
-	}
 	seg = dsm_attach(req->dsm);
 	if (seg == NULL)
 	{
@@ -397,6 +427,99 @@ void
 pgraft_kv_take_read(PgraftWorker *w, int slot)
 {
 	answer_read(w, slot);
+}
+
+/* Writing a watch's changes into the reply segment. */
+typedef struct KvChangesOut
+{
+	uint8	   *buf;
+	Size		cap;
+	Size		used;
+	Size		needed;
+	uint32		count;
+} KvChangesOut;
+
+static bool
+change_one(void *arg, const struct pgr_kv_change *c)
+{
+	KvChangesOut *o = arg;
+	Size		n = KV_CHANGE_RECORD + c->e.key_len + c->e.value_len;
+	uint8	   *p;
+	uint32		type = (uint32) c->type;
+
+	o->needed += n;
+	if (o->needed > o->cap)
+		return true;			/* keep counting what it would take */
+	p = o->buf + o->used;
+	memcpy(p, &c->revision, 8);
+	memcpy(p + 8, &type, 4);
+	memcpy(p + 12, &c->e.key_len, 4);
+	memcpy(p + 16, &c->e.value_len, 4);
+	memset(p + 20, 0, 4);
+	memcpy(p + 24, &c->e.create_rev, 8);
+	memcpy(p + 32, &c->e.mod_rev, 8);
+	memcpy(p + 40, &c->e.version, 8);
+	memcpy(p + 48, &c->e.lease, 8);
+	memcpy(p + KV_CHANGE_RECORD, c->e.key, c->e.key_len);
+	if (c->e.value_len > 0)
+		memcpy(p + KV_CHANGE_RECORD + c->e.key_len, c->e.value, c->e.value_len);
+	o->used += n;
+	o->count++;
+	return true;
+}
+
+/*
+ * The changes from revision arg_index on to keys of the range (the payload
+ * as a read's), at most arg_count, from this node's history.  The answer:
+ * index the store's revision, count the changes written, value the bytes
+ * they need when they did not all fit (flag set).
+ */
+void
+pgraft_kv_take_changes(PgraftWorker *w, int slot)
+{
+	PgraftRequest *req = &pgraft_shared->slots[slot];
+	dsm_segment *seg;
+	KvChangesOut out;
+	uint32		key_len;
+	uint32		end_len;
+	PgraftReply reply;
+	enum pgr_err err;
+
+	if (!read_payload(slot, &key_len, &end_len))
+		return;
+	seg = dsm_attach(req->dsm);
+	if (seg == NULL)
+	{
+		pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR,
+							"could not attach the reply segment", NULL, NULL);
+		return;
+	}
+	memset(&out, 0, sizeof(out));
+	out.buf = dsm_segment_address(seg);
+	out.cap = req->dsm_size;
+	err = pgr_kv_history_read(&w->history, req->arg_index, req->inline_payload + 8, key_len,
+							  req->inline_payload + 8 + key_len, end_len,
+							  (uint64) Max(req->arg_count, 0), change_one, &out);
+	dsm_detach(seg);
+	if (err == PGR_ECOMPACTED)
+	{
+		char		msg[PGRAFT_MSG_MAX];
+		char		detail[PGRAFT_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "the changes from revision " UINT64_FORMAT " are no longer kept",
+				 req->arg_index);
+		snprintf(detail, sizeof(detail),
+				 "This node keeps the changes from revision " UINT64_FORMAT " on (pgraft.kv_history_size, and since it last started or installed a snapshot).",
+				 w->history.start);
+		pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg, detail,
+							"Read the keys again, then watch from the revision of pgraft_kv_status() after it, plus one.");
+		return;
+	}
+	reply.index = pgr_kv_revision(w->kv);
+	reply.count = out.count;
+	reply.flag = out.needed > out.cap;
+	reply.value = reply.flag ? out.needed : w->history.start;
+	pgraft_request_answer_reply(slot, &reply);
 }
 
 /* The store's applied index and digest, to compare nodes (pgraft_kv_status). */

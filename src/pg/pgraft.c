@@ -45,6 +45,8 @@ int			pgraft_health_period_ms = 5000;
 int			pgraft_snapshot_threshold = 1000;
 int			pgraft_max_log_entries = 10000;
 int			pgraft_kv_max_size = 64 * 1024;
+int			pgraft_kv_history_size = 16 * 1024;
+char	   *pgraft_kv_notify_database = NULL;
 char	   *pgraft_data_directory = NULL;
 int			pgraft_max_entry_size = 1024 * 1024;
 int			pgraft_request_timeout = 10000;
@@ -198,6 +200,16 @@ pgraft_define_settings(void)
 							"The leader's setting is the cluster's: it proposes it through the log, so that every node refuses the same writes. Set the same value on every node. 0: no limit.",
 							&pgraft_kv_max_size, 64 * 1024, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgraft.kv_history_size",
+							"Memory for the key-value store's recent changes, which pgraft_kv_changes() reads.",
+							"Each node keeps its own: the oldest revisions are dropped to stay within it, and reading from a dropped revision is an error. 0 keeps none.",
+							&pgraft_kv_history_size, 16 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgraft.kv_notify_database",
+							   "Database in which the pgraft notifier NOTIFYs channel pgraft_kv of every key-value change.",
+							   "Empty: no notifier. LISTEN pgraft_kv in this database to be told of changes.",
+							   &pgraft_kv_notify_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgraft.request_timeout",
 							"Longest time a pgraft call waits for its outcome.",
 							"The worker ends a call that has not completed by then: with an error saying nothing happened, or, if something it proposed may still commit, SQLSTATE 08007 (outcome unknown).",
@@ -339,6 +351,22 @@ pgraft_register_worker(void)
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "PgraftWorkerMain");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pgraft worker");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pgraft worker");
+	RegisterBackgroundWorker(&worker);
+
+	/*
+	 * The notifier (notifier.c) needs a database for NOTIFY, and a primary:
+	 * it starts once recovery is over.
+	 */
+	if (pgraft_kv_notify_database[0] == '\0')
+		return;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgraft");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "PgraftNotifierMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pgraft notifier");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pgraft notifier");
 	RegisterBackgroundWorker(&worker);
 }
 

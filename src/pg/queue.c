@@ -48,7 +48,8 @@ static bool
 request_is_read(PgraftRequestType type)
 {
 	return type == PGRAFT_REQ_READ_INDEX || type == PGRAFT_REQ_GET_ENTRIES ||
-		type == PGRAFT_REQ_KV_READ || type == PGRAFT_REQ_KV_DIGEST;
+		type == PGRAFT_REQ_KV_READ || type == PGRAFT_REQ_KV_DIGEST ||
+		type == PGRAFT_REQ_KV_CHANGES;
 }
 
 PgraftRequest *

@@ -52,4 +52,30 @@ extern void pgraft_request_fail_active(const char *msg);
 typedef bool (*pgraft_cond_fn) (void *arg);
 extern bool pgraft_wait_for(pgraft_cond_fn cond, void *arg, int timeout_ms);
 
+/*
+ * Reading the key-value store's changes (sql_kv.c), for pgraft_kv_changes()
+ * and the notifier: one round of requests, each change given to the
+ * callback; returns the store's revision when the worker answered.
+ */
+typedef struct PgraftChange
+{
+	uint64		revision;
+	bool		deleted;
+	const char *key;
+	uint32		key_len;
+	const char *value;			/* a put's */
+	uint32		value_len;
+	uint64		create_revision;
+	uint64		mod_revision;
+	uint64		version;
+	uint64		lease;
+} PgraftChange;
+
+typedef void (*pgraft_change_fn) (void *arg, const PgraftChange *c);
+extern uint64 pgraft_kv_fetch_changes(uint64 from, const uint8 *key, uint32 key_len,
+									  const uint8 *end, uint32 end_len, int32 limit,
+									  pgraft_change_fn cb, void *arg);
+extern void pgraft_kv_prefix_range(const uint8 *prefix, uint32 len, const uint8 **key,
+								   uint32 *key_len, uint8 *end, uint32 *end_len);
+
 #endif							/* PGRAFT_QUEUE_H */

@@ -387,6 +387,9 @@ pgraft_requests_take(PgraftWorker *w)
 			case PGRAFT_REQ_KV_DIGEST:
 				pgraft_kv_take_digest(w, slot);
 				break;
+			case PGRAFT_REQ_KV_CHANGES:
+				pgraft_kv_take_changes(w, slot);
+				break;
 			case PGRAFT_REQ_KV_READ:
 				/* serializable: this node's store, now; else after a barrier */
 				if (!pgraft_shared->slots[slot].arg_serializable)

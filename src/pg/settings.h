@@ -26,6 +26,8 @@ extern int	pgraft_max_log_entries;
 extern char *pgraft_data_directory;
 extern int	pgraft_max_entry_size;
 extern int	pgraft_kv_max_size;
+extern int	pgraft_kv_history_size;
+extern char *pgraft_kv_notify_database;
 extern int	pgraft_request_timeout;
 extern char *pgraft_auth_key_file;
 extern bool pgraft_ssl;

@@ -60,7 +60,8 @@ typedef enum PgraftRequestType
 	PGRAFT_REQ_KV_WRITE,		/* a key-value command (payload) through the
 								 * log; answer what applying it did */
 	PGRAFT_REQ_KV_READ,			/* keys of a range into the reply DSM */
-	PGRAFT_REQ_KV_DIGEST		/* the store's applied index and digest */
+	PGRAFT_REQ_KV_DIGEST,		/* the store's applied index and digest */
+	PGRAFT_REQ_KV_CHANGES		/* changes from a revision into the reply DSM */
 } PgraftRequestType;
 
 typedef enum PgraftSlotState
@@ -82,7 +83,8 @@ typedef struct PgraftRequest
 	char		arg_host[PGRAFT_HOST_MAX + 1];
 	int32		arg_port;
 	uint64		arg_term;		/* APPEND fence: 0 = any */
-	uint64		arg_index;		/* GET_ENTRIES: from */
+	uint64		arg_index;		/* GET_ENTRIES: from; KV_CHANGES: from
+								 * revision */
 	int32		arg_count;		/* GET_ENTRIES, KV_READ: at most (0: all) */
 	bool		arg_serializable;	/* KV_READ: this node's state, no barrier */
 	int32		arg_timeout_ms; /* the worker ends the request after this */

@@ -26,6 +26,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "pgraft/kv.h"
@@ -46,12 +47,15 @@ PG_FUNCTION_INFO_V1(pgraft_lease_grant);
 PG_FUNCTION_INFO_V1(pgraft_lease_keepalive);
 PG_FUNCTION_INFO_V1(pgraft_lease_revoke);
 PG_FUNCTION_INFO_V1(pgraft_kv_status);
+PG_FUNCTION_INFO_V1(pgraft_kv_changes);
 
 /* The range end that means "every key from here on" (kv.h). */
 static const uint8 to_the_end[1] = {0};
 
 /* Key record in a read's reply (kvstore.c): header, key, value. */
 #define KV_READ_RECORD 40
+/* Change record in a watch's reply (kvstore.c): header, key, value. */
+#define KV_CHANGE_RECORD 56
 
 static void
 require_loaded(void)
@@ -600,6 +604,25 @@ pgraft_lease_revoke(PG_FUNCTION_ARGS)
 
 #define KV_READ_REPLY_SIZE ((Size) 1024 * 1024)
 
+/* A range as a read's or a watch's payload (kvstore.c): its length. */
+static uint32
+range_payload(const uint8 *from, uint32 from_len, const uint8 *end, uint32 end_len,
+			  uint8 payload[PGRAFT_INLINE_PAYLOAD])
+{
+	if ((Size) 8 + from_len + end_len > PGRAFT_INLINE_PAYLOAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the range's keys are too long together"),
+				 errdetail("They have %u bytes; a range may have at most %d.",
+						   from_len + end_len, PGRAFT_INLINE_PAYLOAD - 8)));
+	memcpy(payload, &from_len, 4);
+	memcpy(payload + 4, &end_len, 4);
+	memcpy(payload + 8, from, from_len);
+	if (end_len > 0)
+		memcpy(payload + 8 + from_len, end, end_len);
+	return 8 + from_len + end_len;
+}
+
 /*
  * The keys of [from, end) (kv.h's range rules), at most limit (0: all),
  * into the function's result set.  The reply segment starts at 1 MB plus
@@ -621,17 +644,7 @@ read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const ui
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_keys must not be negative"),
 				 errhint("Pass 0 for every key of the range.")));
-	if ((Size) 8 + from_len + end_len > sizeof(payload))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the range's keys are too long together"),
-				 errdetail("They have %u bytes; a range may have at most %zu.",
-						   from_len + end_len, sizeof(payload) - 8)));
-	memcpy(payload, &from_len, 4);
-	memcpy(payload + 4, &end_len, 4);
-	memcpy(payload + 8, from, from_len);
-	if (end_len > 0)
-		memcpy(payload + 8 + from_len, end, end_len);
+	range_payload(from, from_len, end, end_len, payload);
 	InitMaterializedSRF(fcinfo, 0);
 	for (;;)
 	{
@@ -642,7 +655,8 @@ read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const ui
 
 		req->arg_count = limit;
 		req->arg_serializable = serializable;
-		pgraft_request_set_payload(req, (const char *) payload, (uint32) (8 + from_len + end_len));
+		pgraft_request_set_payload(req, (const char *) payload,
+								   range_payload(from, from_len, end, end_len, payload));
 		seg = pgraft_request_reply_segment(req, size);
 		pgraft_request_run(req, &reply);
 		if (reply.flag)
@@ -747,4 +761,164 @@ pgraft_kv_status(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum((int64) reply.index);
 	values[6] = CStringGetTextDatum(psprintf("%08x", (uint32) reply.value));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* Watching: has the published revision moved past *arg? */
+static bool
+revision_passed(void *arg)
+{
+	uint64		seen = *(const uint64 *) arg;
+	bool		passed;
+
+	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
+	passed = pgraft_shared->kv_revision > seen;
+	LWLockRelease(pgraft_shared->lock);
+	return passed;
+}
+
+/*
+ * One round of a watch: the changes from revision from on to keys of [key,
+ * end), at most limit, each given to cb in order; returns the store's
+ * revision when it answered.  The reply segment grows as the worker asks.
+ */
+uint64
+pgraft_kv_fetch_changes(uint64 from, const uint8 *key, uint32 key_len, const uint8 *end,
+						uint32 end_len, int32 limit, pgraft_change_fn cb, void *arg)
+{
+	uint8		payload[PGRAFT_INLINE_PAYLOAD];
+	uint32		payload_len = range_payload(key, key_len, end, end_len, payload);
+	Size		size = KV_READ_REPLY_SIZE + KV_CHANGE_RECORD + PGR_KV_MAX_KEY + PGR_KV_MAX_VALUE;
+
+	for (;;)
+	{
+		PgraftRequest *req = pgraft_request_begin(PGRAFT_REQ_KV_CHANGES);
+		dsm_segment *seg;
+		PgraftReply reply;
+		const uint8 *p;
+
+		req->arg_index = from;
+		req->arg_count = limit;
+		pgraft_request_set_payload(req, (const char *) payload, payload_len);
+		seg = pgraft_request_reply_segment(req, size);
+		pgraft_request_run(req, &reply);
+		if (reply.flag)
+		{
+			dsm_detach(seg);
+			size = (Size) reply.value;
+			continue;
+		}
+		p = dsm_segment_address(seg);
+		for (uint32 i = 0; i < reply.count; i++)
+		{
+			PgraftChange c;
+			uint32		type;
+
+			memcpy(&c.revision, p, 8);
+			memcpy(&type, p + 8, 4);
+			memcpy(&c.key_len, p + 12, 4);
+			memcpy(&c.value_len, p + 16, 4);
+			memcpy(&c.create_revision, p + 24, 8);
+			memcpy(&c.mod_revision, p + 32, 8);
+			memcpy(&c.version, p + 40, 8);
+			memcpy(&c.lease, p + 48, 8);
+			c.deleted = type != PGR_KV_EVENT_PUT;
+			c.key = (const char *) p + KV_CHANGE_RECORD;
+			c.value = c.key + c.key_len;
+			cb(arg, &c);
+			p += KV_CHANGE_RECORD + c.key_len + c.value_len;
+		}
+		dsm_detach(seg);
+		return reply.index;
+	}
+}
+
+/* A change as a row of pgraft_kv_changes(). */
+static void
+change_row(void *arg, const PgraftChange *c)
+{
+	ReturnSetInfo *rsinfo = arg;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+
+	values[0] = Int64GetDatum((int64) c->revision);
+	values[1] = CStringGetTextDatum(c->deleted ? "delete" : "put");
+	values[2] = PointerGetDatum(cstring_to_text_with_len(c->key, c->key_len));
+	if (!c->deleted)
+		values[3] = PointerGetDatum(cstring_to_text_with_len(c->value, c->value_len));
+	else
+		nulls[3] = true;		/* a deleted key has no value */
+	values[4] = Int64GetDatum((int64) c->create_revision);
+	values[5] = Int64GetDatum((int64) c->mod_revision);
+	values[6] = Int64GetDatum((int64) c->version);
+	values[7] = Int64GetDatum((int64) c->lease);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* The range that holds every key with prefix (NULL: every key). */
+void
+pgraft_kv_prefix_range(const uint8 *prefix, uint32 len, const uint8 **key, uint32 *key_len,
+					   uint8 *end, uint32 *end_len)
+{
+	static const uint8 first_key[1] = {1};	/* below every key text can hold */
+
+	if (prefix == NULL)
+	{
+		*key = first_key;
+		*key_len = 1;
+		end[0] = 0;				/* every key from there on */
+		*end_len = 1;
+		return;
+	}
+	*key = prefix;
+	*key_len = len;
+	prefix_end(prefix, len, end, end_len);
+}
+
+/*
+ * pgraft_kv_changes(from_revision, prefix, max_changes, timeout_ms): the
+ * changes from from_revision on, to keys starting with prefix (NULL:
+ * every key), in order, from this node's history.  With timeout_ms > 0 and
+ * no such change yet, it waits up to that long for one: a watch is a loop
+ * of calls, each from the last revision it returned plus one.
+ */
+Datum
+pgraft_kv_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		from = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
+	text	   *prefix = PG_ARGISNULL(1) ? NULL : key_arg(fcinfo, 1, "prefix");
+	int32		limit = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	int32		timeout = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	const uint8 *key;
+	uint32		key_len;
+	uint8		end[PGR_KV_MAX_KEY];
+	uint32		end_len;
+	TimestampTz deadline;
+
+	require_loaded();
+	if (from <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_revision must be positive")));
+	if (limit < 0 || timeout < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_changes and timeout_ms must not be negative")));
+	pgraft_kv_prefix_range(prefix != NULL ? (const uint8 *) VARDATA_ANY(prefix) : NULL,
+						   prefix != NULL ? VARSIZE_ANY_EXHDR(prefix) : 0, &key, &key_len,
+						   end, &end_len);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout);
+	InitMaterializedSRF(fcinfo, 0);
+	for (;;)
+	{
+		int64		rows_before = tuplestore_tuple_count(rsinfo->setResult);
+		uint64		seen = pgraft_kv_fetch_changes((uint64) from, key, key_len, end, end_len,
+												   limit, change_row, rsinfo);
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+		if (tuplestore_tuple_count(rsinfo->setResult) > rows_before || left <= 0)
+			return (Datum) 0;
+		/* nothing yet: wait for the store to move past what it was */
+		(void) pgraft_wait_for(revision_passed, &seen, (int) left);
+	}
 }

@@ -335,13 +335,14 @@ promote_learners(PgraftWorker *w)
 }
 
 static void
-reload(void)
+reload(PgraftWorker *w)
 {
 	bool		debug = pgraft_debug_enabled;
 
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	pgraft_security_reload();
+	pgraft_kv_reload(w);
 	if (pgraft_debug_enabled != debug)
 		pgraft_shared->debug = pgraft_debug_enabled;
 }
@@ -518,7 +519,7 @@ PgraftWorkerMain(Datum main_arg)
 
 		/* reload */
 		if (ConfigReloadPending)
-			reload();
+			reload(w);
 
 		/* tick */
 		now = GetCurrentTimestamp();

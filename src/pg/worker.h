@@ -92,6 +92,7 @@ typedef struct PgraftWorker
 	 */
 	struct pgr_kv *kv;
 	struct pgr_kv *snap_kv;
+	struct pgr_kv_history history;	/* the live store's changes, for watches */
 	struct pgr_lease_clock leases;
 	uint64		leases_synced;	/* applied index of the last sync */
 	PgraftKvDuty duties[PGRAFT_KV_DUTIES];
@@ -162,13 +163,15 @@ extern const PgraftOutcome *pgraft_apply_outcome(PgraftWorker *w, uint64 index);
 
 /* kvstore.c */
 extern void pgraft_kv_init(PgraftWorker *w);
-extern void pgraft_kv_load(struct pgr_kv *kv, const uint8 *blob, size_t len);
+extern void pgraft_kv_load(PgraftWorker *w, struct pgr_kv *kv, const uint8 *blob, size_t len);
 extern void pgraft_kv_apply_entry(PgraftWorker *w, struct pgr_kv *kv, const struct pgr_entry *e,
 								  enum pgr_app_verdict v, PgraftOutcome *out);
 extern void pgraft_kv_duties(PgraftWorker *w);
 extern bool pgraft_kv_duty_done(PgraftWorker *w, const struct pgr_call_done *d);
 extern void pgraft_kv_take_read(PgraftWorker *w, int slot);
 extern void pgraft_kv_take_digest(PgraftWorker *w, int slot);
+extern void pgraft_kv_take_changes(PgraftWorker *w, int slot);
+extern void pgraft_kv_reload(PgraftWorker *w);
 extern void pgraft_kv_answer(PgraftWorker *w, int slot, uint64 index);
 extern void pgraft_kv_publish(PgraftWorker *w);
 

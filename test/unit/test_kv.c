@@ -1010,6 +1010,143 @@ test_lease_limits(void)
 	pgr_kv_free(kv);
 }
 
+/* What a watcher was told, as "put k@rev" / "del k@rev" lines. */
+static char told[1024];
+
+static void
+watcher(void *arg, enum pgr_kv_event type, uint64_t revision, const struct pgr_kv_entry *e)
+{
+	size_t n = strlen(told);
+
+	(void) arg;
+	snprintf(told + n, sizeof(told) - n, "%s %.*s@%llu v%llu;",
+			 type == PGR_KV_EVENT_PUT ? "put" : "del", (int) e->key_len, (const char *) e->key,
+			 (unsigned long long) revision, (unsigned long long) e->version);
+}
+
+/*
+ * A watcher hears every change in order: puts with the key as it now is,
+ * deletes (a range's, a revocation's) with the key as it was; nothing for
+ * a refused branch, a failed comparison without writes, or a snapshot.
+ */
+static void
+test_a_watcher_hears_every_change_in_order(void)
+{
+	struct pgr_kv *kv = store(0);
+	struct pgr_kv_op ops[2];
+	uint8_t *enc;
+
+	told[0] = '\0';
+	pgr_kv_set_watcher(kv, watcher, NULL);
+	put(kv, 1, "a", "1");
+	put(kv, 2, "a", "2");
+	lease_cmd(kv, 3, true, 100);
+	ops[0] = op_put("b", "x", 3);
+	ops[1] = op_put("c", "y", 0);
+	apply_ops(kv, 4, ops, 2);
+	ops[0] = op_put("d", "z", 0);
+	ops[1] = op_put("d", "w", 0);
+	CHECK_EQ(apply_ops(kv, 5, ops, 2).status, PGR_KV_DUPLICATE_KEY); /* refused: nothing */
+	ops[0] = op_del("a", "b");
+	apply_ops(kv, 6, ops, 1);
+	lease_cmd(kv, 7, false, 3);
+	if (strcmp(told, "put a@1 v1;put a@2 v2;put b@4 v1;put c@4 v1;del a@6 v2;del b@7 v1;") != 0)
+		test_fail(__FILE__, __LINE__, "told: %s", told);
+	told[0] = '\0';
+	enc = malloc(pgr_kv_encoded_size(kv));
+	pgr_kv_encode(kv, enc);
+	CHECK_EQ(pgr_kv_decode(kv, enc, pgr_kv_encoded_size(kv)), PGR_OK);
+	CHECK(strcmp(told, "") == 0);
+	put(kv, 8, "c", "again"); /* the watcher stays through a decode */
+	CHECK(strcmp(told, "put c@8 v2;") == 0);
+	free(enc);
+	pgr_kv_free(kv);
+}
+
+/* Changes read back as "rev:key" words. */
+static bool
+collect_change(void *arg, const struct pgr_kv_change *c)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 512 - n, "%s%llu:%.*s%s", n > 0 ? " " : "", (unsigned long long) c->revision,
+			 (int) c->e.key_len, (const char *) c->e.key,
+			 c->type == PGR_KV_EVENT_DELETE ? "-" : "");
+	return true;
+}
+
+static const char *
+changes_from(const struct pgr_kv_history *h, uint64_t from, const char *prefix_from,
+			 const char *end, uint64_t limit, enum pgr_err *err)
+{
+	static char out[512];
+
+	out[0] = '\0';
+	*err =
+		pgr_kv_history_read(h, from, (const uint8_t *) prefix_from, (uint32_t) strlen(prefix_from),
+							(const uint8_t *) end, end != NULL ? (uint32_t) strlen(end) : 0, limit,
+							collect_change, out);
+	return out;
+}
+
+/*
+ * The history keeps every change from its start, in order, by range; the
+ * oldest revisions go whole when it is full, and reading before the start
+ * is refused (compacted), never a silent gap.
+ */
+static void
+test_the_history_keeps_whole_revisions_and_refuses_gaps(void)
+{
+	struct pgr_kv *kv = store(0);
+	struct pgr_kv_history h;
+	struct pgr_kv_op ops[2];
+	enum pgr_err err;
+
+	pgr_kv_history_init(&h, &pgr_libc_allocator, 4 * (PGR_KV_HISTORY_OVERHEAD + 2));
+	pgr_kv_set_watcher(kv, pgr_kv_history_watch, &h);
+	put(kv, 1, "a", "1");
+	ops[0] = op_put("b", "2", 0);
+	ops[1] = op_put("c", "3", 0);
+	apply_ops(kv, 2, ops, 2);
+	ops[0] = op_del("a", NULL);
+	apply_ops(kv, 3, ops, 1);
+	CHECK(strcmp(changes_from(&h, 1, "a", "z", 0, &err), "1:a 2:b 2:c 3:a-") == 0);
+	CHECK_EQ(err, PGR_OK);
+	CHECK(strcmp(changes_from(&h, 2, "a", "z", 0, &err), "2:b 2:c 3:a-") == 0);
+	CHECK(strcmp(changes_from(&h, 1, "a", NULL, 0, &err), "1:a 3:a-") == 0);
+	CHECK(strcmp(changes_from(&h, 1, "a", "z", 2, &err), "1:a 2:b") == 0);
+	CHECK(strcmp(changes_from(&h, 4, "a", "z", 0, &err), "") == 0);
+	CHECK_EQ(err, PGR_OK);
+	/* full: the fifth change drops revision 1, the sixth and seventh revision 2 whole */
+	put(kv, 4, "d", "4");
+	CHECK(strcmp(changes_from(&h, 2, "a", "z", 0, &err), "2:b 2:c 3:a- 4:d") == 0);
+	changes_from(&h, 1, "a", "z", 0, &err);
+	CHECK_EQ(err, PGR_ECOMPACTED);
+	put(kv, 5, "e", "5");
+	CHECK(strcmp(changes_from(&h, 3, "a", "z", 0, &err), "3:a- 4:d 5:e") == 0);
+	changes_from(&h, 2, "a", "z", 0, &err);
+	CHECK_EQ(err, PGR_ECOMPACTED);
+	/* a change larger than the whole history: nothing up to it is kept */
+	put(kv, 6, "big",
+		"0123456789012345678901234567890123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789012345678901234567890123456789");
+	changes_from(&h, 6, "a", "z", 0, &err);
+	CHECK_EQ(err, PGR_ECOMPACTED);
+	put(kv, 7, "f", "7");
+	CHECK(strcmp(changes_from(&h, 7, "a", "z", 0, &err), "7:f") == 0);
+	/* a reset (a snapshot installed) starts it again */
+	pgr_kv_history_reset(&h, 20);
+	changes_from(&h, 19, "a", "z", 0, &err);
+	CHECK_EQ(err, PGR_ECOMPACTED);
+	CHECK(strcmp(changes_from(&h, 20, "a", "z", 0, &err), "") == 0);
+	CHECK_EQ(err, PGR_OK);
+	pgr_kv_history_free(&h);
+	pgr_kv_free(kv);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_puts_record_revisions_and_versions),
 	TEST(test_ranges_and_range_deletes),
@@ -1024,6 +1161,8 @@ static const struct test_case cases[] = {
 	TEST(test_lease_clock_expires_leases_on_the_leaders_time),
 	TEST(test_snapshot_structure_is_validated_behind_the_checksum),
 	TEST(test_lease_limits),
+	TEST(test_a_watcher_hears_every_change_in_order),
+	TEST(test_the_history_keeps_whole_revisions_and_refuses_gaps),
 };
 
 TEST_MAIN(cases)
