@@ -92,6 +92,15 @@ ok(same_digest('the stores agree after the puts', @nodes),
 	'every node reaches the same store, digest and index');
 cmp_ok(log_stats($leader)->{first_index},
 	'>', 100, 'the log was compacted far past the first puts');
+ok( poll_until(
+		'the metrics show the store',
+		sub {
+			!grep {
+				q1($_, "SELECT string_agg(value::text, ',' ORDER BY metric) FROM pgraft_stat() WHERE metric IN ('pgraft_kv_keys', 'pgraft_kv_size_bytes')")
+				  ne '120,' . q1($_, "SELECT sum(octet_length(key) + octet_length(value)) FROM pgraft_kv_prefix('node')")
+			} @nodes;
+		}),
+	'every node reports the keys and their bytes in its metrics');
 
 # ---------------------------------------------------------------------
 # Compare-and-swap races: exactly one winner per round

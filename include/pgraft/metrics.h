@@ -116,6 +116,14 @@ struct pgr_metrics
 											 * commit */
 
 	/* snapshots */
+	/* the key-value store (kv.h) */
+	uint64_t kv_revision;
+	uint64_t kv_keys;
+	uint64_t kv_bytes;       /* keys and values, as the quota counts */
+	uint64_t kv_quota_bytes; /* 0: no limit */
+	uint64_t kv_leases;
+	uint64_t kv_history_bytes;
+
 	uint64_t snapshots_taken;
 	uint64_t snapshots_sent;
 	uint64_t snapshots_received;

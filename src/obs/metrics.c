@@ -320,6 +320,21 @@ pgr_metrics_emit(const struct pgr_metrics *m, const struct pgr_metrics_sink *sin
 			  "Leader: from the wake-up that appended an entry to the one that saw it committed.",
 			  &m->commit_latency, PGR_HIST_LATENCY);
 
+	/* the key-value store */
+	gauge(w, "pgraft_kv_revision",
+		  "The key-value store's revision here: the index of its last change.",
+		  (double) m->kv_revision);
+	gauge(w, "pgraft_kv_keys", "Keys in the key-value store.", (double) m->kv_keys);
+	gauge(w, "pgraft_kv_size_bytes",
+		  "Bytes of keys and values in the key-value store, as its quota counts them.",
+		  (double) m->kv_bytes);
+	gauge(w, "pgraft_kv_quota_bytes", "The key-value store's quota, 0 if none.",
+		  (double) m->kv_quota_bytes);
+	gauge(w, "pgraft_kv_leases", "Leases in the key-value store.", (double) m->kv_leases);
+	gauge(w, "pgraft_kv_history_bytes",
+		  "Memory of the changes kept for pgraft_kv_changes() (pgraft.kv_history_size).",
+		  (double) m->kv_history_bytes);
+
 	/* snapshots */
 	counter(w, "pgraft_snapshots_taken_total", "Snapshots this node took to compact its log.",
 			m->snapshots_taken);

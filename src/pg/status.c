@@ -76,6 +76,12 @@ fill_metrics(PgraftWorker *w, const struct pgr_status *s, uint64 commit)
 	m->snapshot_index = s->snapshot_index;
 	m->log_bytes = log_bytes(w);
 	m->proposals_committed = w->app->entries_counted;
+	m->kv_revision = pgr_kv_revision(w->kv);
+	m->kv_keys = pgr_kv_count(w->kv);
+	m->kv_bytes = pgr_kv_bytes(w->kv);
+	m->kv_quota_bytes = pgr_kv_quota(w->kv);
+	m->kv_leases = pgr_kv_lease_count(w->kv);
+	m->kv_history_bytes = w->history.bytes;
 	m->scrapes = pgraft_metrics_http_scrapes();
 	pgraft_transport_metrics(m);
 	for (uint32 i = 0; i < m->n_peers; i++)
