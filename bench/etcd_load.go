@@ -7,10 +7,13 @@
 // pgbench drives pgraft.  Not part of pgraft; built by bench/cluster-bench
 // with Debian's Go, without network access (GOPATH mode).
 //
-//	etcd_load put ENDPOINTS CLIENTS SECONDS SIZE
-//		CLIENTS goroutines, each with its own connection, put SIZE-byte
-//		values in a loop for SECONDS; prints
-//		"ops=N tps=X p50_us=A p99_us=B" (latency of each put).
+//	etcd_load put|get|sget|txn ENDPOINTS CLIENTS SECONDS SIZE
+//		CLIENTS goroutines, each with its own connection, call in a loop
+//		for SECONDS on 100 keys of their own: put SIZE-byte values; get
+//		(linearizable, etcd's default); sget (serializable); txn (if the
+//		key's version > 0, put: a compare-and-swap).  get, sget and txn
+//		first put every key once.  Prints "ops=N tps=X p50_us=A p99_us=B"
+//		(latency of each call).
 //	etcd_load failover ENDPOINTS T0_NS
 //		puts until one is acknowledged, each bounded by 100 ms, retried
 //		every 2 ms; prints the milliseconds from T0_NS (the time of the
@@ -43,9 +46,8 @@ func connect(endpoints []string) *clientv3.Client {
 	return c
 }
 
-func put(endpoints []string, clients int, seconds int, size int) {
+func load(mode string, endpoints []string, clients int, seconds int, size int) {
 	value := strings.Repeat("v", size)
-	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
 	lat := make([][]int64, clients)
 	var wg sync.WaitGroup
 	var failed int64
@@ -54,17 +56,42 @@ func put(endpoints []string, clients int, seconds int, size int) {
 	for i := range conns {
 		conns[i] = connect(endpoints)
 	}
+	key := func(i, n int) string { return fmt.Sprintf("bench/%d/%d", i, n%100) }
+	if mode != "put" {
+		for i := 0; i < clients; i++ {
+			for n := 0; n < 100; n++ {
+				if _, err := conns[i].Put(context.Background(), key(i, n), value); err != nil {
+					die("preparing: %v", err)
+				}
+			}
+		}
+	}
+	call := func(kv clientv3.KV, k string) error {
+		var err error
+		switch mode {
+		case "put":
+			_, err = kv.Put(context.Background(), k, value)
+		case "get":
+			_, err = kv.Get(context.Background(), k)
+		case "sget":
+			_, err = kv.Get(context.Background(), k, clientv3.WithSerializable())
+		case "txn":
+			_, err = kv.Txn(context.Background()).
+				If(clientv3.Compare(clientv3.Version(k), ">", 0)).
+				Then(clientv3.OpPut(k, value)).Commit()
+		}
+		return err
+	}
 	start := time.Now()
+	deadline := start.Add(time.Duration(seconds) * time.Second)
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			kv := clientv3.NewKV(conns[i])
 			for n := 0; time.Now().Before(deadline); n++ {
-				key := fmt.Sprintf("bench/%d/%d", i, n%1000)
 				t := time.Now()
-				_, err := kv.Put(context.Background(), key, value)
-				if err != nil {
+				if err := call(kv, key(i, n)); err != nil {
 					mu.Lock()
 					failed++
 					mu.Unlock()
@@ -81,7 +108,7 @@ func put(endpoints []string, clients int, seconds int, size int) {
 		all = append(all, l...)
 	}
 	if len(all) == 0 || failed > 0 {
-		die("%d puts acknowledged, %d failed", len(all), failed)
+		die("%d calls acknowledged, %d failed", len(all), failed)
 	}
 	sort.Slice(all, func(a, b int) bool { return all[a] < all[b] })
 	pct := func(p int) int64 { return all[(len(all)-1)*p/100] }
@@ -107,8 +134,9 @@ func failover(endpoints []string, t0ns int64) {
 }
 
 func main() {
+	usage := "usage: etcd_load put|get|sget|txn ENDPOINTS CLIENTS SECONDS SIZE | failover ENDPOINTS T0_NS"
 	if len(os.Args) < 3 {
-		die("usage: etcd_load put ENDPOINTS CLIENTS SECONDS SIZE | failover ENDPOINTS T0_NS")
+		die(usage)
 	}
 	endpoints := strings.Split(os.Args[2], ",")
 	atoi := func(s string) int64 {
@@ -119,11 +147,11 @@ func main() {
 		return v
 	}
 	switch {
-	case os.Args[1] == "put" && len(os.Args) == 6:
-		put(endpoints, int(atoi(os.Args[3])), int(atoi(os.Args[4])), int(atoi(os.Args[5])))
+	case len(os.Args) == 6 && strings.Contains(" put get sget txn ", " "+os.Args[1]+" "):
+		load(os.Args[1], endpoints, int(atoi(os.Args[3])), int(atoi(os.Args[4])), int(atoi(os.Args[5])))
 	case os.Args[1] == "failover" && len(os.Args) == 4:
 		failover(endpoints, atoi(os.Args[3]))
 	default:
-		die("usage: etcd_load put ENDPOINTS CLIENTS SECONDS SIZE | failover ENDPOINTS T0_NS")
+		die(usage)
 	}
 }

@@ -17,6 +17,10 @@ KINDS = {
                   'at one index',
     'ack-lost': 'a node showed another entry at an acknowledged index',
     'ack-unseen': 'no node ever showed an acknowledged index',
+    'kv-lost': 'a node showed another kind of entry at the revision of an '
+               'acknowledged key-value put',
+    'kv-nonlinearizable': "one key's puts, gets and compare-and-swaps have no "
+                          'linearization as a register',
     'duplicate': 'one payload appended as data at two indexes',
     'failed-appended': 'an append reported failed is in the log as data',
     'phantom': 'a data entry no client wrote, or seen before it was sent',
@@ -122,8 +126,8 @@ class Checker:
 
     def check(self):
         for step in (self.check_log, self.check_acks, self.check_payloads, self.check_order,
-                     self.check_reads, self.check_leaders, self.check_logs, self.check_bounds,
-                     self.check_heal, self.check_membership):
+                     self.check_reads, self.check_kv, self.check_leaders, self.check_logs,
+                     self.check_bounds, self.check_heal, self.check_membership):
             step()
         self.found.sort(key=lambda v: v.t)
         return self.found
@@ -216,6 +220,29 @@ class Checker:
             if top is not None and top >= i:
                 self.violation('read-ahead', op.t0, '%r answered %d, covering index %d of %r, '
                                'which began after the read ended' % (r, top, i, op), [r.node])
+
+    # -- the key-value store ------------------------------------------------------
+
+    def check_kv(self):
+        for o in self.ops:
+            if o.op != 'kv-put' or o.out != 'ok':
+                continue
+            for n, e in sorted(self.obs.get(o.idx, {}).items()):
+                if e[2] != 'kv':
+                    self.violation('kv-lost', max(o.t1, e[0]), '%r: node %d shows %s %r at its '
+                                   'revision' % (o, n, e[2], e[3]), [n, o.node])
+        by_key = {}
+        for o in self.ops:
+            if o.op in ('kv-put', 'kv-get', 'kv-cas'):
+                by_key.setdefault(o.arg if o.op != 'kv-cas' else o.arg[0], []).append(o)
+        self.kv_checked = {}
+        for key, ops in sorted(by_key.items()):
+            ok, detail = register_linearizable(ops)
+            self.kv_checked[key] = (len(ops), ok)
+            if ok is False:
+                self.violation('kv-nonlinearizable', detail[0],
+                               'key %r: %s' % (key, detail[1]),
+                               sorted({o.node for o in ops if o.node is not None}))
 
     # -- leaders, workers, servers ---------------------------------------------
 
@@ -411,3 +438,91 @@ def _log_time(line, base):
         return stamp.replace(tzinfo=datetime.timezone.utc).timestamp() - base
     except ValueError:
         return 0.0
+
+
+# -- linearizability of a register (Wing & Gong, with Lowe's memoization) ------
+
+KV_SEARCH_BUDGET = 2000000
+
+
+def register_linearizable(ops):
+    """Whether one key's calls have a linearization as a register that starts
+    absent: (True, None), (False, (t, why)), or (None, why) when the search
+    ran out of its budget (undecided, not a violation).
+
+    A call that failed did nothing and is left out, as is a get whose
+    outcome is unknown.  A put or compare-and-swap whose outcome is unknown
+    may have taken effect at any time after it began, or never: it is a
+    call that never returns, linearized or not as the search needs.  The
+    search linearizes, one at a time, a call that no pending call's return
+    precedes, and remembers every (set linearized, value) it has been in."""
+    INF = float('inf')
+    calls = []
+    for o in ops:
+        if o.out == 'fail' or (o.out != 'ok' and o.op == 'kv-get'):
+            continue
+        t1 = o.t1 if o.out == 'ok' and o.t1 is not None else INF
+        calls.append((o.t0, t1, o))
+    calls.sort(key=lambda c: (c[0], c[1]))
+    n = len(calls)
+    required = 0
+    for i, c in enumerate(calls):
+        if c[1] != INF:
+            required |= 1 << i
+
+    def step(i, value):
+        """The value after call i from value, or a reason it cannot be next."""
+        o = calls[i][2]
+        if o.op == 'kv-put':
+            return True, o.v
+        if o.op == 'kv-get':
+            return o.res[0] == value, value
+        old = o.arg[1]
+        if o.out != 'ok':		# unknown: linearized only where it swaps
+            return value == old, o.v
+        if o.res[0]:
+            return value == old, o.v
+        return value != old, value
+
+    unknown = [i for i in range(n) if not required >> i & 1]
+    seen = set()
+    stack = [(0, None)]
+    deepest = (0, 0)
+    while stack:
+        done, value = stack.pop()
+        if done & required == required:
+            return True, None
+        if (done, value) in seen:
+            continue
+        seen.add((done, value))
+        if len(seen) > KV_SEARCH_BUDGET:
+            return None, 'the search ran out of its budget of %d states' % KV_SEARCH_BUDGET
+        # the first returning call not yet linearized; the earliest return
+        # among those bounds who may go next (calls are sorted by start)
+        rest = ~(done | ~required)
+        first = (rest & -rest).bit_length() - 1
+        bound = INF
+        for i in range(first, n):
+            if calls[i][0] > bound:
+                break
+            if required >> i & 1 and not done >> i & 1 and calls[i][1] < bound:
+                bound = calls[i][1]
+        linearized = bin(done & required).count('1')
+        if linearized > deepest[0]:
+            deepest = (linearized, first)
+        nexts = [i for i in unknown if not done >> i & 1 and calls[i][0] <= bound]
+        for i in range(first, n):
+            if calls[i][0] > bound:
+                break
+            if required >> i & 1 and not done >> i & 1:
+                nexts.append(i)
+        for i in nexts:
+            ok, after = step(i, value)
+            if ok:
+                stack.append((done | 1 << i, after))
+    # no linearization: name the first call the deepest attempt could not place
+    i = deepest[1]
+    o = calls[i][2] if calls else None
+    return False, (calls[i][0] if calls else 0.0,
+                   'no order of its %d calls is a register\'s; the longest prefix '
+                   'that is stops before %r' % (n, o))

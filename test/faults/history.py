@@ -12,7 +12,11 @@ start on the machine's monotonic clock, which every process shares):
                            op is append (v: its unique payload), read (a
                            read barrier: idx is the index it answered,
                            applied what the node had applied right after),
-                           add, remove or transfer (arg: the node id).
+                           add, remove or transfer (arg: the node id);
+                           kv-put (arg: the key, v: its unique value; idx
+                           the revision), kv-get (arg: the key; res: [the
+                           value or null]), kv-cas (arg: [key, the value
+                           expected], v: the new one; res: [swapped]).
                            "fail" is a definite failure: nothing happened
                            (outcome_of_error says which errors are; the
                            checker judges every error again by it).  A
@@ -133,7 +137,7 @@ class Op:
     """One call: its invocation joined with its completion (if any)."""
 
     __slots__ = ('p', 'id', 'op', 'node', 'v', 'arg', 't0', 't1', 'out', 'idx', 'applied',
-                 'code', 'msg')
+                 'code', 'msg', 'res')
 
     def __init__(self, inv):
         self.p = inv['p']
@@ -149,6 +153,7 @@ class Op:
         self.applied = None
         self.code = None
         self.msg = None
+        self.res = None			# a key-value call's answer, in a list
 
     def complete(self, rec):
         self.t1 = rec['t']
@@ -157,6 +162,7 @@ class Op:
         self.applied = rec.get('applied')
         self.code = rec.get('code')
         self.msg = rec.get('msg')
+        self.res = rec.get('res')
         if self.out != 'ok' and self.code not in (None, 'false'):
             # judged again from the error, so that a saved history is
             # checked by today's rules

@@ -45,7 +45,7 @@ def timeline(run, t):
     return ['      %9.3f  %s' % (ct, text) for ct, text in sorted(lines)]
 
 
-def render(run, violations):
+def render(run, violations, kv_checked=None):
     p = run.params
     ops, faults = summary(run)
     out = ['fault run: %s nodes, %s, seed %s, %s s of faults' % (
@@ -56,7 +56,12 @@ def render(run, violations):
            ', cluster key' if p.get('key') else '', p.get('server_version')), '']
     out.append('operations (%d):' % sum(ops.values()))
     for (op, res), k in sorted(ops.items()):
-        out.append('  %-9s %-8s %7d' % (op, res, k))
+        out.append('  %-10s %-8s %7d' % (op, res, k))
+    if kv_checked:
+        out.append('key-value linearizability (a register per key): %s' % ', '.join(
+            '%s %d calls %s' % (key, n, {True: 'linearizable', False: 'NOT linearizable',
+                                         None: 'undecided (search budget)'}[ok])
+            for key, (n, ok) in sorted(kv_checked.items())))
     out.append('faults (%d):' % sum(faults.values()))
     for kind, k in sorted(faults.items()):
         out.append('  %-12s %5d' % (kind, k))
@@ -78,8 +83,9 @@ def render(run, violations):
 def check_run(rundir):
     """Check a saved run, write its report.txt, print it; the violations."""
     run = history.Run.load(rundir)
-    found = checker.Checker(run).check()
-    text = render(run, found)
+    c = checker.Checker(run)
+    found = c.check()
+    text = render(run, found, c.kv_checked)
     with open(os.path.join(rundir, 'report.txt'), 'w') as f:
         f.write(text)
     print(text, end='')

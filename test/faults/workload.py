@@ -3,7 +3,11 @@
 Clients are processes of their own: each appends unique payloads and reads
 through the read barrier, against one server at a time, moving to another
 after a failure, and records every call (history.py).  A payload is
-"<process>.<n>": unique in the run.
+"<process>.<n>": unique in the run.  A share of the calls go to the
+key-value store instead (docs/kv.md), on a few keys so that they conflict:
+puts of unique values, linearizable gets, and compare-and-swaps from the
+value the client last saw; the checker decides whether each key's calls
+are linearizable as a register's.
 
 The sampler is one thread per server, in the driver: every SAMPLE_PERIOD it
 records the node's term, leader, role, worker state and log bounds, every
@@ -31,6 +35,8 @@ CALL_TIMEOUT = 20.0
 SESSION_SETUP = ('SET pgraft.request_timeout = %d' % REQUEST_TIMEOUT_MS,
                  'SET statement_timeout = 15000')
 READ_SHARE = 0.25
+KV_SHARE = 0.3
+KV_KEYS = ('reg/a', 'reg/b', 'reg/c')
 SAMPLE_PERIOD = 0.1
 MEMBERS_EVERY = 5			# sampler rounds between two looks at the members
 
@@ -44,6 +50,7 @@ def client_main(rundir, name, dsns, clock_base, stop, seed):
     nodes = sorted(dsns)
     node = rng.choice(nodes)
     n = 0
+    seen = {}				# key -> the value this client last saw there
     while not stop.is_set():
         conn = conns[node]
         try:
@@ -53,7 +60,11 @@ def client_main(rundir, name, dsns, clock_base, stop, seed):
             time.sleep(0.05)
             continue
         move = False
-        if rng.random() < READ_SHARE:
+        r = rng.random()
+        if r < KV_SHARE:
+            n += 1
+            move = kv_call(calls, conn, node, rng, seen, '%s.%d' % (name, n))
+        elif r < KV_SHARE + READ_SHARE:
             move = read(calls, conn, node)
         else:
             n += 1
@@ -101,6 +112,37 @@ def read(calls, conn, node):
     except (DbError, Timeout):
         applied = None
     calls.complete(cid, 'ok', t=t, idx=rows[0][0], applied=applied)
+    return False
+
+
+def kv_call(calls, conn, node, rng, seen, value):
+    """A put, get or compare-and-swap on one of KV_KEYS; True to move."""
+    key = rng.choice(KV_KEYS)
+    r = rng.random()
+    if r < 0.35 or (r >= 0.7 and seen.get(key) is None):
+        cid = calls.invoke('kv-get', node, arg=key)
+        rows = call(calls, cid, conn, 'SELECT value FROM pgraft_kv_get(%s)', (key,))
+        if rows is None:
+            return True
+        seen[key] = rows[0][0] if rows else None
+        calls.complete(cid, 'ok', res=[seen[key]])
+    elif r < 0.7:
+        cid = calls.invoke('kv-put', node, arg=key, v=value)
+        rows = call(calls, cid, conn, 'SELECT pgraft_kv_put(%s, %s)', (key, value))
+        if rows is None:
+            return True
+        seen[key] = value
+        calls.complete(cid, 'ok', idx=rows[0][0])
+    else:
+        old = seen[key]
+        cid = calls.invoke('kv-cas', node, arg=[key, old], v=value)
+        rows = call(calls, cid, conn, 'SELECT pgraft_kv_cas(%s, %s::text, %s)', (key, old, value))
+        if rows is None:
+            return True
+        swapped = rows[0][0] is not None
+        if swapped:
+            seen[key] = value
+        calls.complete(cid, 'ok', res=[swapped], idx=rows[0][0])
     return False
 
 
