@@ -324,27 +324,72 @@ answer_write(PgraftWorker *w, int slot, uint64 index)
 						pgr_kv_status_name((enum pgr_kv_status) o->kv_status), NULL);
 }
 
-/* Writing a read's keys into the reply segment. */
-typedef struct KvReadOut
+/*
+ * Records written into a request's reply segment: as many as fit, and
+ * what they would all take (the backend asks again with that much).
+ */
+typedef struct KvReplyOut
 {
+	dsm_segment *seg;
 	uint8	   *buf;
 	Size		cap;
 	Size		used;
-	Size		needed;			/* what every key in the range takes */
-	uint32		count;			/* keys written */
-} KvReadOut;
+	Size		needed;
+	uint32		count;			/* records written */
+} KvReplyOut;
 
+/* Attach slot's reply segment; false (and the request failed) if it cannot. */
 static bool
-read_one(void *arg, const struct pgr_kv_entry *e)
+reply_begin(int slot, KvReplyOut *out)
 {
-	KvReadOut  *o = arg;
-	Size		n = KV_READ_RECORD + e->key_len + e->value_len;
+	PgraftRequest *req = &pgraft_shared->slots[slot];
+
+	memset(out, 0, sizeof(*out));
+	out->seg = dsm_attach(req->dsm);
+	if (out->seg == NULL)
+	{
+		pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR,
+							"could not attach the reply segment", NULL, NULL);
+		return false;
+	}
+	out->buf = dsm_segment_address(out->seg);
+	out->cap = req->dsm_size;
+	return true;
+}
+
+/* Room for a record of n bytes, or NULL (then only counted). */
+static uint8 *
+reply_record(KvReplyOut *o, Size n)
+{
 	uint8	   *p;
 
 	o->needed += n;
 	if (o->needed > o->cap)
-		return true;			/* keep counting what it would take */
+		return NULL;
 	p = o->buf + o->used;
+	o->used += n;
+	o->count++;
+	return p;
+}
+
+/* Detach, and fill in the reply's count, and flag and value if it did not fit. */
+static void
+reply_end(KvReplyOut *o, PgraftReply *reply)
+{
+	dsm_detach(o->seg);
+	reply->count = o->count;
+	reply->flag = o->needed > o->cap;
+	if (reply->flag)
+		reply->value = o->needed;
+}
+
+static bool
+read_one(void *arg, const struct pgr_kv_entry *e)
+{
+	uint8	   *p = reply_record(arg, KV_READ_RECORD + e->key_len + e->value_len);
+
+	if (p == NULL)
+		return true;			/* keep counting what it would take */
 	memcpy(p, &e->key_len, 4);
 	memcpy(p + 4, &e->value_len, 4);
 	memcpy(p + 8, &e->create_rev, 8);
@@ -354,8 +399,6 @@ read_one(void *arg, const struct pgr_kv_entry *e)
 	memcpy(p + KV_READ_RECORD, e->key, e->key_len);
 	if (e->value_len > 0)
 		memcpy(p + KV_READ_RECORD + e->key_len, e->value, e->value_len);
-	o->used += n;
-	o->count++;
 	return true;
 }
 
@@ -392,33 +435,18 @@ static void
 answer_read(PgraftWorker *w, int slot)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
-	dsm_segment *seg;
-	KvReadOut	out;
+	KvReplyOut	out;
 	uint32		key_len;
 	uint32		end_len;
-	uint64		total;
 	PgraftReply reply;
 
-	if (!read_payload(slot, &key_len, &end_len))
+	if (!read_payload(slot, &key_len, &end_len) || !reply_begin(slot, &out))
 		return;
-	seg = dsm_attach(req->dsm);
-	if (seg == NULL)
-	{
-		pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR,
-							"could not attach the reply segment", NULL, NULL);
-		return;
-	}
-	memset(&out, 0, sizeof(out));
-	out.buf = dsm_segment_address(seg);
-	out.cap = req->dsm_size;
-	total = pgr_kv_range(w->kv, req->inline_payload + 8, key_len,
-						 req->inline_payload + 8 + key_len, end_len,
-						 (uint64) Max(req->arg_count, 0), read_one, &out);
-	dsm_detach(seg);
+	reply.value = pgr_kv_range(w->kv, req->inline_payload + 8, key_len,
+							   req->inline_payload + 8 + key_len, end_len,
+							   (uint64) Max(req->arg_count, 0), read_one, &out);
 	reply.index = pgr_kv_revision(w->kv);
-	reply.count = out.count;
-	reply.flag = out.needed > out.cap;
-	reply.value = reply.flag ? out.needed : total;
+	reply_end(&out, &reply);
 	pgraft_request_answer_reply(slot, &reply);
 }
 
@@ -429,28 +457,14 @@ pgraft_kv_take_read(PgraftWorker *w, int slot)
 	answer_read(w, slot);
 }
 
-/* Writing a watch's changes into the reply segment. */
-typedef struct KvChangesOut
-{
-	uint8	   *buf;
-	Size		cap;
-	Size		used;
-	Size		needed;
-	uint32		count;
-} KvChangesOut;
-
 static bool
 change_one(void *arg, const struct pgr_kv_change *c)
 {
-	KvChangesOut *o = arg;
-	Size		n = KV_CHANGE_RECORD + c->e.key_len + c->e.value_len;
-	uint8	   *p;
+	uint8	   *p = reply_record(arg, KV_CHANGE_RECORD + c->e.key_len + c->e.value_len);
 	uint32		type = (uint32) c->type;
 
-	o->needed += n;
-	if (o->needed > o->cap)
+	if (p == NULL)
 		return true;			/* keep counting what it would take */
-	p = o->buf + o->used;
 	memcpy(p, &c->revision, 8);
 	memcpy(p + 8, &type, 4);
 	memcpy(p + 12, &c->e.key_len, 4);
@@ -463,8 +477,6 @@ change_one(void *arg, const struct pgr_kv_change *c)
 	memcpy(p + KV_CHANGE_RECORD, c->e.key, c->e.key_len);
 	if (c->e.value_len > 0)
 		memcpy(p + KV_CHANGE_RECORD + c->e.key_len, c->e.value, c->e.value_len);
-	o->used += n;
-	o->count++;
 	return true;
 }
 
@@ -478,29 +490,20 @@ void
 pgraft_kv_take_changes(PgraftWorker *w, int slot)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
-	dsm_segment *seg;
-	KvChangesOut out;
+	KvReplyOut	out;
 	uint32		key_len;
 	uint32		end_len;
 	PgraftReply reply;
 	enum pgr_err err;
 
-	if (!read_payload(slot, &key_len, &end_len))
+	if (!read_payload(slot, &key_len, &end_len) || !reply_begin(slot, &out))
 		return;
-	seg = dsm_attach(req->dsm);
-	if (seg == NULL)
-	{
-		pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR,
-							"could not attach the reply segment", NULL, NULL);
-		return;
-	}
-	memset(&out, 0, sizeof(out));
-	out.buf = dsm_segment_address(seg);
-	out.cap = req->dsm_size;
 	err = pgr_kv_history_read(&w->history, req->arg_index, req->inline_payload + 8, key_len,
 							  req->inline_payload + 8 + key_len, end_len,
 							  (uint64) Max(req->arg_count, 0), change_one, &out);
-	dsm_detach(seg);
+	reply.index = pgr_kv_revision(w->kv);
+	reply.value = w->history.start;
+	reply_end(&out, &reply);
 	if (err == PGR_ECOMPACTED)
 	{
 		char		msg[PGRAFT_MSG_MAX];
@@ -515,10 +518,6 @@ pgraft_kv_take_changes(PgraftWorker *w, int slot)
 							"Read the keys again, then watch from the revision of pgraft_kv_status() after it, plus one.");
 		return;
 	}
-	reply.index = pgr_kv_revision(w->kv);
-	reply.count = out.count;
-	reply.flag = out.needed > out.cap;
-	reply.value = reply.flag ? out.needed : w->history.start;
 	pgraft_request_answer_reply(slot, &reply);
 }
 

@@ -33,8 +33,8 @@
 /* Backend-local: the segments of the request in progress (one at a time). */
 static dsm_segment *payload_seg = NULL;
 
-static void
-check_loaded(void)
+void
+pgraft_require_loaded(void)
 {
 	if (pgraft_shared == NULL)
 		ereport(ERROR,
@@ -60,7 +60,7 @@ pgraft_request_begin(PgraftRequestType type)
 	int			reads = 0;
 	bool		read = request_is_read(type);
 
-	check_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	ws = pgraft_shared->worker_state;
 	if (ws == PGRAFT_WORKER_RUNNING)
@@ -435,7 +435,7 @@ pgraft_wait_for(pgraft_cond_fn cond, void *arg, int timeout_ms)
 	TimestampTz start = GetCurrentTimestamp();
 	bool		ok;
 
-	check_loaded();
+	pgraft_require_loaded();
 	ConditionVariablePrepareToSleep(&pgraft_shared->progress_cv);
 	for (;;)
 	{

@@ -34,6 +34,8 @@ typedef struct PgraftReply
  * on is abandoned, and the worker ends it), frees the slot and raises the
  * worker's error, if any.
  */
+/* An error unless pgraft was loaded by shared_preload_libraries. */
+extern void pgraft_require_loaded(void);
 extern PgraftRequest *pgraft_request_begin(PgraftRequestType type);
 extern void pgraft_request_set_payload(PgraftRequest *req, const char *data, uint32 len);
 extern dsm_segment *pgraft_request_reply_segment(PgraftRequest *req, Size size);

@@ -53,15 +53,6 @@ PG_FUNCTION_INFO_V1(pgraft_log_get_replication_status);
 PG_FUNCTION_INFO_V1(pgraft_log_sync_with_leader);
 PG_FUNCTION_INFO_V1(pgraft_log_get_entries);
 
-static void
-require_loaded(void)
-{
-	if (pgraft_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pgraft is not loaded"),
-				 errhint("Add pgraft to shared_preload_libraries in postgresql.conf and restart the server.")));
-}
 
 static void
 check_node_id(int64 id)
@@ -97,7 +88,7 @@ row_type(FunctionCallInfo fcinfo)
 static void
 snapshot_status(PgraftShared *out)
 {
-	require_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	memcpy(out, pgraft_shared, offsetof(PgraftShared, slots));
 	LWLockRelease(pgraft_shared->lock);
@@ -240,7 +231,7 @@ is_leader(void)
 {
 	bool		leader;
 
-	require_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	leader = pgraft_shared->worker_state == PGRAFT_WORKER_RUNNING &&
 		pgraft_shared->role == PGR_ROLE_LEADER;
@@ -269,7 +260,7 @@ shared_u64(size_t offset)
 {
 	uint64		v;
 
-	require_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	v = *(const uint64 *) ((const char *) pgraft_shared + offset);
 	LWLockRelease(pgraft_shared->lock);
@@ -345,7 +336,7 @@ pgraft_get_worker_state(PG_FUNCTION_ARGS)
 	const char *name;
 	char		why[PGRAFT_MSG_MAX];
 
-	require_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	st = pgraft_shared->worker_state;
 	strlcpy(why, pgraft_shared->worker_error, sizeof(why));
@@ -383,7 +374,7 @@ pgraft_get_queue_status(PG_FUNCTION_ARGS)
 	uint64		failed;
 
 	tupdesc = row_type(fcinfo);
-	require_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	for (int i = 0; i < pgraft_max_requests; i++)
 		if (pgraft_shared->slots[i].state != PGRAFT_SLOT_FREE)
@@ -404,7 +395,7 @@ pgraft_set_debug(PG_FUNCTION_ARGS)
 {
 	bool		on = PG_GETARG_BOOL(0);
 
-	require_loaded();
+	pgraft_require_loaded();
 	LWLockAcquire(pgraft_shared->lock, LW_EXCLUSIVE);
 	pgraft_shared->debug = on;
 	LWLockRelease(pgraft_shared->lock);
@@ -467,7 +458,7 @@ wait_index(PG_FUNCTION_ARGS, pgraft_cond_fn cond, const char *what)
 	int32		timeout = PG_GETARG_INT32(1);
 	uint64		idx;
 
-	require_loaded();
+	pgraft_require_loaded();
 	if (index <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

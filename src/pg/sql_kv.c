@@ -57,15 +57,6 @@ static const uint8 to_the_end[1] = {0};
 /* Change record in a watch's reply (kvstore.c): header, key, value. */
 #define KV_CHANGE_RECORD 56
 
-static void
-require_loaded(void)
-{
-	if (pgraft_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pgraft is not loaded"),
-				 errhint("Add pgraft to shared_preload_libraries and restart the server.")));
-}
 
 /* A key argument: not NULL, not empty, not too long. */
 static text *
@@ -157,7 +148,7 @@ run_command(const uint8 *cmd, size_t len, PgraftReply *reply)
 {
 	PgraftRequest *req;
 
-	require_loaded();
+	pgraft_require_loaded();
 	if (len > (size_t) pgraft_max_entry_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -541,10 +532,16 @@ pgraft_kv_txn(PG_FUNCTION_ARGS)
 /* Leases                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static void
-lease_command(uint8 *cmd, PgraftReply *reply)
+/* A lease command through the log: what it counts (an id, a time, keys). */
+static Datum
+lease_command(void (*encode) (uint64 v, uint8 *cmd), uint64 v)
 {
-	run_command(cmd, PGR_KV_LEASE_CMD_SIZE, reply);
+	uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
+	PgraftReply reply;
+
+	encode(v, cmd);
+	run_command(cmd, PGR_KV_LEASE_CMD_SIZE, &reply);
+	PG_RETURN_INT64((int64) reply.value);
 }
 
 static uint64
@@ -561,41 +558,26 @@ lease_id_arg(FunctionCallInfo fcinfo)
 Datum
 pgraft_lease_grant(PG_FUNCTION_ARGS)
 {
-	uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
-	PgraftReply reply;
-
 	if (PG_ARGISNULL(0) || PG_GETARG_INT64(0) <= 0 ||
 		(uint64) PG_GETARG_INT64(0) > PGR_KV_MAX_TTL_MS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl_ms must be between 1 and " UINT64_FORMAT, PGR_KV_MAX_TTL_MS)));
-	pgr_kv_encode_grant((uint64) PG_GETARG_INT64(0), cmd);
-	lease_command(cmd, &reply);
-	PG_RETURN_INT64((int64) reply.value);
+	return lease_command(pgr_kv_encode_grant, (uint64) PG_GETARG_INT64(0));
 }
 
 /* pgraft_lease_keepalive(lease): its time to live, started again */
 Datum
 pgraft_lease_keepalive(PG_FUNCTION_ARGS)
 {
-	uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
-	PgraftReply reply;
-
-	pgr_kv_encode_keepalive(lease_id_arg(fcinfo), cmd);
-	lease_command(cmd, &reply);
-	PG_RETURN_INT64((int64) reply.value);
+	return lease_command(pgr_kv_encode_keepalive, lease_id_arg(fcinfo));
 }
 
 /* pgraft_lease_revoke(lease): the keys it deleted */
 Datum
 pgraft_lease_revoke(PG_FUNCTION_ARGS)
 {
-	uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
-	PgraftReply reply;
-
-	pgr_kv_encode_revoke(lease_id_arg(fcinfo), cmd);
-	lease_command(cmd, &reply);
-	PG_RETURN_INT64((int64) reply.value);
+	return lease_command(pgr_kv_encode_revoke, lease_id_arg(fcinfo));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -624,6 +606,33 @@ range_payload(const uint8 *from, uint32 from_len, const uint8 *end, uint32 end_l
 }
 
 /*
+ * A read or a watch: the request, with a reply segment that grows until
+ * the records fit (each try is a new request: for a linearizable read, a
+ * new barrier).  Returns the segment, which the caller detaches.
+ */
+static dsm_segment *
+run_reply(PgraftRequestType type, uint64 from, int32 limit, bool serializable,
+		  uint8 *payload, uint32 payload_len, Size size, PgraftReply *reply)
+{
+	for (;;)
+	{
+		PgraftRequest *req = pgraft_request_begin(type);
+		dsm_segment *seg;
+
+		req->arg_index = from;
+		req->arg_count = limit;
+		req->arg_serializable = serializable;
+		pgraft_request_set_payload(req, (const char *) payload, payload_len);
+		seg = pgraft_request_reply_segment(req, size);
+		pgraft_request_run(req, reply);
+		if (!reply->flag)
+			return seg;
+		dsm_detach(seg);
+		size = (Size) reply->value;
+	}
+}
+
+/*
  * The keys of [from, end) (kv.h's range rules), at most limit (0: all),
  * into the function's result set.  The reply segment starts at 1 MB plus
  * room for one largest key; if the keys need more, the worker says how
@@ -638,7 +647,7 @@ read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const ui
 	Size		size = KV_READ_REPLY_SIZE + KV_READ_RECORD + PGR_KV_MAX_KEY + PGR_KV_MAX_VALUE;
 	uint8		payload[PGRAFT_INLINE_PAYLOAD];
 
-	require_loaded();
+	pgraft_require_loaded();
 	if (limit < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -646,27 +655,13 @@ read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const ui
 				 errhint("Pass 0 for every key of the range.")));
 	range_payload(from, from_len, end, end_len, payload);
 	InitMaterializedSRF(fcinfo, 0);
-	for (;;)
 	{
-		PgraftRequest *req = pgraft_request_begin(PGRAFT_REQ_KV_READ);
-		dsm_segment *seg;
 		PgraftReply reply;
-		const uint8 *p;
+		dsm_segment *seg = run_reply(PGRAFT_REQ_KV_READ, 0, limit, serializable, payload,
+									 range_payload(from, from_len, end, end_len, payload),
+									 size, &reply);
+		const uint8 *p = dsm_segment_address(seg);
 
-		req->arg_count = limit;
-		req->arg_serializable = serializable;
-		pgraft_request_set_payload(req, (const char *) payload,
-								   range_payload(from, from_len, end, end_len, payload));
-		seg = pgraft_request_reply_segment(req, size);
-		pgraft_request_run(req, &reply);
-		if (reply.flag)
-		{
-			/* did not fit: ask again with the room it needs */
-			dsm_detach(seg);
-			size = (Size) reply.value;
-			continue;
-		}
-		p = dsm_segment_address(seg);
 		for (uint32 i = 0; i < reply.count; i++)
 		{
 			uint32		klen;
@@ -745,7 +740,7 @@ pgraft_kv_status(PG_FUNCTION_ARGS)
 	PgraftReply reply;
 	uint64		v[5];
 
-	require_loaded();
+	pgraft_require_loaded();
 	pgraft_request_run(pgraft_request_begin(PGRAFT_REQ_KV_DIGEST), &reply);
 	LWLockAcquire(pgraft_shared->lock, LW_SHARED);
 	v[0] = pgraft_shared->kv_revision;
@@ -789,25 +784,12 @@ pgraft_kv_fetch_changes(uint64 from, const uint8 *key, uint32 key_len, const uin
 	uint32		payload_len = range_payload(key, key_len, end, end_len, payload);
 	Size		size = KV_READ_REPLY_SIZE + KV_CHANGE_RECORD + PGR_KV_MAX_KEY + PGR_KV_MAX_VALUE;
 
-	for (;;)
 	{
-		PgraftRequest *req = pgraft_request_begin(PGRAFT_REQ_KV_CHANGES);
-		dsm_segment *seg;
 		PgraftReply reply;
-		const uint8 *p;
+		dsm_segment *seg = run_reply(PGRAFT_REQ_KV_CHANGES, from, limit, false, payload,
+									 payload_len, size, &reply);
+		const uint8 *p = dsm_segment_address(seg);
 
-		req->arg_index = from;
-		req->arg_count = limit;
-		pgraft_request_set_payload(req, (const char *) payload, payload_len);
-		seg = pgraft_request_reply_segment(req, size);
-		pgraft_request_run(req, &reply);
-		if (reply.flag)
-		{
-			dsm_detach(seg);
-			size = (Size) reply.value;
-			continue;
-		}
-		p = dsm_segment_address(seg);
 		for (uint32 i = 0; i < reply.count; i++)
 		{
 			PgraftChange c;
@@ -895,7 +877,7 @@ pgraft_kv_changes(PG_FUNCTION_ARGS)
 	uint32		end_len;
 	TimestampTz deadline;
 
-	require_loaded();
+	pgraft_require_loaded();
 	if (from <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
