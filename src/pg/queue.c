@@ -103,7 +103,7 @@ pgraft_request_begin(PgraftRequestType type)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("pgraft request queue is full for reads"),
-				 errdetail("Reads (pgraft_log_sync_with_leader, pgraft_log_get_entries) may hold %d of the %d request slots (pgraft.max_requests), and hold them all; the other slots are kept for writes and membership changes.",
+				 errdetail("Reads (read barriers, and reading the log or the key-value store) may hold %d of the %d request slots (pgraft.max_requests), and hold them all; the other slots are kept for writes and membership changes.",
 						   PGRAFT_READ_SLOTS(), pgraft_max_requests),
 				 errhint("Retry, make fewer concurrent reads, or raise pgraft.max_requests (takes a restart).")));
 	if (req == NULL)
