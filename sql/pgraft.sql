@@ -163,6 +163,11 @@ SELECT key FROM pgraft_kv_range('config/a', 'config/b');        -- [from, to)
 SELECT key FROM pgraft_kv_range('config/', NULL, 1);            -- at most 1
 SELECT key, value FROM pgraft_kv_get('config/a', serializable => true);
 SELECT count(*) FROM pgraft_kv_get('nothing');
+-- a value larger than the first reply segment: the read asks again with room
+SELECT pgraft_kv_put('config/big', repeat('x', 100000)) > 0 AS put;
+SELECT length(value) FROM pgraft_kv_get('config/big');
+SELECT count(*), sum(length(value)) FROM pgraft_kv_prefix('config/');
+SELECT pgraft_kv_delete('config/big');
 SELECT pgraft_kv_cas('config/a', :rev_a, 'swapped') > :rev_a AS swapped;
 SELECT pgraft_kv_cas('config/a', :rev_a, 'again') IS NULL AS stale_revision_loses;
 SELECT pgraft_kv_cas('config/a', 'swapped', 'by value') IS NOT NULL AS by_value;
