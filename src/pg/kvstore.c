@@ -146,7 +146,7 @@ pgraft_kv_apply_entry(PgraftWorker *w, struct pgr_kv *kv, const struct pgr_entry
 
 /* Propose cmd through a call of the worker's own; false if none is free. */
 static bool
-duty_start(PgraftWorker *w, const uint8 *cmd, uint64 now)
+duty_start(PgraftWorker *w, const uint8 *cmd, bool quota, uint64 now)
 {
 	for (int i = 0; i < PGRAFT_KV_DUTIES; i++)
 	{
@@ -165,6 +165,7 @@ duty_start(PgraftWorker *w, const uint8 *cmd, uint64 now)
 		if (pgr_calls_start(&w->calls, (uint32) (pgraft_max_requests + i), &sp) != PGR_OK)
 			return false;
 		d->busy = true;
+		d->quota = quota;
 		d->deadline_ms = sp.deadline;
 		return true;
 	}
@@ -174,11 +175,8 @@ duty_start(PgraftWorker *w, const uint8 *cmd, uint64 now)
 static bool
 duty_quota_pending(PgraftWorker *w)
 {
-	uint8		probe[PGR_KV_LEASE_CMD_SIZE];
-
-	pgr_kv_encode_quota(0, probe);
 	for (int i = 0; i < PGRAFT_KV_DUTIES; i++)
-		if (w->duties[i].busy && w->duties[i].cmd[0] == probe[0])
+		if (w->duties[i].busy && w->duties[i].quota)
 			return true;
 	return false;
 }
@@ -211,11 +209,12 @@ pgraft_kv_duties(PgraftWorker *w)
 			pgr_lease_clock_reset(&w->leases);
 		return;
 	}
-	if (!w->leases.leading || w->leases_synced != w->app->applied)
+	/* leases change only with the store: not at every entry applied */
+	if (!w->leases.leading || w->leases_synced != pgr_kv_applied(w->kv))
 	{
 		if (pgr_lease_clock_sync(&w->leases, w->kv, now, (uint64) pgraft_election_timeout) != PGR_OK)
 			kv_out_of_memory();
-		w->leases_synced = w->app->applied;
+		w->leases_synced = pgr_kv_applied(w->kv);
 	}
 	n = pgr_lease_clock_expired(&w->leases, now, (uint64) pgraft_election_timeout, expired,
 								lengthof(expired));
@@ -224,7 +223,7 @@ pgraft_kv_duties(PgraftWorker *w)
 		uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
 
 		pgr_kv_encode_revoke(expired[i], cmd);
-		if (!duty_start(w, cmd, now))
+		if (!duty_start(w, cmd, false, now))
 			break;				/* the clock names it again after retry */
 		ereport(PGRAFT_DEBUG_LEVEL(),
 				(errmsg("pgraft: lease " UINT64_FORMAT " expired: revoking it", expired[i])));
@@ -234,7 +233,7 @@ pgraft_kv_duties(PgraftWorker *w)
 		uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
 
 		pgr_kv_encode_quota(quota, cmd);
-		(void) duty_start(w, cmd, now);
+		(void) duty_start(w, cmd, true, now);
 	}
 }
 

@@ -62,6 +62,7 @@ typedef struct PgraftKvDuty
 {
 	bool		busy;			/* its call (tag pgraft_max_requests + i) is
 								 * on */
+	bool		quota;			/* a quota command (else a revocation) */
 	uint64		deadline_ms;	/* past it (and a second), the duty is dropped */
 	uint8		cmd[PGR_KV_LEASE_CMD_SIZE];
 } PgraftKvDuty;
@@ -94,7 +95,7 @@ typedef struct PgraftWorker
 	struct pgr_kv *snap_kv;
 	struct pgr_kv_history history;	/* the live store's changes, for watches */
 	struct pgr_lease_clock leases;
-	uint64		leases_synced;	/* applied index of the last sync */
+	uint64		leases_synced;	/* the store's applied index at the last sync */
 	PgraftKvDuty duties[PGRAFT_KV_DUTIES];
 
 	/*
