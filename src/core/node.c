@@ -1066,7 +1066,8 @@ pgr_node_has_ready(const struct pgr_node *node)
 
 	return node->snapshot_unstable || pgr_log_last_index(&node->log) > node->log.stable ||
 		   !hs_equal(&hs, &node->prev_hs) || node->n_msgs > 0 ||
-		   node->log.committed > node->log.applied || node->n_done_reads > 0;
+		   node->log.committed > node->log.applied || node->n_done_reads > 0 ||
+		   node->read_round_due;
 }
 
 enum pgr_err
@@ -1078,6 +1079,13 @@ pgr_node_ready(struct pgr_node *node, struct pgr_ready *rd)
 
 	if (node->in_ready)
 		return PGR_ESTATE;
+	if (node->read_round_due)
+	{
+		enum pgr_err err = pgr_reads_start_round(node);
+
+		if (err != PGR_OK)
+			return err;
+	}
 	memset(rd, 0, sizeof(*rd));
 	if (node->snapshot_unstable)
 		rd->snapshot = &node->snapshot;

@@ -264,7 +264,8 @@ struct pgr_node
 	struct pgr_pending_read *reads;
 	size_t n_reads;
 	size_t cap_reads;
-	uint64_t read_seq; /* last heartbeat read sequence issued */
+	uint64_t read_seq;   /* last heartbeat read sequence issued */
+	bool read_round_due; /* reads wait for a round: started at the next ready */
 	struct pgr_read_state *done_reads;
 	size_t n_done_reads;
 	size_t cap_done_reads;
@@ -355,6 +356,7 @@ enum pgr_err pgr_config_at(const struct pgr_node *node, uint64_t index, struct p
 /* readindex.c */
 enum pgr_err pgr_leader_read_index(struct pgr_node *node, uint64_t from, uint64_t context);
 enum pgr_err pgr_reads_release_committed(struct pgr_node *node);
+enum pgr_err pgr_reads_start_round(struct pgr_node *node);
 enum pgr_err pgr_reads_on_ack(struct pgr_node *node);
 enum pgr_err pgr_reads_fail_all(struct pgr_node *node);
 enum pgr_err pgr_read_done(struct pgr_node *node, uint64_t context, uint64_t index, bool failed);

@@ -10,6 +10,7 @@
  * for that first.  Each confirmation round has a sequence number carried in
  * the heartbeats; an acknowledgement of sequence s confirms every read of
  * sequence <= s, since those were registered before that heartbeat left.
+ * Rounds start at ready, one for every read registered since the last.
  *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
  *
@@ -77,12 +78,19 @@ sole_voter(const struct pgr_node *node)
 	return pgr_config_voters(&node->config) == 1 && m != NULL && m->role == PGR_MEMBER_VOTER;
 }
 
-/* Give every read still waiting for a sequence the next one, and send it. */
-static enum pgr_err
-start_round(struct pgr_node *node)
+/*
+ * Give every read still waiting for a sequence the next one, and send it:
+ * at the next ready, so that every read registered since the last one
+ * shares a single round of heartbeats.
+ */
+enum pgr_err
+pgr_reads_start_round(struct pgr_node *node)
 {
 	bool any = false;
 
+	node->read_round_due = false;
+	if (node->role != PGR_ROLE_LEADER || !committed_in_term(node))
+		return PGR_OK; /* pgr_reads_release_committed asks again */
 	for (size_t i = 0; i < node->n_reads; i++)
 		if (node->reads[i].seq == 0)
 		{
@@ -123,9 +131,9 @@ pgr_leader_read_index(struct pgr_node *node, uint64_t from, uint64_t context)
 	memset(r, 0, sizeof(*r));
 	r->from = from;
 	r->context = context;
-	if (!committed_in_term(node))
-		return PGR_OK; /* waits for our first commit */
-	return start_round(node);
+	if (committed_in_term(node))
+		node->read_round_due = true; /* else it waits for our first commit */
+	return PGR_OK;
 }
 
 /* The commit index moved on the leader: start reads that were waiting. */
@@ -143,7 +151,8 @@ pgr_reads_release_committed(struct pgr_node *node)
 		node->n_reads = 0;
 		return err;
 	}
-	return start_round(node);
+	node->read_round_due = true;
+	return PGR_OK;
 }
 
 /* A heartbeat acknowledgement arrived: complete every read a majority confirmed. */
