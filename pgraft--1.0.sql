@@ -191,6 +191,7 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION pgraft_kv_get(
 	key text,
 	serializable boolean DEFAULT false,
+	revision bigint DEFAULT 0,
 	OUT key text,
 	OUT value text,
 	OUT create_revision bigint,
@@ -206,6 +207,7 @@ CREATE FUNCTION pgraft_kv_range(
 	range_to text DEFAULT NULL,
 	max_keys integer DEFAULT 0,
 	serializable boolean DEFAULT false,
+	revision bigint DEFAULT 0,
 	OUT key text,
 	OUT value text,
 	OUT create_revision bigint,
@@ -220,6 +222,7 @@ CREATE FUNCTION pgraft_kv_prefix(
 	prefix text,
 	max_keys integer DEFAULT 0,
 	serializable boolean DEFAULT false,
+	revision bigint DEFAULT 0,
 	OUT key text,
 	OUT value text,
 	OUT create_revision bigint,
@@ -446,9 +449,9 @@ REVOKE ALL ON FUNCTION pgraft_log_get_replication_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_sync_with_leader(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_log_get_entries(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_put(text, text, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION pgraft_kv_get(text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION pgraft_kv_range(text, text, integer, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION pgraft_kv_prefix(text, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_get(text, boolean, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_range(text, text, integer, boolean, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgraft_kv_prefix(text, integer, boolean, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_delete(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_cas(text, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgraft_kv_cas(text, text, text) FROM PUBLIC;

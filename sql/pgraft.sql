@@ -182,7 +182,20 @@ SELECT succeeded FROM pgraft_kv_txn(
   '[{"key": "config/a", "target": "mod_revision", "op": "<", "value": 1}]',
   '[]', '[{"put": "config/else", "value": "taken"}]');
 SELECT key, value FROM pgraft_kv_prefix('config/');
+SELECT max(mod_revision) AS rev_full FROM pgraft_kv_prefix('config/') \gset
 SELECT pgraft_kv_delete('config/', prefix => true) AS deleted;
+-- reading at a past revision: the store as it was then
+SELECT key, value, version FROM pgraft_kv_prefix('config/', revision => :rev_a);
+SELECT key, value FROM pgraft_kv_range('config/', NULL, 2, revision => :rev_full);
+SELECT value FROM pgraft_kv_get('config/c', true, :rev_full);
+SELECT count(*) FROM pgraft_kv_prefix('config/');               -- now: deleted
+SELECT pgraft_kv_get('config/a', revision => -1);
+DO $$
+BEGIN
+  PERFORM pgraft_kv_get('config/a', revision => 9223372036854775807);
+EXCEPTION WHEN invalid_parameter_value THEN
+  RAISE NOTICE 'future: %', SQLERRM LIKE 'revision % is in the future';
+END $$;
 SELECT pgraft_lease_grant(60000) AS lease \gset
 SELECT pgraft_kv_put('session/1', 'alive', :lease) > 0 AS put_with_lease;
 SELECT lease = :lease AS owned FROM pgraft_kv_get('session/1');
@@ -217,6 +230,11 @@ BEGIN
       PERFORM pgraft_kv_changes(rev);
     EXCEPTION WHEN object_not_in_prerequisite_state THEN
       RAISE NOTICE 'compacted: %', SQLERRM LIKE 'the changes from revision % are no longer kept';
+      BEGIN
+        PERFORM pgraft_kv_get('watched/z', revision => rev - 1);
+      EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        RAISE NOTICE 'past revision: %', SQLERRM LIKE 'revision % is no longer kept';
+      END;
       EXIT;
     END;
     PERFORM pg_sleep(0.05);

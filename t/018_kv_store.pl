@@ -16,7 +16,8 @@
 #     reaches the same digest;
 #   - watches: sessions that LISTEN on channel pgraft_kv on every node are
 #     told of every change, in order, and pgraft_kv_changes() gives every
-#     node the same changes in the same order;
+#     node the same changes in the same order; reads at a past revision
+#     give every node the keys as they were then;
 #   - a lock taken through the leader, whose server is then killed with
 #     kill -9, is still held just after (its lease has time left, and the
 #     new leader grants every lease an election timeout of grace), and is
@@ -217,6 +218,20 @@ for my $node (@nodes)
 		"node $node->{pgraft_id}: pgraft_kv_changes() gives the same changes in the same order");
 }
 is(scalar(@want), 41, 'twenty puts, their twenty deletes and one more put');
+
+# Reading at a past revision: every node, from its own history, gives the
+# keys as they were just before the delete, and none before the puts.
+my ($deleted_at) = map { /^(\d+) delete/ ? $1 : () } @want;
+my $before_delete = join("\n", map { sprintf("watch/%02d v%d", $_, $_) } 1 .. 20);
+for my $node (@nodes)
+{
+	is( q1($node,
+			"SELECT key || ' ' || value FROM pgraft_kv_prefix('watch/', 0, true, $deleted_at - 1)"),
+		$before_delete,
+		"node $node->{pgraft_id}: read at revision @{[$deleted_at - 1]}, the twenty keys as they were");
+	is(q1($node, "SELECT count(*) FROM pgraft_kv_prefix('watch/', 0, true, $from - 1)"),
+		'0', "node $node->{pgraft_id}: read at revision @{[$from - 1]}, none yet");
+}
 for my $l (@listeners)
 {
 	my @told;

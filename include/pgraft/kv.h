@@ -165,9 +165,11 @@ void pgr_kv_reset(struct pgr_kv *kv, uint64_t quota);
 
 /*
  * A watcher is told of every change applying a command makes, in order, as
- * it makes it: a put (e is the key as it now is), a delete (e is the key as
- * it was; a revocation's deletes too), at revision (the command's index).
- * e is valid only during the call; the watcher must not touch the store.
+ * it makes it: a put (e is the key as it now is, prev as it was before, NULL
+ * if it did not exist), a delete (e is the key as it was, a revocation's
+ * deletes too; prev NULL), at revision (the command's index).
+ * e and prev are valid only during the call; the watcher must not touch
+ * the store.
  * Installing a snapshot (pgr_kv_decode) tells nothing: it is not a change
  * of the log's.  One watcher per store; NULL removes it.
  */
@@ -177,7 +179,7 @@ enum pgr_kv_event
 	PGR_KV_EVENT_DELETE = 2
 };
 typedef void (*pgr_kv_watch_cb)(void *arg, enum pgr_kv_event type, uint64_t revision,
-								const struct pgr_kv_entry *e);
+								const struct pgr_kv_entry *e, const struct pgr_kv_entry *prev);
 void pgr_kv_set_watcher(struct pgr_kv *kv, pgr_kv_watch_cb cb, void *arg);
 
 /* What applying one command did. */
@@ -232,6 +234,8 @@ typedef bool (*pgr_kv_range_cb)(void *arg, const struct pgr_kv_entry *e);
 uint64_t pgr_kv_range(const struct pgr_kv *kv, const uint8_t *from, uint32_t from_len,
 					  const uint8_t *range_end, uint32_t range_end_len, uint64_t limit,
 					  pgr_kv_range_cb cb, void *arg);
+/* Keys' order: bytes (memcmp), then the shorter first. */
+int pgr_kv_key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen);
 /* Is e's key inside [from, range_end) (range_end as for DELETE)? */
 bool pgr_kv_in_range(const struct pgr_kv_entry *e, const uint8_t *from, uint32_t from_len,
 					 const uint8_t *range_end, uint32_t range_end_len);
@@ -311,7 +315,7 @@ void pgr_lease_clock_reset(struct pgr_lease_clock *lc);
  * The changes a store went through, newest last, for watches: a store's
  * watcher (pgr_kv_history_watch) adds every change as it is applied; the
  * oldest revisions are dropped, whole, to stay within max_bytes (a
- * change's key and value, and PGR_KV_HISTORY_OVERHEAD).  The history is
+ * change's key, value and previous value, and PGR_KV_HISTORY_OVERHEAD).  The history is
  * each node's own (it is not in snapshots): it starts where the node's
  * store started, at its start or at the snapshot it installed.
  *
@@ -325,6 +329,8 @@ struct pgr_kv_change
 	enum pgr_kv_event type;
 	uint64_t revision;
 	struct pgr_kv_entry e; /* key and value point into the change's own allocation */
+	bool has_prev;         /* a put of a key that existed: prev is the key as it was */
+	struct pgr_kv_entry prev;
 };
 
 struct pgr_kv_history
@@ -348,7 +354,7 @@ void pgr_kv_history_reset(struct pgr_kv_history *h, uint64_t start);
 void pgr_kv_history_set_max(struct pgr_kv_history *h, uint64_t max_bytes);
 /* The watcher to install on the store (arg: the history). */
 void pgr_kv_history_watch(void *arg, enum pgr_kv_event type, uint64_t revision,
-						  const struct pgr_kv_entry *e);
+						  const struct pgr_kv_entry *e, const struct pgr_kv_entry *prev);
 /*
  * The changes at revisions >= from to keys in [key, range_end), in order,
  * at most limit (0: all): cb returns false to stop.  PGR_ECOMPACTED when
@@ -359,5 +365,17 @@ typedef bool (*pgr_kv_change_cb)(void *arg, const struct pgr_kv_change *c);
 enum pgr_err pgr_kv_history_read(const struct pgr_kv_history *h, uint64_t from, const uint8_t *key,
 								 uint32_t key_len, const uint8_t *range_end, uint32_t range_end_len,
 								 uint64_t limit, pgr_kv_change_cb cb, void *arg);
+
+/*
+ * The keys of [key, range_end) as they were at revision, in order, at most
+ * limit (0: all), cb as for pgr_kv_range: the store kv as it is now (the
+ * one h watches), with every change after revision undone.  PGR_ECOMPACTED
+ * when those changes are no longer all kept (revision < start - 1),
+ * PGR_EINVAL when revision is past the store's applied index, PGR_ENOMEM.
+ */
+enum pgr_err pgr_kv_history_range_at(const struct pgr_kv_history *h, const struct pgr_kv *kv,
+									 uint64_t revision, const uint8_t *key, uint32_t key_len,
+									 const uint8_t *range_end, uint32_t range_end_len,
+									 uint64_t limit, pgr_kv_range_cb cb, void *arg);
 
 #endif /* PGRAFT_KV_H */

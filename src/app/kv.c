@@ -105,18 +105,18 @@ struct pgr_kv
 
 static void
 tell(const struct pgr_kv *kv, enum pgr_kv_event type, uint64_t revision,
-	 const struct pgr_kv_entry *e)
+	 const struct pgr_kv_entry *e, const struct pgr_kv_entry *prev)
 {
 	if (kv->watch != NULL)
-		kv->watch(kv->watch_arg, type, revision, e);
+		kv->watch(kv->watch_arg, type, revision, e, prev);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Keys and ranges                                                        */
 /* ---------------------------------------------------------------------- */
 
-static int
-key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
+int
+pgr_kv_key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
 {
 	uint32_t n = alen < blen ? alen : blen;
 	int c = n > 0 ? memcmp(a, b, n) : 0; /* an empty value may be NULL */
@@ -137,7 +137,7 @@ find(const struct pgr_kv *kv, const uint8_t *key, uint32_t len, bool *found)
 	{
 		uint64_t mid = lo + (hi - lo) / 2;
 		const struct pgr_kv_entry *e = &kv->recs[mid]->e;
-		int c = key_cmp(e->key, e->key_len, key, len);
+		int c = pgr_kv_key_cmp(e->key, e->key_len, key, len);
 
 		if (c == 0)
 		{
@@ -157,7 +157,7 @@ bool
 pgr_kv_in_range(const struct pgr_kv_entry *e, const uint8_t *from, uint32_t from_len,
 				const uint8_t *end, uint32_t end_len)
 {
-	int c = key_cmp(e->key, e->key_len, from, from_len);
+	int c = pgr_kv_key_cmp(e->key, e->key_len, from, from_len);
 
 	if (end_len == 0)
 		return c == 0;
@@ -165,7 +165,7 @@ pgr_kv_in_range(const struct pgr_kv_entry *e, const uint8_t *from, uint32_t from
 		return false;
 	if (end_len == 1 && end[0] == 0)
 		return true;
-	return key_cmp(e->key, e->key_len, end, end_len) < 0;
+	return pgr_kv_key_cmp(e->key, e->key_len, end, end_len) < 0;
 }
 
 /* Positions [*lo, *hi) of the keys in a range. */
@@ -627,7 +627,7 @@ compare_holds(const struct pgr_kv *kv, const struct pgr_kv_compare *c)
 	{
 		if (e == NULL)
 			return false;
-		rel = key_cmp(e->value, e->value_len, c->value, c->value_len);
+		rel = pgr_kv_key_cmp(e->value, e->value_len, c->value, c->value_len);
 	}
 	else
 	{
@@ -684,7 +684,7 @@ check_branch(const struct pgr_kv *kv, const struct pgr_kv_op *ops, uint32_t n,
 			if (j == i)
 				continue;
 			if (o->type == PGR_KV_PUT
-					? (j < i && key_cmp(o->key, o->key_len, op->key, op->key_len) == 0)
+					? (j < i && pgr_kv_key_cmp(o->key, o->key_len, op->key, op->key_len) == 0)
 					: pgr_kv_in_range(&probe, o->key, o->key_len, o->range_end, o->range_end_len))
 				return PGR_KV_DUPLICATE_KEY;
 		}
@@ -768,7 +768,7 @@ delete_range(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_op *op)
 		return 0; /* and recs may be NULL */
 	for (uint64_t i = lo; i < hi; i++)
 	{
-		tell(kv, PGR_KV_EVENT_DELETE, index, &kv->recs[i]->e);
+		tell(kv, PGR_KV_EVENT_DELETE, index, &kv->recs[i]->e, NULL);
 		drop(kv, kv->recs[i]);
 	}
 	memmove(&kv->recs[lo], &kv->recs[hi], (kv->n_recs - hi) * sizeof(*kv->recs));
@@ -782,28 +782,28 @@ put(struct pgr_kv *kv, uint64_t index, const struct pgr_kv_op *op, struct kv_rec
 {
 	bool found;
 	uint64_t pos = find(kv, op->key, op->key_len, &found);
-	struct pgr_kv_entry old = {0};
+	struct kv_record *old = found ? kv->recs[pos] : NULL;
 
-	if (found)
+	if (old != NULL)
 	{
-		old = kv->recs[pos]->e;
-		kv->bytes -= (uint64_t) old.key_len + old.value_len;
-		lease_count(kv, old.lease, -1);
-		kv_free(kv, kv->recs[pos]);
+		kv->bytes -= (uint64_t) old->e.key_len + old->e.value_len;
+		lease_count(kv, old->e.lease, -1);
 	}
 	else
 	{
 		memmove(&kv->recs[pos + 1], &kv->recs[pos], (kv->n_recs - pos) * sizeof(*kv->recs));
 		kv->n_recs++;
 	}
-	fresh->e.create_rev = found ? old.create_rev : index;
-	fresh->e.version = found ? old.version + 1 : 1;
+	fresh->e.create_rev = old != NULL ? old->e.create_rev : index;
+	fresh->e.version = old != NULL ? old->e.version + 1 : 1;
 	fresh->e.mod_rev = index;
 	fresh->e.lease = op->lease;
 	kv->recs[pos] = fresh;
 	kv->bytes += (uint64_t) op->key_len + op->value_len;
 	lease_count(kv, op->lease, 1);
-	tell(kv, PGR_KV_EVENT_PUT, index, &fresh->e);
+	tell(kv, PGR_KV_EVENT_PUT, index, &fresh->e, old != NULL ? &old->e : NULL);
+	if (old != NULL)
+		kv_free(kv, old);
 }
 
 static enum pgr_err
@@ -912,7 +912,7 @@ apply_revoke(struct pgr_kv *kv, uint64_t index, uint64_t id, struct pgr_kv_resul
 		{
 			if (kv->recs[i]->e.lease == id)
 			{
-				tell(kv, PGR_KV_EVENT_DELETE, index, &kv->recs[i]->e);
+				tell(kv, PGR_KV_EVENT_DELETE, index, &kv->recs[i]->e, NULL);
 				drop(kv, kv->recs[i]);
 				res->deleted++;
 			}
@@ -1252,7 +1252,7 @@ pgr_kv_decode(struct pgr_kv *kv, const uint8_t *buf, size_t len)
 		{
 			const struct pgr_kv_entry *prev = &next.recs[i - 1]->e;
 
-			if (key_cmp(prev->key, prev->key_len, key, klen) >= 0)
+			if (pgr_kv_key_cmp(prev->key, prev->key_len, key, klen) >= 0)
 				goto fail;
 		}
 		rec = record_new(&next, key, klen, value, vlen);

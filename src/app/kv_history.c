@@ -18,6 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pgraft/kv.h"
@@ -25,7 +26,8 @@
 static uint64_t
 change_bytes(const struct pgr_kv_change *c)
 {
-	return (uint64_t) c->e.key_len + c->e.value_len + PGR_KV_HISTORY_OVERHEAD;
+	return (uint64_t) c->e.key_len + c->e.value_len + (c->has_prev ? c->prev.value_len : 0) +
+		   PGR_KV_HISTORY_OVERHEAD;
 }
 
 static struct pgr_kv_change *
@@ -116,10 +118,11 @@ lose(struct pgr_kv_history *h, uint64_t revision)
 
 void
 pgr_kv_history_watch(void *arg, enum pgr_kv_event type, uint64_t revision,
-					 const struct pgr_kv_entry *e)
+					 const struct pgr_kv_entry *e, const struct pgr_kv_entry *prev)
 {
 	struct pgr_kv_history *h = arg;
-	uint64_t need = (uint64_t) e->key_len + e->value_len + PGR_KV_HISTORY_OVERHEAD;
+	uint32_t prev_len = prev != NULL ? prev->value_len : 0;
+	uint64_t need = (uint64_t) e->key_len + e->value_len + prev_len + PGR_KV_HISTORY_OVERHEAD;
 	struct pgr_kv_change *c;
 	uint8_t *bytes;
 
@@ -138,13 +141,14 @@ pgr_kv_history_watch(void *arg, enum pgr_kv_event type, uint64_t revision,
 		lose(h, revision);
 		return;
 	}
-	c = h->alloc.alloc(h->alloc.ctx, sizeof(*c) + e->key_len + e->value_len);
+	c = h->alloc.alloc(h->alloc.ctx, sizeof(*c) + e->key_len + e->value_len + prev_len);
 	if (c == NULL)
 	{
 		lose(h, revision);
 		return;
 	}
 	bytes = (uint8_t *) (c + 1);
+	memset(c, 0, sizeof(*c));
 	c->type = type;
 	c->revision = revision;
 	c->e = *e;
@@ -153,23 +157,27 @@ pgr_kv_history_watch(void *arg, enum pgr_kv_event type, uint64_t revision,
 		memcpy(bytes + e->key_len, e->value, e->value_len);
 	c->e.key = bytes;
 	c->e.value = bytes + e->key_len;
+	if (prev != NULL)
+	{
+		c->has_prev = true;
+		c->prev = *prev;
+		c->prev.key = c->e.key;
+		c->prev.value = bytes + e->key_len + e->value_len;
+		if (prev_len > 0)
+			memcpy(bytes + e->key_len + e->value_len, prev->value, prev_len);
+	}
 	h->ring[(h->head + h->n) % h->cap] = c;
 	h->n++;
 	h->bytes += need;
 }
 
-enum pgr_err
-pgr_kv_history_read(const struct pgr_kv_history *h, uint64_t from, const uint8_t *key,
-					uint32_t key_len, const uint8_t *range_end, uint32_t range_end_len,
-					uint64_t limit, pgr_kv_change_cb cb, void *arg)
+/* The position of the first change at or after revision from. */
+static uint64_t
+first_from(const struct pgr_kv_history *h, uint64_t from)
 {
 	uint64_t lo = 0;
 	uint64_t hi = h->n;
-	uint64_t given = 0;
 
-	if (from < h->start)
-		return PGR_ECOMPACTED;
-	/* the first change at or after from: revisions are in order */
 	while (lo < hi)
 	{
 		uint64_t mid = lo + (hi - lo) / 2;
@@ -179,7 +187,19 @@ pgr_kv_history_read(const struct pgr_kv_history *h, uint64_t from, const uint8_t
 		else
 			hi = mid;
 	}
-	for (uint64_t i = lo; i < h->n && (limit == 0 || given < limit); i++)
+	return lo;
+}
+
+enum pgr_err
+pgr_kv_history_read(const struct pgr_kv_history *h, uint64_t from, const uint8_t *key,
+					uint32_t key_len, const uint8_t *range_end, uint32_t range_end_len,
+					uint64_t limit, pgr_kv_change_cb cb, void *arg)
+{
+	uint64_t given = 0;
+
+	if (from < h->start)
+		return PGR_ECOMPACTED;
+	for (uint64_t i = first_from(h, from); i < h->n && (limit == 0 || given < limit); i++)
 	{
 		const struct pgr_kv_change *c = at(h, i);
 
@@ -189,5 +209,116 @@ pgr_kv_history_read(const struct pgr_kv_history *h, uint64_t from, const uint8_t
 		if (!cb(arg, c))
 			break;
 	}
+	return PGR_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reading at a past revision                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A key's state at revision R, when it changed after R, is what the first
+ * of those changes found: a delete's key as it was, a put's previous key
+ * (none: it did not exist).  Every other key is as the store has it now.
+ * The keys that changed are sorted by key, and merged with the store's.
+ */
+struct range_at
+{
+	const struct pgr_kv_change **changed; /* the first change of each key after R, by key */
+	uint64_t n;
+	uint64_t next;
+	uint64_t limit;
+	uint64_t given;
+	bool stopped;
+	pgr_kv_range_cb cb;
+	void *arg;
+};
+
+static int
+changed_cmp(const void *a, const void *b)
+{
+	const struct pgr_kv_change *x = *(const struct pgr_kv_change *const *) a;
+	const struct pgr_kv_change *y = *(const struct pgr_kv_change *const *) b;
+	int c = pgr_kv_key_cmp(x->e.key, x->e.key_len, y->e.key, y->e.key_len);
+
+	if (c != 0)
+		return c;
+	/* the earlier change first (ring order breaks ties within a revision) */
+	return x->revision < y->revision ? -1 : x->revision > y->revision ? 1 : (x < y ? -1 : x > y);
+}
+
+/* What the key was before change c (NULL: it did not exist). */
+static const struct pgr_kv_entry *
+before(const struct pgr_kv_change *c)
+{
+	if (c->type == PGR_KV_EVENT_DELETE)
+		return &c->e;
+	return c->has_prev ? &c->prev : NULL;
+}
+
+static void
+give(struct range_at *m, const struct pgr_kv_entry *e)
+{
+	if (e == NULL || m->stopped)
+		return;
+	m->given++;
+	if (!m->cb(m->arg, e) || (m->limit != 0 && m->given >= m->limit))
+		m->stopped = true;
+}
+
+static bool
+merge_current(void *arg, const struct pgr_kv_entry *e)
+{
+	struct range_at *m = arg;
+
+	while (!m->stopped && m->next < m->n &&
+		   pgr_kv_key_cmp(m->changed[m->next]->e.key, m->changed[m->next]->e.key_len, e->key,
+						  e->key_len) < 0)
+		give(m, before(m->changed[m->next++]));
+	if (m->next < m->n && pgr_kv_key_cmp(m->changed[m->next]->e.key, m->changed[m->next]->e.key_len,
+										 e->key, e->key_len) == 0)
+		give(m, before(m->changed[m->next++]));
+	else
+		give(m, e);
+	return !m->stopped;
+}
+
+enum pgr_err
+pgr_kv_history_range_at(const struct pgr_kv_history *h, const struct pgr_kv *kv, uint64_t revision,
+						const uint8_t *key, uint32_t key_len, const uint8_t *range_end,
+						uint32_t range_end_len, uint64_t limit, pgr_kv_range_cb cb, void *arg)
+{
+	struct range_at m = {0};
+	uint64_t first;
+	uint64_t kept = 0;
+
+	if (revision > pgr_kv_applied(kv))
+		return PGR_EINVAL;
+	if (revision + 1 < h->start)
+		return PGR_ECOMPACTED;
+	first = first_from(h, revision + 1);
+	if (first < h->n)
+	{
+		m.changed = h->alloc.alloc(h->alloc.ctx, (h->n - first) * sizeof(*m.changed));
+		if (m.changed == NULL)
+			return PGR_ENOMEM;
+		for (uint64_t i = first; i < h->n; i++)
+			if (pgr_kv_in_range(&at(h, i)->e, key, key_len, range_end, range_end_len))
+				m.changed[m.n++] = at(h, i);
+		qsort(m.changed, m.n, sizeof(*m.changed), changed_cmp);
+		for (uint64_t i = 0; i < m.n; i++)
+			if (kept == 0 ||
+				pgr_kv_key_cmp(m.changed[i]->e.key, m.changed[i]->e.key_len,
+							   m.changed[kept - 1]->e.key, m.changed[kept - 1]->e.key_len) != 0)
+				m.changed[kept++] = m.changed[i];
+		m.n = kept;
+	}
+	m.limit = limit;
+	m.cb = cb;
+	m.arg = arg;
+	(void) pgr_kv_range(kv, key, key_len, range_end, range_end_len, 0, merge_current, &m);
+	while (!m.stopped && m.next < m.n)
+		give(&m, before(m.changed[m.next++]));
+	h->alloc.free(h->alloc.ctx, m.changed);
 	return PGR_OK;
 }

@@ -265,7 +265,7 @@ static void
 answer_write(PgraftWorker *w, int slot, uint64 index)
 {
 	const PgraftOutcome *o = pgraft_apply_outcome(w, index);
-	PgraftReply reply;
+	PgraftReply reply = {0};
 	char		detail[PGRAFT_MSG_MAX];
 
 	if (o == NULL || !o->kv)
@@ -324,12 +324,14 @@ answer_write(PgraftWorker *w, int slot, uint64 index)
 }
 
 /*
- * Records written into a request's reply segment: as many as fit, and
- * what they would all take (the backend asks again with that much).
+ * Records written into a request's reply: into its inline buffer when the
+ * backend gave no reply segment (the request's own payload is read before,
+ * see reply_begin), else into the segment; as many as fit, and what they
+ * would all take (the backend asks again with a segment that large).
  */
 typedef struct KvReplyOut
 {
-	dsm_segment *seg;
+	dsm_segment *seg;			/* NULL: inline */
 	uint8	   *buf;
 	Size		cap;
 	Size		used;
@@ -337,13 +339,22 @@ typedef struct KvReplyOut
 	uint32		count;			/* records written */
 } KvReplyOut;
 
-/* Attach slot's reply segment; false (and the request failed) if it cannot. */
+/*
+ * Start slot's reply; false (and the request failed) if its segment cannot
+ * be attached.  An inline reply overwrites the payload: read it first.
+ */
 static bool
 reply_begin(int slot, KvReplyOut *out)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
 
 	memset(out, 0, sizeof(*out));
+	if (req->dsm == DSM_HANDLE_INVALID)
+	{
+		out->buf = req->inline_payload;
+		out->cap = PGRAFT_INLINE_PAYLOAD;
+		return true;
+	}
 	out->seg = dsm_attach(req->dsm);
 	if (out->seg == NULL)
 	{
@@ -375,7 +386,10 @@ reply_record(KvReplyOut *o, Size n)
 static void
 reply_end(KvReplyOut *o, PgraftReply *reply)
 {
-	dsm_detach(o->seg);
+	if (o->seg != NULL)
+		dsm_detach(o->seg);
+	else
+		reply->data_len = (uint32) o->used;
 	reply->count = o->count;
 	reply->flag = o->needed > o->cap;
 	if (reply->flag)
@@ -401,52 +415,102 @@ read_one(void *arg, const struct pgr_kv_entry *e)
 	return true;
 }
 
+/* A read's or a watch's range, copied out of the request. */
+typedef struct KvRange
+{
+	uint8		key[PGR_KV_MAX_KEY];
+	uint32		key_len;
+	uint8		end[PGR_KV_MAX_KEY];
+	uint32		end_len;
+}			KvRange;
+
 /*
- * A read's or a watch's range, from the request's inline payload: u32 key
- * length, u32 range end length, key, range end.  False (and the request
- * failed) if it does not add up.
+ * A read's or a watch's range, from the request's inline payload (u32 key
+ * length, u32 range end length, key, range end), copied: the reply may
+ * overwrite the payload.  False (and the request failed) if it does not
+ * add up.
  */
 static bool
-read_payload(int slot, uint32 *key_len, uint32 *end_len)
+read_payload(int slot, KvRange * r)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
 
 	if (req->payload_len >= 8 && req->payload_len <= PGRAFT_INLINE_PAYLOAD)
 	{
-		memcpy(key_len, req->inline_payload, 4);
-		memcpy(end_len, req->inline_payload + 4, 4);
-		if (*key_len <= PGR_KV_MAX_KEY && *end_len <= PGR_KV_MAX_KEY &&
-			(Size) 8 + *key_len + *end_len == req->payload_len)
+		memcpy(&r->key_len, req->inline_payload, 4);
+		memcpy(&r->end_len, req->inline_payload + 4, 4);
+		if (r->key_len <= PGR_KV_MAX_KEY && r->end_len <= PGR_KV_MAX_KEY &&
+			(Size) 8 + r->key_len + r->end_len == req->payload_len)
+		{
+			memcpy(r->key, req->inline_payload + 8, r->key_len);
+			memcpy(r->end, req->inline_payload + 8 + r->key_len, r->end_len);
 			return true;
+		}
 	}
 	pgraft_request_fail(slot, ERRCODE_INTERNAL_ERROR, "malformed key-value range", NULL, NULL);
 	return false;
 }
 
+/* Why a read at a past revision cannot be answered here. */
+static void
+fail_read_at(PgraftWorker *w, int slot, uint64 revision, enum pgr_err err)
+{
+	char		msg[PGRAFT_MSG_MAX];
+	char		detail[PGRAFT_MSG_MAX];
+
+	if (err == PGR_ECOMPACTED)
+	{
+		snprintf(msg, sizeof(msg), "revision " UINT64_FORMAT " is no longer kept", revision);
+		snprintf(detail, sizeof(detail),
+				 "This node can read the store as of revision " UINT64_FORMAT " and later (pgraft.kv_history_size, and since it last started or installed a snapshot).",
+				 w->history.start - 1);
+		pgraft_request_fail(slot, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, msg, detail,
+							"Read at a later revision, or at 0 for the store as it is now.");
+	}
+	else if (err == PGR_EINVAL)
+	{
+		snprintf(msg, sizeof(msg), "revision " UINT64_FORMAT " is in the future", revision);
+		snprintf(detail, sizeof(detail),
+				 "The store here is at revision " UINT64_FORMAT " (it has applied the log up to index " UINT64_FORMAT ").",
+				 pgr_kv_revision(w->kv), pgr_kv_applied(w->kv));
+		pgraft_request_fail(slot, ERRCODE_INVALID_PARAMETER_VALUE, msg, detail,
+							"Read at a revision a write or pgraft_kv_status() returned.");
+	}
+	else
+		pgraft_request_fail(slot, ERRCODE_OUT_OF_MEMORY, "out of memory",
+							"The worker could not read the store at a past revision.", NULL);
+}
+
 /*
- * A read's keys into its slot's reply segment.  The request's payload is
- * u32 key length, u32 range end length, key, range end (kv.h's range
- * rules); arg_count is the limit.  The answer: index the store's revision,
- * count the keys written, value the bytes they need when they did not all
- * fit (flag set), else the keys in the range in all.
+ * A read's keys into its slot's reply.  The request's payload is the range
+ * (read_payload, kv.h's range rules); arg_count is the limit, arg_index
+ * the revision to read at (0: now).  The answer: index the store's
+ * revision, count the keys written, value the bytes they need when they
+ * did not all fit (flag set).
  */
 static void
 answer_read(PgraftWorker *w, int slot)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
+	uint64		limit = (uint64) Max(req->arg_count, 0);
 	KvReplyOut	out;
-	uint32		key_len;
-	uint32		end_len;
-	PgraftReply reply;
+	KvRange		r;
+	PgraftReply reply = {0};
+	enum pgr_err err = PGR_OK;
 
-	if (!read_payload(slot, &key_len, &end_len) || !reply_begin(slot, &out))
+	if (!read_payload(slot, &r) || !reply_begin(slot, &out))
 		return;
-	reply.value = pgr_kv_range(w->kv, req->inline_payload + 8, key_len,
-							   req->inline_payload + 8 + key_len, end_len,
-							   (uint64) Max(req->arg_count, 0), read_one, &out);
+	if (req->arg_index == 0)
+		(void) pgr_kv_range(w->kv, r.key, r.key_len, r.end, r.end_len, limit, read_one, &out);
+	else
+		err = pgr_kv_history_range_at(&w->history, w->kv, req->arg_index, r.key, r.key_len,
+									  r.end, r.end_len, limit, read_one, &out);
 	reply.index = pgr_kv_revision(w->kv);
 	reply_end(&out, &reply);
-	pgraft_request_answer_reply(slot, &reply);
+	if (err != PGR_OK)
+		fail_read_at(w, slot, req->arg_index, err);
+	else
+		pgraft_request_answer_reply(slot, &reply);
 }
 
 /* A KV_READ request taken: serializable reads are answered now. */
@@ -490,15 +554,13 @@ pgraft_kv_take_changes(PgraftWorker *w, int slot)
 {
 	PgraftRequest *req = &pgraft_shared->slots[slot];
 	KvReplyOut	out;
-	uint32		key_len;
-	uint32		end_len;
-	PgraftReply reply;
+	KvRange		r;
+	PgraftReply reply = {0};
 	enum pgr_err err;
 
-	if (!read_payload(slot, &key_len, &end_len) || !reply_begin(slot, &out))
+	if (!read_payload(slot, &r) || !reply_begin(slot, &out))
 		return;
-	err = pgr_kv_history_read(&w->history, req->arg_index, req->inline_payload + 8, key_len,
-							  req->inline_payload + 8 + key_len, end_len,
+	err = pgr_kv_history_read(&w->history, req->arg_index, r.key, r.key_len, r.end, r.end_len,
 							  (uint64) Max(req->arg_count, 0), change_one, &out);
 	reply.index = pgr_kv_revision(w->kv);
 	reply.value = w->history.start;
@@ -524,7 +586,7 @@ pgraft_kv_take_changes(PgraftWorker *w, int slot)
 void
 pgraft_kv_take_digest(PgraftWorker *w, int slot)
 {
-	PgraftReply reply = {pgr_kv_applied(w->kv), 0, pgr_kv_digest(w->kv), false};
+	PgraftReply reply = {pgr_kv_applied(w->kv), 0, pgr_kv_digest(w->kv), false, NULL, 0};
 
 	pgraft_request_answer_reply(slot, &reply);
 }

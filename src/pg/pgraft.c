@@ -201,7 +201,7 @@ pgraft_define_settings(void)
 							&pgraft_kv_max_size, 64 * 1024, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgraft.kv_history_size",
-							"Memory for the key-value store's recent changes, which pgraft_kv_changes() reads.",
+							"Memory for the key-value store's recent changes, which pgraft_kv_changes() and reads at a past revision use.",
 							"Each node keeps its own: the oldest revisions are dropped to stay within it, and reading from a dropped revision is an error. 0 keeps none.",
 							&pgraft_kv_history_size, 16 * 1024, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);

@@ -10,7 +10,9 @@
  * ABANDONED; the worker then ends the request (it stops working on it) and
  * frees the slot.  Payloads larger than
  * the inline buffer travel in a DSM segment the backend creates; the worker
- * copies them out as soon as it takes the request.
+ * copies them out as soon as it takes the request.  A reply that fits (a
+ * read's records) comes back in the same inline buffer, and larger ones in
+ * a reply segment the backend creates when the worker says it needs one.
  *
  * Copyright (c) 2026, pgraft contributors (MIT License: see LICENSE)
  *
@@ -130,6 +132,7 @@ pgraft_request_begin(PgraftRequestType type)
 	req->result_msg[0] = req->result_detail[0] = req->result_hint[0] = '\0';
 	req->result_index = 0;
 	req->result_count = 0;
+	req->result_inline_len = 0;
 	payload_seg = NULL;
 	return req;
 }
@@ -296,6 +299,15 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 		reply->count = req->result_count;
 		reply->value = req->result_value;
 		reply->flag = req->result_flag;
+		reply->data = NULL;
+		reply->data_len = Min(req->result_inline_len, PGRAFT_INLINE_PAYLOAD);
+		if (reply->data_len > 0)
+		{
+			/* no ERROR under the lock: the slot must be freed either way */
+			reply->data = palloc_extended(reply->data_len, MCXT_ALLOC_NO_OOM);
+			if (reply->data != NULL)
+				memcpy(reply->data, req->inline_payload, reply->data_len);
+		}
 	}
 	req->state = PGRAFT_SLOT_FREE;
 	LWLockRelease(pgraft_shared->lock);
@@ -305,6 +317,11 @@ pgraft_request_run(PgraftRequest *req, PgraftReply *reply)
 		dsm_detach(payload_seg);
 		payload_seg = NULL;
 	}
+	if (ok && reply != NULL && reply->data_len > 0 && reply->data == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on request of size %u for the worker's reply.", reply->data_len)));
 	if (!ok)
 		ereport(ERROR,
 				(errcode(sqlstate ? sqlstate : ERRCODE_INTERNAL_ERROR),
@@ -384,6 +401,7 @@ finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
 		req->result_count = reply != NULL ? reply->count : 0;
 		req->result_value = reply != NULL ? reply->value : 0;
 		req->result_flag = reply != NULL && reply->flag;
+		req->result_inline_len = reply != NULL ? reply->data_len : 0;
 		req->state = PGRAFT_SLOT_DONE;
 	}
 	LWLockRelease(pgraft_shared->lock);
@@ -393,7 +411,7 @@ finish(int slot, bool ok, int sqlstate, const char *msg, const char *detail,
 void
 pgraft_request_answer(int slot, uint64 index, uint32 count)
 {
-	PgraftReply reply = {index, count, 0, false};
+	PgraftReply reply = {index, count, 0, false, NULL, 0};
 
 	finish(slot, true, 0, NULL, NULL, NULL, &reply);
 }

@@ -22,6 +22,14 @@ typedef struct PgraftReply
 	uint32		count;
 	uint64		value;			/* KV_WRITE, KV_READ: see PgraftRequest */
 	bool		flag;
+
+	/*
+	 * A reply the worker wrote into the slot's inline buffer: it sets
+	 * data_len to the bytes written; the backend gets data, a palloc'd copy
+	 * (NULL and 0: none).
+	 */
+	uint8	   *data;
+	uint32		data_len;
 } PgraftReply;
 
 /*

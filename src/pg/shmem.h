@@ -104,10 +104,13 @@ typedef struct PgraftRequest
 								 * KV_READ: bytes the reply needs, if more
 								 * than it had */
 	bool		result_flag;	/* KV_WRITE: a transaction's comparisons held */
+	uint32		result_inline_len;	/* reply bytes the worker wrote into
+									 * inline_payload (no reply segment) */
 	TimestampTz submitted_at;	/* when the backend marked it PENDING */
 	TimestampTz taken_at;		/* when the worker took it (0: not yet) */
 	ConditionVariable cv;
-	uint8		inline_payload[PGRAFT_INLINE_PAYLOAD];
+	uint8		inline_payload[PGRAFT_INLINE_PAYLOAD];	/* the payload; then a
+														 * reply that fits */
 } PgraftRequest;
 
 typedef struct PgraftMemberStatus

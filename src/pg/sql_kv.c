@@ -104,17 +104,24 @@ value_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return t;
 }
 
+/* A bigint argument that may be NULL (0) but not negative. */
+static uint64
+nonnegative_arg(FunctionCallInfo fcinfo, int n, const char *name, const char *hint)
+{
+	int64		v = PG_ARGISNULL(n) ? 0 : PG_GETARG_INT64(n);
+
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", name),
+				 errhint("%s", hint)));
+	return (uint64) v;
+}
+
 static uint64
 lease_arg(FunctionCallInfo fcinfo, int n)
 {
-	int64		lease = PG_ARGISNULL(n) ? 0 : PG_GETARG_INT64(n);
-
-	if (lease < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lease must not be negative"),
-				 errhint("Pass 0 or NULL for a key without a lease.")));
-	return (uint64) lease;
+	return nonnegative_arg(fcinfo, n, "lease", "Pass 0 or NULL for a key without a lease.");
 }
 
 /*
@@ -584,13 +591,6 @@ pgraft_lease_revoke(PG_FUNCTION_ARGS)
 /* Reads                                                                  */
 /* ---------------------------------------------------------------------- */
 
-/*
- * A read's first reply segment: small, because creating and mapping a
- * segment is most of a read's cost (a 2 MB one held reads to about 1,600/s);
- * keys that need more are asked for again with the room they need.
- */
-#define KV_READ_REPLY_SIZE ((Size) 16 * 1024)
-
 /* A range as a read's or a watch's payload (kvstore.c): its length. */
 static uint32
 range_payload(const uint8 *from, uint32 from_len, const uint8 *end, uint32 end_len,
@@ -611,44 +611,63 @@ range_payload(const uint8 *from, uint32 from_len, const uint8 *end, uint32 end_l
 }
 
 /*
- * A read or a watch: the request, with a reply segment that grows until
- * the records fit (each try is a new request: for a linearizable read, a
- * new barrier).  Returns the segment, which the caller detaches.
+ * A read or a watch: the request, answered into the slot's inline buffer;
+ * if the records need more room, the worker says how much and the request
+ * is asked again with a reply segment that large (each try is a new
+ * request: for a linearizable read, a new barrier).  Returns the records,
+ * palloc'd (NULL when there are none).
  */
-static dsm_segment *
+static const uint8 *
 run_reply(PgraftRequestType type, uint64 from, int32 limit, bool serializable,
-		  uint8 *payload, uint32 payload_len, Size size, PgraftReply *reply)
+		  uint8 *payload, uint32 payload_len, PgraftReply *reply)
 {
+	Size		size = 0;		/* 0: inline */
+
 	for (;;)
 	{
 		PgraftRequest *req = pgraft_request_begin(type);
-		dsm_segment *seg;
+		dsm_segment *seg = NULL;
+		uint8	   *copy;
 
 		req->arg_index = from;
 		req->arg_count = limit;
 		req->arg_serializable = serializable;
 		pgraft_request_set_payload(req, (const char *) payload, payload_len);
-		seg = pgraft_request_reply_segment(req, size);
+		if (size > 0)
+			seg = pgraft_request_reply_segment(req, size);
 		pgraft_request_run(req, reply);
-		if (!reply->flag)
-			return seg;
-		dsm_detach(seg);
+		if (seg == NULL && !reply->flag)
+			return reply->data;
+		if (seg != NULL && !reply->flag)
+		{
+			copy = palloc(size);
+			memcpy(copy, dsm_segment_address(seg), size);
+			dsm_detach(seg);
+			return copy;
+		}
+		if (seg != NULL)
+			dsm_detach(seg);
 		size = (Size) reply->value;
 	}
 }
 
+/* A read's revision argument: 0 (or NULL) for now, else a past revision. */
+static uint64
+revision_arg(FunctionCallInfo fcinfo, int n)
+{
+	return nonnegative_arg(fcinfo, n, "revision", "Pass 0 to read the store as it is now.");
+}
+
 /*
  * The keys of [from, end) (kv.h's range rules), at most limit (0: all),
- * into the function's result set.  The reply segment starts small
- * (KV_READ_REPLY_SIZE); if the keys need more, the worker says how much,
- * and the read is asked again with that much (run_reply).
+ * as of revision (0: now),
+ * into the function's result set (run_reply: inline if they fit).
  */
 static void
 read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const uint8 *end,
-		   uint32 end_len, int32 limit, bool serializable)
+		   uint32 end_len, int32 limit, bool serializable, uint64 revision)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Size		size = KV_READ_REPLY_SIZE;
 	uint8		payload[PGRAFT_INLINE_PAYLOAD];
 
 	pgraft_require_loaded();
@@ -657,14 +676,12 @@ read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const ui
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_keys must not be negative"),
 				 errhint("Pass 0 for every key of the range.")));
-	range_payload(from, from_len, end, end_len, payload);
 	InitMaterializedSRF(fcinfo, 0);
 	{
 		PgraftReply reply;
-		dsm_segment *seg = run_reply(PGRAFT_REQ_KV_READ, 0, limit, serializable, payload,
-									 range_payload(from, from_len, end, end_len, payload),
-									 size, &reply);
-		const uint8 *p = dsm_segment_address(seg);
+		const uint8 *p = run_reply(PGRAFT_REQ_KV_READ, revision, limit, serializable, payload,
+								   range_payload(from, from_len, end, end_len, payload),
+								   &reply);
 
 		for (uint32 i = 0; i < reply.count; i++)
 		{
@@ -686,7 +703,6 @@ read_range(FunctionCallInfo fcinfo, const uint8 *from, uint32 from_len, const ui
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			p += KV_READ_RECORD + klen + vlen;
 		}
-		dsm_detach(seg);
 		return;
 	}
 }
@@ -699,7 +715,7 @@ pgraft_kv_get(PG_FUNCTION_ARGS)
 	bool		serializable = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 
 	read_range(fcinfo, (const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), NULL, 0, 1,
-			   serializable);
+			   serializable, revision_arg(fcinfo, 2));
 	return (Datum) 0;
 }
 
@@ -714,7 +730,8 @@ pgraft_kv_range(PG_FUNCTION_ARGS)
 
 	read_range(fcinfo, (const uint8 *) VARDATA_ANY(from), VARSIZE_ANY_EXHDR(from),
 			   to != NULL ? (const uint8 *) VARDATA_ANY(to) : to_the_end,
-			   to != NULL ? VARSIZE_ANY_EXHDR(to) : 1, limit, serializable);
+			   to != NULL ? VARSIZE_ANY_EXHDR(to) : 1, limit, serializable,
+			   revision_arg(fcinfo, 4));
 	return (Datum) 0;
 }
 
@@ -730,7 +747,7 @@ pgraft_kv_prefix(PG_FUNCTION_ARGS)
 
 	prefix_end((const uint8 *) VARDATA_ANY(prefix), VARSIZE_ANY_EXHDR(prefix), end, &end_len);
 	read_range(fcinfo, (const uint8 *) VARDATA_ANY(prefix), VARSIZE_ANY_EXHDR(prefix), end,
-			   end_len, limit, serializable);
+			   end_len, limit, serializable, revision_arg(fcinfo, 3));
 	return (Datum) 0;
 }
 
@@ -786,13 +803,11 @@ pgraft_kv_fetch_changes(uint64 from, const uint8 *key, uint32 key_len, const uin
 {
 	uint8		payload[PGRAFT_INLINE_PAYLOAD];
 	uint32		payload_len = range_payload(key, key_len, end, end_len, payload);
-	Size		size = KV_READ_REPLY_SIZE;
 
 	{
 		PgraftReply reply;
-		dsm_segment *seg = run_reply(PGRAFT_REQ_KV_CHANGES, from, limit, false, payload,
-									 payload_len, size, &reply);
-		const uint8 *p = dsm_segment_address(seg);
+		const uint8 *p = run_reply(PGRAFT_REQ_KV_CHANGES, from, limit, false, payload,
+								   payload_len, &reply);
 
 		for (uint32 i = 0; i < reply.count; i++)
 		{
@@ -813,7 +828,6 @@ pgraft_kv_fetch_changes(uint64 from, const uint8 *key, uint32 key_len, const uin
 			cb(arg, &c);
 			p += KV_CHANGE_RECORD + c.key_len + c.value_len;
 		}
-		dsm_detach(seg);
 		return reply.index;
 	}
 }

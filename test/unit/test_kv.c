@@ -1014,14 +1014,21 @@ test_lease_limits(void)
 static char told[1024];
 
 static void
-watcher(void *arg, enum pgr_kv_event type, uint64_t revision, const struct pgr_kv_entry *e)
+watcher(void *arg, enum pgr_kv_event type, uint64_t revision, const struct pgr_kv_entry *e,
+		const struct pgr_kv_entry *prev)
 {
 	size_t n = strlen(told);
 
 	(void) arg;
-	snprintf(told + n, sizeof(told) - n, "%s %.*s@%llu v%llu;",
+	snprintf(told + n, sizeof(told) - n, "%s %.*s@%llu v%llu",
 			 type == PGR_KV_EVENT_PUT ? "put" : "del", (int) e->key_len, (const char *) e->key,
 			 (unsigned long long) revision, (unsigned long long) e->version);
+	n = strlen(told);
+	if (prev != NULL)
+		snprintf(told + n, sizeof(told) - n, " was %.*s v%llu", (int) prev->value_len,
+				 (const char *) prev->value, (unsigned long long) prev->version);
+	n = strlen(told);
+	snprintf(told + n, sizeof(told) - n, ";");
 }
 
 /*
@@ -1050,7 +1057,8 @@ test_a_watcher_hears_every_change_in_order(void)
 	ops[0] = op_del("a", "b");
 	apply_ops(kv, 6, ops, 1);
 	lease_cmd(kv, 7, false, 3);
-	if (strcmp(told, "put a@1 v1;put a@2 v2;put b@4 v1;put c@4 v1;del a@6 v2;del b@7 v1;") != 0)
+	if (strcmp(told,
+			   "put a@1 v1;put a@2 v2 was 1 v1;put b@4 v1;put c@4 v1;del a@6 v2;del b@7 v1;") != 0)
 		test_fail(__FILE__, __LINE__, "told: %s", told);
 	told[0] = '\0';
 	enc = malloc(pgr_kv_encoded_size(kv));
@@ -1058,7 +1066,7 @@ test_a_watcher_hears_every_change_in_order(void)
 	CHECK_EQ(pgr_kv_decode(kv, enc, pgr_kv_encoded_size(kv)), PGR_OK);
 	CHECK(strcmp(told, "") == 0);
 	put(kv, 8, "c", "again"); /* the watcher stays through a decode */
-	CHECK(strcmp(told, "put c@8 v2;") == 0);
+	CHECK(strcmp(told, "put c@8 v2 was y v1;") == 0);
 	free(enc);
 	pgr_kv_free(kv);
 }
@@ -1147,6 +1155,139 @@ test_the_history_keeps_whole_revisions_and_refuses_gaps(void)
 	pgr_kv_free(kv);
 }
 
+/* Keys as "key=value@create/mod/version" words, for comparing states. */
+static bool
+collect_entry(void *arg, const struct pgr_kv_entry *e)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s%.*s=%.*s@%llu/%llu/%llu", n > 0 ? " " : "", (int) e->key_len,
+			 (const char *) e->key, (int) e->value_len, (const char *) e->value,
+			 (unsigned long long) e->create_rev, (unsigned long long) e->mod_rev,
+			 (unsigned long long) e->version);
+	return true;
+}
+
+/* The three views the test compares: every key, [k1, k4), the first two. */
+static void
+views_now(const struct pgr_kv *kv, char out[3][1024])
+{
+	static const uint8_t all[1] = {0};
+
+	for (int v = 0; v < 3; v++)
+		out[v][0] = '\0';
+	pgr_kv_range(kv, (const uint8_t *) "k", 1, all, 1, 0, collect_entry, out[0]);
+	pgr_kv_range(kv, (const uint8_t *) "k1", 2, (const uint8_t *) "k4", 2, 0, collect_entry,
+				 out[1]);
+	pgr_kv_range(kv, (const uint8_t *) "k", 1, all, 1, 2, collect_entry, out[2]);
+}
+
+static enum pgr_err
+views_at(const struct pgr_kv_history *h, const struct pgr_kv *kv, uint64_t rev, char out[3][1024])
+{
+	static const uint8_t all[1] = {0};
+	enum pgr_err err;
+
+	for (int v = 0; v < 3; v++)
+		out[v][0] = '\0';
+	err = pgr_kv_history_range_at(h, kv, rev, (const uint8_t *) "k", 1, all, 1, 0, collect_entry,
+								  out[0]);
+	if (err == PGR_OK)
+		err = pgr_kv_history_range_at(h, kv, rev, (const uint8_t *) "k1", 2, (const uint8_t *) "k4",
+									  2, 0, collect_entry, out[1]);
+	if (err == PGR_OK)
+		err = pgr_kv_history_range_at(h, kv, rev, (const uint8_t *) "k", 1, all, 1, 2,
+									  collect_entry, out[2]);
+	return err;
+}
+
+#define AT_STEPS 300
+
+/*
+ * Reading at a past revision gives what a read then gave: random puts,
+ * overwrites, deletes of keys and ranges, leases granted and revoked on
+ * six keys, the views recorded after every index, and read again at every
+ * index once all is applied; then a history too small for the oldest
+ * revisions refuses them, and an index not applied yet is refused.
+ */
+static void
+test_a_past_revision_reads_as_it_was(void)
+{
+	static char then[AT_STEPS + 1][3][1024];
+	char now[3][1024];
+	struct pgr_kv *kv = store(0);
+	struct pgr_kv_history h;
+	uint64_t seed = 12345;
+	uint64_t lease = 0;
+	uint64_t start;
+
+	pgr_kv_history_init(&h, &pgr_libc_allocator, UINT64_C(1) << 30);
+	pgr_kv_set_watcher(kv, pgr_kv_history_watch, &h);
+	views_now(kv, then[0]);
+	for (uint64_t i = 1; i <= AT_STEPS; i++)
+	{
+		char k[3] = {'k', 0, 0};
+		char v[16];
+		struct pgr_kv_op op;
+		uint64_t r;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		r = seed >> 33;
+		k[1] = (char) ('0' + r % 6);
+		snprintf(v, sizeof(v), "v%llu", (unsigned long long) i);
+		switch ((r / 6) % 8)
+		{
+			case 0:
+				op = op_del(k, NULL);
+				apply_ops(kv, i, &op, 1);
+				break;
+			case 1:
+				op = op_del(k, "k4");
+				apply_ops(kv, i, &op, 1);
+				break;
+			case 2:
+				if (lease == 0)
+					lease = lease_cmd(kv, i, true, 1000).lease;
+				else
+				{
+					lease_cmd(kv, i, false, lease);
+					lease = 0;
+				}
+				break;
+			case 3:
+				op = op_put(k, v, lease);
+				apply_ops(kv, i, &op, 1);
+				break;
+			default:
+				put(kv, i, k, v);
+				break;
+		}
+		views_now(kv, then[i]);
+	}
+	for (uint64_t i = 0; i <= AT_STEPS; i++)
+	{
+		CHECK_EQ(views_at(&h, kv, i, now), PGR_OK);
+		for (int v = 0; v < 3; v++)
+			if (strcmp(now[v], then[i][v]) != 0)
+				test_fail(__FILE__, __LINE__, "at %llu, view %d: %s, then: %s",
+						  (unsigned long long) i, v, now[v], then[i][v]);
+	}
+	CHECK_EQ(views_at(&h, kv, AT_STEPS + 1, now), PGR_EINVAL);
+
+	/* a smaller bound drops the oldest revisions: reading before them is refused */
+	pgr_kv_history_set_max(&h, 40 * (PGR_KV_HISTORY_OVERHEAD + 8));
+	start = h.start;
+	CHECK(start > 2);
+	CHECK_EQ(views_at(&h, kv, start - 2, now), PGR_ECOMPACTED);
+	CHECK_EQ(views_at(&h, kv, start - 1, now), PGR_OK);
+	CHECK(strcmp(now[0], then[start - 1][0]) == 0);
+	CHECK_EQ(views_at(&h, kv, AT_STEPS, now), PGR_OK);
+	CHECK(strcmp(now[0], then[AT_STEPS][0]) == 0);
+	pgr_kv_history_free(&h);
+	pgr_kv_free(kv);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_puts_record_revisions_and_versions),
 	TEST(test_ranges_and_range_deletes),
@@ -1163,6 +1304,7 @@ static const struct test_case cases[] = {
 	TEST(test_lease_limits),
 	TEST(test_a_watcher_hears_every_change_in_order),
 	TEST(test_the_history_keeps_whole_revisions_and_refuses_gaps),
+	TEST(test_a_past_revision_reads_as_it_was),
 };
 
 TEST_MAIN(cases)
