@@ -3,8 +3,9 @@
 # The key-value store on a three-node cluster (docs/kv.md).
 #
 # The log is compacted small from the start (snapshot_threshold 20,
-# max_log_entries 10), so that everything below lives through many
-# snapshots:
+# max_log_entries 10; a compaction also waits until the entries it drops
+# outweigh the snapshot, which overwrites of one key see to), so that
+# everything below lives through many snapshots:
 #   - puts from every node are read back, the same, on every node, and
 #     every node's store reaches the same digest at the same index;
 #   - compare-and-swap races between sessions on all three nodes: in every
@@ -81,6 +82,10 @@ for my $node (@nodes)
 		"SELECT pgraft_kv_put('node$id/key' || lpad(g::text, 3, '0'), 'value ' || g || ' from $id') FROM generate_series(1, 40) g"
 	);
 }
+# a compaction waits until the entries it drops outweigh the snapshot it
+# writes: overwrites of one key grow the log, not the store
+q1($leader,
+	"SELECT count(pgraft_kv_put('churn', repeat('c', 100) || g)) FROM generate_series(1, 300) g");
 my $expected = join("\n",
 	map { my $id = $_; map { sprintf("node%d/key%03d|value %d from %d", $id, $_, $_, $id) } 1 .. 40 }
 	  1 .. 3);
@@ -98,7 +103,10 @@ ok( poll_until(
 		sub {
 			!grep {
 				q1($_, "SELECT string_agg(value::text, ',' ORDER BY metric) FROM pgraft_stat() WHERE metric IN ('pgraft_kv_keys', 'pgraft_kv_size_bytes')")
-				  ne '120,' . q1($_, "SELECT sum(octet_length(key) + octet_length(value)) FROM pgraft_kv_prefix('node')")
+				  ne '121,'
+				  . q1($_,
+					"SELECT sum(octet_length(key) + octet_length(value)) FROM (SELECT * FROM pgraft_kv_prefix('node') UNION ALL SELECT * FROM pgraft_kv_get('churn')) k"
+				  )
 			} @nodes;
 		}),
 	'every node reports the keys and their bytes in its metrics');
@@ -151,6 +159,8 @@ my $before = log_stats($lagging);
 $lagging->stop;
 q1($other,
 	"SELECT pgraft_kv_put('while-down/' || g, repeat('x', g)) FROM generate_series(1, 60) g");
+q1($other,
+	"SELECT count(pgraft_kv_put('churn', repeat('c', 100) || g)) FROM generate_series(1, 300) g");
 q1($leader, "SELECT pgraft_kv_delete('node3/', prefix => true)");
 ok( poll_until(
 		'the leader compacts past the stopped node',

@@ -159,6 +159,39 @@ log_membership(PgraftWorker *w, const struct pgr_config *new, uint64 index)
 	w->logged_config = *new;
 }
 
+/* The latest snapshot is at index, len bytes: compaction counts from there. */
+static void
+snapshot_taken(PgraftWorker *w, uint64 index, uint64 len)
+{
+	w->snapshot_bytes = len;
+	w->compact_scanned = index;
+	w->compact_bytes = 0;
+}
+
+/*
+ * Does compacting up to target pay for the snapshot it writes?  Only when
+ * the entries it drops (those after the snapshot at snapshot_index) hold at
+ * least as many bytes as the latest snapshot: a store much larger than the
+ * entries that change it is not rewritten every snapshot_threshold entries
+ * (each entry is counted once, as the target moves past it).
+ */
+static bool
+compaction_pays(PgraftWorker *w, uint64 snapshot_index, uint64 target)
+{
+	if (w->compact_scanned < snapshot_index)
+		snapshot_taken(w, snapshot_index, w->snapshot_bytes);
+	for (uint64 i = w->compact_scanned + 1; i <= target; i++)
+	{
+		const struct pgr_entry *e;
+
+		if (pgr_node_entry_at(w->node, i, &e) != PGR_OK)
+			break;
+		w->compact_bytes += e->len;
+		w->compact_scanned = i;
+	}
+	return w->compact_bytes >= w->snapshot_bytes;
+}
+
 /* The APPLY step of a ready batch (core contract 3c). */
 void
 pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
@@ -182,6 +215,7 @@ pgraft_apply_ready(PgraftWorker *w, const struct pgr_ready *rd)
 		/* the log now starts after the snapshot */
 		w->n_outcomes = 0;
 		w->outcomes_base = rd->snapshot->meta.index + 1;
+		snapshot_taken(w, rd->snapshot->meta.index, rd->snapshot->len);
 	}
 	if (rd->n_committed > 0)
 		vs = palloc(rd->n_committed * sizeof(*vs));
@@ -236,12 +270,14 @@ pgraft_apply_restore(PgraftWorker *w, const struct pgr_snapshot *snap)
 	w->logged_config = w->app->config;
 	w->n_outcomes = 0;
 	w->outcomes_base = w->app->applied + 1;
+	snapshot_taken(w, snap != NULL ? snap->meta.index : 0, snap != NULL ? snap->len : 0);
 }
 
 /*
  * Keep the log bounded: once more than max_log_entries + snapshot_threshold
- * entries are applied since the last snapshot, snapshot and drop all but the
- * last max_log_entries.
+ * entries are applied since the last snapshot, and the entries to drop hold
+ * at least as many bytes as the last snapshot (compaction_pays), snapshot
+ * and drop all but the last max_log_entries.
  */
 void
 pgraft_maybe_compact(PgraftWorker *w)
@@ -257,8 +293,10 @@ pgraft_maybe_compact(PgraftWorker *w)
 	if (s.applied < s.snapshot_index + (uint64) pgraft_max_log_entries +
 		(uint64) pgraft_snapshot_threshold)
 		return;
-	t0 = pgraft_clock_ns();
 	target = s.applied - (uint64) pgraft_max_log_entries;
+	if (!compaction_pays(w, s.snapshot_index, target))
+		return;
+	t0 = pgraft_clock_ns();
 
 	/* the state at target: the last snapshot's, then the log up to target */
 	if (w->snap_app->applied != s.snapshot_index)
@@ -287,6 +325,7 @@ pgraft_maybe_compact(PgraftWorker *w)
 	if (pgr_storage_compact(w->storage, target) != PGR_STORAGE_OK)
 		pgraft_storage_failed(w, "compacting the log");
 	outcomes_start_after(w, target);
+	snapshot_taken(w, target, len);
 	pfree(blob);
 	w->ms.m.snapshots_taken++;
 	pgr_hist_observe(&w->ms.m.snapshot_take, PGR_HIST_DURATION,

@@ -176,8 +176,8 @@ pgraft_define_settings(void)
 							&pgraft_health_period_ms, 5000, 100, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgraft.snapshot_threshold",
-							"Applied entries between two snapshots of the log.",
-							NULL,
+							"Applied entries between two snapshots of the log, at least.",
+							"A snapshot also waits until the entries it drops hold as many bytes as the previous snapshot: a large key-value store is not rewritten every few entries.",
 							&pgraft_snapshot_threshold, 1000, 1, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgraft.max_log_entries",

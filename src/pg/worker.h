@@ -87,6 +87,16 @@ typedef struct PgraftWorker
 	struct pgr_app_state *snap_app;
 
 	/*
+	 * A compaction writes the whole state: it waits until the entries it
+	 * drops hold at least as many bytes as the latest snapshot
+	 * (snapshot_bytes).  compact_bytes counts the bytes of the entries past
+	 * the snapshot up to compact_scanned, as compaction's target moves.
+	 */
+	uint64		snapshot_bytes;
+	uint64		compact_scanned;
+	uint64		compact_bytes;
+
+	/*
 	 * The key-value store as of applied (it answers reads), and as of the
 	 * latest snapshot (compaction rolls it forward with snap_app); the
 	 * leader's lease deadlines; the duties the leader proposes.
