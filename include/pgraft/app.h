@@ -184,6 +184,16 @@ enum pgr_app_verdict
 
 const char *pgr_app_verdict_name(enum pgr_app_verdict v);
 
+/*
+ * The key-value command an applied entry carries, if it carries one: an
+ * entry that counts (verdict PGR_APP_DATA) in an envelope of kind
+ * PGR_PAYLOAD_KV.  Appended data (kind DATA), repeats, voided copies and
+ * foreign bytes never are, whatever their bytes.  The one rule of what the
+ * store applies, for the worker and the tests alike.
+ */
+bool pgr_app_kv_command(const struct pgr_entry *e, enum pgr_app_verdict v, const uint8_t **cmd,
+						uint32_t *len);
+
 /* An empty state (a node that holds nothing). */
 void pgr_app_state_init(struct pgr_app_state *st);
 

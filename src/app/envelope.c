@@ -78,3 +78,17 @@ pgr_envelope_read(const uint8_t *buf, uint32_t len, struct pgr_envelope *out)
 	}
 	return false;
 }
+
+bool
+pgr_app_kv_command(const struct pgr_entry *e, enum pgr_app_verdict v, const uint8_t **cmd,
+				   uint32_t *len)
+{
+	struct pgr_envelope env;
+
+	if (v != PGR_APP_DATA || e->type != PGR_ENTRY_NORMAL ||
+		!pgr_envelope_read(e->data, e->len, &env) || env.kind != PGR_PAYLOAD_KV)
+		return false;
+	*cmd = env.data;
+	*len = env.len;
+	return true;
+}

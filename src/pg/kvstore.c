@@ -116,7 +116,8 @@ void
 pgraft_kv_apply_entry(PgraftWorker *w, struct pgr_kv *kv, const struct pgr_entry *e,
 					  enum pgr_app_verdict v, PgraftOutcome *out)
 {
-	struct pgr_envelope env;
+	const uint8 *cmd;
+	uint32		len;
 	struct pgr_kv_result res;
 
 	if (out != NULL)
@@ -124,10 +125,9 @@ pgraft_kv_apply_entry(PgraftWorker *w, struct pgr_kv *kv, const struct pgr_entry
 		memset(out, 0, sizeof(*out));
 		out->verdict = (uint8) v;
 	}
-	if (v != PGR_APP_DATA || !pgr_envelope_read(e->data, e->len, &env) ||
-		env.kind != PGR_PAYLOAD_KV)
+	if (!pgr_app_kv_command(e, v, &cmd, &len))
 		return;
-	if (pgr_kv_apply(kv, e->index, env.data, env.len, &res) != PGR_OK)
+	if (pgr_kv_apply(kv, e->index, cmd, len, &res) != PGR_OK)
 		kv_out_of_memory();
 	if (kv == w->kv && res.kept_alive != 0)
 		(void) pgr_lease_clock_renew(&w->leases, kv, res.kept_alive, pgraft_now_ms());

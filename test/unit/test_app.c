@@ -960,8 +960,45 @@ test_start_refuses_bad_specs_and_reused_tags(void)
 	ac_free(w);
 }
 
+/*
+ * What the store applies: only an entry that counts, in a key-value
+ * envelope.  The same command bytes appended as data, a repeat, a voided
+ * copy, a configuration entry or bare bytes are never a command.
+ */
+static void
+test_only_counting_key_value_envelopes_are_commands(void)
+{
+	uint8_t cmd[PGR_KV_LEASE_CMD_SIZE];
+	uint8_t buf[PGR_ENVELOPE_SIZE + PGR_KV_LEASE_CMD_SIZE];
+	struct pgr_call_id id = {1, 2, 3};
+	struct pgr_entry e = {1, 5, PGR_ENTRY_NORMAL, sizeof(buf), buf};
+	static const enum pgr_app_verdict voided[] = {PGR_APP_NOOP,       PGR_APP_CONFIG,
+												  PGR_APP_SUPERSEDED, PGR_APP_DUPLICATE,
+												  PGR_APP_EXPIRED,    PGR_APP_FOREIGN};
+	const uint8_t *got = NULL;
+	uint32_t len = 0;
+
+	pgr_kv_encode_grant(1000, cmd);
+	pgr_envelope_write(buf, &id, 1, 1, PGR_PAYLOAD_KV);
+	memcpy(buf + PGR_ENVELOPE_SIZE, cmd, sizeof(cmd));
+	CHECK(pgr_app_kv_command(&e, PGR_APP_DATA, &got, &len));
+	CHECK_EQ(len, sizeof(cmd));
+	CHECK(memcmp(got, cmd, sizeof(cmd)) == 0);
+	for (size_t i = 0; i < sizeof(voided) / sizeof(voided[0]); i++)
+		CHECK(!pgr_app_kv_command(&e, voided[i], &got, &len));
+	e.type = PGR_ENTRY_CONFIG;
+	CHECK(!pgr_app_kv_command(&e, PGR_APP_DATA, &got, &len));
+	e.type = PGR_ENTRY_NORMAL;
+	pgr_envelope_write(buf, &id, 1, 1, PGR_PAYLOAD_DATA); /* the same bytes, appended */
+	CHECK(!pgr_app_kv_command(&e, PGR_APP_DATA, &got, &len));
+	e.data = cmd; /* bare bytes */
+	e.len = sizeof(cmd);
+	CHECK(!pgr_app_kv_command(&e, PGR_APP_DATA, &got, &len));
+}
+
 static const struct test_case cases[] = {
 	TEST(test_envelope_round_trips_and_reads_version_1),
+	TEST(test_only_counting_key_value_envelopes_are_commands),
 	TEST(test_state_counts_only_first_copies_proposed_in_their_term),
 	TEST(test_state_voids_copies_of_ended_calls),
 	TEST(test_state_survives_encoding_and_refuses_damage),
